@@ -1,0 +1,153 @@
+# dadar — one GNU Makefile for the daemon, the tools, the tests and the benchmarks.
+#
+#   make            build everything into build/
+#   make run        install missing packages, build, replay the sample feed through DPDK's pcap PMD
+#   make test       install missing packages, build, run every unit and integration test
+#   make asan       build with ASan+UBSan into build/asan/ and run the unit tests
+#   make bench      run the benchmarks in bench/ (JSON into build/bench/, table in docs/benchmarks.md)
+#   make fuzz       build the libFuzzer targets with clang and run each for FUZZ_SECONDS
+#   make deps       install the Debian packages needed to build and test (idempotent)
+#
+# V=1 prints full command lines; MARCH overrides -march (default: native).
+
+B        ?= build
+MARCH    ?= native
+OPT      ?= -O3
+CC       ?= cc
+Q        := $(if $(V),,@)
+
+PKGS     := libdpdk liburing jemalloc cmocka libpcap zlib
+DEB_PKGS := build-essential pkg-config dpdk-dev libdpdk-dev liburing-dev libjemalloc-dev \
+            libcmocka-dev libpcap-dev zlib1g-dev python3 iproute2
+
+WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+            -Wcast-qual -Wpointer-arith -Wundef
+BASE_CFLAGS := -std=c11 -D_GNU_SOURCE $(OPT) -g $(WARN) -MMD -MP -I.
+
+# pkg-config output is evaluated lazily so that `make deps` works before the packages exist.
+# Library headers are system headers to us: their warnings are not ours to fix.
+pc_cflags = $(shell pkg-config --cflags $(1) 2>/dev/null | sed 's/-I/-isystem /g; s/-march=[^ ]*//g')
+pc_libs   = $(shell pkg-config --libs $(1) 2>/dev/null)
+
+CFLAGS_CORE  = $(BASE_CFLAGS) -march=$(MARCH) $(EXTRA_CFLAGS)
+CFLAGS_DPDK  = $(CFLAGS_CORE) $(call pc_cflags,libdpdk liburing jemalloc)
+LIBS_DPDK    = $(call pc_libs,libdpdk liburing jemalloc) -lm
+LIBS_TEST    = $(call pc_libs,cmocka) -lm
+
+# Everything with logic that does not need a NIC is DPDK-free (DESIGN.md §2) and goes into one
+# static library that the daemon, the tools, the tests and the benchmarks all link.
+DPDK_SRCS := $(addprefix dataplane/,main.c port.c lcore.c)
+DADAR     := $(if $(wildcard dataplane/main.c),$(B)/dadar)
+CORE_SRCS := $(filter-out $(DPDK_SRCS),$(wildcard ops/*.c shm/*.c dataplane/*.c))
+CORE_OBJS := $(CORE_SRCS:%.c=$(B)/%.o)
+CORE_LIB  := $(B)/libdadar.a
+
+DADAR_OBJS := $(DPDK_SRCS:%.c=$(B)/%.o)
+
+# tools/dadar_NAME.c is the main() of build/dadar-NAME; the other tools/*.c are shared by the tools,
+# the tests of tools/ and the benchmarks (the feed generator's packer, pcap writer, synthetic stream).
+TOOL_MAINS := $(wildcard tools/dadar_*.c)
+TOOLS      := $(patsubst tools/dadar_%.c,$(B)/dadar-%,$(TOOL_MAINS))
+TLIB_SRCS  := $(filter-out $(TOOL_MAINS),$(wildcard tools/*.c))
+TOOL_LIB   := $(B)/libdadar_tools.a
+TOOL_OBJS  := $(patsubst %.c,$(B)/%.o,$(wildcard tools/*.c))
+
+TEST_SRCS  := $(wildcard tests/*/test_*.c)
+TEST_BINS  := $(TEST_SRCS:tests/%.c=$(B)/tests/%)
+BENCH_SRCS := $(wildcard bench/bench_*.c)
+BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(B)/bench/%)
+
+.PHONY: all deps run test unit integration asan bench fuzz clean
+all: $(DADAR) $(TOOLS) $(TEST_BINS) $(BENCH_BINS)
+
+deps:
+	@missing=""; for p in $(PKGS); do pkg-config --exists $$p || missing="$$missing $$p"; done; \
+	command -v python3 >/dev/null || missing="$$missing python3"; \
+	if [ -n "$$missing" ]; then \
+		echo "deps: missing$$missing; installing Debian packages"; \
+		SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(DEB_PKGS) \
+			>/dev/null || { echo "deps: apt-get install failed; install by hand: $(DEB_PKGS)"; exit 1; }; \
+	fi
+
+$(CORE_LIB): $(CORE_OBJS)
+	@echo "  AR    $@"
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(TOOL_LIB): $(TLIB_SRCS:%.c=$(B)/%.o)
+	@echo "  AR    $@"
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(B)/ops/%.o $(B)/shm/%.o: CF = $(CFLAGS_CORE)
+$(B)/dataplane/%.o: CF = $(CFLAGS_CORE)
+$(DADAR_OBJS): CF = $(CFLAGS_DPDK)
+$(TOOL_OBJS): CF = $(CFLAGS_CORE)
+$(B)/%.o: %.c
+	@mkdir -p $(dir $@)
+	@echo "  CC    $<"
+	$(Q)$(CC) $(CF) -c $< -o $@
+
+$(B)/dadar: $(DADAR_OBJS) $(CORE_LIB)
+	@echo "  LD    $@"
+	$(Q)$(CC) $(CFLAGS_DPDK) -o $@ $^ $(LIBS_DPDK)
+
+$(B)/dadar-%: $(B)/tools/dadar_%.o $(TOOL_LIB) $(CORE_LIB)
+	@echo "  LD    $@"
+	$(Q)$(CC) $(CFLAGS_CORE) -o $@ $^ -lm
+
+$(B)/tests/%: tests/%.c $(TOOL_LIB) $(CORE_LIB)
+	@mkdir -p $(dir $@)
+	@echo "  CC    $<"
+	$(Q)$(CC) $(CFLAGS_CORE) $(call pc_cflags,cmocka) -o $@ $< $(TOOL_LIB) $(CORE_LIB) $(LIBS_TEST)
+
+$(B)/bench/%: bench/%.c $(TOOL_LIB) $(CORE_LIB)
+	@mkdir -p $(dir $@)
+	@echo "  CC    $<"
+	$(Q)$(CC) $(CFLAGS_CORE) -o $@ $< $(TOOL_LIB) $(CORE_LIB) -lm
+
+# ---- running -------------------------------------------------------------------------------------
+SAMPLE_ITCH := tests/data/itch/ex20101224.TEST_ITCH_50
+SAMPLE_PCAP := $(B)/sample/itch-sample.pcap
+RUN_EAL     := --no-huge --no-pci -m 512 --no-shconf --no-telemetry --log-level=*:warning -l 0-1
+
+$(SAMPLE_PCAP): $(SAMPLE_ITCH) $(B)/dadar-gen
+	@mkdir -p $(dir $@)
+	$(Q)$(B)/dadar-gen itch-file $< $@
+
+run: deps
+	$(Q)$(MAKE) --no-print-directory $(B)/dadar $(SAMPLE_PCAP)
+	$(Q)$(B)/dadar $(RUN_EAL) --vdev net_pcap0,rx_pcap=$(SAMPLE_PCAP) -- \
+		--exit-on-idle 200 --summary $(B)/sample/summary.json --book-dump $(B)/sample/book.csv
+	@echo "summary: $(B)/sample/summary.json   book: $(B)/sample/book.csv"
+
+test: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)$(MAKE) --no-print-directory unit integration
+
+unit: $(TEST_BINS)
+	$(Q)B=$(B) tests/run-unit $(TEST_BINS)
+
+integration: $(B)/dadar $(TOOLS)
+	$(Q)B=$(B) tests/run-integration
+
+asan: deps
+	$(Q)$(MAKE) --no-print-directory B=build/asan OPT=-O1 \
+		EXTRA_CFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
+		unit-asan
+
+.PHONY: unit-asan
+unit-asan: $(TEST_BINS)
+	$(Q)B=$(B) tests/run-unit $(TEST_BINS)
+
+bench: all
+	$(Q)B=$(B) bench/run
+
+FUZZ_SECONDS ?= 60
+fuzz:
+	$(Q)B=$(B) FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run
+
+clean:
+	rm -rf $(B)
+
+-include $(shell find $(B) -name '*.d' 2>/dev/null)
