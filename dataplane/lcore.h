@@ -1,0 +1,89 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef DD_DATAPLANE_LCORE_H
+#define DD_DATAPLANE_LCORE_H
+
+/*
+ * The lcore loops and their per-lcore contexts.
+ *
+ *   RX lcore   polls every port's queue 0, parses frames, hands each UDP datagram to the feed it
+ *              belongs to (MoldUDP64 sequencing, ITCH decoding) and then, by pipeline shape:
+ *              run to completion - applies the events to its own books;
+ *              staged            - partitions them by instrument over SPSC rings to workers.
+ *   worker     (staged) dequeues events and applies them to its shard of the books.
+ *
+ * Each loop is a do_work() step that returns how much it did, repeated until the quit flag (set by
+ * the signal handler or by the idle timeout) is seen; then the RX lcore drains what the reorder
+ * windows still hold, hands everything over, and raises rx_done, after which workers empty their
+ * rings and stop. Nothing here allocates, locks, logs or makes a syscall after start.
+ */
+
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include <rte_mbuf.h>
+#include <rte_ring.h>
+
+#include "dataplane/config.h"
+#include "dataplane/feed.h"
+#include "dataplane/report.h"
+#include "ops/book.h"
+
+#define DD_MAX_RXQ 32
+#define DD_MAX_WORKERS 64
+#define DD_RX_EVENTS 512   /* events buffered by the RX lcore before they are applied or dispatched */
+#define DD_WORKER_BURST 64 /* events per ring enqueue/dequeue */
+#define DD_SCRATCH 16384   /* reassembly buffer for multi-segment frames */
+
+/* Shared between the lcores and the main thread; each field on its own cache line. */
+struct dd_control {
+	alignas(64) atomic_int quit;    /* stop receiving: set by signals or the idle timeout */
+	alignas(64) atomic_int rx_done; /* RX lcore has handed over its last event */
+};
+
+struct dd_rxq {
+	uint16_t port;
+	uint16_t queue;
+};
+
+struct dd_worker_ctx {
+	alignas(64) unsigned lcore;
+	struct rte_ring *ring;          /* events from the RX lcore */
+	struct dd_book *books;          /* [nfeeds]: this worker's shard */
+	unsigned nfeeds;
+	struct dd_control *ctl;
+	uint64_t events;                /* events applied */
+	uint64_t bursts;                /* non-empty dequeues */
+};
+
+struct dd_rx_ctx {
+	alignas(64) unsigned lcore;
+	struct dd_control *ctl;
+	const struct dd_config *cfg;
+	struct dd_rxq q[DD_MAX_RXQ];
+	unsigned nq;
+	unsigned burst;
+	unsigned frame_flags;           /* DD_FRAME_CHECK_* */
+	uint64_t idle_tsc;              /* quit after this many TSC ticks without a packet; 0 = never */
+	struct dd_feed *feeds;          /* [nfeeds] */
+	unsigned nfeeds;
+	struct dd_sink sink;            /* decoded events, DD_RX_EVENTS of them */
+	/* run to completion */
+	struct dd_book *books;          /* [nfeeds] */
+	/* staged */
+	struct dd_worker_ctx *workers;  /* [nworkers] */
+	unsigned nworkers;
+	struct dd_event (*batch)[DD_WORKER_BURST]; /* [nworkers] per-worker staging */
+	unsigned *nbatch;               /* [nworkers] */
+	struct dd_rx_stats st;
+	uint8_t *scratch;               /* DD_SCRATCH bytes */
+};
+
+/* Point the RX context's event sink at its consumer: its books (run to completion) or its rings. */
+void dd_lcore_bind_consumers(struct dd_rx_ctx *c);
+
+/* Lcore entry points for rte_eal_remote_launch(); the argument is the context. */
+int dd_rx_main(void *arg);
+int dd_worker_main(void *arg);
+
+#endif /* DD_DATAPLANE_LCORE_H */

@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef DD_DATAPLANE_PORT_H
+#define DD_DATAPLANE_PORT_H
+
+/*
+ * Ethernet port setup: every DPDK port (a PCI NIC, net_pcap, net_af_packet, net_memif, net_ring,
+ * net_null, ...) gets one RX queue fed from one mbuf pool, promiscuous and all-multicast where the
+ * driver supports them, so multicast feed groups arrive without joins on a mirror or a tap.
+ */
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <rte_mempool.h>
+
+#include "dataplane/config.h"
+
+#define DD_MAX_PORTS 32
+
+struct dd_ports {
+	uint16_t id[DD_MAX_PORTS];
+	unsigned n;
+	struct rte_mempool *pool;
+};
+
+/* Configure and start every port. Returns 0 or -errno with a message saying how to fix it. */
+int dd_ports_start(struct dd_ports *p, const struct dd_config *c, int socket, char *err, size_t errlen);
+
+/* Stop and close every port started by dd_ports_start(). */
+void dd_ports_stop(struct dd_ports *p);
+
+/* Print one line per port with the driver's counters (received, missed, errors, no mbuf). */
+void dd_ports_report(const struct dd_ports *p, FILE *out);
+
+#endif /* DD_DATAPLANE_PORT_H */

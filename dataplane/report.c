@@ -1,0 +1,536 @@
+/* SPDX-License-Identifier: MIT */
+#include "dataplane/report.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dataplane/itch.h"
+
+/* ---- a minimal JSON writer: enough for flat objects, nested objects and arrays ------------- */
+
+struct jw {
+	FILE *f;
+	int depth;
+	bool first[16];
+};
+
+static void jw_sep(struct jw *w, const char *key)
+{
+	if (!w->first[w->depth])
+		fputc(',', w->f);
+	w->first[w->depth] = false;
+	fprintf(w->f, "\n%*s", 2 * w->depth, "");
+	if (key != NULL)
+		fprintf(w->f, "\"%s\": ", key);
+}
+
+static void jw_open(struct jw *w, const char *key, char c)
+{
+	jw_sep(w, key);
+	fputc(c, w->f);
+	w->first[++w->depth] = true;
+}
+
+static void jw_close(struct jw *w, char c)
+{
+	bool empty = w->first[w->depth];
+	w->depth--;
+	if (!empty)
+		fprintf(w->f, "\n%*s", 2 * w->depth, "");
+	fputc(c, w->f);
+}
+
+static void jw_u64(struct jw *w, const char *key, uint64_t v)
+{
+	jw_sep(w, key);
+	fprintf(w->f, "%llu", (unsigned long long)v);
+}
+
+static void jw_f64(struct jw *w, const char *key, double v)
+{
+	jw_sep(w, key);
+	fprintf(w->f, "%.6f", v);
+}
+
+/* Strings we write are names and session ids; escape anything outside printable ASCII anyway. */
+static void jw_str(struct jw *w, const char *key, const char *s, size_t n)
+{
+	jw_sep(w, key);
+	fputc('"', w->f);
+	for (size_t i = 0; i < n && s[i]; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c == '"' || c == '\\')
+			fprintf(w->f, "\\%c", c);
+		else if (c < 0x20 || c > 0x7e)
+			fprintf(w->f, "\\u%04x", c);
+		else
+			fputc(c, w->f);
+	}
+	fputc('"', w->f);
+}
+
+/* Non-zero counters only, so a clean run shows an empty object. */
+static void jw_nz(struct jw *w, const char *key, uint64_t v)
+{
+	if (v != 0)
+		jw_u64(w, key, v);
+}
+
+/* ---- aggregation ---------------------------------------------------------------------------- */
+
+void dd_report_book_totals(const struct dd_run *r, int feed, struct dd_book_stats *st, uint64_t *instruments,
+			   uint64_t *orders, uint64_t *levels)
+{
+	memset(st, 0, sizeof(*st));
+	*instruments = *orders = *levels = 0;
+	for (unsigned s = 0; s < r->nshards; s++)
+		for (unsigned f = 0; f < r->nfeeds; f++) {
+			if (feed >= 0 && (unsigned)feed != f)
+				continue;
+			const struct dd_book *b = r->books[s * r->nfeeds + f];
+			const uint64_t *src = (const uint64_t *)&b->stats;
+			uint64_t *dst = (uint64_t *)st;
+			for (size_t i = 0; i < sizeof(*st) / sizeof(uint64_t); i++)
+				dst[i] += src[i];
+			*instruments += b->ninstr;
+			*orders += b->norders;
+			*levels += b->nlevels;
+		}
+}
+
+static uint64_t itch_total(const struct dd_run *r)
+{
+	uint64_t n = 0;
+	for (unsigned f = 0; f < r->nfeeds; f++)
+		for (const char *t = dd_itch_types; *t; t++)
+			n += r->feeds[f].itch.messages[(uint8_t)*t];
+	return n;
+}
+
+static double elapsed_s(const struct dd_run *r)
+{
+	if (r->tsc_hz == 0 || r->rx->last_tsc <= r->rx->first_tsc)
+		return 0.0;
+	return (double)(r->rx->last_tsc - r->rx->first_tsc) / (double)r->tsc_hz;
+}
+
+/* ---- JSON summary --------------------------------------------------------------------------- */
+
+static void json_itch(struct jw *w, const struct dd_run *r)
+{
+	jw_open(w, "itch", '{');
+	jw_open(w, "messages", '{');
+	for (const char *t = dd_itch_types; *t; t++) {
+		uint64_t n = 0;
+		for (unsigned f = 0; f < r->nfeeds; f++)
+			n += r->feeds[f].itch.messages[(uint8_t)*t];
+		char k[2] = { *t, 0 };
+		jw_nz(w, k, n);
+	}
+	jw_close(w, '}');
+	uint64_t unknown = 0, events = 0;
+	for (unsigned f = 0; f < r->nfeeds; f++) {
+		unknown += r->feeds[f].itch.unknown;
+		events += r->feeds[f].itch.events;
+	}
+	jw_u64(w, "unknown", unknown);
+	jw_u64(w, "total", itch_total(r));
+	jw_u64(w, "events", events);
+	jw_close(w, '}');
+}
+
+static void sum_mold(const struct dd_run *r, struct dd_mold_stats *m)
+{
+	memset(m, 0, sizeof(*m));
+	for (unsigned f = 0; f < r->nfeeds; f++) {
+		const uint64_t *src = (const uint64_t *)&r->feeds[f].mold.stats;
+		uint64_t *dst = (uint64_t *)m;
+		for (size_t i = 0; i < sizeof(*m) / sizeof(uint64_t); i++)
+			dst[i] += src[i];
+	}
+}
+
+static void json_gaps(struct jw *w, const struct dd_mold_session *s)
+{
+	jw_open(w, "gap_ranges", '[');
+	uint64_t n = s->gap_log_n < DD_MOLD_GAP_LOG ? s->gap_log_n : DD_MOLD_GAP_LOG;
+	for (uint64_t i = n; i-- > 0;) {
+		struct dd_mold_gap g;
+		if (!dd_mold_gap_at(s, i, &g))
+			continue;
+		jw_sep(w, NULL);
+		fprintf(w->f, "[%llu, %llu]", (unsigned long long)g.first, (unsigned long long)g.last);
+	}
+	jw_close(w, ']');
+}
+
+static void json_mold(struct jw *w, const struct dd_run *r)
+{
+	struct dd_mold_stats m;
+	sum_mold(r, &m);
+	uint64_t arb = 0;
+	for (unsigned l = 0; l < DD_MOLD_MAX_LINES; l++)
+		arb += m.line[l].arb_dropped;
+	jw_open(w, "moldudp64", '{');
+	jw_u64(w, "datagrams", m.datagrams);
+	jw_u64(w, "delivered", m.delivered);
+	jw_u64(w, "gaps", m.gaps);
+	jw_u64(w, "missing", m.missing);
+	jw_u64(w, "duplicates", m.duplicates);
+	jw_u64(w, "arbitration_dropped", arb);
+	jw_u64(w, "heartbeats", m.heartbeats);
+	jw_u64(w, "end_of_session", m.end_of_session);
+	jw_u64(w, "reordered", m.reordered);
+	jw_u64(w, "late", m.late);
+	jw_u64(w, "session_changes", m.session_changes);
+	if (r->nfeeds == 1)
+		json_gaps(w, &r->feeds[0].mold);
+	jw_close(w, '}');
+}
+
+static void json_errors(struct jw *w, const struct dd_run *r)
+{
+	jw_open(w, "errors", '{');
+	for (unsigned v = 1; v < DD_FRAME__COUNT; v++)
+		jw_nz(w, dd_frame_verdict_name((enum dd_frame_verdict)v), r->rx->frame[v]);
+	jw_nz(w, "no_feed", r->rx->no_feed);
+	jw_nz(w, "frame_too_long", r->rx->too_long);
+	struct dd_mold_stats m;
+	sum_mold(r, &m);
+	for (unsigned e = 1; e < DD_MOLD_ERR__COUNT; e++) {
+		char k[48];
+		snprintf(k, sizeof(k), "mold_%s", dd_mold_err_name((enum dd_mold_err)e));
+		jw_nz(w, k, m.errors[e]);
+	}
+	jw_nz(w, "mold_stale_session", m.stale_session);
+	jw_nz(w, "mold_after_end", m.after_end);
+	uint64_t bad_length = 0, empty = 0;
+	for (unsigned f = 0; f < r->nfeeds; f++) {
+		bad_length += r->feeds[f].itch.bad_length;
+		empty += r->feeds[f].itch.empty;
+	}
+	jw_nz(w, "itch_bad_length", bad_length);
+	jw_nz(w, "itch_empty", empty);
+	jw_close(w, '}');
+}
+
+static void json_book_stats(struct jw *w, const struct dd_book_stats *st, uint64_t instruments, uint64_t orders,
+			    uint64_t levels)
+{
+	jw_u64(w, "instruments", instruments);
+	jw_u64(w, "orders", orders);
+	jw_u64(w, "levels", levels);
+	jw_u64(w, "adds", st->adds);
+	jw_u64(w, "executions", st->executions);
+	jw_u64(w, "cancels", st->cancels);
+	jw_u64(w, "deletes", st->deletes);
+	jw_u64(w, "replaces", st->replaces);
+	jw_u64(w, "trades", st->trades);
+	jw_u64(w, "crosses", st->crosses);
+	jw_u64(w, "broken", st->broken);
+	jw_u64(w, "unknown_ref", st->unknown_ref);
+	jw_u64(w, "duplicate_ref", st->duplicate_ref);
+	jw_u64(w, "overexecuted", st->overexecuted);
+	jw_u64(w, "bad_order", st->bad_order);
+	jw_u64(w, "order_overflow", st->order_overflow);
+	jw_u64(w, "level_overflow", st->level_overflow);
+	jw_u64(w, "instrument_overflow", st->instrument_overflow);
+}
+
+static void json_feeds(struct jw *w, const struct dd_run *r)
+{
+	jw_open(w, "feeds", '[');
+	for (unsigned f = 0; f < r->nfeeds; f++) {
+		const struct dd_feed *fd = &r->feeds[f];
+		const struct dd_mold_session *s = &fd->mold;
+		jw_open(w, NULL, '{');
+		jw_str(w, "name", fd->cfg.name, sizeof(fd->cfg.name));
+		jw_str(w, "session", s->name, s->started ? sizeof(s->name) : 0);
+		jw_u64(w, "next_seq", s->next_seq);
+		jw_u64(w, "ended", s->ended);
+		unsigned nl = fd->cfg.nlines ? fd->cfg.nlines : fd->learned;
+		jw_open(w, "lines", '[');
+		for (unsigned l = 0; l < nl; l++) {
+			char dest[64];
+			dd_feed_line_format(&fd->cfg.line[l], dest, sizeof(dest));
+			jw_open(w, NULL, '{');
+			jw_str(w, "dest", dest, sizeof(dest));
+			jw_u64(w, "datagrams", s->stats.line[l].datagrams);
+			jw_u64(w, "delivered", s->stats.line[l].delivered);
+			jw_u64(w, "duplicates", s->stats.line[l].duplicates);
+			jw_u64(w, "arbitration_dropped", s->stats.line[l].arb_dropped);
+			jw_close(w, '}');
+		}
+		jw_close(w, ']');
+		json_gaps(w, s);
+		struct dd_book_stats st;
+		uint64_t ni, no, nlv;
+		dd_report_book_totals(r, (int)f, &st, &ni, &no, &nlv);
+		jw_open(w, "book", '{');
+		json_book_stats(w, &st, ni, no, nlv);
+		jw_close(w, '}');
+		jw_close(w, '}');
+	}
+	jw_close(w, ']');
+}
+
+int dd_report_summary(const struct dd_run *r, const char *path, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "w");
+	if (f == NULL) {
+		int e = errno;
+		snprintf(err, errlen, "cannot write summary %s: %s", path, strerror(e));
+		return -e;
+	}
+	struct jw w = { .f = f, .depth = 1, .first = { true, true } };
+	fputc('{', f);
+	jw_u64(&w, "version", 1);
+	jw_str(&w, "instance", r->cfg->instance, sizeof(r->cfg->instance));
+	jw_str(&w, "pipeline", r->cfg->pipeline == DD_PIPELINE_RTC ? "rtc" : "staged", 8);
+	jw_u64(&w, "workers", r->nshards);
+	double el = elapsed_s(r);
+	jw_f64(&w, "elapsed_s", el);
+	jw_u64(&w, "packets", r->rx->packets);
+	jw_u64(&w, "bytes", r->rx->bytes);
+	jw_u64(&w, "udp", r->rx->udp);
+	uint64_t total = itch_total(r);
+	jw_f64(&w, "messages_per_s", el > 0 ? (double)total / el : 0.0);
+	json_itch(&w, r);
+	json_mold(&w, r);
+	json_errors(&w, r);
+	struct dd_book_stats st;
+	uint64_t ni, no, nl;
+	dd_report_book_totals(r, -1, &st, &ni, &no, &nl);
+	jw_open(&w, "book", '{');
+	json_book_stats(&w, &st, ni, no, nl);
+	jw_close(&w, '}');
+	if (r->rx->ring_full)
+		jw_u64(&w, "ring_full", r->rx->ring_full);
+	json_feeds(&w, r);
+	fputs("\n}\n", f);
+	if (fclose(f) != 0) {
+		int e = errno;
+		snprintf(err, errlen, "writing summary %s failed: %s", path, strerror(e));
+		return -e;
+	}
+	return 0;
+}
+
+/* ---- book dump ------------------------------------------------------------------------------ */
+
+struct dump_row {
+	char sym[9];
+	unsigned feed;
+	const struct dd_book *b;
+	const struct dd_book_instr *in;
+};
+
+static void trimmed_symbol(const char s[8], char out[9])
+{
+	size_t n = 8;
+	while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\0'))
+		n--;
+	memcpy(out, s, n);
+	out[n] = '\0';
+}
+
+static int row_cmp(const void *a, const void *b)
+{
+	const struct dump_row *x = a, *y = b;
+	int c = strcmp(x->sym, y->sym); /* byte order: strcmp compares as unsigned char */
+	if (c != 0)
+		return c;
+	if (x->feed != y->feed)
+		return x->feed < y->feed ? -1 : 1;
+	return x->in->locate < y->in->locate ? -1 : x->in->locate > y->in->locate;
+}
+
+int dd_report_book_dump(const struct dd_run *r, const char *path, char *err, size_t errlen)
+{
+	size_t cap = 0, n = 0;
+	for (unsigned i = 0; i < r->nshards * r->nfeeds; i++)
+		cap += r->books[i]->ninstr;
+	struct dump_row *rows = calloc(cap ? cap : 1, sizeof(*rows));
+	if (rows == NULL) {
+		snprintf(err, errlen, "book dump: out of memory for %zu instruments", cap);
+		return -ENOMEM;
+	}
+	for (unsigned s = 0; s < r->nshards; s++)
+		for (unsigned f = 0; f < r->nfeeds; f++) {
+			const struct dd_book *b = r->books[s * r->nfeeds + f];
+			for (uint32_t i = 1; i <= b->ninstr; i++) {
+				const struct dd_book_instr *in = dd_book_instr_at(b, i);
+				if (in->orders == 0)
+					continue;
+				rows[n] = (struct dump_row){ .feed = f, .b = b, .in = in };
+				trimmed_symbol(in->symbol, rows[n].sym);
+				n++;
+			}
+		}
+	qsort(rows, n, sizeof(*rows), row_cmp);
+
+	FILE *out = fopen(path, "w");
+	if (out == NULL) {
+		int e = errno;
+		snprintf(err, errlen, "cannot write book dump %s: %s", path, strerror(e));
+		free(rows);
+		return -e;
+	}
+	fputs("symbol,side,level,price,shares,orders\n", out);
+	for (size_t i = 0; i < n; i++) {
+		struct dd_book_level lv[DD_REPORT_DEPTH];
+		for (unsigned side = 0; side < 2; side++) {
+			unsigned k = dd_book_depth(rows[i].b, rows[i].in, side, lv, DD_REPORT_DEPTH);
+			for (unsigned j = 0; j < k; j++) {
+				if (r->nfeeds > 1)
+					fprintf(out, "%s:", r->feeds[rows[i].feed].cfg.name);
+				fprintf(out, "%s,%c,%u,%u.%04u,%llu,%u\n", rows[i].sym, side == DD_BOOK_BID ? 'B' : 'S',
+					j + 1, lv[j].price / 10000, lv[j].price % 10000,
+					(unsigned long long)lv[j].shares, lv[j].orders);
+			}
+		}
+	}
+	free(rows);
+	if (fclose(out) != 0) {
+		int e = errno;
+		snprintf(err, errlen, "writing book dump %s failed: %s", path, strerror(e));
+		return -e;
+	}
+	return 0;
+}
+
+/* ---- human summary -------------------------------------------------------------------------- */
+
+static void human_count(FILE *out, uint64_t v)
+{
+	/* thousands separators make 8-digit counters readable at a glance */
+	char buf[32], res[48];
+	int n = snprintf(buf, sizeof(buf), "%llu", (unsigned long long)v);
+	int j = 0;
+	for (int i = 0; i < n; i++) {
+		if (i > 0 && (n - i) % 3 == 0)
+			res[j++] = ',';
+		res[j++] = buf[i];
+	}
+	res[j] = '\0';
+	fputs(res, out);
+}
+
+void dd_report_human(const struct dd_run *r, FILE *out)
+{
+	double el = elapsed_s(r);
+	uint64_t total = itch_total(r);
+	fprintf(out, "dadar: ");
+	human_count(out, r->rx->packets);
+	fprintf(out, " packets, ");
+	human_count(out, total);
+	fprintf(out, " ITCH messages in %.3f s", el);
+	if (el > 0) {
+		fprintf(out, " (");
+		human_count(out, (uint64_t)((double)total / el));
+		fprintf(out, " msg/s)");
+	}
+	fprintf(out, ", %s pipeline, %u book shard%s\n", r->cfg->pipeline == DD_PIPELINE_RTC ? "run-to-completion" : "staged",
+		r->nshards, r->nshards == 1 ? "" : "s");
+
+	fprintf(out, "  itch     ");
+	for (const char *t = dd_itch_types; *t; t++) {
+		uint64_t n = 0;
+		for (unsigned f = 0; f < r->nfeeds; f++)
+			n += r->feeds[f].itch.messages[(uint8_t)*t];
+		if (n) {
+			fprintf(out, "%c ", *t);
+			human_count(out, n);
+			fputs("  ", out);
+		}
+	}
+	fputc('\n', out);
+
+	for (unsigned f = 0; f < r->nfeeds; f++) {
+		const struct dd_mold_session *s = &r->feeds[f].mold;
+		const struct dd_mold_stats *m = &s->stats;
+		uint64_t arb = 0;
+		for (unsigned l = 0; l < DD_MOLD_MAX_LINES; l++)
+			arb += m->line[l].arb_dropped;
+		fprintf(out, "  mold     %s: session %.10s, next seq %llu%s; gaps %llu (%llu missing), duplicates %llu, "
+			"A/B copies dropped %llu, heartbeats %llu\n",
+			r->feeds[f].cfg.name, s->started ? s->name : "(none)", (unsigned long long)s->next_seq,
+			s->ended ? " (ended)" : "", (unsigned long long)m->gaps, (unsigned long long)m->missing,
+			(unsigned long long)m->duplicates, (unsigned long long)arb, (unsigned long long)m->heartbeats);
+	}
+
+	struct dd_book_stats st;
+	uint64_t ni, no, nl;
+	dd_report_book_totals(r, -1, &st, &ni, &no, &nl);
+	fprintf(out, "  book     %llu instruments, %llu live orders on %llu price levels", (unsigned long long)ni,
+		(unsigned long long)no, (unsigned long long)nl);
+	if (st.unknown_ref)
+		fprintf(out, "; %llu references to orders not in the book", (unsigned long long)st.unknown_ref);
+	uint64_t over = st.order_overflow + st.level_overflow + st.instrument_overflow;
+	if (over)
+		fprintf(out, "; %llu REFUSED FOR CAPACITY (raise capacity.*)", (unsigned long long)over);
+	fputc('\n', out);
+
+	fprintf(out, "  dropped  ");
+	bool any = false;
+	for (unsigned v = 1; v < DD_FRAME__COUNT; v++)
+		if (r->rx->frame[v]) {
+			fprintf(out, "%s %llu  ", dd_frame_verdict_name((enum dd_frame_verdict)v),
+				(unsigned long long)r->rx->frame[v]);
+			any = true;
+		}
+	if (r->rx->no_feed) {
+		fprintf(out, "no_feed %llu  ", (unsigned long long)r->rx->no_feed);
+		any = true;
+	}
+	struct dd_mold_stats m;
+	sum_mold(r, &m);
+	for (unsigned e = 1; e < DD_MOLD_ERR__COUNT; e++)
+		if (m.errors[e]) {
+			fprintf(out, "mold_%s %llu  ", dd_mold_err_name((enum dd_mold_err)e),
+				(unsigned long long)m.errors[e]);
+			any = true;
+		}
+	for (unsigned f = 0; f < r->nfeeds; f++) {
+		const struct dd_itch_stats *it = &r->feeds[f].itch;
+		if (it->unknown + it->bad_length + it->empty) {
+			fprintf(out, "itch unknown %llu bad_length %llu empty %llu  ", (unsigned long long)it->unknown,
+				(unsigned long long)it->bad_length, (unsigned long long)it->empty);
+			any = true;
+		}
+	}
+	fprintf(out, "%s\n", any ? "" : "nothing");
+
+	/* the top of the first few books, so a person sees the market at a glance */
+	unsigned shown = 0;
+	for (unsigned s = 0; s < r->nshards && shown < 8; s++)
+		for (unsigned f = 0; f < r->nfeeds && shown < 8; f++) {
+			const struct dd_book *b = r->books[s * r->nfeeds + f];
+			for (uint32_t i = 1; i <= b->ninstr && shown < 8; i++) {
+				const struct dd_book_instr *in = dd_book_instr_at(b, i);
+				if (in->orders == 0)
+					continue;
+				if (shown++ == 0)
+					fprintf(out, "  top of book (symbol  bid shares @ price | ask price x shares  volume):\n");
+				struct dd_book_level bid, ask;
+				bool hb = dd_book_best(b, in, DD_BOOK_BID, &bid), ha = dd_book_best(b, in, DD_BOOK_ASK, &ask);
+				char sym[9];
+				trimmed_symbol(in->symbol, sym);
+				fprintf(out, "    %-8s ", sym);
+				if (hb)
+					fprintf(out, "%8llu @ %u.%04u", (unsigned long long)bid.shares, bid.price / 10000,
+						bid.price % 10000);
+				else
+					fprintf(out, "%20s", "-");
+				fprintf(out, " | ");
+				if (ha)
+					fprintf(out, "%u.%04u x %-8llu", ask.price / 10000, ask.price % 10000,
+						(unsigned long long)ask.shares);
+				else
+					fprintf(out, "%-20s", "-");
+				fprintf(out, "  %llu\n", (unsigned long long)in->volume);
+			}
+		}
+}

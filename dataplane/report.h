@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef DD_DATAPLANE_REPORT_H
+#define DD_DATAPLANE_REPORT_H
+
+/*
+ * What a run saw, written three ways at exit: a JSON summary (`--summary`), a CSV dump of the top
+ * of every book (`--book-dump`) and a short human summary on stdout. DPDK-free, so offline replay
+ * writes the same formats. docs/summary.md describes every field.
+ */
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "dataplane/config.h"
+#include "dataplane/feed.h"
+#include "dataplane/frame.h"
+#include "ops/book.h"
+
+/* Counters of the receive stage (one RX lcore). */
+struct dd_rx_stats {
+	uint64_t packets;          /* frames received */
+	uint64_t bytes;            /* their bytes */
+	uint64_t udp;              /* frames that parsed as UDP */
+	uint64_t frame[DD_FRAME__COUNT]; /* frames dropped by reason (frame[DD_FRAME_UDP] unused) */
+	uint64_t no_feed;          /* UDP datagrams that match no configured feed */
+	uint64_t too_long;         /* multi-segment frames longer than the reassembly buffer */
+	uint64_t ring_full;        /* staged: enqueue attempts that found a worker ring full */
+	uint64_t first_tsc;        /* TSC of the first and the last packet (0 before any) */
+	uint64_t last_tsc;
+};
+
+/* Number of price levels per side written by the book dump. */
+#define DD_REPORT_DEPTH 5
+
+struct dd_run {
+	const struct dd_config *cfg;
+	const struct dd_feed *feeds;        /* [nfeeds] */
+	unsigned nfeeds;
+	const struct dd_book *const *books; /* [nshards * nfeeds]: shard s, feed f at s * nfeeds + f */
+	unsigned nshards;                   /* 1 (run to completion) or the number of workers */
+	const struct dd_rx_stats *rx;
+	uint64_t tsc_hz;
+};
+
+/* Write the JSON summary to `path`. Returns 0 or -errno with a message in err. */
+int dd_report_summary(const struct dd_run *r, const char *path, char *err, size_t errlen);
+
+/*
+ * Write the book dump CSV to `path`: header `symbol,side,level,price,shares,orders`, then for every
+ * instrument with live orders (in byte order of the symbol without its padding) its best
+ * DD_REPORT_DEPTH bid levels best first, then its best ask levels best first; prices with exactly
+ * four decimals. With more than one feed the symbol is written FEED:SYMBOL.
+ * Returns 0 or -errno with a message in err.
+ */
+int dd_report_book_dump(const struct dd_run *r, const char *path, char *err, size_t errlen);
+
+/* The short human summary. */
+void dd_report_human(const struct dd_run *r, FILE *out);
+
+/* Combined book counters over shards, for one feed (feed < 0: all feeds). */
+void dd_report_book_totals(const struct dd_run *r, int feed, struct dd_book_stats *st, uint64_t *instruments,
+			   uint64_t *orders, uint64_t *levels);
+
+#endif /* DD_DATAPLANE_REPORT_H */
