@@ -40,18 +40,7 @@ struct dd_book_lslot {
 };
 _Static_assert(sizeof(struct dd_book_lslot) == 16, "level slot is 16 bytes");
 
-#define ALIGN64(x) (((x) + 63u) & ~(size_t)63u)
-#define LOCATES 65536u
-
-static uint64_t pow2_at_least(uint64_t n)
-{
-	uint64_t p = 1;
-	while (p < n)
-		p <<= 1;
-	return p;
-}
-
-/* Fibonacci hashing: order references are nearly sequential, the multiply spreads them. */
+/* Fibonacci hashing: the multiply spreads keys that differ only in their low bits. */
 static inline uint64_t hash64(uint64_t k)
 {
 	return k * 0x9E3779B97F4A7C15ull;
@@ -66,6 +55,29 @@ static inline uint64_t home(uint64_t k, uint64_t mask)
 static inline uint64_t level_key(uint32_t instr, unsigned side, uint32_t price)
 {
 	return (uint64_t)instr << 33 | (uint64_t)side << 32 | price;
+}
+
+/*
+ * Home slot of an order reference. ITCH assigns references in increasing order, and most orders
+ * die young, so the orders a feed is working on have nearby references. Blocks of 256 consecutive
+ * references therefore land on 256 consecutive slots (one 4 KiB page) at a hashed place: the live
+ * set stays on few pages and cache lines, while strided references still spread over the table.
+ */
+static inline uint64_t order_home(uint64_t ref, uint64_t mask)
+{
+	return (home(ref >> 8, mask) + (ref & 255)) & mask;
+}
+
+
+#define ALIGN64(x) (((x) + 63u) & ~(size_t)63u)
+#define LOCATES 65536u
+
+static uint64_t pow2_at_least(uint64_t n)
+{
+	uint64_t p = 1;
+	while (p < n)
+		p <<= 1;
+	return p;
 }
 
 struct layout {
@@ -133,44 +145,67 @@ static inline bool slot_used(const struct dd_book_oslot *s)
 	return s->level != DD_BOOK_NIL;
 }
 
-/* Slot holding `ref`, or the empty slot where it would go. */
-static inline struct dd_book_oslot *order_probe(const struct dd_book *b, uint64_t ref)
+/*
+ * The order table is Robin Hood hashed: along a probe sequence, entries are ordered by their
+ * distance from home, so a lookup stops as soon as it meets an entry nearer its home than the key
+ * would be, and a deletion shifts back only until an entry sits at its home. That matters here:
+ * order_home() puts consecutive references on consecutive slots, so live orders form long
+ * runs in which nearly every entry is at its home; plain linear probing would walk each run to its
+ * end on every delete.
+ */
+static inline uint64_t order_dist(uint64_t i, uint64_t ref, uint64_t mask)
 {
-	uint64_t i = home(ref, b->order_mask);
-	for (;;) {
-		struct dd_book_oslot *s = &b->orders[i];
-		if (!slot_used(s) || s->ref == ref)
-			return s;
-		i = (i + 1) & b->order_mask;
-	}
+	return (i - order_home(ref, mask)) & mask;
 }
 
 /* Slot holding `ref`, or NULL. */
 static inline struct dd_book_oslot *order_find(const struct dd_book *b, uint64_t ref)
 {
-	struct dd_book_oslot *s = order_probe(b, ref);
-	return slot_used(s) ? s : NULL;
+	const uint64_t mask = b->order_mask;
+	uint64_t i = order_home(ref, mask);
+	for (uint64_t d = 0;; d++, i = (i + 1) & mask) {
+		struct dd_book_oslot *s = &b->orders[i];
+		if (!slot_used(s) || order_dist(i, s->ref, mask) < d)
+			return NULL;
+		if (s->ref == ref)
+			return s;
+	}
 }
 
-/*
- * Backward-shift deletion: walk the cluster after the hole and pull back every entry whose home
- * slot does not lie cyclically in (hole, j], so no probe sequence ever crosses an empty slot.
- */
+/* Insert an order known to be absent; the table is never full (load factor <= 1/2). */
+static void order_insert(struct dd_book *b, uint64_t ref, uint32_t shares, uint32_t level)
+{
+	const uint64_t mask = b->order_mask;
+	struct dd_book_oslot e = { ref, shares, level };
+	uint64_t i = order_home(ref, mask);
+	for (uint64_t d = 0;; d++, i = (i + 1) & mask) {
+		struct dd_book_oslot *s = &b->orders[i];
+		if (!slot_used(s)) {
+			*s = e;
+			return;
+		}
+		uint64_t sd = order_dist(i, s->ref, mask);
+		if (sd < d) { /* the resident is richer: it moves on, we take its place */
+			struct dd_book_oslot t = *s;
+			*s = e;
+			e = t;
+			d = sd;
+		}
+	}
+}
+
+/* Backward-shift deletion: pull the following entries back one slot until one is at its home. */
 static void order_erase(struct dd_book *b, struct dd_book_oslot *s)
 {
 	const uint64_t mask = b->order_mask;
 	uint64_t hole = (uint64_t)(s - b->orders);
-	uint64_t j = hole;
 	for (;;) {
-		j = (j + 1) & mask;
+		uint64_t j = (hole + 1) & mask;
 		struct dd_book_oslot *e = &b->orders[j];
-		if (!slot_used(e))
+		if (!slot_used(e) || order_dist(j, e->ref, mask) == 0)
 			break;
-		uint64_t h = home(e->ref, mask);
-		if (((j - h) & mask) >= ((j - hole) & mask)) {
-			b->orders[hole] = *e;
-			hole = j;
-		}
+		b->orders[hole] = *e;
+		hole = j;
 	}
 	b->orders[hole].level = DD_BOOK_NIL;
 }
@@ -352,8 +387,7 @@ static unsigned add_order(struct dd_book *b, uint16_t locate, uint64_t ref, uint
 		b->stats.bad_order++;
 		return DD_BOOK_REJECTED;
 	}
-	struct dd_book_oslot *os = order_probe(b, ref);
-	if (slot_used(os)) {
+	if (order_find(b, ref) != NULL) {
 		b->stats.duplicate_ref++;
 		return DD_BOOK_REJECTED;
 	}
@@ -374,9 +408,7 @@ static unsigned add_order(struct dd_book *b, uint16_t locate, uint64_t ref, uint
 	struct dd_book_lvl *l = &b->lvl[li];
 	l->orders++;
 	l->shares += shares;
-	os->ref = ref;
-	os->shares = shares;
-	os->level = li;
+	order_insert(b, ref, shares, li);
 	b->norders++;
 	b->instr[ii].orders++;
 	b->stats.adds++;
@@ -639,8 +671,13 @@ int dd_book_check(const struct dd_book *b, char *why, size_t whylen)
 			FAIL("order %llu: level %u out of range", (unsigned long long)s->ref, s->level);
 		if (s->shares == 0)
 			FAIL("order %llu has 0 shares", (unsigned long long)s->ref);
-		if (order_probe(b, s->ref) != s)
+		if (order_find(b, s->ref) != s)
 			FAIL("order %llu unreachable from its home slot", (unsigned long long)s->ref);
+		uint64_t prev = (i - 1) & b->order_mask;
+		if (order_dist(i, s->ref, b->order_mask) > 0 &&
+		    (!slot_used(&b->orders[prev]) ||
+		     order_dist(prev, b->orders[prev].ref, b->order_mask) + 1 < order_dist(i, s->ref, b->order_mask)))
+			FAIL("order %llu breaks the Robin Hood order of its probe run", (unsigned long long)s->ref);
 		shares[s->level] += s->shares;
 		orders[s->level]++;
 		iorders[b->lvl[s->level].instr]++;
