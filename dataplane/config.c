@@ -187,21 +187,14 @@ static int set_feed(struct dd_config *c, const char *name, const char *value, co
 	if (!valid_name(name, DD_FEED_NAME_MAX))
 		return fail(err, errlen, "%s: feed name '%s' must be 1-%d letters, digits, '-' or '_'", origin, name,
 			    DD_FEED_NAME_MAX - 1);
-	struct dd_feed_cfg *f = NULL;
-	for (unsigned i = 0; i < c->nfeeds; i++)
-		if (strcmp(c->feed[i].name, name) == 0)
-			f = &c->feed[i];
-	if (f == NULL) {
-		if (c->nfeeds == DD_MAX_FEEDS)
-			return fail(err, errlen, "%s: too many feeds (at most %d)", origin, DD_MAX_FEEDS);
-		f = &c->feed[c->nfeeds++];
-		memset(f, 0, sizeof(*f));
-		strcpy(f->name, name);
-	}
-	f->nlines = 0;
+	/* Parse into a copy: a rejected value leaves the configuration as it was. */
+	struct dd_feed_cfg f;
+	memset(&f, 0, sizeof(f));
+	strcpy(f.name, name);
 	char buf[256];
 	if (strlen(value) >= sizeof(buf))
-		return fail(err, errlen, "%s: feed '%s': value too long", origin, name);
+		return fail(err, errlen, "%s: feed.%s: value of %zu bytes is longer than %zu", origin, name, strlen(value),
+			    sizeof(buf) - 1);
 	strcpy(buf, value);
 	char *save = NULL;
 	for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
@@ -209,16 +202,26 @@ static int set_feed(struct dd_config *c, const char *name, const char *value, co
 			tok++;
 		for (char *e = tok + strlen(tok); e > tok && isspace((unsigned char)e[-1]);)
 			*--e = '\0';
-		if (f->nlines == DD_MOLD_MAX_LINES)
-			return fail(err, errlen, "%s: feed '%s': at most %d lines", origin, name, DD_MOLD_MAX_LINES);
-		if (parse_line(tok, &f->line[f->nlines]) != 0)
+		if (f.nlines == DD_MOLD_MAX_LINES)
+			return fail(err, errlen, "%s: feed.%s = '%s': at most %d lines", origin, name, value,
+				    DD_MOLD_MAX_LINES);
+		if (parse_line(tok, &f.line[f.nlines]) != 0)
 			return fail(err, errlen,
-				    "%s: feed '%s': line '%s' is not GROUP:PORT[@DPDK_PORT] (e.g. 233.54.12.111:26477, "
+				    "%s: feed.%s: line '%s' is not GROUP:PORT[@DPDK_PORT] (e.g. 233.54.12.111:26477, "
 				    "*:26477@1)", origin, name, tok);
-		f->nlines++;
+		f.nlines++;
 	}
-	if (f->nlines == 0)
-		return fail(err, errlen, "%s: feed '%s' needs at least one line GROUP:PORT", origin, name);
+	if (f.nlines == 0)
+		return fail(err, errlen, "%s: feed.%s = '%s': needs at least one line GROUP:PORT", origin, name, value);
+	for (unsigned i = 0; i < c->nfeeds; i++)
+		if (strcmp(c->feed[i].name, name) == 0) {
+			c->feed[i] = f; /* redefinition replaces the lines */
+			return 0;
+		}
+	if (c->nfeeds == DD_MAX_FEEDS)
+		return fail(err, errlen, "%s: feed.%s = '%s': too many feeds (at most %d)", origin, name, value,
+			    DD_MAX_FEEDS);
+	c->feed[c->nfeeds++] = f;
 	return 0;
 }
 
@@ -300,8 +303,10 @@ int dd_config_load(struct dd_config *c, const char *path, char *err, size_t errl
 	}
 	char line[1024], origin[DD_PATH_MAX + 16];
 	int rc = 0;
-	for (unsigned n = 1; rc == 0 && fgets(line, sizeof(line), f); n++) {
-		snprintf(origin, sizeof(origin), "%s:%u", path, n);
+	unsigned n = 0;
+	errno = 0;
+	while (rc == 0 && fgets(line, sizeof(line), f)) {
+		snprintf(origin, sizeof(origin), "%s:%u", path, ++n);
 		if (strchr(line, '\n') == NULL && !feof(f)) {
 			rc = fail(err, errlen, "%s: line longer than %zu bytes", origin, sizeof(line) - 2);
 			break;
@@ -319,6 +324,12 @@ int dd_config_load(struct dd_config *c, const char *path, char *err, size_t errl
 		}
 		*eq = '\0';
 		rc = dd_config_set(c, trim(s), trim(eq + 1), origin, err, errlen);
+	}
+	/* fopen() of a directory succeeds and the first read fails: never take that for an empty file */
+	if (rc == 0 && ferror(f)) {
+		int e = errno ? errno : EIO;
+		snprintf(err, errlen, "cannot read config file %s (after line %u): %s", path, n, strerror(e));
+		rc = -e;
 	}
 	fclose(f);
 	return rc;
@@ -338,24 +349,46 @@ static const struct opt *opt_of_flag(const char *flag)
 	return NULL;
 }
 
+/*
+ * Does flag `a` take the next argument, `next`, as its value? No value of ours starts with "--",
+ * so `--workers --help` is a missing value followed by --help, not a worker count of "--help".
+ */
+static bool takes_value(const char *a, const char *next)
+{
+	if (next == NULL || strncmp(next, "--", 2) == 0)
+		return false;
+	if (strcmp(a, "--config") == 0 || strcmp(a, "--set") == 0 || strcmp(a, "--feed") == 0)
+		return true;
+	const struct opt *o = strncmp(a, "--", 2) == 0 ? opt_of_flag(a + 2) : NULL;
+	return o != NULL && o->type != T_BOOL;
+}
+
 int dd_config_args(struct dd_config *c, int argc, char **argv, FILE *out, char *err, size_t errlen)
 {
 	int rc;
+	/* --help wins over everything; then --config files are read, wherever they appear, before
+	 * any flag is applied (values are skipped: `--instance -h` is an instance name). */
 	for (int i = 0; i < argc; i++) {
 		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
 			dd_config_usage(out);
 			return 1;
 		}
+		if (takes_value(argv[i], i + 1 < argc ? argv[i + 1] : NULL))
+			i++;
+	}
+	for (int i = 0; i < argc; i++) {
 		if (strcmp(argv[i], "--config") == 0) {
 			if (i + 1 >= argc)
 				return fail(err, errlen, "--config needs a file name");
 			if ((rc = dd_config_load(c, argv[i + 1], err, errlen)) != 0)
 				return rc < 0 ? rc : -EINVAL;
 		}
+		if (takes_value(argv[i], i + 1 < argc ? argv[i + 1] : NULL))
+			i++;
 	}
 	for (int i = 0; i < argc; i++) {
 		const char *a = argv[i];
-		const char *next = i + 1 < argc ? argv[i + 1] : NULL;
+		const char *next = i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0 ? argv[i + 1] : NULL;
 		if (strncmp(a, "--", 2) != 0)
 			return fail(err, errlen, "unexpected argument '%s' (options start with --; see --help)", a);
 		if (strcmp(a, "--config") == 0) {
@@ -407,9 +440,12 @@ int dd_config_args(struct dd_config *c, int argc, char **argv, FILE *out, char *
 	return 0;
 }
 
-static bool same_line(const struct dd_feed_line *a, const struct dd_feed_line *b)
+/* Could one datagram match both lines? (Each field equal, or a wildcard on either side.) */
+static bool lines_overlap(const struct dd_feed_line *a, const struct dd_feed_line *b)
 {
-	return a->ip == b->ip && a->udp_port == b->udp_port && a->dpdk_port == b->dpdk_port;
+	return (a->ip == 0 || b->ip == 0 || a->ip == b->ip) &&
+	       (a->udp_port == 0 || b->udp_port == 0 || a->udp_port == b->udp_port) &&
+	       (a->dpdk_port == DD_ANY_PORT || b->dpdk_port == DD_ANY_PORT || a->dpdk_port == b->dpdk_port);
 }
 
 int dd_config_check(const struct dd_config *c, char *err, size_t errlen)
@@ -419,15 +455,20 @@ int dd_config_check(const struct dd_config *c, char *err, size_t errlen)
 	if (c->rx_burst > c->mbufs / 4)
 		return fail(err, errlen, "rx_burst = %u is too large for mbufs = %u (at most a quarter)", c->rx_burst,
 			    c->mbufs);
+	/* A datagram goes to the first feed with a matching line: lines that overlap across feeds
+	 * would starve the later feed, and the same line twice in one feed is a mistake too. */
 	for (unsigned i = 0; i < c->nfeeds; i++)
 		for (unsigned j = 0; j <= i; j++)
 			for (unsigned a = 0; a < c->feed[i].nlines; a++)
 				for (unsigned b = 0; b < (i == j ? a : c->feed[j].nlines); b++)
-					if (same_line(&c->feed[i].line[a], &c->feed[j].line[b])) {
-						char l[64];
-						dd_feed_line_format(&c->feed[i].line[a], l, sizeof(l));
-						return fail(err, errlen, "feed '%s' and feed '%s' both listen on %s",
-							    c->feed[j].name, c->feed[i].name, l);
+					if (lines_overlap(&c->feed[i].line[a], &c->feed[j].line[b])) {
+						char la[64], lb[64];
+						dd_feed_line_format(&c->feed[j].line[b], lb, sizeof(lb));
+						dd_feed_line_format(&c->feed[i].line[a], la, sizeof(la));
+						return fail(err, errlen,
+							    "feed.%s line %s and feed.%s line %s can match the same "
+							    "datagrams: make them distinct", c->feed[j].name, lb,
+							    c->feed[i].name, la);
 					}
 	return 0;
 }

@@ -38,9 +38,9 @@ struct dd_feed_cfg {
 };
 
 /*
- * Where decoded events go. The feed appends to ev[] and calls flush() when the buffer is full and at
- * the end of every datagram, so no event waits for a later packet. flush() consumes ev[0..n) and
- * sets n = 0.
+ * Where decoded events go. The feed appends to ev[] and calls flush() when the buffer is full and
+ * before dd_feed_rx() or dd_feed_poll() returns, so no event waits for a later packet. flush()
+ * consumes ev[0..n) and sets n = 0.
  */
 struct dd_sink {
 	struct dd_event *ev;

@@ -185,34 +185,47 @@ static void json_mold(struct jw *w, const struct dd_run *r)
 	jw_u64(w, "reordered", m.reordered);
 	jw_u64(w, "late", m.late);
 	jw_u64(w, "session_changes", m.session_changes);
+	jw_u64(w, "too_big_to_hold", m.too_big_to_hold);
+	jw_nz(w, "rewinds", m.rewinds);
 	if (r->nfeeds == 1)
 		json_gaps(w, &r->feeds[0].mold);
 	jw_close(w, '}');
 }
 
-static void json_errors(struct jw *w, const struct dd_run *r)
+/* Every input-drop reason with its count over the run, in one place for JSON and the human view. */
+static void each_error(const struct dd_run *r, void (*fn)(void *ctx, const char *name, uint64_t n), void *ctx)
 {
-	jw_open(w, "errors", '{');
 	for (unsigned v = 1; v < DD_FRAME__COUNT; v++)
-		jw_nz(w, dd_frame_verdict_name((enum dd_frame_verdict)v), r->rx->frame[v]);
-	jw_nz(w, "no_feed", r->rx->no_feed);
-	jw_nz(w, "frame_too_long", r->rx->too_long);
+		fn(ctx, dd_frame_verdict_name((enum dd_frame_verdict)v), r->rx->frame[v]);
+	fn(ctx, "no_feed", r->rx->no_feed);
+	fn(ctx, "frame_too_long", r->rx->too_long);
 	struct dd_mold_stats m;
 	sum_mold(r, &m);
 	for (unsigned e = 1; e < DD_MOLD_ERR__COUNT; e++) {
 		char k[48];
 		snprintf(k, sizeof(k), "mold_%s", dd_mold_err_name((enum dd_mold_err)e));
-		jw_nz(w, k, m.errors[e]);
+		fn(ctx, k, m.errors[e]);
 	}
-	jw_nz(w, "mold_stale_session", m.stale_session);
-	jw_nz(w, "mold_after_end", m.after_end);
+	fn(ctx, "mold_stale_session", m.stale_session);
+	fn(ctx, "mold_after_end", m.after_end);
 	uint64_t bad_length = 0, empty = 0;
 	for (unsigned f = 0; f < r->nfeeds; f++) {
 		bad_length += r->feeds[f].itch.bad_length;
 		empty += r->feeds[f].itch.empty;
 	}
-	jw_nz(w, "itch_bad_length", bad_length);
-	jw_nz(w, "itch_empty", empty);
+	fn(ctx, "itch_bad_length", bad_length);
+	fn(ctx, "itch_empty", empty);
+}
+
+static void json_error(void *ctx, const char *name, uint64_t n)
+{
+	jw_nz(ctx, name, n);
+}
+
+static void json_errors(struct jw *w, const struct dd_run *r)
+{
+	jw_open(w, "errors", '{');
+	each_error(r, json_error, w);
 	jw_close(w, '}');
 }
 
@@ -418,6 +431,20 @@ static void human_count(FILE *out, uint64_t v)
 	fputs(res, out);
 }
 
+struct human_drops {
+	FILE *out;
+	bool any;
+};
+
+static void human_drop(void *ctx, const char *name, uint64_t n)
+{
+	struct human_drops *h = ctx;
+	if (n == 0)
+		return;
+	fprintf(h->out, "%s %llu  ", name, (unsigned long long)n);
+	h->any = true;
+}
+
 void dd_report_human(const struct dd_run *r, FILE *out)
 {
 	double el = elapsed_s(r);
@@ -473,35 +500,14 @@ void dd_report_human(const struct dd_run *r, FILE *out)
 		fprintf(out, "; %llu REFUSED FOR CAPACITY (raise capacity.*)", (unsigned long long)over);
 	fputc('\n', out);
 
+	struct human_drops hd = { out, false };
 	fprintf(out, "  dropped  ");
-	bool any = false;
-	for (unsigned v = 1; v < DD_FRAME__COUNT; v++)
-		if (r->rx->frame[v]) {
-			fprintf(out, "%s %llu  ", dd_frame_verdict_name((enum dd_frame_verdict)v),
-				(unsigned long long)r->rx->frame[v]);
-			any = true;
-		}
-	if (r->rx->no_feed) {
-		fprintf(out, "no_feed %llu  ", (unsigned long long)r->rx->no_feed);
-		any = true;
-	}
-	struct dd_mold_stats m;
-	sum_mold(r, &m);
-	for (unsigned e = 1; e < DD_MOLD_ERR__COUNT; e++)
-		if (m.errors[e]) {
-			fprintf(out, "mold_%s %llu  ", dd_mold_err_name((enum dd_mold_err)e),
-				(unsigned long long)m.errors[e]);
-			any = true;
-		}
-	for (unsigned f = 0; f < r->nfeeds; f++) {
-		const struct dd_itch_stats *it = &r->feeds[f].itch;
-		if (it->unknown + it->bad_length + it->empty) {
-			fprintf(out, "itch unknown %llu bad_length %llu empty %llu  ", (unsigned long long)it->unknown,
-				(unsigned long long)it->bad_length, (unsigned long long)it->empty);
-			any = true;
-		}
-	}
-	fprintf(out, "%s\n", any ? "" : "nothing");
+	each_error(r, human_drop, &hd);
+	uint64_t unknown = 0;
+	for (unsigned f = 0; f < r->nfeeds; f++)
+		unknown += r->feeds[f].itch.unknown;
+	human_drop(&hd, "itch_unknown_type", unknown);
+	fprintf(out, "%s\n", hd.any ? "" : "nothing");
 
 	/* the top of the first few books, so a person sees the market at a glance */
 	unsigned shown = 0;

@@ -5,7 +5,7 @@
 /*
  * What a run saw, written three ways at exit: a JSON summary (`--summary`), a CSV dump of the top
  * of every book (`--book-dump`) and a short human summary on stdout. DPDK-free, so offline replay
- * writes the same formats. docs/summary.md describes every field.
+ * writes the same formats. docs/outputs.md describes every field.
  */
 
 #include <stdint.h>

@@ -6,6 +6,8 @@
  *         dataplane/itch.c ops/event.c -o /tmp/fuzz_itch
  *   mkdir -p /tmp/itch_corpus && /tmp/fuzz_itch -max_total_time=60 /tmp/itch_corpus
  *
+ * fuzz-sources: dataplane/itch.c ops/event.c
+ *
  * Invariants checked (a broken one aborts, which libFuzzer reports as a crash):
  * - decode fails exactly as the header says (-ENODATA, -ENOMSG, -EBADMSG) and then writes nothing;
  * - decode succeeds only when len == dd_itch_msg_len(type), and encoding the result gives back the

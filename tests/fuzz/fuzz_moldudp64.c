@@ -2,6 +2,8 @@
 /*
  * libFuzzer target for dataplane/moldudp64.c.
  *
+ * fuzz-sources: dataplane/moldudp64.c
+ *
  * Input: one parameter byte (reorder window 0..4, timeout on/off, rewind on/off), then records:
  *   line byte   bits 0-1 line, bits 2-3 kind (0, 1 built, 2 built then corrupted, 3 raw);
  *               0xFF passes an invalid line
