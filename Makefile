@@ -31,8 +31,9 @@ pc_libs   = $(shell pkg-config --libs $(1) 2>/dev/null)
 
 CFLAGS_CORE  = $(BASE_CFLAGS) -march=$(MARCH) $(EXTRA_CFLAGS)
 CFLAGS_DPDK  = $(CFLAGS_CORE) $(call pc_cflags,libdpdk liburing jemalloc)
-LIBS_DPDK    = $(call pc_libs,libdpdk liburing jemalloc) -lm
-LIBS_TEST    = $(call pc_libs,cmocka) -lm
+LIBS_CORE    = -lz -lm
+LIBS_DPDK    = $(call pc_libs,libdpdk liburing jemalloc) $(LIBS_CORE)
+LIBS_TEST    = $(call pc_libs,cmocka) $(LIBS_CORE)
 
 # Everything with logic that does not need a NIC is DPDK-free (DESIGN.md §2) and goes into one
 # static library that the daemon, the tools, the tests and the benchmarks all link.
@@ -94,17 +95,20 @@ $(B)/dadar: $(DADAR_OBJS) $(CORE_LIB)
 
 $(B)/dadar-%: $(B)/tools/dadar_%.o $(TOOL_LIB) $(CORE_LIB)
 	@echo "  LD    $@"
-	$(Q)$(CC) $(CFLAGS_CORE) -o $@ $^ -lm
+	$(Q)$(CC) $(CFLAGS_CORE) -o $@ $^ $(LIBS_CORE)
 
 $(B)/tests/%: tests/%.c $(TOOL_LIB) $(CORE_LIB)
 	@mkdir -p $(dir $@)
 	@echo "  CC    $<"
 	$(Q)$(CC) $(CFLAGS_CORE) $(call pc_cflags,cmocka) -o $@ $< $(TOOL_LIB) $(CORE_LIB) $(LIBS_TEST)
 
+# A benchmark's comparison peers are objects it lists as extra prerequisites, linked only into it.
+$(B)/bench/bench_feed: $(B)/bench/peer_book.o
+$(B)/bench/peer_book.o: CF = $(CFLAGS_CORE)
 $(B)/bench/%: bench/%.c $(TOOL_LIB) $(CORE_LIB)
 	@mkdir -p $(dir $@)
 	@echo "  CC    $<"
-	$(Q)$(CC) $(CFLAGS_CORE) -o $@ $< $(TOOL_LIB) $(CORE_LIB) -lm
+	$(Q)$(CC) $(CFLAGS_CORE) -o $@ $< $(filter %.o,$^) $(TOOL_LIB) $(CORE_LIB) $(LIBS_CORE)
 
 # ---- running -------------------------------------------------------------------------------------
 SAMPLE_ITCH := tests/data/itch/ex20101224.TEST_ITCH_50

@@ -5,9 +5,16 @@
  * A seeded synthetic ITCH day (tools/synth, drained so it can loop) is packed into MoldUDP64
  * datagrams in memory once; then each pass feeds every datagram through dd_feed_rx() (MoldUDP64
  * sequencing, ITCH decoding) into
- *   decode   a sink that only counts events,
- *   book     a sink that applies them to a dd_book (exactly what the run-to-completion lcore does).
- * Reports the median ns/message and messages/s over the passes, as JSON.
+ *   decode     a sink that only counts events,
+ *   book       a sink that applies them to a dd_book (exactly what the run-to-completion lcore does),
+ *   peer_book  the same decode path into bench/peer_book.c, the book a competent engineer writes
+ *              first with the C library (chained hash of malloc'd orders, sorted level arrays),
+ *              so the comparison is made side by side in one run on the same datagrams.
+ * Reports the median ns/message and messages/s over the passes, as JSON. Then one more, untimed,
+ * pass feeds both books in lockstep and checks they agree: the top 5 levels of both sides of the
+ * event's instrument after every event, and of every instrument at 16 points of the day and at the
+ * end (the synthetic day is drained, so the end alone would compare two empty books). Exits 1 if
+ * they differ.
  *
  * usage: bench_feed [--messages N] [--instruments N] [--passes N] [--orders CAP] [--seed S] [--json FILE]
  */
@@ -21,6 +28,7 @@
 
 #include "dataplane/feed.h"
 #include "dataplane/itch.h"
+#include "bench/peer_book.h"
 #include "ops/book.h"
 #include "tools/molddg.h"
 #include "tools/synth.h"
@@ -96,7 +104,10 @@ static void build(struct dgrams *d, uint64_t seed, uint32_t instruments, uint64_
 struct bench_sink {
 	struct dd_sink sink;
 	struct dd_book *book;
+	struct dd_peer_book *peer;
 	uint64_t events;
+	uint64_t checked;    /* lockstep pass: events after which the books were compared */
+	uint64_t peak_orders; /* lockstep pass: most live orders seen */
 };
 
 static void count_flush(struct dd_sink *s)
@@ -113,6 +124,95 @@ static void book_flush(struct dd_sink *s)
 	for (unsigned i = 0; i < s->n; i++)
 		dd_book_apply(b->book, &s->ev[i]);
 	b->events += s->n;
+	s->n = 0;
+}
+
+static void peer_flush(struct dd_sink *s)
+{
+	struct bench_sink *b = s->ctx;
+	for (unsigned i = 0; i < s->n; i++)
+		dd_peer_book_apply(b->peer, &s->ev[i]);
+	b->events += s->n;
+	s->n = 0;
+}
+
+#define CHECK_DEPTH 5
+
+/* Compare the top CHECK_DEPTH levels of both sides of `locate`; print the first difference. */
+static int books_differ(const struct dd_book *book, const struct dd_peer_book *peer, uint16_t locate,
+			const char *where)
+{
+	static const char *side_name[2] = { "bid", "ask" };
+	const struct dd_book_instr *in = dd_book_find(book, locate);
+	for (unsigned s = 0; s < 2; s++) {
+		struct dd_book_level a[CHECK_DEPTH];
+		struct dd_peer_level p[CHECK_DEPTH];
+		unsigned na = in == NULL ? 0 : dd_book_depth(book, in, s, a, CHECK_DEPTH);
+		unsigned np = dd_peer_book_depth(peer, locate, s, p, CHECK_DEPTH);
+		for (unsigned i = 0; i < CHECK_DEPTH && (i < na || i < np); i++) {
+			if (i < na && i < np && a[i].price == p[i].price && a[i].shares == p[i].shares &&
+			    a[i].orders == p[i].orders)
+				continue;
+			fprintf(stderr, "bench_feed: the books disagree %s: locate %u %s level %u: ", where, locate,
+				side_name[s], i + 1);
+			if (i < na)
+				fprintf(stderr, "book %u x %llu shares in %u orders", a[i].price,
+					(unsigned long long)a[i].shares, a[i].orders);
+			else
+				fprintf(stderr, "book has no such level");
+			if (i < np)
+				fprintf(stderr, ", peer_book %u x %llu shares in %u orders\n", p[i].price,
+					(unsigned long long)p[i].shares, p[i].orders);
+			else
+				fprintf(stderr, ", peer_book has no such level\n");
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* Every stock locate: levels as above, and traded volume, trade count and last price. */
+static int all_books_differ(const struct dd_book *book, const struct dd_peer_book *peer, const char *where)
+{
+	for (uint32_t loc = 0; loc < 65536; loc++) {
+		if (books_differ(book, peer, (uint16_t)loc, where))
+			return 1;
+		const struct dd_book_instr *in = dd_book_find(book, (uint16_t)loc);
+		uint64_t vol, trades;
+		uint32_t last;
+		dd_peer_book_trades(peer, (uint16_t)loc, &vol, &trades, &last);
+		if (in == NULL ? vol != 0 || trades != 0
+			       : in->volume != vol || in->trades != trades || in->last_price != last) {
+			fprintf(stderr,
+				"bench_feed: the books disagree %s: locate %u traded %llu shares in %llu trades, last %u; "
+				"peer_book %llu in %llu, last %u\n",
+				where, loc, in == NULL ? 0ull : (unsigned long long)in->volume,
+				in == NULL ? 0ull : (unsigned long long)in->trades, in == NULL ? 0u : in->last_price,
+				(unsigned long long)vol, (unsigned long long)trades, last);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* Lockstep pass: apply each event to both books, then compare the instrument it named. */
+static void lockstep_flush(struct dd_sink *s)
+{
+	struct bench_sink *b = s->ctx;
+	for (unsigned i = 0; i < s->n; i++) {
+		const struct dd_event *ev = &s->ev[i];
+		dd_book_apply(b->book, ev);
+		dd_peer_book_apply(b->peer, ev);
+		if (books_differ(b->book, b->peer, (uint16_t)ev->key, "in the lockstep pass")) {
+			fprintf(stderr, "bench_feed: first seen after event %llu (%s) of that pass\n",
+				(unsigned long long)b->events + i, dd_event_type_name(ev->type));
+			exit(1);
+		}
+		if (b->peer->norders > b->peak_orders)
+			b->peak_orders = b->peer->norders;
+	}
+	b->events += s->n;
+	b->checked += s->n;
 	s->n = 0;
 }
 
@@ -196,14 +296,21 @@ int main(int argc, char **argv)
 	static struct dd_book book;
 	dd_book_init(&book, bmem, blen, &bp);
 
+	static struct dd_peer_book peer;
+	int rc = dd_peer_book_init(&peer, orders);
+	if (rc != 0) {
+		fprintf(stderr, "bench_feed: peer book for %u orders: %s\n", orders, strerror(-rc));
+		return 2;
+	}
+
 	static struct dd_event evbuf[512];
-	struct bench_sink bs = { .sink = { evbuf, 0, 512, count_flush, NULL }, .book = &book };
+	struct bench_sink bs = { .sink = { evbuf, 0, 512, count_flush, NULL }, .book = &book, .peer = &peer };
 	bs.sink.ctx = &bs;
 
-	const char *names[2] = { "decode", "book" };
-	void (*flushes[2])(struct dd_sink *) = { count_flush, book_flush };
-	double med_ns[2], mps[2];
-	for (int k = 0; k < 2; k++) {
+	const char *names[3] = { "decode", "book", "peer_book" };
+	void (*flushes[3])(struct dd_sink *) = { count_flush, book_flush, peer_flush };
+	double med_ns[3], mps[3];
+	for (int k = 0; k < 3; k++) {
 		bs.sink.flush = flushes[k];
 		double t[100];
 		pass(&d, &feed, &bs.sink); /* warm-up: page in the tables */
@@ -212,15 +319,58 @@ int main(int argc, char **argv)
 		qsort(t, passes, sizeof(t[0]), cmp_double);
 		med_ns[k] = t[passes / 2] * 1e9 / (double)messages;
 		mps[k] = (double)messages / t[passes / 2];
-		printf("%-7s %7.2f ns/message  %12.0f messages/s  (median of %u passes of %llu messages)\n", names[k],
+		printf("%-9s %7.2f ns/message  %12.0f messages/s  (median of %u passes of %llu messages)\n", names[k],
 		       med_ns[k], mps[k], passes, (unsigned long long)messages);
 	}
-	char why[256];
+	printf("peer_book / book: %.2fx the time per message (same run)\n", med_ns[2] / med_ns[1]);
+	char why[256] = "";
 	if (dd_book_check(&book, why, sizeof(why)) != 0 || book.stats.unknown_ref != 0) {
 		fprintf(stderr, "bench_feed: the book went wrong: %s, %llu unknown refs\n", why,
 			(unsigned long long)book.stats.unknown_ref);
 		return 1;
 	}
+	if (all_books_differ(&book, &peer, "after the timed passes"))
+		return 1;
+
+	/* Untimed lockstep pass; every d.n / 16 datagrams, every instrument is compared too. */
+	bs.sink.flush = lockstep_flush;
+	bs.events = 0;
+	size_t every = d.n / 16 > 0 ? d.n / 16 : 1;
+	unsigned snapshots = 0;
+	for (size_t i = 0; i < d.n; i++) {
+		dd_feed_rx(&feed, d.buf + d.off[i], d.off[i + 1] - d.off[i], 0, i, &bs.sink);
+		if ((i + 1) % every == 0 || i + 1 == d.n) {
+			char where[64];
+			snprintf(where, sizeof(where), "after datagram %zu of %zu", i + 1, d.n);
+			if (all_books_differ(&book, &peer, where))
+				return 1;
+			snapshots++;
+		}
+	}
+	if (dd_book_check(&book, why, sizeof(why)) != 0) {
+		fprintf(stderr, "bench_feed: the book went wrong: %s\n", why);
+		return 1;
+	}
+	const struct dd_peer_stats *ps = &peer.stats;
+	const struct dd_book_stats *os = &book.stats;
+	if (ps->unknown_ref != os->unknown_ref || ps->duplicate_ref != os->duplicate_ref ||
+	    ps->overexecuted != os->overexecuted || ps->bad_order != os->bad_order || ps->no_memory != 0 ||
+	    peer.norders != book.norders) {
+		fprintf(stderr,
+			"bench_feed: the books disagree on what they ignored: unknown/duplicate/overexecuted/bad "
+			"%llu/%llu/%llu/%llu, peer_book %llu/%llu/%llu/%llu (%llu out of memory); live orders %u, "
+			"peer_book %llu\n",
+			(unsigned long long)os->unknown_ref, (unsigned long long)os->duplicate_ref,
+			(unsigned long long)os->overexecuted, (unsigned long long)os->bad_order,
+			(unsigned long long)ps->unknown_ref, (unsigned long long)ps->duplicate_ref,
+			(unsigned long long)ps->overexecuted, (unsigned long long)ps->bad_order,
+			(unsigned long long)ps->no_memory, book.norders, (unsigned long long)peer.norders);
+		return 1;
+	}
+	printf("books agree: top %d levels per side of the event's instrument after each of %llu events, "
+	       "and of every instrument at %u points (peak %llu live orders)\n",
+	       CHECK_DEPTH, (unsigned long long)bs.checked, snapshots, (unsigned long long)bs.peak_orders);
+	dd_peer_book_fini(&peer);
 	if (json != NULL) {
 		FILE *f = fopen(json, "w");
 		if (f == NULL) {
@@ -230,9 +380,10 @@ int main(int argc, char **argv)
 		fprintf(f,
 			"{\"bench\": \"feed\", \"messages\": %llu, \"instruments\": %u, \"orders_capacity\": %u, \"levels_capacity\": %u, "
 			"\"datagrams\": %zu, \"passes\": %u,\n \"decode_ns_per_msg\": %.3f, \"decode_msgs_per_s\": %.0f,\n"
-			" \"book_ns_per_msg\": %.3f, \"book_msgs_per_s\": %.0f}\n",
+			" \"book_ns_per_msg\": %.3f, \"book_msgs_per_s\": %.0f,\n"
+			" \"peer_book_ns_per_msg\": %.3f, \"peer_book_msgs_per_s\": %.0f}\n",
 			(unsigned long long)messages, instruments, orders, levels, d.n, passes, med_ns[0], mps[0], med_ns[1],
-			mps[1]);
+			mps[1], med_ns[2], mps[2]);
 		fclose(f);
 	}
 	return 0;
