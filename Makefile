@@ -18,7 +18,8 @@ Q        := $(if $(V),,@)
 
 PKGS     := libdpdk liburing jemalloc cmocka libpcap zlib
 DEB_PKGS := build-essential pkg-config dpdk-dev libdpdk-dev liburing-dev libjemalloc-dev \
-            libcmocka-dev libpcap-dev zlib1g-dev python3 iproute2
+            libcmocka-dev libpcap-dev zlib1g-dev python3 iproute2 \
+            openjdk-17-jdk-headless libhdrhistogram-java
 
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
             -Wcast-qual -Wpointer-arith -Wundef
@@ -64,6 +65,8 @@ all: $(DADAR) $(TOOLS) $(TEST_BINS) $(BENCH_BINS)
 deps:
 	@missing=""; for p in $(PKGS); do pkg-config --exists $$p || missing="$$missing $$p"; done; \
 	command -v python3 >/dev/null || missing="$$missing python3"; \
+	command -v javac >/dev/null || missing="$$missing javac"; \
+	[ -r /usr/share/java/hdrhistogram.jar ] || missing="$$missing hdrhistogram.jar"; \
 	if [ -n "$$missing" ]; then \
 		echo "deps: missing$$missing; installing Debian packages"; \
 		SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
@@ -134,6 +137,9 @@ unit: $(TEST_BINS)
 
 integration: $(B)/dadar $(TOOLS)
 	$(Q)B=$(B) tests/run-integration
+	$(Q)tests/shm/hdr_interop.sh; rc=$$?; \
+	if [ $$rc = 77 ]; then echo "  SKIP  hdr_interop (see the message above)"; \
+	elif [ $$rc != 0 ]; then echo "  FAIL  hdr_interop"; exit 1; else echo "  PASS  hdr_interop"; fi
 
 asan: deps
 	$(Q)$(MAKE) --no-print-directory B=build/asan OPT=-O1 \
