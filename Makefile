@@ -132,7 +132,7 @@ test: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)$(MAKE) --no-print-directory unit integration
 
-unit: $(TEST_BINS)
+unit: $(TEST_BINS) $(TOOLS)
 	$(Q)B=$(B) tests/run-unit $(TEST_BINS)
 
 integration: $(B)/dadar $(TOOLS)
@@ -147,7 +147,7 @@ asan: deps
 		unit-asan
 
 .PHONY: unit-asan
-unit-asan: $(TEST_BINS)
+unit-asan: $(TEST_BINS) $(TOOLS)
 	$(Q)B=$(B) tests/run-unit $(TEST_BINS)
 
 bench: all

@@ -25,8 +25,10 @@
 #include <time.h>
 
 #include <sys/mman.h>
+#include <x86intrin.h>
 
 #include "dataplane/feed.h"
+#include "dataplane/timing.h"
 #include "dataplane/itch.h"
 #include "bench/peer_book.h"
 #include "ops/book.h"
@@ -127,6 +129,24 @@ static void book_flush(struct dd_sink *s)
 	s->n = 0;
 }
 
+/* What the run-to-completion lcore records per flush (dataplane/lcore.c rtc_flush), on private
+ * histograms: the difference to book_flush is what latency telemetry costs. */
+static struct dd_hdr *tm_hist[DD_TM_STAGES];
+static struct dd_tsc_conv tm_conv;
+
+static void book_timed_flush(struct dd_sink *s)
+{
+	struct bench_sink *b = s->ctx;
+	uint64_t t1 = __rdtsc();
+	for (unsigned i = 0; i < s->n; i++)
+		dd_book_apply(b->book, &s->ev[i]);
+	uint64_t t2 = __rdtsc();
+	dd_timing_rec_since_rx(tm_hist[DD_TM_RX], t1, tm_hist[DD_TM_WIRE], t2, &tm_conv, s->ev, s->n);
+	dd_timing_rec(tm_hist[DD_TM_BOOK], &tm_conv, (t2 - t1) / s->n, s->n);
+	b->events += s->n;
+	s->n = 0;
+}
+
 static void peer_flush(struct dd_sink *s)
 {
 	struct bench_sink *b = s->ctx;
@@ -216,6 +236,16 @@ static void lockstep_flush(struct dd_sink *s)
 	s->n = 0;
 }
 
+/* TSC frequency measured against CLOCK_MONOTONIC over 50 ms (the bench has no DPDK to ask). */
+static uint64_t tsc_hz(void)
+{
+	double t0 = now_s();
+	uint64_t c0 = __rdtsc();
+	while (now_s() - t0 < 0.05)
+		;
+	return (uint64_t)((double)(__rdtsc() - c0) / (now_s() - t0));
+}
+
 static int cmp_double(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
@@ -226,8 +256,13 @@ static int cmp_double(const void *a, const void *b)
 static double pass(const struct dgrams *d, struct dd_feed *f, struct dd_sink *sink)
 {
 	double t0 = now_s();
-	for (size_t i = 0; i < d->n; i++)
-		dd_feed_rx(f, d->buf + d->off[i], d->off[i + 1] - d->off[i], 0, i, sink);
+	/* the daemon reads the TSC once per receive burst of up to 32 packets: so do we */
+	uint64_t rx_tsc = 0;
+	for (size_t i = 0; i < d->n; i++) {
+		if (i % 32 == 0)
+			rx_tsc = __rdtsc();
+		dd_feed_rx(f, d->buf + d->off[i], d->off[i + 1] - d->off[i], 0, rx_tsc, sink);
+	}
 	return now_s() - t0;
 }
 
@@ -307,11 +342,21 @@ int main(int argc, char **argv)
 	struct bench_sink bs = { .sink = { evbuf, 0, 512, count_flush, NULL }, .book = &book, .peer = &peer };
 	bs.sink.ctx = &bs;
 
-	const char *names[3] = { "decode", "book", "peer_book" };
-	void (*flushes[3])(struct dd_sink *) = { count_flush, book_flush, peer_flush };
-	double med_ns[3], mps[3];
-	for (int k = 0; k < 3; k++) {
+	for (unsigned st = 0; st < DD_TM_STAGES; st++)
+		if (dd_hdr_create(&dd_tm_hdr_params, &tm_hist[st]) != 0) {
+			fprintf(stderr, "bench_feed: out of memory for histograms\n");
+			return 1;
+		}
+	dd_tsc_conv_init(&tm_conv, tsc_hz());
+
+	enum { DECODE, BOOK, BOOK_TIMED, PEER, NMODES };
+	const char *names[NMODES] = { "decode", "book", "book+tm", "peer_book" };
+	void (*flushes[NMODES])(struct dd_sink *) = { count_flush, book_flush, book_timed_flush, peer_flush };
+	double med_ns[NMODES], mps[NMODES];
+	for (int k = 0; k < NMODES; k++) {
 		bs.sink.flush = flushes[k];
+		if (k == BOOK_TIMED) /* a fresh book: the check below compares its volumes with the peer's */
+			dd_book_init(&book, bmem, blen, &bp);
 		double t[100];
 		pass(&d, &feed, &bs.sink); /* warm-up: page in the tables */
 		for (unsigned p = 0; p < passes; p++)
@@ -322,7 +367,9 @@ int main(int argc, char **argv)
 		printf("%-9s %7.2f ns/message  %12.0f messages/s  (median of %u passes of %llu messages)\n", names[k],
 		       med_ns[k], mps[k], passes, (unsigned long long)messages);
 	}
-	printf("peer_book / book: %.2fx the time per message (same run)\n", med_ns[2] / med_ns[1]);
+	printf("peer_book / book: %.2fx the time per message (same run)\n", med_ns[PEER] / med_ns[BOOK]);
+	printf("latency telemetry (book+tm - book): %+.2f ns/message (%llu records of the book stage)\n",
+	       med_ns[BOOK_TIMED] - med_ns[BOOK], (unsigned long long)dd_hdr_total(tm_hist[DD_TM_BOOK]));
 	char why[256] = "";
 	if (dd_book_check(&book, why, sizeof(why)) != 0 || book.stats.unknown_ref != 0) {
 		fprintf(stderr, "bench_feed: the book went wrong: %s, %llu unknown refs\n", why,
@@ -381,9 +428,10 @@ int main(int argc, char **argv)
 			"{\"bench\": \"feed\", \"messages\": %llu, \"instruments\": %u, \"orders_capacity\": %u, \"levels_capacity\": %u, "
 			"\"datagrams\": %zu, \"passes\": %u,\n \"decode_ns_per_msg\": %.3f, \"decode_msgs_per_s\": %.0f,\n"
 			" \"book_ns_per_msg\": %.3f, \"book_msgs_per_s\": %.0f,\n"
+			" \"book_timed_ns_per_msg\": %.3f, \"book_timed_msgs_per_s\": %.0f,\n"
 			" \"peer_book_ns_per_msg\": %.3f, \"peer_book_msgs_per_s\": %.0f}\n",
-			(unsigned long long)messages, instruments, orders, levels, d.n, passes, med_ns[0], mps[0], med_ns[1],
-			mps[1], med_ns[2], mps[2]);
+			(unsigned long long)messages, instruments, orders, levels, d.n, passes, med_ns[DECODE], mps[DECODE],
+			med_ns[BOOK], mps[BOOK], med_ns[BOOK_TIMED], mps[BOOK_TIMED], med_ns[PEER], mps[PEER]);
 		fclose(f);
 	}
 	return 0;

@@ -220,7 +220,7 @@ int main(int argc, char **argv)
 	}
 	for (unsigned r = 0; r < passes; r++) {
 		double t0 = now_s();
-		if (dd_hdr_snapshot(h, snap) != 0)
+		if (dd_hdr_snapshot(h, snap, dd_hdr_memsize(&p)) != 0)
 			return 1;
 		t_snap[r] = (now_s() - t0) * 1e6;
 		t0 = now_s();

@@ -6,6 +6,21 @@
 #include <rte_prefetch.h>
 
 #include "dataplane/frame.h"
+#include "dataplane/timing.h"
+
+/* ---- latency recording (dataplane/timing.h says what it costs) ------------------------------- */
+
+static inline void rec(const struct dd_lcore_tm *tm, unsigned stage, uint64_t ticks, uint64_t n)
+{
+	dd_timing_rec(tm->hist[stage], &tm->conv, ticks, n);
+}
+
+/* now_a - rx time into stage a, now_b - rx time into stage b (DD_TM_STAGES: none), per run */
+static inline void rec_since_rx(const struct dd_lcore_tm *tm, unsigned a, uint64_t now_a, unsigned b,
+				uint64_t now_b, const struct dd_event *ev, unsigned n)
+{
+	dd_timing_rec_since_rx(tm->hist[a], now_a, b < DD_TM_STAGES ? tm->hist[b] : NULL, now_b, &tm->conv, ev, n);
+}
 
 /* ---- event consumers ------------------------------------------------------------------------ */
 
@@ -13,47 +28,59 @@
 static void rtc_flush(struct dd_sink *s)
 {
 	struct dd_rx_ctx *c = s->ctx;
+	uint64_t t1 = rte_rdtsc();
 	/* Prefetching the order slots of event i + 4..16 was measured and gained nothing: see
 	 * docs/benchmarks.md. */
 	for (unsigned i = 0; i < s->n; i++)
 		dd_book_apply(&c->books[s->ev[i].source], &s->ev[i]);
+	uint64_t t2 = rte_rdtsc();
+	rec_since_rx(&c->tm, DD_TM_RX, t1, DD_TM_WIRE, t2, s->ev, s->n);
+	rec(&c->tm, DD_TM_BOOK, (t2 - t1) / s->n, s->n);
 	s->n = 0;
 }
 
 /*
- * Hand a worker's staged events to its ring. A full ring is backpressure, never a drop: the RX lcore
- * waits (counting each retry), its NIC queue fills, and the NIC's own drop counters say so.
+ * Hand a worker's staged events to its ring, behind a timing mark that tells the worker when they
+ * were enqueued. A full ring is backpressure, never a drop: the RX lcore waits (counting the
+ * batches that had to), its NIC queue fills, and the NIC's own drop counters say so.
  */
 static void push_batch(struct dd_rx_ctx *c, unsigned w)
 {
-	unsigned n = c->nbatch[w], done = 0;
+	struct dd_event *b = c->batch[w];
+	unsigned n = c->nbatch[w] + 1, done = 0;
+	b[0].type = DD_EV_MARK;
+	b[0].key = c->nbatch[w];
+	b[0].rx_tsc = rte_rdtsc();
+	bool waited = false;
 	while (done < n) {
-		done += rte_ring_enqueue_burst_elem(c->workers[w].ring, c->batch[w] + done, sizeof(struct dd_event),
-						    n - done, NULL);
-		if (done < n)
-			c->st.ring_full++;
+		done += rte_ring_enqueue_burst_elem(c->workers[w].ring, b + done, sizeof(struct dd_event), n - done,
+						    NULL);
+		waited |= done < n;
 	}
+	c->st.ring_full += waited;
 	c->nbatch[w] = 0;
 }
 
 static inline void stage(struct dd_rx_ctx *c, unsigned w, const struct dd_event *ev)
 {
-	c->batch[w][c->nbatch[w]++] = *ev;
+	c->batch[w][1 + c->nbatch[w]++] = *ev;
 	if (c->nbatch[w] == DD_WORKER_BURST)
 		push_batch(c, w);
 }
 
 /*
- * Staged: partition by instrument so each book lives on exactly one worker. Events about no
- * instrument (system events, locate 0) go to every worker so each shard sees the same day.
+ * Staged: partition by instrument (stock locate) so each book lives on exactly one worker. System
+ * events go to every worker so each shard sees the same day; everything else, locate 0 included,
+ * goes to exactly one worker, so nothing is counted twice.
  */
 static void staged_flush(struct dd_sink *s)
 {
 	struct dd_rx_ctx *c = s->ctx;
 	const unsigned nw = c->nworkers;
+	rec_since_rx(&c->tm, DD_TM_RX, rte_rdtsc(), DD_TM_STAGES, 0, s->ev, s->n);
 	for (unsigned i = 0; i < s->n; i++) {
 		const struct dd_event *ev = &s->ev[i];
-		if (ev->key == 0) {
+		if (ev->type == DD_EV_SYSTEM) {
 			for (unsigned w = 0; w < nw; w++)
 				stage(c, w, ev);
 		} else {
@@ -125,10 +152,39 @@ static unsigned rx_do_work(struct dd_rx_ctx *c)
 	return total;
 }
 
+void dd_rx_publish(struct dd_rx_ctx *c, uint64_t now)
+{
+	struct dd_tm_slot *sl = c->tm.slot;
+	c->tm.next_publish = now + c->tm.period;
+	if (sl == NULL)
+		return;
+	uint64_t events = 0, gaps = 0, missing = 0, dups = 0;
+	for (unsigned f = 0; f < c->nfeeds; f++) {
+		events += c->feeds[f].itch.events;
+		gaps += c->feeds[f].mold.stats.gaps;
+		missing += c->feeds[f].mold.stats.missing;
+		dups += c->feeds[f].mold.stats.duplicates;
+	}
+	const char *names[DD_REPORT_REASONS];
+	uint64_t counts[DD_REPORT_REASONS];
+	unsigned n = dd_report_reasons(&c->st, c->feeds, c->nfeeds, names, counts);
+	for (unsigned i = 0; i < n && i < DD_TM_MAX_REASONS; i++)
+		dd_tm_set(&sl->reasons[i], counts[i]);
+	dd_tm_set(&sl->packets, c->st.packets);
+	dd_tm_set(&sl->bytes, c->st.bytes);
+	dd_tm_set(&sl->events, events);
+	dd_tm_set(&sl->gaps, gaps);
+	dd_tm_set(&sl->missing, missing);
+	dd_tm_set(&sl->duplicates, dups);
+	dd_tm_set(&sl->ring_full, c->st.ring_full);
+	dd_tm_set(&sl->publish_tsc, now);
+}
+
 int dd_rx_main(void *arg)
 {
 	struct dd_rx_ctx *c = arg;
 	uint64_t last_rx = rte_rdtsc();
+	dd_rx_publish(c, last_rx);
 	while (!atomic_load_explicit(&c->ctl->quit, memory_order_acquire)) {
 		unsigned n = rx_do_work(c);
 		uint64_t now = rte_rdtsc();
@@ -141,12 +197,15 @@ int dd_rx_main(void *arg)
 		}
 		for (unsigned f = 0; f < c->nfeeds; f++)
 			dd_feed_poll(&c->feeds[f], now, &c->sink);
+		if (now >= c->tm.next_publish)
+			dd_rx_publish(c, now);
 	}
 	/* Whatever the reorder windows still hold is released now, its gaps declared. */
 	for (unsigned f = 0; f < c->nfeeds; f++)
 		dd_feed_poll(&c->feeds[f], UINT64_MAX, &c->sink);
 	if (c->sink.n)
 		c->sink.flush(&c->sink);
+	dd_rx_publish(c, rte_rdtsc());
 	/* Pairs with the workers' acquire load: every event enqueued above is visible to them. */
 	atomic_store_explicit(&c->ctl->rx_done, 1, memory_order_release);
 	return 0;
@@ -154,23 +213,59 @@ int dd_rx_main(void *arg)
 
 /* ---- workers -------------------------------------------------------------------------------- */
 
+void dd_worker_publish(struct dd_worker_ctx *w, uint64_t now)
+{
+	struct dd_tm_slot *sl = w->tm.slot;
+	w->tm.next_publish = now + w->tm.period;
+	if (sl == NULL)
+		return;
+	dd_tm_set(&sl->events, w->events);
+	dd_tm_set(&sl->ring_used, w->ring_used);
+	dd_tm_set(&sl->ring_high_water, w->ring_high_water);
+	dd_tm_set(&sl->publish_tsc, now);
+}
+
 static unsigned worker_do_work(struct dd_worker_ctx *w)
 {
-	struct dd_event ev[DD_WORKER_BURST];
-	unsigned n = rte_ring_dequeue_burst_elem(w->ring, ev, sizeof(ev[0]), DD_WORKER_BURST, NULL);
-	for (unsigned i = 0; i < n; i++)
+	struct dd_event ev[DD_WORKER_BURST + 1];
+	unsigned left;
+	unsigned n = rte_ring_dequeue_burst_elem(w->ring, ev, sizeof(ev[0]), DD_WORKER_BURST + 1, &left);
+	if (n == 0)
+		return 0;
+	uint64_t t1 = rte_rdtsc(), applied = 0;
+	for (unsigned i = 0; i < n; i++) {
+		if (ev[i].type == DD_EV_MARK) {
+			rec(&w->tm, DD_TM_RING, t1 > ev[i].rx_tsc ? t1 - ev[i].rx_tsc : 0, ev[i].key);
+			continue;
+		}
 		dd_book_apply(&w->books[ev[i].source], &ev[i]);
-	w->events += n;
-	w->bursts += n > 0;
+		applied++;
+	}
+	uint64_t t2 = rte_rdtsc();
+	if (applied) {
+		rec(&w->tm, DD_TM_BOOK, (t2 - t1) / applied, applied);
+		rec_since_rx(&w->tm, DD_TM_WIRE, t2, DD_TM_STAGES, 0, ev, n);
+	}
+	w->events += applied;
+	w->bursts++;
+	w->ring_used = n + left;
+	if (w->ring_used > w->ring_high_water)
+		w->ring_high_water = w->ring_used;
+	if (t2 >= w->tm.next_publish)
+		dd_worker_publish(w, t2);
 	return n;
 }
 
 int dd_worker_main(void *arg)
 {
 	struct dd_worker_ctx *w = arg;
+	dd_worker_publish(w, rte_rdtsc());
 	for (;;) {
 		if (worker_do_work(w) > 0)
 			continue;
+		uint64_t now = rte_rdtsc();
+		if (now >= w->tm.next_publish)
+			dd_worker_publish(w, now);
 		/* Pairs with the RX lcore's release store: after it, the ring holds all that is left. */
 		if (atomic_load_explicit(&w->ctl->rx_done, memory_order_acquire)) {
 			while (worker_do_work(w) > 0)
@@ -178,5 +273,6 @@ int dd_worker_main(void *arg)
 			break;
 		}
 	}
+	dd_worker_publish(w, rte_rdtsc());
 	return 0;
 }

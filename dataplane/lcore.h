@@ -28,12 +28,25 @@
 #include "dataplane/feed.h"
 #include "dataplane/report.h"
 #include "ops/book.h"
+#include "shm/telemetry.h"
 
 #define DD_MAX_RXQ 32
 #define DD_MAX_WORKERS 64
 #define DD_RX_EVENTS 512   /* events buffered by the RX lcore before they are applied or dispatched */
 #define DD_WORKER_BURST 64 /* events per ring enqueue/dequeue */
 #define DD_SCRATCH 16384   /* reassembly buffer for multi-segment frames */
+
+/*
+ * What an lcore records into the telemetry segment: its counter slot and its histograms (NULL for
+ * stages it does not run), the TSC → ns conversion, and when it publishes its counters next.
+ */
+struct dd_lcore_tm {
+	struct dd_tm_slot *slot;
+	struct dd_hdr *hist[DD_TM_STAGES];
+	struct dd_tsc_conv conv;
+	uint64_t period;       /* TSC ticks between counter publications */
+	uint64_t next_publish; /* TSC deadline */
+};
 
 /* Shared between the lcores and the main thread; each field on its own cache line. */
 struct dd_control {
@@ -52,8 +65,11 @@ struct dd_worker_ctx {
 	struct dd_book *books;          /* [nfeeds]: this worker's shard */
 	unsigned nfeeds;
 	struct dd_control *ctl;
+	struct dd_lcore_tm tm;
 	uint64_t events;                /* events applied */
 	uint64_t bursts;                /* non-empty dequeues */
+	uint64_t ring_high_water;       /* most events seen in the ring at a dequeue */
+	uint64_t ring_used;             /* events in the ring at the last dequeue */
 };
 
 struct dd_rx_ctx {
@@ -73,14 +89,19 @@ struct dd_rx_ctx {
 	/* staged */
 	struct dd_worker_ctx *workers;  /* [nworkers] */
 	unsigned nworkers;
-	struct dd_event (*batch)[DD_WORKER_BURST]; /* [nworkers] per-worker staging */
+	struct dd_event (*batch)[DD_WORKER_BURST + 1]; /* [nworkers] per-worker staging, a mark first */
 	unsigned *nbatch;               /* [nworkers] */
 	struct dd_rx_stats st;
+	struct dd_lcore_tm tm;
 	uint8_t *scratch;               /* DD_SCRATCH bytes */
 };
 
 /* Point the RX context's event sink at its consumer: its books (run to completion) or its rings. */
 void dd_lcore_bind_consumers(struct dd_rx_ctx *c);
+
+/* Publish an lcore's counters into its telemetry slot now (also done periodically by the loops). */
+void dd_rx_publish(struct dd_rx_ctx *c, uint64_t now);
+void dd_worker_publish(struct dd_worker_ctx *w, uint64_t now);
 
 /* Lcore entry points for rte_eal_remote_launch(); the argument is the context. */
 int dd_rx_main(void *arg);

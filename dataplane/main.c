@@ -42,6 +42,7 @@ struct app {
 	unsigned nfeeds;
 	unsigned nshards;
 	const struct dd_book **book_ptrs; /* [nshards * nfeeds] for the report */
+	struct dd_tm tm;                  /* the telemetry segment */
 };
 
 static void *zalloc(const char *what, size_t size, int socket, char *err, size_t errlen)
@@ -186,13 +187,66 @@ static int setup_pipeline(struct app *a, unsigned *roles, unsigned nroles, char 
 	return 0;
 }
 
-static void report(struct app *a)
+/* Telemetry period: counters are published every millisecond. */
+#define DD_PUBLISH_US 1000
+
+static void tm_bind(struct dd_lcore_tm *t, struct dd_tm *tm, unsigned slot, const unsigned *stages, unsigned nstages)
+{
+	memset(t, 0, sizeof(*t));
+	t->slot = dd_tm_slot(tm, slot);
+	for (unsigned i = 0; i < nstages; i++)
+		t->hist[stages[i]] = dd_tm_hist(tm, slot, stages[i]);
+	dd_tsc_conv_init(&t->conv, rte_get_tsc_hz());
+	t->period = rte_get_tsc_hz() / (1000000 / DD_PUBLISH_US);
+}
+
+/* One slot for the RX lcore, one per worker; the reasons named as the summary names them. */
+static int setup_telemetry(struct app *a, char *err, size_t errlen)
+{
+	struct dd_rx_stats zero;
+	memset(&zero, 0, sizeof(zero));
+	const char *names[DD_REPORT_REASONS];
+	uint64_t counts[DD_REPORT_REASONS];
+	unsigned nreasons = dd_report_reasons(&zero, a->feeds, a->nfeeds, names, counts);
+	bool replaced;
+	int rc = dd_tm_create(&a->tm, a->cfg.instance, 1 + a->nworkers, rte_get_tsc_hz(), names, nreasons, &replaced,
+			      err, errlen);
+	if (rc != 0)
+		return rc;
+	if (replaced)
+		fprintf(stderr, "dadar: replaced the telemetry segment /dev/shm%s left by an instance that did not exit "
+			"cleanly\n", a->tm.path);
+	struct dd_tm_slot *sl = dd_tm_slot(&a->tm, 0);
+	sl->lcore = a->rx->lcore;
+	sl->role = DD_TM_ROLE_RX;
+	snprintf(sl->name, sizeof(sl->name), "rx");
+	static const unsigned rtc_stages[] = { DD_TM_RX, DD_TM_BOOK, DD_TM_WIRE };
+	static const unsigned rx_stages[] = { DD_TM_RX };
+	static const unsigned worker_stages[] = { DD_TM_RING, DD_TM_BOOK, DD_TM_WIRE };
+	if (a->nworkers == 0)
+		tm_bind(&a->rx->tm, &a->tm, 0, rtc_stages, 3);
+	else
+		tm_bind(&a->rx->tm, &a->tm, 0, rx_stages, 1);
+	for (unsigned w = 0; w < a->nworkers; w++) {
+		sl = dd_tm_slot(&a->tm, 1 + w);
+		sl->lcore = a->workers[w].lcore;
+		sl->role = DD_TM_ROLE_WORKER;
+		snprintf(sl->name, sizeof(sl->name), "worker%u", w);
+		dd_tm_set(&sl->ring_size, rte_ring_get_capacity(a->workers[w].ring));
+		tm_bind(&a->workers[w].tm, &a->tm, 1 + w, worker_stages, 3);
+	}
+	dd_tm_publish(&a->tm);
+	return 0;
+}
+
+/* Returns 0, or -1 if a report that was asked for could not be written. */
+static int report(struct app *a)
 {
 	const struct dd_config *c = &a->cfg;
 	a->book_ptrs = calloc((size_t)a->nshards * a->nfeeds, sizeof(*a->book_ptrs));
 	if (a->book_ptrs == NULL) {
 		fprintf(stderr, "dadar: out of memory for the report\n");
-		return;
+		return -1;
 	}
 	for (unsigned s = 0; s < a->nshards; s++)
 		for (unsigned f = 0; f < a->nfeeds; f++)
@@ -206,6 +260,7 @@ static void report(struct app *a)
 		.nshards = a->nshards,
 		.rx = &a->rx->st,
 		.tsc_hz = rte_get_tsc_hz(),
+		.tm = a->tm.hdr != NULL ? &a->tm : NULL,
 	};
 	char err[512];
 	if (!c->quiet) {
@@ -213,11 +268,17 @@ static void report(struct app *a)
 		dd_ports_report(&a->ports, stdout);
 		fflush(stdout);
 	}
-	if (c->summary[0] && dd_report_summary(&r, c->summary, err, sizeof(err)) != 0)
+	int rc = 0;
+	if (c->summary[0] && dd_report_summary(&r, c->summary, err, sizeof(err)) != 0) {
 		fprintf(stderr, "dadar: %s\n", err);
-	if (c->book_dump[0] && dd_report_book_dump(&r, c->book_dump, err, sizeof(err)) != 0)
+		rc = -1;
+	}
+	if (c->book_dump[0] && dd_report_book_dump(&r, c->book_dump, err, sizeof(err)) != 0) {
 		fprintf(stderr, "dadar: %s\n", err);
+		rc = -1;
+	}
 	free(a->book_ptrs);
+	return rc;
 }
 
 int main(int argc, char **argv)
@@ -265,6 +326,8 @@ int main(int argc, char **argv)
 		rc = setup_feeds(&a, err, sizeof(err));
 	if (rc == 0)
 		rc = setup_pipeline(&a, roles, nroles, err, sizeof(err));
+	if (rc == 0)
+		rc = setup_telemetry(&a, err, sizeof(err));
 	if (rc != 0) {
 		fprintf(stderr, "dadar: %s\n", err);
 		dd_ports_stop(&a.ports);
@@ -304,8 +367,9 @@ int main(int argc, char **argv)
 		fn[main_role](arg[main_role]);
 	rte_eal_mp_wait_lcore();
 
-	report(&a);
+	int status = report(&a) == 0 ? 0 : 1;
+	dd_tm_close(&a.tm, true);
 	dd_ports_stop(&a.ports);
 	rte_eal_cleanup();
-	return 0;
+	return status;
 }

@@ -20,8 +20,9 @@ struct dd_mold_held {
 	uint8_t line;
 	bool pending;       /* belongs to the next session: waits until this one's slots are gone */
 	bool ahead;         /* was ahead of next_seq when it entered the window: `reordered` if it
-			     * comes out without a gap (a session's first datagram that only waited
-			     * for the change, in order at 1, is not) */
+			     * comes out with no gap declared meanwhile (a session's first datagram
+			     * that only waited for the change, in order at 1, is not) */
+	uint64_t gaps_at_hold; /* stats.gaps when it entered the window */
 	_Alignas(64) uint8_t data[DD_MOLD_MAX_DATAGRAM];
 };
 
@@ -316,6 +317,7 @@ static enum dd_mold_verdict hold(struct dd_mold_session *s, struct dd_mold_ctl *
 	struct dd_mold_held *slot = &s->held[idx];
 	slot->seq = h->seq;
 	slot->arrived = now;
+	slot->gaps_at_hold = s->stats.gaps;
 	slot->line_seen = line_seen;
 	slot->len = len;
 	slot->count = h->count;
@@ -461,6 +463,7 @@ static void start_pending_session(struct dd_mold_session *s, struct dd_mold_ctl 
 		struct dd_mold_held *h = &s->held[c->order[i]];
 		h->pending = false;
 		h->ahead = h->seq > s->next_seq;
+		h->gaps_at_hold = s->stats.gaps; /* the old session's gaps are not this one's */
 		h->line_seen = 0;
 		if (!is_marker(h->count) && h->seq + h->count > s->line_next[h->line])
 			s->line_next[h->line] = h->seq + h->count;
@@ -506,7 +509,8 @@ static bool release(struct dd_mold_session *s, struct dd_mold_ctl *c, const stru
 		s->stats.after_end++;
 		return false;
 	}
-	if (!after_gap && h->ahead)
+	/* Put back in order by a late arrival, not merely released behind a declared gap. */
+	if (!after_gap && h->ahead && s->stats.gaps == h->gaps_at_hold)
 		s->stats.reordered++;
 	deliver(s, h->data, h->len, h->seq, h->count, h->line, h->arrived, out);
 	return true;

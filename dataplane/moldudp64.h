@@ -124,7 +124,7 @@ struct dd_mold_stats {
 	uint64_t gaps;            /* gaps declared */
 	uint64_t missing;         /* messages in declared gaps */
 	uint64_t duplicates;      /* messages dropped as already delivered (all lines) */
-	uint64_t reordered;       /* held datagrams later delivered without a gap */
+	uint64_t reordered;       /* held datagrams put back in order by a late arrival (no gap declared while they waited) */
 	uint64_t late;            /* messages that arrived after their gap was declared (in duplicates);
 				   * judged against the gap log: the last DD_MOLD_GAP_LOG gaps of the
 				   * current session */

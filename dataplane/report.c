@@ -116,6 +116,57 @@ static double elapsed_s(const struct dd_run *r)
 	return (double)(r->rx->last_tsc - r->rx->first_tsc) / (double)r->tsc_hz;
 }
 
+/* ---- latency -------------------------------------------------------------------------------- */
+
+int dd_report_stage_latency(const struct dd_tm *tm, unsigned stage, struct dd_hdr **out)
+{
+	*out = NULL;
+	if (tm == NULL || tm->hdr == NULL || stage >= tm->hdr->nstages)
+		return -ENOENT;
+	struct dd_hdr *m, *snap;
+	int rc = dd_hdr_create(&dd_tm_hdr_params, &m);
+	if (rc != 0)
+		return rc;
+	if ((rc = dd_hdr_create(&dd_tm_hdr_params, &snap)) != 0) {
+		dd_hdr_free(m);
+		return rc;
+	}
+	for (unsigned s = 0; s < tm->hdr->nslots; s++) {
+		if (dd_hdr_snapshot(dd_tm_hist(tm, s, stage), snap, dd_hdr_memsize(&dd_tm_hdr_params)) == 0)
+			dd_hdr_add(m, snap);
+	}
+	dd_hdr_free(snap);
+	if (dd_hdr_total(m) == 0) {
+		dd_hdr_free(m);
+		return -ENOENT;
+	}
+	*out = m;
+	return 0;
+}
+
+static void json_latency(struct jw *w, const struct dd_run *r)
+{
+	jw_open(w, "latency_ns", '{');
+	for (unsigned st = 0; r->tm != NULL && st < DD_TM_STAGES; st++) {
+		struct dd_hdr *h;
+		if (dd_report_stage_latency(r->tm, st, &h) != 0)
+			continue;
+		jw_open(w, dd_tm_stage_name((enum dd_tm_stage)st), '{');
+		jw_u64(w, "count", dd_hdr_total(h));
+		jw_u64(w, "min", dd_hdr_min(h));
+		jw_u64(w, "p50", dd_hdr_value_at_percentile(h, 50.0));
+		jw_u64(w, "p90", dd_hdr_value_at_percentile(h, 90.0));
+		jw_u64(w, "p99", dd_hdr_value_at_percentile(h, 99.0));
+		jw_u64(w, "p999", dd_hdr_value_at_percentile(h, 99.9));
+		jw_u64(w, "p9999", dd_hdr_value_at_percentile(h, 99.99));
+		jw_u64(w, "max", dd_hdr_max(h));
+		jw_f64(w, "mean", dd_hdr_mean(h));
+		jw_close(w, '}');
+		dd_hdr_free(h);
+	}
+	jw_close(w, '}');
+}
+
 /* ---- JSON summary --------------------------------------------------------------------------- */
 
 static void json_itch(struct jw *w, const struct dd_run *r)
@@ -178,7 +229,9 @@ static void json_mold(struct jw *w, const struct dd_run *r)
 	jw_u64(w, "delivered", m.delivered);
 	jw_u64(w, "gaps", m.gaps);
 	jw_u64(w, "missing", m.missing);
-	jw_u64(w, "duplicates", m.duplicates);
+	/* copies of messages already delivered: from their own line, or from the other line (lost the
+	 * A/B race): together they are the mold's duplicates */
+	jw_u64(w, "duplicates", m.duplicates - arb);
 	jw_u64(w, "arbitration_dropped", arb);
 	jw_u64(w, "heartbeats", m.heartbeats);
 	jw_u64(w, "end_of_session", m.end_of_session);
@@ -192,29 +245,54 @@ static void json_mold(struct jw *w, const struct dd_run *r)
 	jw_close(w, '}');
 }
 
+static const char *const mold_reason_names[DD_MOLD_ERR__COUNT] = {
+	[DD_MOLD_ERR_SHORT] = "mold_short",
+	[DD_MOLD_ERR_MSG_OVERRUN] = "mold_msg_overrun",
+	[DD_MOLD_ERR_COUNT_MISMATCH] = "mold_count_mismatch",
+	[DD_MOLD_ERR_TRAILING] = "mold_trailing",
+	[DD_MOLD_ERR_BAD_SEQ] = "mold_bad_seq",
+};
+
+unsigned dd_report_reasons(const struct dd_rx_stats *rx, const struct dd_feed *feeds, unsigned nfeeds,
+			   const char **names, uint64_t *counts)
+{
+	unsigned n = 0;
+#define REASON(name, value)          \
+	do {                         \
+		names[n] = (name);   \
+		counts[n++] = (value); \
+	} while (0)
+	for (unsigned v = 1; v < DD_FRAME__COUNT; v++)
+		REASON(dd_frame_verdict_name((enum dd_frame_verdict)v), rx->frame[v]);
+	REASON("no_feed", rx->no_feed);
+	REASON("frame_too_long", rx->too_long);
+	uint64_t mold[DD_MOLD_ERR__COUNT] = { 0 }, stale = 0, after_end = 0, bad_length = 0, empty = 0;
+	for (unsigned f = 0; f < nfeeds; f++) {
+		for (unsigned e = 1; e < DD_MOLD_ERR__COUNT; e++)
+			mold[e] += feeds[f].mold.stats.errors[e];
+		stale += feeds[f].mold.stats.stale_session;
+		after_end += feeds[f].mold.stats.after_end;
+		bad_length += feeds[f].itch.bad_length;
+		empty += feeds[f].itch.empty;
+	}
+	for (unsigned e = 1; e < DD_MOLD_ERR__COUNT; e++)
+		REASON(mold_reason_names[e], mold[e]);
+	REASON("mold_stale_session", stale);
+	REASON("mold_after_end", after_end);
+	REASON("itch_bad_length", bad_length);
+	REASON("itch_empty", empty);
+#undef REASON
+	return n;
+}
+
 /* Every input-drop reason with its count over the run, in one place for JSON and the human view. */
 static void each_error(const struct dd_run *r, void (*fn)(void *ctx, const char *name, uint64_t n), void *ctx)
 {
-	for (unsigned v = 1; v < DD_FRAME__COUNT; v++)
-		fn(ctx, dd_frame_verdict_name((enum dd_frame_verdict)v), r->rx->frame[v]);
-	fn(ctx, "no_feed", r->rx->no_feed);
-	fn(ctx, "frame_too_long", r->rx->too_long);
-	struct dd_mold_stats m;
-	sum_mold(r, &m);
-	for (unsigned e = 1; e < DD_MOLD_ERR__COUNT; e++) {
-		char k[48];
-		snprintf(k, sizeof(k), "mold_%s", dd_mold_err_name((enum dd_mold_err)e));
-		fn(ctx, k, m.errors[e]);
-	}
-	fn(ctx, "mold_stale_session", m.stale_session);
-	fn(ctx, "mold_after_end", m.after_end);
-	uint64_t bad_length = 0, empty = 0;
-	for (unsigned f = 0; f < r->nfeeds; f++) {
-		bad_length += r->feeds[f].itch.bad_length;
-		empty += r->feeds[f].itch.empty;
-	}
-	fn(ctx, "itch_bad_length", bad_length);
-	fn(ctx, "itch_empty", empty);
+	const char *names[DD_REPORT_REASONS];
+	uint64_t counts[DD_REPORT_REASONS];
+	unsigned n = dd_report_reasons(r->rx, r->feeds, r->nfeeds, names, counts);
+	for (unsigned i = 0; i < n; i++)
+		fn(ctx, names[i], counts[i]);
 }
 
 static void json_error(void *ctx, const char *name, uint64_t n)
@@ -321,6 +399,7 @@ int dd_report_summary(const struct dd_run *r, const char *path, char *err, size_
 	jw_close(&w, '}');
 	if (r->rx->ring_full)
 		jw_u64(&w, "ring_full", r->rx->ring_full);
+	json_latency(&w, r);
 	json_feeds(&w, r);
 	fputs("\n}\n", f);
 	if (fclose(f) != 0) {
@@ -485,7 +564,8 @@ void dd_report_human(const struct dd_run *r, FILE *out)
 			"A/B copies dropped %llu, heartbeats %llu\n",
 			r->feeds[f].cfg.name, s->started ? s->name : "(none)", (unsigned long long)s->next_seq,
 			s->ended ? " (ended)" : "", (unsigned long long)m->gaps, (unsigned long long)m->missing,
-			(unsigned long long)m->duplicates, (unsigned long long)arb, (unsigned long long)m->heartbeats);
+			(unsigned long long)(m->duplicates - arb), (unsigned long long)arb,
+			(unsigned long long)m->heartbeats);
 	}
 
 	struct dd_book_stats st;
@@ -508,6 +588,19 @@ void dd_report_human(const struct dd_run *r, FILE *out)
 		unknown += r->feeds[f].itch.unknown;
 	human_drop(&hd, "itch_unknown_type", unknown);
 	fprintf(out, "%s\n", hd.any ? "" : "nothing");
+
+	for (unsigned stage = 0; r->tm != NULL && stage < DD_TM_STAGES; stage++) {
+		struct dd_hdr *h;
+		if (dd_report_stage_latency(r->tm, stage, &h) != 0)
+			continue;
+		fprintf(out, "  latency  %-17s p50 %6llu ns  p99 %7llu ns  p99.9 %8llu ns  max %9llu ns  (%llu events)\n",
+			dd_tm_stage_name((enum dd_tm_stage)stage),
+			(unsigned long long)dd_hdr_value_at_percentile(h, 50.0),
+			(unsigned long long)dd_hdr_value_at_percentile(h, 99.0),
+			(unsigned long long)dd_hdr_value_at_percentile(h, 99.9), (unsigned long long)dd_hdr_max(h),
+			(unsigned long long)dd_hdr_total(h));
+		dd_hdr_free(h);
+	}
 
 	/* the top of the first few books, so a person sees the market at a glance */
 	unsigned shown = 0;

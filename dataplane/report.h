@@ -15,6 +15,7 @@
 #include "dataplane/feed.h"
 #include "dataplane/frame.h"
 #include "ops/book.h"
+#include "shm/telemetry.h"
 
 /* Counters of the receive stage (one RX lcore). */
 struct dd_rx_stats {
@@ -24,10 +25,21 @@ struct dd_rx_stats {
 	uint64_t frame[DD_FRAME__COUNT]; /* frames dropped by reason (frame[DD_FRAME_UDP] unused) */
 	uint64_t no_feed;          /* UDP datagrams that match no configured feed */
 	uint64_t too_long;         /* multi-segment frames longer than the reassembly buffer */
-	uint64_t ring_full;        /* staged: enqueue attempts that found a worker ring full */
+	uint64_t ring_full;        /* staged: batches that found a worker ring full and waited */
 	uint64_t first_tsc;        /* TSC of the first and the last packet (0 before any) */
 	uint64_t last_tsc;
 };
+
+/* Upper bound on the number of input-drop reasons. */
+#define DD_REPORT_REASONS 32
+
+/*
+ * The input-drop reasons (frames, feed classification, MoldUDP64, ITCH) with their counts, in a
+ * fixed order with stable names: what the JSON `errors` object, the human summary and the
+ * telemetry segment show. Fills names[] and counts[] (DD_REPORT_REASONS each); returns how many.
+ */
+unsigned dd_report_reasons(const struct dd_rx_stats *rx, const struct dd_feed *feeds, unsigned nfeeds,
+			   const char **names, uint64_t *counts);
 
 /* Number of price levels per side written by the book dump. */
 #define DD_REPORT_DEPTH 5
@@ -40,7 +52,14 @@ struct dd_run {
 	unsigned nshards;                   /* 1 (run to completion) or the number of workers */
 	const struct dd_rx_stats *rx;
 	uint64_t tsc_hz;
+	const struct dd_tm *tm;             /* telemetry segment for the latency figures; may be NULL */
 };
+
+/*
+ * Latency of stage `stage` merged over every slot of the telemetry segment into a new histogram
+ * (*out, free with dd_hdr_free); -ENOENT if nothing was recorded or there is no segment.
+ */
+int dd_report_stage_latency(const struct dd_tm *tm, unsigned stage, struct dd_hdr **out);
 
 /* Write the JSON summary to `path`. Returns 0 or -errno with a message in err. */
 int dd_report_summary(const struct dd_run *r, const char *path, char *err, size_t errlen);

@@ -514,14 +514,17 @@ static unsigned on_replace(struct dd_book *b, const struct dd_event *ev)
 	uint16_t locate = b->instr[l->instr].locate;
 	uint8_t side = l->side == DD_BOOK_BID ? DD_SIDE_BUY : DD_SIDE_SELL;
 	/*
-	 * The delete frees one order slot and possibly one level, so the add that follows can
-	 * always be placed: a replace never overflows.
+	 * The delete frees an order slot, so the add that follows never overflows the order table.
+	 * It can still need a new level while the old one keeps other orders: with the level pool
+	 * full, the add is refused (level_overflow) and the order is gone from the book rather than
+	 * left at a price the exchange no longer shows.
 	 */
 	unsigned flags = reduce_order(b, os, os->shares);
-	flags |= add_order(b, locate, r->new_ref, side, r->shares, r->price, NULL);
-	b->stats.adds--; /* the add half of a replace is not an add message */
+	unsigned added = add_order(b, locate, r->new_ref, side, r->shares, r->price, NULL);
+	if (!(added & DD_BOOK_REJECTED))
+		b->stats.adds--; /* the add half of a replace is not an add message */
 	b->stats.replaces++;
-	return flags;
+	return flags | added;
 }
 
 unsigned dd_book_apply(struct dd_book *b, const struct dd_event *ev)
@@ -638,6 +641,173 @@ bool dd_book_order(const struct dd_book *b, uint64_t ref, struct dd_book_order_v
 	out->locate = b->instr[l->instr].locate;
 	out->side = l->side == DD_BOOK_BID ? DD_SIDE_BUY : DD_SIDE_SELL;
 	return true;
+}
+
+/* ---- outputs ------------------------------------------------------------------------------- */
+
+bool dd_book_bbo_output(const struct dd_book *b, const struct dd_event *ev, struct dd_output *out)
+{
+	const struct dd_book_instr *in = NULL;
+	if (ev->type == DD_EV_EXEC || ev->type == DD_EV_EXEC_PRICE || ev->type == DD_EV_CANCEL ||
+	    ev->type == DD_EV_DELETE || ev->type == DD_EV_REPLACE || ev->type == DD_EV_ADD)
+		in = dd_book_find(b, (uint16_t)ev->key);
+	if (in == NULL)
+		return false;
+	struct dd_book_level bid = { 0, 0, 0 }, ask = { 0, 0, 0 };
+	dd_book_best(b, in, DD_BOOK_BID, &bid);
+	dd_book_best(b, in, DD_BOOK_ASK, &ask);
+	*out = (struct dd_output){
+		.type = DD_OUT_BBO,
+		.source = ev->source,
+		.locate = in->locate,
+		.seq = ev->seq,
+		.event_ns = ev->event_ns,
+		.bid_price = bid.price,
+		.ask_price = ask.price,
+		.bid_shares = bid.shares,
+		.ask_shares = ask.shares,
+		.bid_orders = bid.orders,
+		.ask_orders = ask.orders,
+		.rx_tsc = ev->rx_tsc,
+	};
+	return true;
+}
+
+/* ---- snapshots ----------------------------------------------------------------------------- */
+
+/*
+ * Snapshot layout (little-endian, every field fixed width, no padding left undefined):
+ *   header      u32 magic 'DDBK', u32 version 1, u32 max_instruments, u32 max_orders,
+ *               u32 max_levels, u32 ninstr, u32 norders, u8 last_system_event, 3 zero bytes,
+ *               then struct dd_book_stats as consecutive u64
+ *   instruments ninstr x 48 bytes: symbol[8], u16 locate, u8 trading_state, u8 in_directory,
+ *               halt_reason[4], u32 round_lot_size, u8 market_category, u8 financial_status,
+ *               2 zero bytes, u64 volume, u64 trades, u32 last_price, 4 zero bytes
+ *   orders      norders x 24 bytes: u64 ref, u32 shares, u32 price, u16 locate, u8 side ('B'/'S'),
+ *               5 zero bytes
+ * Levels are not saved: loading re-adds the orders, which rebuilds them.
+ */
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "snapshots are written in host order = little-endian");
+
+#define SNAP_MAGIC 0x4b424444u /* "DDBK" */
+#define SNAP_VERSION 1u
+
+struct snap_head {
+	uint32_t magic, version, max_instruments, max_orders, max_levels, ninstr, norders;
+	uint8_t last_system_event, pad[3];
+	struct dd_book_stats stats;
+};
+struct snap_instr {
+	char symbol[8];
+	uint16_t locate;
+	uint8_t trading_state, in_directory;
+	char halt_reason[4];
+	uint32_t round_lot_size;
+	uint8_t market_category, financial_status, pad[2];
+	uint64_t volume, trades;
+	uint32_t last_price, pad2;
+};
+struct snap_order {
+	uint64_t ref;
+	uint32_t shares, price;
+	uint16_t locate;
+	uint8_t side, pad[5];
+};
+_Static_assert(sizeof(struct snap_head) == 32 + sizeof(struct dd_book_stats), "snapshot header layout");
+_Static_assert(sizeof(struct snap_instr) == 48, "snapshot instrument layout");
+_Static_assert(sizeof(struct snap_order) == 24, "snapshot order layout");
+
+int dd_book_save(const struct dd_book *b, int (*put)(void *ctx, const void *p, size_t n), void *ctx)
+{
+	struct snap_head h;
+	memset(&h, 0, sizeof(h));
+	h.magic = SNAP_MAGIC;
+	h.version = SNAP_VERSION;
+	h.max_instruments = b->params.max_instruments;
+	h.max_orders = b->params.max_orders;
+	h.max_levels = b->params.max_levels;
+	h.ninstr = b->ninstr;
+	h.norders = b->norders;
+	h.last_system_event = b->last_system_event;
+	h.stats = b->stats;
+	int rc = put(ctx, &h, sizeof(h));
+	for (uint32_t i = 1; rc >= 0 && i <= b->ninstr; i++) {
+		const struct dd_book_instr *in = &b->instr[i];
+		struct snap_instr si;
+		memset(&si, 0, sizeof(si));
+		memcpy(si.symbol, in->symbol, sizeof(si.symbol));
+		si.locate = in->locate;
+		si.trading_state = in->trading_state;
+		si.in_directory = in->in_directory;
+		memcpy(si.halt_reason, in->halt_reason, sizeof(si.halt_reason));
+		si.round_lot_size = in->round_lot_size;
+		si.market_category = in->market_category;
+		si.financial_status = in->financial_status;
+		si.volume = in->volume;
+		si.trades = in->trades;
+		si.last_price = in->last_price;
+		rc = put(ctx, &si, sizeof(si));
+	}
+	for (uint64_t i = 0; rc >= 0 && i <= b->order_mask; i++) {
+		const struct dd_book_oslot *os = &b->orders[i];
+		if (!slot_used(os))
+			continue;
+		const struct dd_book_lvl *l = &b->lvl[os->level];
+		struct snap_order so;
+		memset(&so, 0, sizeof(so));
+		so.ref = os->ref;
+		so.shares = os->shares;
+		so.price = l->price;
+		so.locate = b->instr[l->instr].locate;
+		so.side = l->side == DD_BOOK_BID ? DD_SIDE_BUY : DD_SIDE_SELL;
+		rc = put(ctx, &so, sizeof(so));
+	}
+	return rc < 0 ? rc : 0;
+}
+
+int dd_book_load(struct dd_book *b, int (*get)(void *ctx, void *p, size_t n), void *ctx)
+{
+	struct snap_head h;
+	int rc = get(ctx, &h, sizeof(h));
+	if (rc < 0)
+		return rc;
+	if (h.magic != SNAP_MAGIC || h.version != SNAP_VERSION)
+		return -EBADMSG;
+	if (h.ninstr > b->params.max_instruments || h.norders > b->params.max_orders || b->ninstr != 0 ||
+	    b->norders != 0)
+		return -EINVAL;
+	for (uint32_t i = 0; i < h.ninstr; i++) {
+		struct snap_instr si;
+		if ((rc = get(ctx, &si, sizeof(si))) < 0)
+			return rc;
+		if (b->instr_of_locate[si.locate] != 0)
+			return -EBADMSG; /* the same locate twice */
+		uint32_t ii = instr_get(b, si.locate);
+		struct dd_book_instr *in = &b->instr[ii];
+		memcpy(in->symbol, si.symbol, sizeof(in->symbol));
+		in->trading_state = si.trading_state;
+		in->in_directory = si.in_directory;
+		memcpy(in->halt_reason, si.halt_reason, sizeof(in->halt_reason));
+		in->round_lot_size = si.round_lot_size;
+		in->market_category = si.market_category;
+		in->financial_status = si.financial_status;
+		in->volume = si.volume;
+		in->trades = si.trades;
+		in->last_price = si.last_price;
+	}
+	for (uint32_t i = 0; i < h.norders; i++) {
+		struct snap_order so;
+		if ((rc = get(ctx, &so, sizeof(so))) < 0)
+			return rc;
+		if (b->instr_of_locate[so.locate] == 0 || (so.side != DD_SIDE_BUY && so.side != DD_SIDE_SELL) ||
+		    so.shares == 0)
+			return -EBADMSG;
+		if (add_order(b, so.locate, so.ref, so.side, so.shares, so.price, NULL) & DD_BOOK_REJECTED)
+			return order_find(b, so.ref) != NULL ? -EBADMSG : -EINVAL; /* duplicate, or no room */
+	}
+	b->last_system_event = h.last_system_event;
+	b->stats = h.stats; /* the re-adds above counted; the saved counters are the truth */
+	return 0;
 }
 
 /* ---- invariant check (tests and offline tools only) ---------------------------------------- */

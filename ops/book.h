@@ -35,6 +35,7 @@
 #include <stdint.h>
 
 #include "ops/event.h"
+#include "ops/output.h"
 
 #define DD_BOOK_BID 0
 #define DD_BOOK_ASK 1
@@ -163,6 +164,25 @@ unsigned dd_book_depth(const struct dd_book *b, const struct dd_book_instr *in, 
 
 /* Look up a live order; false if the book does not hold `ref`. */
 bool dd_book_order(const struct dd_book *b, uint64_t ref, struct dd_book_order_view *out);
+
+/*
+ * The top of book of the instrument `ev` touched, as an output (DD_OUT_BBO) caused by `ev`: call it
+ * after dd_book_apply() returned DD_BOOK_BID_CHANGED or DD_BOOK_ASK_CHANGED. Returns false (and
+ * writes nothing) if the event names no instrument the book knows.
+ */
+bool dd_book_bbo_output(const struct dd_book *b, const struct dd_event *ev, struct dd_output *out);
+
+/*
+ * Snapshots. dd_book_save() writes the book's state — statistics, instruments, every live order —
+ * through `put` (called with consecutive chunks; a negative return aborts and is returned) in a
+ * documented little-endian layout (ops/book.c: "snapshot layout"); dd_book_load() reads it back
+ * through `get` (which must fill exactly n bytes or return negative) into a book freshly
+ * initialised with the same parameters. A loaded book is equal to the saved one in everything
+ * observable: orders, levels, instruments, statistics. Both return 0 or -errno (-EINVAL: the
+ * data does not fit the parameters, -EBADMSG: malformed).
+ */
+int dd_book_save(const struct dd_book *b, int (*put)(void *ctx, const void *p, size_t n), void *ctx);
+int dd_book_load(struct dd_book *b, int (*get)(void *ctx, void *p, size_t n), void *ctx);
 
 /*
  * Check every internal invariant (level sums equal their orders, lists sorted and linked both ways,

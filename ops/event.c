@@ -15,6 +15,7 @@ static const char *const dd_event_names[DD_EV__COUNT] = {
 	[DD_EV_TRADE] = "trade",
 	[DD_EV_CROSS] = "cross",
 	[DD_EV_BROKEN] = "broken",
+	[DD_EV_MARK] = "mark",
 };
 
 const char *dd_event_type_name(unsigned type)

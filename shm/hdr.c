@@ -340,7 +340,7 @@ static uint64_t sum_counts(const struct dd_hdr *h)
 	return sum;
 }
 
-int dd_hdr_snapshot(const struct dd_hdr *src, struct dd_hdr *dst)
+int dd_hdr_snapshot(const struct dd_hdr *src, struct dd_hdr *dst, size_t dst_len)
 {
 	struct dd_hdr_params p;
 	struct cfg c;
@@ -350,7 +350,7 @@ int dd_hdr_snapshot(const struct dd_hdr *src, struct dd_hdr *dst)
 	    src->version_major != DD_HDR_VERSION_MAJOR)
 		return -EINVAL;
 	params_of(src, &p);
-	if (configure(&p, &c) != 0 || c.counts_len != src->counts_len)
+	if (configure(&p, &c) != 0 || c.counts_len != src->counts_len || dd_hdr_memsize(&p) > dst_len)
 		return -EINVAL;
 	atomic_store_explicit(&dst->magic, 0, memory_order_relaxed); /* private: no reader yet */
 	write_header(dst, &p, &c);

@@ -205,13 +205,14 @@ void dd_hdr_reset(struct dd_hdr *h);
 /* ---- reading ------------------------------------------------------------------------------ */
 
 /*
- * Copy `src` (typically live, in shared memory) into `dst`: dd_hdr_memsize() bytes of private,
- * DD_HDR_ALIGN-aligned memory for src's parameters (it need not be initialised). Counts are read
- * with relaxed loads; the snapshot's total is the sum of the copied counts, and its min and max
- * are the recorded ones when they fall in the lowest and highest non-empty slots copied, else
- * those slots' bounds. Returns 0, or -EINVAL if src is not an initialised histogram.
+ * Copy `src` (typically live, in shared memory) into `dst`: `dst_len` bytes of private,
+ * DD_HDR_ALIGN-aligned memory (it need not be initialised). Counts are read with relaxed loads;
+ * the snapshot's total is the sum of the copied counts, and its min and max are the recorded ones
+ * when they fall in the lowest and highest non-empty slots copied, else those slots' bounds.
+ * Returns 0, or -EINVAL if src is not an initialised histogram or its parameters need more than
+ * dst_len bytes (src's header is read once and checked before anything is written).
  */
-int dd_hdr_snapshot(const struct dd_hdr *src, struct dd_hdr *dst);
+int dd_hdr_snapshot(const struct dd_hdr *src, struct dd_hdr *dst, size_t dst_len);
 
 /* Values recorded. */
 uint64_t dd_hdr_total(const struct dd_hdr *h);

@@ -475,6 +475,17 @@ static void test_level_capacity_overflow_is_counted(void **state)
 	assert_int_equal(b->stats.level_overflow, 1);
 	assert_int_equal(add(b, 1, 4, 'B', 10, 1000) & DD_BOOK_REJECTED, 0); /* existing level */
 	assert_int_equal(b->norders, 3);
+	assert_int_equal(b->stats.adds, 3);
+	/* a replace to a new price while its old level keeps another order needs a third level: the
+	 * add half is refused, the order leaves the book, and no add is uncounted */
+	assert_int_equal(replace(b, 1, 4, 5, 10, 990) & DD_BOOK_REJECTED, DD_BOOK_REJECTED);
+	assert_int_equal(b->stats.level_overflow, 2);
+	assert_int_equal(b->stats.replaces, 1);
+	assert_int_equal(b->stats.adds, 3);
+	struct dd_book_order_view o;
+	assert_false(dd_book_order(b, 4, &o));
+	assert_false(dd_book_order(b, 5, &o));
+	assert_int_equal(b->norders, 2);
 	check(b);
 	teardown((void **)&f);
 }
@@ -655,6 +666,165 @@ static void test_random_operations_match_reference_model(void **state)
 	teardown((void **)&f);
 }
 
+/* ---- snapshots and outputs ---------------------------------------------------------------- */
+
+struct buf {
+	uint8_t *p;
+	size_t len, cap, pos;
+};
+
+static int buf_put(void *ctx, const void *p, size_t n)
+{
+	struct buf *b = ctx;
+	if (b->len + n > b->cap) {
+		b->cap = (b->len + n) * 2;
+		b->p = realloc(b->p, b->cap);
+	}
+	memcpy(b->p + b->len, p, n);
+	b->len += n;
+	return 0;
+}
+
+static int buf_get(void *ctx, void *p, size_t n)
+{
+	struct buf *b = ctx;
+	if (b->pos + n > b->len)
+		return -EBADMSG;
+	memcpy(p, b->p + b->pos, n);
+	b->pos += n;
+	return 0;
+}
+
+/* Everything observable of two books is equal. */
+static void assert_books_equal(const struct dd_book *a, const struct dd_book *b)
+{
+	assert_int_equal(a->ninstr, b->ninstr);
+	assert_int_equal(a->norders, b->norders);
+	assert_int_equal(a->nlevels, b->nlevels);
+	assert_int_equal(a->last_system_event, b->last_system_event);
+	assert_memory_equal(&a->stats, &b->stats, sizeof(a->stats));
+	for (uint32_t i = 1; i <= a->ninstr; i++) {
+		const struct dd_book_instr *x = dd_book_instr_at(a, i), *y = dd_book_find(b, x->locate);
+		assert_non_null(y);
+		assert_memory_equal(x->symbol, y->symbol, 8);
+		assert_int_equal(x->orders, y->orders);
+		assert_int_equal(x->volume, y->volume);
+		assert_int_equal(x->trades, y->trades);
+		assert_int_equal(x->last_price, y->last_price);
+		assert_int_equal(x->trading_state, y->trading_state);
+		for (unsigned s = 0; s < 2; s++) {
+			struct dd_book_level dx[600], dy[600];
+			unsigned nx = dd_book_depth(a, x, s, dx, 600), ny = dd_book_depth(b, y, s, dy, 600);
+			assert_int_equal(nx, ny);
+			assert_memory_equal(dx, dy, nx * sizeof(dx[0]));
+		}
+	}
+}
+
+static void test_snapshot_round_trip_restores_every_order_level_and_counter(void **state)
+{
+	(void)state;
+	struct fixture *f = make_book(8, 512, 512);
+	struct dd_book *b = &f->b;
+	struct dd_event e = ev(DD_EV_DIRECTORY, 3);
+	memcpy(e.u.directory.stock, "DIR     ", 8);
+	dd_book_apply(b, &e);
+	rng_state = 99;
+	for (uint64_t r = 0; r < 3000; r++) {
+		uint16_t loc = (uint16_t)(1 + rnd() % 5);
+		add(b, loc, r, rnd() & 1 ? 'B' : 'S', (uint32_t)(1 + rnd() % 900), (uint32_t)(1000 + rnd() % 60));
+		if (r > 10 && rnd() % 3)
+			del(b, loc, rnd() % r);
+		if (r > 10 && rnd() % 4 == 0)
+			exec(b, loc, rnd() % r, (uint32_t)(1 + rnd() % 50));
+	}
+	check(b);
+	struct buf sb = { 0 };
+	assert_int_equal(dd_book_save(b, buf_put, &sb), 0);
+	struct fixture *g = make_book(8, 512, 512);
+	assert_int_equal(dd_book_load(&g->b, buf_get, &sb), 0);
+	assert_int_equal(sb.pos, sb.len);
+	check(&g->b);
+	assert_books_equal(b, &g->b);
+	/* the loaded book goes on exactly like the original */
+	for (uint64_t r = 3000; r < 3200; r++) {
+		uint16_t loc = (uint16_t)(1 + r % 5);
+		add(b, loc, r, 'B', 10, 1030);
+		add(&g->b, loc, r, 'B', 10, 1030);
+		del(b, loc, r - 100);
+		del(&g->b, loc, r - 100);
+	}
+	assert_books_equal(b, &g->b);
+	free(sb.p);
+	teardown((void **)&g);
+	teardown((void **)&f);
+}
+
+static void test_snapshot_load_rejects_malformed_and_oversized_data(void **state)
+{
+	(void)state;
+	struct fixture *f = make_book(8, 64, 64);
+	for (uint64_t r = 1; r <= 20; r++)
+		add(&f->b, 1, r, 'B', 10, 1000 + (uint32_t)r);
+	struct buf sb = { 0 };
+	assert_int_equal(dd_book_save(&f->b, buf_put, &sb), 0);
+	/* cut short */
+	struct fixture *g = make_book(8, 64, 64);
+	struct buf cut = sb;
+	cut.len -= 1;
+	cut.pos = 0;
+	assert_int_equal(dd_book_load(&g->b, buf_get, &cut), -EBADMSG);
+	teardown((void **)&g);
+	/* bad magic */
+	g = make_book(8, 64, 64);
+	sb.p[0] ^= 1;
+	sb.pos = 0;
+	assert_int_equal(dd_book_load(&g->b, buf_get, &sb), -EBADMSG);
+	sb.p[0] ^= 1;
+	teardown((void **)&g);
+	/* more orders than the new book can hold */
+	g = make_book(8, 10, 64);
+	sb.pos = 0;
+	assert_int_equal(dd_book_load(&g->b, buf_get, &sb), -EINVAL);
+	teardown((void **)&g);
+	free(sb.p);
+	teardown((void **)&f);
+}
+
+static void test_bbo_output_describes_the_top_after_the_event(void **state)
+{
+	struct dd_book *b = &((struct fixture *)*state)->b;
+	add(b, 4, 1, 'B', 100, 5000);
+	add(b, 4, 2, 'B', 50, 5000);
+	add(b, 4, 3, 'S', 70, 5100);
+	struct dd_event e = ev(DD_EV_DELETE, 4);
+	e.u.del.ref = 2;
+	e.source = 1;
+	e.seq = 77;
+	e.event_ns = 123;
+	e.rx_tsc = 456;
+	unsigned flags = dd_book_apply(b, &e);
+	assert_int_equal(flags, DD_BOOK_BID_CHANGED);
+	struct dd_output o;
+	assert_true(dd_book_bbo_output(b, &e, &o));
+	assert_int_equal(o.type, DD_OUT_BBO);
+	assert_int_equal(o.source, 1);
+	assert_int_equal(o.locate, 4);
+	assert_int_equal(o.seq, 77);
+	assert_int_equal(o.event_ns, 123);
+	assert_int_equal(o.rx_tsc, 456);
+	assert_int_equal(o.bid_price, 5000);
+	assert_int_equal(o.bid_shares, 100);
+	assert_int_equal(o.bid_orders, 1);
+	assert_int_equal(o.ask_price, 5100);
+	assert_int_equal(o.ask_shares, 70);
+	assert_int_equal(o.ask_orders, 1);
+	assert_int_equal(o.flags, 0);
+	/* an event about an instrument the book never saw gives no output */
+	e = ev(DD_EV_DELETE, 99);
+	assert_false(dd_book_bbo_output(b, &e, &o));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -685,6 +855,9 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_trade_and_cross_update_volume, setup, teardown),
 		cmocka_unit_test(test_random_operations_match_reference_model),
+		cmocka_unit_test(test_snapshot_round_trip_restores_every_order_level_and_counter),
+		cmocka_unit_test(test_snapshot_load_rejects_malformed_and_oversized_data),
+		cmocka_unit_test_setup_teardown(test_bbo_output_describes_the_top_after_the_event, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("ops/book", tests, NULL, NULL);
 }

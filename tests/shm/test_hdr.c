@@ -583,11 +583,11 @@ static void test_subtract_of_snapshots_gives_the_interval(void **state)
 
 	record_stream(live, 20, 10000);
 	struct dd_hdr *s1 = blank_like(live);
-	assert_int_equal(dd_hdr_snapshot(live, s1), 0);
+	assert_int_equal(dd_hdr_snapshot(live, s1, dd_hdr_memsize(&P60)), 0);
 	record_stream(live, 21, 5000);
 	record_stream(interval, 21, 5000);
 	struct dd_hdr *s2 = blank_like(live);
-	assert_int_equal(dd_hdr_snapshot(live, s2), 0);
+	assert_int_equal(dd_hdr_snapshot(live, s2, dd_hdr_memsize(&P60)), 0);
 
 	assert_int_equal(dd_hdr_subtract(s2, s1), 0);
 	assert_same_counts(s2, interval);
@@ -640,7 +640,7 @@ static void test_snapshot_recomputes_total_and_extremes_from_copied_counts(void 
 	/* ... and a total ahead of the counts. */
 	atomic_store_explicit(&live->total, 10, memory_order_relaxed);
 	struct dd_hdr *s = blank_like(live);
-	assert_int_equal(dd_hdr_snapshot(live, s), 0);
+	assert_int_equal(dd_hdr_snapshot(live, s, dd_hdr_memsize(&P60)), 0);
 	assert_int_equal(dd_hdr_check(s, dd_hdr_memsize(&P60)), 0);
 	assert_int_equal(dd_hdr_total(s), 3);
 	assert_int_equal(dd_hdr_min_recorded(s), 100);  /* recorded and in the lowest slot: exact */
@@ -650,8 +650,24 @@ static void test_snapshot_recomputes_total_and_extremes_from_copied_counts(void 
 
 	/* a max stored before its count: the snapshot keeps to what its counts show */
 	atomic_store_explicit(&live->max, 7000, memory_order_relaxed);
-	assert_int_equal(dd_hdr_snapshot(live, s), 0);
+	assert_int_equal(dd_hdr_snapshot(live, s, dd_hdr_memsize(&P60)), 0);
 	assert_int_equal(dd_hdr_max(s), 5003);
+	free(s);
+	free(live);
+}
+
+static void test_snapshot_refuses_a_destination_too_small_for_the_source(void **state)
+{
+	(void)state;
+	struct dd_hdr *live = make(&P60);
+	struct dd_hdr *s = blank_like(live);
+	size_t len = dd_hdr_memsize(&P60);
+
+	dd_hdr_record(live, 100);
+	memset(s, 0xA5, len);
+	assert_int_equal(dd_hdr_snapshot(live, s, len - 8), -EINVAL);
+	for (size_t i = 0; i < len; i++)
+		assert_int_equal(((const uint8_t *)s)[i], 0xA5); /* nothing written */
 	free(s);
 	free(live);
 }
@@ -663,7 +679,7 @@ static void test_snapshot_rejects_an_uninitialised_source(void **state)
 	struct dd_hdr *s = blank_like(live);
 
 	atomic_store_explicit(&live->magic, 0, memory_order_relaxed);
-	assert_int_equal(dd_hdr_snapshot(live, s), -EINVAL);
+	assert_int_equal(dd_hdr_snapshot(live, s, dd_hdr_memsize(&P60)), -EINVAL);
 	free(s);
 	free(live);
 }
@@ -1397,6 +1413,7 @@ int main(void)
 		cmocka_unit_test(test_subtract_of_snapshots_gives_the_interval),
 		cmocka_unit_test(test_subtract_clamps_counts_and_overflow_at_zero),
 		cmocka_unit_test(test_snapshot_recomputes_total_and_extremes_from_copied_counts),
+		cmocka_unit_test(test_snapshot_refuses_a_destination_too_small_for_the_source),
 		cmocka_unit_test(test_snapshot_rejects_an_uninitialised_source),
 		cmocka_unit_test(test_reset_empties_counts_totals_and_extremes),
 		cmocka_unit_test(test_bucket_iterator_visits_non_empty_slots_in_value_order),

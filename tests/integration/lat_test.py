@@ -1,0 +1,437 @@
+#!/usr/bin/env python3
+"""Integration test of dadar-lat against real dadar instances (DPDK's net_pcap PMD looping over a
+capture from dadar-gen): every view of a running instance, then the segment the instance leaves
+when it exits, then the staged pipeline's ring stage and per-lcore split.
+
+usage: lat_test.py        (from anywhere; B = build directory, default build/ under the repository)
+
+Builds nothing: needs $B/dadar, $B/dadar-gen and $B/dadar-lat. Prints PASS/FAIL per check; exits 0
+if every check passed, 1 if any failed, 77 (loudly) if this machine cannot run dadar (no /dev/shm,
+DPDK's EAL or net_pcap unavailable). Removes its dadar processes, its segments
+(/dev/shm/dadar-lat-PID*), its scratch files and DPDK runtime directories on exit.
+"""
+import base64
+import json
+import os
+import re
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import zlib
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
+BUILD = os.environ.get("B", "build")
+BUILD = BUILD if os.path.isabs(BUILD) else os.path.join(ROOT, BUILD)
+DADAR = os.path.join(BUILD, "dadar")
+GEN = os.path.join(BUILD, "dadar-gen")
+LAT = os.path.join(BUILD, "dadar-lat")
+PID = os.getpid()
+INSTANCE = f"lat-{PID}"
+STAGED = f"lat-{PID}-staged"
+STAGES = ("rx", "book", "ring", "wire_to_decision")
+HDR_JAR = "/usr/share/java/hdrhistogram.jar"
+
+TMP = tempfile.mkdtemp(prefix="lat_test.")
+CHILDREN = []
+PREFIXES = []
+results = {"pass": 0, "fail": 0}
+
+
+class Skip(Exception):
+    """This machine cannot run the test."""
+
+
+def dpdk_runtime_dir():
+    if os.getuid() == 0:
+        return "/var/run/dpdk"
+    return os.path.join(os.environ.get("XDG_RUNTIME_DIR") or "/tmp", "dpdk")
+
+
+def cleanup():
+    for p in CHILDREN:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    CHILDREN.clear()
+    for prefix in PREFIXES:
+        shutil.rmtree(os.path.join(dpdk_runtime_dir(), prefix), ignore_errors=True)
+    for name in (INSTANCE, STAGED):
+        try:
+            os.unlink(f"/dev/shm/dadar-{name}")
+        except FileNotFoundError:
+            pass
+    shutil.rmtree(TMP, ignore_errors=True)
+
+
+def on_signal(sig, _frame):
+    cleanup()
+    sys.exit(128 + sig)
+
+
+def check(name, fn):
+    """Run one check: PASS, or FAIL with the reason; never stops the run."""
+    try:
+        fn()
+    except Skip:
+        raise
+    except Exception as e:  # noqa: BLE001 - a failed check of any kind is reported, not fatal
+        results["fail"] += 1
+        print(f"  FAIL  {name}: {type(e).__name__}: {e}", flush=True)
+        return False
+    results["pass"] += 1
+    print(f"  PASS  {name}", flush=True)
+    return True
+
+
+def need(cond, what):
+    if not cond:
+        raise AssertionError(what)
+
+
+def lat(*args, timeout=30):
+    r = subprocess.run([LAT, *args], capture_output=True, text=True, timeout=timeout)
+    return r.returncode, r.stdout, r.stderr
+
+
+def lat_ok(*args, timeout=30):
+    rc, out, err = lat(*args, timeout=timeout)
+    need(rc == 0, f"dadar-lat {' '.join(args)}: exit {rc}: {err.strip()}")
+    return out, err
+
+
+def lat_json(instance, *args):
+    out, _ = lat_ok("--instance", instance, "--json", *args)
+    return json.loads(out)
+
+
+# ---- dadar ------------------------------------------------------------------------------------------
+
+def start_dadar(instance, prefix, pcap, eal_cores, opts):
+    PREFIXES.append(prefix)
+    cmd = [DADAR, "--no-huge", "--no-pci", "-m", "1024", "--no-telemetry", "--log-level=*:warning",
+           "--file-prefix", prefix, *eal_cores, "--vdev", f"net_pcap0,rx_pcap={pcap},infinite_rx=1", "--",
+           "--mbufs", "16383", "--bench-loop", "--quiet", "--instance", instance, *opts]
+    log = open(os.path.join(TMP, f"{instance}.log"), "w")
+    p = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+    CHILDREN.append(p)
+    # wait until the segment is published and the stages have counts
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        if p.poll() is not None:
+            text = open(log.name).read()
+            if re.search(r"EAL: (Cannot|FATAL|Error)|net_pcap|No such device|vdev", text, re.I) and p.returncode != 0:
+                raise Skip(f"dadar cannot start here (exit {p.returncode}): {text.strip()[-400:]}")
+            raise AssertionError(f"dadar exited early with {p.returncode}: {text.strip()[-400:]}")
+        rc, out, _ = lat("--instance", instance, "--json")
+        if rc == 0:
+            j = json.loads(out)
+            if j["stages"]["wire_to_decision"]["count"] > 0:
+                return p
+        time.sleep(0.2)
+    raise AssertionError(f"instance {instance} published no latency within 30 s; log: {log.name}")
+
+
+def stop_dadar(p, timeout=30):
+    p.send_signal(signal.SIGINT)
+    rc = p.wait(timeout=timeout)
+    return rc
+
+
+# ---- the checks ---------------------------------------------------------------------------------------
+
+def ordered(stage, s):
+    keys = ("min", "p50", "p90", "p99", "p999", "p9999", "max")
+    vals = [s[k] for k in keys]
+    need(vals == sorted(vals), f"{stage}: percentiles out of order: {dict(zip(keys, vals))}")
+
+
+def parse_table(text):
+    """stage -> (count, p50, p99) from the summary table's rows."""
+    rows = {}
+    lines = text.splitlines()
+    start = next(i for i, l in enumerate(lines) if l.startswith("stage "))
+    hdr = lines[start].split()
+    for line in lines[start + 1:]:
+        f = line.split()
+        if not f or f[0] not in STAGES:
+            break
+        if f[2] == "-":
+            rows[f[0]] = (0, None, None)
+            continue
+        rows[f[0]] = (int(f[1].replace(",", "")), int(f[hdr.index("p50")]), int(f[hdr.index("p99")]))
+    return rows
+
+
+def decode_v2(b64):
+    """HdrHistogram's compressed V2 encoding → (sigfigs, lowest, highest, counts by index)."""
+    raw = base64.b64decode(b64, validate=True)
+    cookie, length = struct.unpack(">II", raw[:8])
+    need(cookie == 0x1c849314, f"compressed cookie {cookie:#x}")
+    need(length == len(raw) - 8, f"compressed length {length} of {len(raw) - 8} bytes")
+    body = zlib.decompress(raw[8:])
+    cookie, payload, offset, sigfigs, lowest, highest, ratio = struct.unpack(">Iiiiqqd", body[:40])
+    need(cookie == 0x1c849313, f"V2 cookie {cookie:#x}")
+    need(offset == 0 and ratio == 1.0, f"normalizing offset {offset}, ratio {ratio}")
+    need(payload == len(body) - 40, f"payload length {payload} of {len(body) - 40} bytes")
+    counts, i, p = {}, 0, 40
+    while p < len(body):
+        # ZigZag LEB128, at most 9 bytes (the 9th holds 8 bits)
+        v, shift, n = 0, 0, 0
+        while True:
+            b = body[p]
+            p += 1
+            n += 1
+            if n == 9:
+                v |= b << shift
+                break
+            v |= (b & 0x7f) << shift
+            shift += 7
+            if not b & 0x80:
+                break
+        v = (v >> 1) ^ -(v & 1)
+        if v < 0:
+            i += -v
+        else:
+            if v:
+                counts[i] = v
+            i += 1
+    return sigfigs, lowest, highest, counts
+
+
+def highest_equivalent(index):
+    """Highest value of slot `index` for 3 significant digits, lowest 1 (sub_bucket_count 2048)."""
+    half = 1024
+    bucket = (index >> 10) - 1
+    sub = (index & (half - 1)) + half
+    if bucket < 0:
+        sub -= half
+        bucket = 0
+    lo = sub << bucket
+    width = 1 << (bucket if (index >> 10) > 0 else 0)
+    return lo + width - 1
+
+
+def check_hlog(path, before, after):
+    lines = open(path).read().splitlines()
+    need(lines[0] == "#[Histogram log format version 1.3]", f"first line {lines[0]!r}")
+    need(lines[1].startswith("#[StartTime: "), f"second line {lines[1]!r}")
+    need(lines[2].startswith("#[BaseTime: "), f"third line {lines[2]!r}")
+    need(lines[3] == '"StartTimestamp","Interval_Length","Interval_Max","Interval_Compressed_Histogram"',
+         f"legend {lines[3]!r}")
+    per_stage, sums, starts = {}, {}, {}
+    for line in lines[4:]:
+        m = re.fullmatch(r"Tag=([^,]+),(\d+\.\d{3}),(\d+\.\d{3}),(\d+\.\d{3}),(\S+)", line)
+        need(m, f"not an interval line: {line[:80]!r}")
+        tag, start, length, mx, b64 = m.group(1), float(m.group(2)), float(m.group(3)), float(m.group(4)), m.group(5)
+        need(tag in STAGES, f"tag {tag}")
+        sigfigs, lowest, highest, counts = decode_v2(b64)
+        need((sigfigs, lowest, highest) == (3, 1, 60 * 10**9), f"parameters {(sigfigs, lowest, highest)}")
+        total = sum(counts.values())
+        need(total > 0, f"{tag} at {start}: empty interval written")
+        # the max column is the highest equivalent of the top slot, in ms (ratio 1e6)
+        want = round(highest_equivalent(max(counts)) / 1e6, 3)
+        need(abs(mx - want) < 0.0015, f"{tag} at {start}: max {mx}, decoded {want}")
+        need(0.3 < length < 0.8, f"{tag} at {start}: interval length {length}")
+        per_stage[tag] = per_stage.get(tag, 0) + 1
+        sums[tag] = sums.get(tag, 0) + total
+        starts.setdefault(tag, []).append(start)
+    for st in ("rx", "book", "wire_to_decision"):
+        need(per_stage.get(st, 0) >= 2, f"{st}: {per_stage.get(st, 0)} interval lines")
+        need(starts[st] == sorted(starts[st]) and starts[st][0] < 0.1, f"{st}: start times {starts[st]}")
+        # the intervals' counts add up to no more than what the stage recorded meanwhile
+        grew = after["stages"][st]["count"] - before["stages"][st]["count"]
+        need(0 < sums[st] <= grew, f"{st}: intervals hold {sums[st]} values, the stage grew by {grew}")
+    return per_stage
+
+
+def hdr_processor(path):
+    """HdrHistogram's own HistogramLogProcessor over the log, if Java and the jar are here."""
+    if not (shutil.which("java") and os.path.exists(HDR_JAR)):
+        print("  SKIP  HistogramLogProcessor reads the log: no java or no " + HDR_JAR, flush=True)
+        return
+    out = os.path.join(TMP, "proc")
+    r = subprocess.run(["java", "-cp", HDR_JAR, "org.HdrHistogram.HistogramLogProcessor", "-i", path, "-tag",
+                        "wire_to_decision", "-o", out], capture_output=True, text=True, timeout=60)
+    need(r.returncode == 0 and not r.stderr.strip(), f"exit {r.returncode}: {r.stderr.strip()[:300]}")
+    rows = [l for l in open(out).read().splitlines() if re.match(r"\d+\.\d{3}: I:\d+", l)]
+    need(len(rows) >= 2, f"{len(rows)} interval rows in its output")
+
+
+def main():
+    for exe in (DADAR, GEN, LAT):
+        if not os.access(exe, os.X_OK):
+            print(f"  FAIL  {exe} is not built (run make)")
+            return 1
+    if not os.path.isdir("/dev/shm"):
+        raise Skip("no /dev/shm: POSIX shared memory is unavailable")
+
+    pcap = os.path.join(TMP, "synth.pcap")
+    r = subprocess.run([GEN, "synth", pcap, "--messages", "200000", "--instruments", "200", "--drain"],
+                       capture_output=True, text=True, timeout=60)
+    if r.returncode != 0:
+        print(f"  FAIL  dadar-gen synth: {r.stderr.strip()}")
+        return 1
+
+    # ---- a running instance, run to completion ----
+    d = start_dadar(INSTANCE, f"lat{PID}", pcap, ["-l", "0-1"], [])
+    first = lat_json(INSTANCE)
+    time.sleep(1)
+    second = lat_json(INSTANCE)
+
+    def counts_grow():
+        need(second["state"] == "running" and second["pid"] == d.pid, f"state {second['state']}, pid {second['pid']}")
+        for st in ("rx", "book", "wire_to_decision"):
+            need(second["stages"][st]["count"] > first["stages"][st]["count"] > 0,
+                 f"{st}: {first['stages'][st]['count']} then {second['stages'][st]['count']}")
+        need(second["stages"]["ring"]["count"] == 0, "run to completion has no ring stage")
+        need(second["counters"]["events"] > first["counters"]["events"], "events did not grow")
+        need(second["counters"]["packets"] > first["counters"]["packets"], "packets did not grow")
+        need(second["counters"]["applied"] == second["counters"]["events"], "rtc applies what it decodes")
+        need([(l["role"], l["name"]) for l in second["lcores"]] == [("rx", "rx")], f"lcores {second['lcores']}")
+    check("json read twice 1 s apart: counts grow", counts_grow)
+
+    def percentiles_ordered():
+        for st, s in second["stages"].items():
+            if s["count"]:
+                ordered(st, s)
+    check("percentiles ordered min <= p50 <= ... <= p9999 <= max", percentiles_ordered)
+
+    def watch_json():
+        out, _ = lat_ok("--instance", INSTANCE, "--watch", "0.5", "--count", "2", "--json")
+        lines = out.splitlines()
+        need(len(lines) == 2, f"{len(lines)} lines")
+        for l in lines:
+            j = json.loads(l)
+            need(0.4 < j["interval_s"] < 0.8, f"interval_s {j['interval_s']}")
+            need(j["rates"]["events_per_s"] > 0, f"events/s {j['rates']['events_per_s']}")
+            need(j["stages"]["wire_to_decision"]["count"] > 0, "no interval values")
+            need(j["stages"]["wire_to_decision"]["count"] < second["stages"]["wire_to_decision"]["count"],
+                 "an interval holds as much as the whole run")
+            ordered("interval wire_to_decision", j["stages"]["wire_to_decision"])
+    check("--watch 0.5 --count 2 --json: two intervals with events/s > 0", watch_json)
+
+    def watch_text():
+        out, _ = lat_ok("--instance", INSTANCE, "--watch", "0.3", "--count", "2")
+        need(out.count("rates over ") == 2, "not two blocks")
+        need("\033[" not in out, "escape sequences when stdout is not a terminal")
+    check("--watch to a pipe prints plain blocks", watch_text)
+
+    hlog = os.path.join(TMP, "lat.hlog")
+    before = lat_json(INSTANCE)
+    rc, _, err = lat("--instance", INSTANCE, "--hlog", hlog, "--interval", "0.5", "--duration", "1.5")
+    after = lat_json(INSTANCE)
+    if check("--hlog --interval 0.5 --duration 1.5 exits 0", lambda: need(rc == 0, f"exit {rc}: {err}")):
+        check("hlog: header, >= 2 intervals per stage, V2 histograms that decode", lambda: check_hlog(hlog, before, after))
+        check("HistogramLogProcessor reads the log", lambda: hdr_processor(hlog))
+
+    def hist_bars():
+        out, _ = lat_ok("--instance", INSTANCE, "--hist", "book")
+        bars = [l for l in out.splitlines() if re.match(r"\[\s*\d+ [num]?s,\s+\d+ [num]?s\)\s+[\d,]+ ", l)]
+        need(len(bars) >= 2, f"{len(bars)} bars:\n{out}")
+        need(any("#" in l for l in bars), "no bar drawn")
+        need(all(len(l) <= 80 for l in out.splitlines()), "a line is wider than 80 columns")
+        shares = sum(float(m.group(1)) for m in (re.search(r"\)\s+[\d,]+\s+([\d.]+)%", l) for l in bars) if m)
+        need(99 < shares <= 100.01, f"shares add up to {shares}")
+    check("--hist book prints bars within 80 columns", hist_bars)
+
+    def percentiles_text():
+        out, _ = lat_ok("--instance", INSTANCE, "--percentiles", "wire_to_decision")
+        lines = out.splitlines()
+        need(lines[0] == "       Value     Percentile TotalCount 1/(1-Percentile)", f"header {lines[0]!r}")
+        need(lines[-3].startswith("#[Mean    = "), f"{lines[-3]!r}")
+        need(lines[-2].startswith("#[Max     = "), f"{lines[-2]!r}")
+        need(lines[-1].startswith("#[Buckets = "), f"{lines[-1]!r}")
+    check("--percentiles wire_to_decision: HdrHistogram text with the #[Max footer", percentiles_text)
+
+    def no_instance():
+        rc, _, err = lat("--instance", f"lat-{PID}-absent")
+        need(rc == 3 and "ls /dev/shm/dadar-*" in err, f"exit {rc}: {err}")
+        rc, _, err = lat("--instance", INSTANCE, "--watch", "x")
+        need(rc == 2 and "--watch" in err, f"exit {rc}: {err}")
+    check("exit 3 for no such instance, 2 for bad usage", no_instance)
+
+    # ---- the segment the instance leaves ----
+    rc = stop_dadar(d)
+    check("dadar stops on SIGINT with exit 0", lambda: need(rc == 0, f"exit {rc}"))
+    final = lat_json(INSTANCE)
+    again = lat_json(INSTANCE)
+
+    def exited_stable():
+        need(final["state"] == "exited" and final.get("clean_exit") is True, f"state {final['state']}")
+        need("exit_time_ns" in final and final["exit_time_ns"] > final["start_time_ns"], "no exit time")
+        need(final["stages"] == again["stages"] and final["counters"] == again["counters"]
+             and final["lcores"] == again["lcores"], "figures changed after exit")
+        need(final["stages"]["wire_to_decision"]["count"] >= after["stages"]["wire_to_decision"]["count"],
+             "fewer values after exit than before")
+    check("exited instance: state exited, figures stable", exited_stable)
+
+    def table_matches_json():
+        out, _ = lat_ok("--instance", INSTANCE)
+        need(re.search(rf"pid {final['pid']}\s+exited ", out), f"instance line: {out.splitlines()[0]}")
+        rows = parse_table(out)
+        for st in STAGES:
+            s = final["stages"][st]
+            want = (s["count"], s["p50"], s["p99"]) if s["count"] else (0, None, None)
+            need(rows.get(st) == want, f"{st}: table {rows.get(st)}, json {want}")
+    check("table count/p50/p99 equal the JSON's", table_matches_json)
+
+    def watch_exited():
+        t = time.time()
+        rc, out, err = lat("--instance", INSTANCE, "--watch", "0.5")
+        need(rc == 0, f"exit {rc}")
+        need(time.time() - t < 5, "did not stop at once")
+        need("has exited" in err, f"stderr: {err!r}")
+        need(out == "", f"stdout: {out!r}")
+    check("--watch on an exited instance says so and stops", watch_exited)
+
+    # ---- staged pipeline ----
+    s = start_dadar(STAGED, f"lat{PID}s", pcap, ["--lcores", "(0-2)@(0-1)"], ["--pipeline", "staged", "--workers", "2"])
+
+    def staged_ring():
+        j = lat_json(STAGED)
+        need(j["stages"]["ring"]["count"] > 0, "ring stage empty")
+        ordered("ring", j["stages"]["ring"])
+        need([l["role"] for l in j["lcores"]] == ["rx", "worker", "worker"], f"roles {[l['role'] for l in j['lcores']]}")
+        need([l["name"] for l in j["lcores"]] == ["rx", "worker0", "worker1"], f"names {[l['name'] for l in j['lcores']]}")
+        need(all(l["ring_size"] > 0 for l in j["lcores"][1:]), "worker ring sizes")
+        need(j["lcores"][0]["stages"]["ring"]["count"] == 0, "the RX lcore records no ring wait")
+        need(j["counters"]["applied"] >= j["counters"]["events"] * 0.9, "workers applied far fewer than decoded")
+    check("staged: ring stage has counts, slots rx + 2 workers", staged_ring)
+
+    def staged_per_lcore():
+        out, _ = lat_ok("--instance", STAGED, "--per-lcore")
+        heads = re.findall(r"^slot (\d+)  (\S+)  lcore (\d+)  \((\w+)\): latency", out, re.M)
+        need([(h[1], h[3]) for h in heads] == [("rx", "rx"), ("worker0", "worker"), ("worker1", "worker")],
+             f"sections {heads}")
+        lcores = [int(h[2]) for h in heads]
+        out1, _ = lat_ok("--instance", STAGED, "--per-lcore", "--lcore", str(lcores[1]))
+        need(re.findall(r"^slot \d+  (\S+)  lcore", out1, re.M) == ["worker0", "worker0"], "--lcore selects one")
+    check("staged: --per-lcore shows rx + 2 workers, --lcore one", staged_per_lcore)
+
+    rc = stop_dadar(s)
+    check("staged dadar stops on SIGINT with exit 0", lambda: need(rc == 0, f"exit {rc}"))
+    return 0 if results["fail"] == 0 else 1
+
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    t0 = time.time()
+    try:
+        rc = main()
+    except Skip as e:
+        print(f"  SKIP  lat_test: {e}", flush=True)
+        rc = 77
+    except Exception as e:  # noqa: BLE001 - setup failures end the run as a failure
+        print(f"  FAIL  lat_test: {type(e).__name__}: {e}", flush=True)
+        rc = 1
+    finally:
+        cleanup()
+    if rc != 77:
+        print(f"lat_test: {results['pass']} passed, {results['fail']} failed in {time.time() - t0:.1f} s")
+    sys.exit(rc)
