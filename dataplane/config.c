@@ -32,6 +32,8 @@ static const struct opt opts[] = {
 	{ "check_ip_csum", T_BOOL, F(check_ip_csum), 0, 0, "verify IPv4 header checksums in software" },
 	{ "check_udp_csum", T_BOOL, F(check_udp_csum), 0, 0, "verify UDP checksums in software" },
 	{ "quiet", T_BOOL, F(quiet), 0, 0, "do not print the human summary at exit" },
+	{ "nic_timestamps", T_BOOL, F(nic_timestamps), 0, 0,
+	  "take the RX time from the NIC where its driver timestamps packets (else the TSC at the poll)" },
 	{ "summary", T_PATH, F(summary), 0, 0, "write the JSON summary to this file at exit" },
 	{ "book_dump", T_PATH, F(book_dump), 0, 0, "write the top 5 levels of every book as CSV at exit" },
 	{ "instance", T_NAME, F(instance), 0, 0, "instance name (letters, digits, '-', '_')" },
@@ -69,6 +71,7 @@ void dd_config_defaults(struct dd_config *c)
 	c->mbuf_size = 2048 + 128;
 	c->ring_size = 16384;
 	c->check_ip_csum = true;
+	c->nic_timestamps = true;
 	strcpy(c->instance, "dadar");
 	c->book = (struct dd_book_params){ .max_instruments = 16384, .max_orders = 1u << 20, .max_levels = 1u << 18 };
 	c->mold = (struct dd_mold_params){ .reorder_window = 16 };

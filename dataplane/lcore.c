@@ -3,6 +3,7 @@
 
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
+#include <rte_mbuf_dyn.h>
 #include <rte_prefetch.h>
 
 #include "dataplane/frame.h"
@@ -144,8 +145,22 @@ static unsigned rx_do_work(struct dd_rx_ctx *c)
 		if (c->st.first_tsc == 0)
 			c->st.first_tsc = now;
 		c->st.last_tsc = now;
-		for (uint16_t i = 0; i < n; i++)
-			rx_packet(c, pkts[i], now);
+		struct dd_clockconv cv;
+		if (c->q[q].clock != NULL && dd_clockmap_get(c->q[q].clock, &cv)) {
+			/* the NIC's arrival time, mapped onto the TSC; never later than the poll */
+			for (uint16_t i = 0; i < n; i++) {
+				uint64_t t = now;
+				if (pkts[i]->ol_flags & c->ts_flag) {
+					t = dd_clockconv_tsc(&cv, *RTE_MBUF_DYNFIELD(pkts[i], c->ts_offset, uint64_t *));
+					if (t > now)
+						t = now;
+				}
+				rx_packet(c, pkts[i], t);
+			}
+		} else {
+			for (uint16_t i = 0; i < n; i++)
+				rx_packet(c, pkts[i], now);
+		}
 		rte_pktmbuf_free_bulk(pkts, n);
 		total += n;
 	}
@@ -208,6 +223,8 @@ int dd_rx_main(void *arg)
 	dd_rx_publish(c, rte_rdtsc());
 	/* Pairs with the workers' acquire load: every event enqueued above is visible to them. */
 	atomic_store_explicit(&c->ctl->rx_done, 1, memory_order_release);
+	/* pairs with the main thread's acquire load while it waits */
+	atomic_fetch_sub_explicit(&c->ctl->running, 1, memory_order_release);
 	return 0;
 }
 
@@ -274,5 +291,7 @@ int dd_worker_main(void *arg)
 		}
 	}
 	dd_worker_publish(w, rte_rdtsc());
+	/* pairs with the main thread's acquire load while it waits */
+	atomic_fetch_sub_explicit(&w->ctl->running, 1, memory_order_release);
 	return 0;
 }

@@ -52,11 +52,13 @@ struct dd_lcore_tm {
 struct dd_control {
 	alignas(64) atomic_int quit;    /* stop receiving: set by signals or the idle timeout */
 	alignas(64) atomic_int rx_done; /* RX lcore has handed over its last event */
+	alignas(64) atomic_int running; /* lcore loops not yet returned (the main thread waits on it) */
 };
 
 struct dd_rxq {
 	uint16_t port;
 	uint16_t queue;
+	const struct dd_clockmap *clock; /* the port's NIC clock mapping; NULL: RX time = poll TSC */
 };
 
 struct dd_worker_ctx {
@@ -80,6 +82,8 @@ struct dd_rx_ctx {
 	unsigned nq;
 	unsigned burst;
 	unsigned frame_flags;           /* DD_FRAME_CHECK_* */
+	int ts_offset;                  /* mbuf field of NIC RX timestamps, -1 if none */
+	uint64_t ts_flag;               /* ol_flags bit saying the field is set */
 	uint64_t idle_tsc;              /* quit after this many TSC ticks without a packet; 0 = never */
 	struct dd_feed *feeds;          /* [nfeeds] */
 	unsigned nfeeds;

@@ -139,7 +139,9 @@ static int setup_pipeline(struct app *a, unsigned *roles, unsigned nroles, char 
 			  (c->check_udp_csum ? DD_FRAME_CHECK_UDP_CSUM : 0);
 	rx->idle_tsc = c->exit_on_idle_ms * rte_get_tsc_hz() / 1000;
 	for (unsigned i = 0; i < a->ports.n && i < DD_MAX_RXQ; i++)
-		rx->q[rx->nq++] = (struct dd_rxq){ a->ports.id[i], 0 };
+		rx->q[rx->nq++] = (struct dd_rxq){ a->ports.id[i], 0, a->ports.hwts[i] ? &a->ports.clock[i] : NULL };
+	rx->ts_offset = a->ports.ts_offset;
+	rx->ts_flag = a->ports.ts_flag;
 	rx->feeds = a->feeds;
 	rx->nfeeds = a->nfeeds;
 	rx->scratch = zalloc("scratch", DD_SCRATCH, a->socket, err, errlen);
@@ -351,6 +353,7 @@ int main(int argc, char **argv)
 		arg[nlaunch++] = &a.workers[w];
 	}
 	int main_role = -1;
+	atomic_store_explicit(&g_ctl.running, (int)nlaunch, memory_order_relaxed);
 	for (unsigned i = 0; i < nlaunch; i++) {
 		if (roles[i] == main_lcore) {
 			main_role = (int)i;
@@ -360,11 +363,24 @@ int main(int argc, char **argv)
 		if (rc != 0) {
 			fprintf(stderr, "dadar: cannot launch lcore %u: %s\n", roles[i], rte_strerror(-rc));
 			atomic_store_explicit(&g_ctl.quit, 1, memory_order_release);
+			atomic_fetch_sub_explicit(&g_ctl.running, (int)(nlaunch - i), memory_order_relaxed);
 			break;
 		}
 	}
-	if (main_role >= 0)
+	if (main_role >= 0) {
 		fn[main_role](arg[main_role]);
+	} else {
+		/* The control thread: keep the NIC clock mappings fresh while the lcores run. */
+		uint64_t next = rte_get_tsc_cycles() + rte_get_tsc_hz();
+		/* pairs with the release decrement at the end of every lcore loop */
+		while (atomic_load_explicit(&g_ctl.running, memory_order_acquire) > 0) {
+			rte_delay_us_sleep(100 * 1000);
+			if (rte_get_tsc_cycles() >= next) {
+				dd_ports_calibrate(&a.ports);
+				next += rte_get_tsc_hz();
+			}
+		}
+	}
 	rte_eal_mp_wait_lcore();
 
 	int status = report(&a) == 0 ? 0 : 1;

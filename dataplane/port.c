@@ -1,16 +1,70 @@
 /* SPDX-License-Identifier: MIT */
+/* rte_eth_read_clock() (NIC clock for RX timestamps) is still experimental in DPDK 22.11. */
+#define ALLOW_EXPERIMENTAL_API 1
 #include "dataplane/port.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
+#include <rte_cycles.h>
 #include <rte_errno.h>
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
+#include <rte_mbuf_dyn.h>
 
-static int start_port(uint16_t port, const struct dd_config *c, struct rte_mempool *pool, char *err,
-		      size_t errlen)
+/* One (device clock, TSC) pair, the TSC taken as the midpoint around the clock read. */
+static int clock_sample(uint16_t port, uint64_t *clk, uint64_t *tsc)
+{
+	uint64_t a = rte_rdtsc();
+	int rc = rte_eth_read_clock(port, clk);
+	uint64_t b = rte_rdtsc();
+	*tsc = a + (b - a) / 2;
+	return rc;
+}
+
+unsigned dd_ports_calibrate(struct dd_ports *p)
+{
+	unsigned n = 0;
+	for (unsigned i = 0; i < p->n; i++) {
+		uint64_t clk, tsc;
+		if (!p->hwts[i] || clock_sample(p->id[i], &clk, &tsc) != 0)
+			continue;
+		/* the ratio over the whole run since the first sample; the offset from this sample */
+		uint64_t mult = dd_clock_ratio(tsc - p->base_tsc[i], clk - p->base_clk[i]);
+		if (mult != 0) {
+			dd_clockmap_set(&p->clock[i], clk, tsc, mult);
+			n++;
+		}
+	}
+	return n;
+}
+
+/*
+ * Use the NIC's RX timestamps on port index i if its driver offers them and its clock can be
+ * read: register the mbuf field, take a first sample, and after 10 ms a second one for the first
+ * mapping. Anything missing leaves the port on the TSC at the poll.
+ */
+static void setup_hw_timestamps(struct dd_ports *p, unsigned i)
+{
+	uint16_t port = p->id[i];
+	if (p->ts_offset < 0 && rte_mbuf_dyn_rx_timestamp_register(&p->ts_offset, &p->ts_flag) != 0) {
+		p->ts_offset = -1;
+		return;
+	}
+	if (clock_sample(port, &p->base_clk[i], &p->base_tsc[i]) != 0) {
+		fprintf(stderr, "dadar: port %u timestamps packets but its clock cannot be read: using the TSC at the poll\n",
+			port);
+		return;
+	}
+	rte_delay_ms(10);
+	p->hwts[i] = true;
+	if (dd_ports_calibrate(p) == 0)
+		p->hwts[i] = false;
+}
+
+static int start_port(uint16_t port, const struct dd_config *c, struct rte_mempool *pool, bool *want_ts,
+		      char *err, size_t errlen)
 {
 	struct rte_eth_dev_info info;
 	char name[RTE_ETH_NAME_MAX_LEN] = "?";
@@ -22,6 +76,9 @@ static int start_port(uint16_t port, const struct dd_config *c, struct rte_mempo
 	}
 	struct rte_eth_conf conf;
 	memset(&conf, 0, sizeof(conf));
+	*want_ts = c->nic_timestamps && (info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_TIMESTAMP);
+	if (*want_ts)
+		conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_TIMESTAMP;
 	uint16_t ntx = info.max_tx_queues > 0 ? 1 : 0;
 	rc = rte_eth_dev_configure(port, 1, ntx, &conf);
 	if (rc != 0) {
@@ -92,12 +149,16 @@ int dd_ports_start(struct dd_ports *p, const struct dd_config *c, int socket, ch
 			 rte_strerror(rte_errno));
 		return -ENOMEM;
 	}
+	p->ts_offset = -1;
 	for (unsigned i = 0; i < p->n; i++) {
-		int rc = start_port(p->id[i], c, p->pool, err, errlen);
+		bool want_ts;
+		int rc = start_port(p->id[i], c, p->pool, &want_ts, err, errlen);
 		if (rc != 0) {
 			p->n = i; /* only the started ones get stopped */
 			return rc;
 		}
+		if (want_ts)
+			setup_hw_timestamps(p, i);
 	}
 	return 0;
 }
@@ -121,8 +182,9 @@ void dd_ports_report(const struct dd_ports *p, FILE *out)
 		rte_eth_dev_get_name_by_port(p->id[i], name);
 		if (rte_eth_stats_get(p->id[i], &st) != 0)
 			continue;
-		fprintf(out, "  port %u   %s: received %llu, missed %llu, errors %llu, no mbuf %llu\n", p->id[i], name,
-			(unsigned long long)st.ipackets, (unsigned long long)st.imissed,
-			(unsigned long long)st.ierrors, (unsigned long long)st.rx_nombuf);
+		fprintf(out, "  port %u   %s: received %llu, missed %llu, errors %llu, no mbuf %llu; RX time from %s\n",
+			p->id[i], name, (unsigned long long)st.ipackets, (unsigned long long)st.imissed,
+			(unsigned long long)st.ierrors, (unsigned long long)st.rx_nombuf,
+			p->hwts[i] ? "the NIC's timestamps" : "the TSC at the poll");
 	}
 }

@@ -14,6 +14,7 @@
 #include <rte_mempool.h>
 
 #include "dataplane/config.h"
+#include "dataplane/timing.h"
 
 #define DD_MAX_PORTS 32
 
@@ -21,7 +22,20 @@ struct dd_ports {
 	uint16_t id[DD_MAX_PORTS];
 	unsigned n;
 	struct rte_mempool *pool;
+	/* NIC RX timestamps: the mbuf field and flag (registered once), and per port whether the
+	 * driver timestamps and the mapping of its clock onto the TSC */
+	int ts_offset;
+	uint64_t ts_flag;
+	bool hwts[DD_MAX_PORTS];
+	struct dd_clockmap clock[DD_MAX_PORTS];
+	uint64_t base_clk[DD_MAX_PORTS], base_tsc[DD_MAX_PORTS]; /* first calibration sample */
 };
+
+/*
+ * Sample each timestamping port's clock against the TSC and republish its mapping (the control
+ * thread calls it about once a second, so clock drift stays bounded). Returns how many ports.
+ */
+unsigned dd_ports_calibrate(struct dd_ports *p);
 
 /* Configure and start every port. Returns 0 or -errno with a message saying how to fix it. */
 int dd_ports_start(struct dd_ports *p, const struct dd_config *c, int socket, char *err, size_t errlen);
