@@ -18,7 +18,7 @@ Q        := $(if $(V),,@)
 
 PKGS     := libdpdk liburing jemalloc cmocka libpcap zlib
 DEB_PKGS := build-essential pkg-config dpdk-dev libdpdk-dev liburing-dev libjemalloc-dev \
-            libcmocka-dev libpcap-dev zlib1g-dev python3 iproute2 \
+            libcmocka-dev libpcap-dev zlib1g-dev python3 iproute2 tcpreplay \
             openjdk-17-jdk-headless libhdrhistogram-java
 
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
@@ -66,6 +66,7 @@ deps:
 	@missing=""; for p in $(PKGS); do pkg-config --exists $$p || missing="$$missing $$p"; done; \
 	command -v python3 >/dev/null || missing="$$missing python3"; \
 	command -v javac >/dev/null || missing="$$missing javac"; \
+	command -v tcpreplay >/dev/null || missing="$$missing tcpreplay"; \
 	[ -r /usr/share/java/hdrhistogram.jar ] || missing="$$missing hdrhistogram.jar"; \
 	if [ -n "$$missing" ]; then \
 		echo "deps: missing$$missing; installing Debian packages"; \
