@@ -38,7 +38,7 @@ LIBS_TEST    = $(call pc_libs,cmocka) $(LIBS_CORE)
 
 # Everything with logic that does not need a NIC is DPDK-free (DESIGN.md §2) and goes into one
 # static library that the daemon, the tools, the tests and the benchmarks all link.
-DPDK_SRCS := $(addprefix dataplane/,main.c port.c lcore.c)
+DPDK_SRCS := $(addprefix dataplane/,main.c port.c lcore.c journal.c)
 DADAR     := $(if $(wildcard dataplane/main.c),$(B)/dadar)
 CORE_SRCS := $(filter-out $(DPDK_SRCS),$(wildcard ops/*.c shm/*.c dataplane/*.c))
 CORE_OBJS := $(CORE_SRCS:%.c=$(B)/%.o)

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum opt_type { T_UINT, T_U64, T_BOOL, T_PATH, T_NAME, T_PIPELINE };
+enum opt_type { T_UINT, T_U64, T_BOOL, T_PATH, T_NAME, T_ENUM };
 
 struct opt {
 	const char *key;
@@ -16,37 +16,56 @@ struct opt {
 	size_t size;    /* of the field, for T_UINT/T_U64 */
 	uint64_t min, max;
 	const char *help;
+	const char *const *names; /* T_ENUM: the values' names, NULL-terminated, in enum order */
 };
+
+static const char *const pipeline_names[] = { "rtc", "staged", NULL };
+static const char *const jsync_names[] = { "group", "page", "off", NULL };
+static const char *const release_names[] = { "durable", "immediate", NULL };
 
 #define F(field) offsetof(struct dd_config, field), sizeof(((struct dd_config *)0)->field)
 
 static const struct opt opts[] = {
-	{ "pipeline", T_PIPELINE, F(pipeline), 0, 0, "rtc (run to completion on one lcore) or staged" },
-	{ "workers", T_UINT, F(workers), 1, 64, "staged: worker lcores (events partitioned by instrument)" },
-	{ "rx_burst", T_UINT, F(rx_burst), 1, 512, "packets per receive burst" },
-	{ "rx_desc", T_UINT, F(rx_desc), 64, 16384, "receive descriptors per queue" },
-	{ "mbufs", T_UINT, F(mbufs), 1023, 16777215, "mbufs in the packet pool" },
-	{ "mbuf_size", T_UINT, F(mbuf_size), 1024, 65535, "data room of one mbuf, bytes" },
-	{ "ring_size", T_UINT, F(ring_size), 64, 1u << 24, "staged: events per worker ring (a power of 2)" },
-	{ "exit_on_idle", T_U64, F(exit_on_idle_ms), 0, 86400000, "stop after this many ms without a packet; 0 = never" },
-	{ "check_ip_csum", T_BOOL, F(check_ip_csum), 0, 0, "verify IPv4 header checksums in software" },
-	{ "check_udp_csum", T_BOOL, F(check_udp_csum), 0, 0, "verify UDP checksums in software" },
-	{ "quiet", T_BOOL, F(quiet), 0, 0, "do not print the human summary at exit" },
+	{ "pipeline", T_ENUM, F(pipeline), 0, 0, "rtc (run to completion on one lcore) or staged", pipeline_names },
+	{ "workers", T_UINT, F(workers), 1, 64, "staged: worker lcores (events partitioned by instrument)", NULL },
+	{ "rx_burst", T_UINT, F(rx_burst), 1, 512, "packets per receive burst", NULL },
+	{ "rx_desc", T_UINT, F(rx_desc), 64, 16384, "receive descriptors per queue", NULL },
+	{ "mbufs", T_UINT, F(mbufs), 1023, 16777215, "mbufs in the packet pool", NULL },
+	{ "mbuf_size", T_UINT, F(mbuf_size), 1024, 65535, "data room of one mbuf, bytes", NULL },
+	{ "ring_size", T_UINT, F(ring_size), 64, 1u << 24, "staged: events per worker ring (a power of 2)", NULL },
+	{ "exit_on_idle", T_U64, F(exit_on_idle_ms), 0, 86400000, "stop after this many ms without a packet; 0 = never", NULL },
+	{ "check_ip_csum", T_BOOL, F(check_ip_csum), 0, 0, "verify IPv4 header checksums in software", NULL },
+	{ "check_udp_csum", T_BOOL, F(check_udp_csum), 0, 0, "verify UDP checksums in software", NULL },
+	{ "quiet", T_BOOL, F(quiet), 0, 0, "do not print the human summary at exit", NULL },
 	{ "nic_timestamps", T_BOOL, F(nic_timestamps), 0, 0,
-	  "take the RX time from the NIC where its driver timestamps packets (else the TSC at the poll)" },
-	{ "summary", T_PATH, F(summary), 0, 0, "write the JSON summary to this file at exit" },
-	{ "book_dump", T_PATH, F(book_dump), 0, 0, "write the top 5 levels of every book as CSV at exit" },
-	{ "instance", T_NAME, F(instance), 0, 0, "instance name (letters, digits, '-', '_')" },
+	  "take the RX time from the NIC where its driver timestamps packets (else the TSC at the poll)", NULL },
+	{ "summary", T_PATH, F(summary), 0, 0, "write the JSON summary to this file at exit", NULL },
+	{ "book_dump", T_PATH, F(book_dump), 0, 0, "write the top 5 levels of every book as CSV at exit", NULL },
+	{ "instance", T_NAME, F(instance), 0, 0, "instance name (letters, digits, '-', '_')", NULL },
 	{ "capacity.instruments", T_UINT, F(book.max_instruments), 1, DD_BOOK_MAX_INSTRUMENTS,
-	  "instruments per book" },
-	{ "capacity.orders", T_UINT, F(book.max_orders), 1, 1u << 30, "live orders per book" },
-	{ "capacity.levels", T_UINT, F(book.max_levels), 2, 1u << 30, "live price levels per book" },
+	  "instruments per book", NULL },
+	{ "capacity.orders", T_UINT, F(book.max_orders), 1, 1u << 30, "live orders per book", NULL },
+	{ "capacity.levels", T_UINT, F(book.max_levels), 2, 1u << 30, "live price levels per book", NULL },
 	{ "mold.reorder_window", T_UINT, F(mold.reorder_window), 0, DD_MOLD_MAX_WINDOW,
-	  "datagrams held while waiting for a gap to fill; 0 = declare gaps at once" },
+	  "datagrams held while waiting for a gap to fill; 0 = declare gaps at once", NULL },
 	{ "mold.reorder_timeout_us", T_U64, F(mold_timeout_us), 0, 10000000,
-	  "longest a held datagram waits, µs; 0 = until the window is full" },
+	  "longest a held datagram waits, µs; 0 = until the window is full", NULL },
 	{ "mold.rewind", T_BOOL, F(mold.rewind), 0, 0,
-	  "benchmarks only: a capture looping back to its first sequence number starts over" },
+	  "benchmarks only: a capture looping back to its first sequence number starts over", NULL },
+	{ "journal", T_PATH, F(journal), 0, 0, "journal directory (inputs and outputs, for recovery); none = off", NULL },
+	{ "journal.sync", T_ENUM, F(jsync), 0, 0,
+	  "group (O_DIRECT + fdatasync per commit), page (page cache only) or off (nothing written)", jsync_names },
+	{ "journal.commit_us", T_U64, F(jcommit_us), 1, 1000000, "group commit interval, µs", NULL },
+	{ "journal.commit_bytes", T_UINT, F(jcommit_bytes), 4096, 64u << 20, "... or commit once this many bytes wait", NULL },
+	{ "journal.segment_mb", T_UINT, F(jsegment_mb), 1, 65536, "journal segment file size, MiB", NULL },
+	{ "journal.ring_size", T_UINT, F(jring_size), 256, 1u << 24, "records per producer ring to the journal (a power of 2)", NULL },
+	{ "journal.stall_ms", T_U64, F(jstall_ms), 1, 600000,
+	  "a journal that cannot take records this long stops input (disk too slow or full)", NULL },
+	{ "journal.sqpoll", T_BOOL, F(jsqpoll), 0, 0, "io_uring SQPOLL: a kernel thread submits (no syscall on the journal lcore)", NULL },
+	{ "release", T_ENUM, F(release), 0, 0,
+	  "durable (an output leaves once its journal record is durable) or immediate", release_names },
+	{ "output", T_PATH, F(output), 0, 0, "released outputs as JSON lines; none = not written", NULL },
+	{ "snapshot_every", T_U64, F(snapshot_every), 0, UINT64_MAX, "events between state snapshots; 0 = never", NULL },
 };
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
 
@@ -76,6 +95,13 @@ void dd_config_defaults(struct dd_config *c)
 	c->book = (struct dd_book_params){ .max_instruments = 16384, .max_orders = 1u << 20, .max_levels = 1u << 18 };
 	c->mold = (struct dd_mold_params){ .reorder_window = 16 };
 	c->mold_timeout_us = 1000;
+	c->jsync = DD_JSYNC_GROUP;
+	c->jcommit_us = 200;
+	c->jcommit_bytes = 256u << 10;
+	c->jsegment_mb = 256;
+	c->jring_size = 65536;
+	c->jstall_ms = 2000;
+	c->release = DD_RELEASE_DURABLE;
 }
 
 /* Strict unsigned decimal: digits only, no sign, no overflow. */
@@ -275,14 +301,20 @@ int dd_config_set(struct dd_config *c, const char *key, const char *value, const
 				    key, value, DD_INSTANCE_MAX - 1);
 		strcpy(field, value);
 		return 0;
-	case T_PIPELINE:
-		if (strcmp(value, "rtc") == 0)
-			c->pipeline = DD_PIPELINE_RTC;
-		else if (strcmp(value, "staged") == 0)
-			c->pipeline = DD_PIPELINE_STAGED;
-		else
-			return fail(err, errlen, "%s: pipeline = '%s': must be rtc or staged", origin, value);
-		return 0;
+	case T_ENUM:
+		for (unsigned i = 0; o->names[i] != NULL; i++)
+			if (strcmp(value, o->names[i]) == 0) {
+				*(unsigned *)field = i;
+				return 0;
+			}
+		{
+			char list[128] = "";
+			for (unsigned i = 0; o->names[i] != NULL; i++) {
+				strncat(list, i ? (o->names[i + 1] ? ", " : " or ") : "", sizeof(list) - strlen(list) - 1);
+				strncat(list, o->names[i], sizeof(list) - strlen(list) - 1);
+			}
+			return fail(err, errlen, "%s: %s = '%s': must be %s", origin, key, value, list);
+		}
 	}
 	return fail(err, errlen, "%s: %s: internal error", origin, key);
 }
@@ -455,6 +487,11 @@ int dd_config_check(const struct dd_config *c, char *err, size_t errlen)
 {
 	if (c->ring_size & (c->ring_size - 1))
 		return fail(err, errlen, "ring_size = %u: must be a power of 2", c->ring_size);
+	if (c->jring_size & (c->jring_size - 1))
+		return fail(err, errlen, "journal.ring_size = %u: must be a power of 2", c->jring_size);
+	if (c->journal[0] == '\0' && c->snapshot_every != 0)
+		return fail(err, errlen, "snapshot_every = %llu needs a journal (--journal DIR)",
+			    (unsigned long long)c->snapshot_every);
 	if (c->rx_burst > c->mbufs / 4)
 		return fail(err, errlen, "rx_burst = %u is too large for mbufs = %u (at most a quarter)", c->rx_burst,
 			    c->mbufs);
@@ -510,8 +547,8 @@ void dd_config_usage(FILE *out)
 		case T_BOOL:
 			snprintf(def, sizeof(def), "%s", *(const bool *)field ? "yes" : "no");
 			break;
-		case T_PIPELINE:
-			snprintf(def, sizeof(def), "rtc");
+		case T_ENUM:
+			snprintf(def, sizeof(def), "%s", o->names[*(const unsigned *)field]);
 			break;
 		case T_PATH:
 		case T_NAME:

@@ -26,6 +26,17 @@ enum dd_pipeline {
 	DD_PIPELINE_STAGED, /* an RX lcore decodes and dispatches over rings to worker lcores */
 };
 
+enum dd_jsync {
+	DD_JSYNC_GROUP, /* O_DIRECT writes linked to fdatasync: durable = on stable storage */
+	DD_JSYNC_PAGE,  /* buffered writes, no sync: durable = in the page cache */
+	DD_JSYNC_OFF,   /* nothing written: the journal stage runs, nothing to recover */
+};
+
+enum dd_release {
+	DD_RELEASE_DURABLE,   /* an output leaves once its journal record is durable */
+	DD_RELEASE_IMMEDIATE, /* an output leaves as soon as it is decided */
+};
+
 struct dd_config {
 	enum dd_pipeline pipeline;
 	unsigned workers;          /* staged: worker lcores */
@@ -45,6 +56,17 @@ struct dd_config {
 	struct dd_book_params book;
 	struct dd_mold_params mold;
 	uint64_t mold_timeout_us;  /* reorder timeout in µs (converted to TSC ticks at start) */
+	char journal[DD_PATH_MAX]; /* journal directory; "" = no journal */
+	enum dd_jsync jsync;
+	uint64_t jcommit_us;       /* group commit interval */
+	unsigned jcommit_bytes;    /* ... or this many bytes, whichever first */
+	unsigned jsegment_mb;      /* segment file size */
+	unsigned jring_size;       /* items per producer ring */
+	uint64_t jstall_ms;        /* a full journal ring this long stops input */
+	bool jsqpoll;              /* io_uring SQPOLL: no syscall on the journal lcore */
+	enum dd_release release;
+	char output[DD_PATH_MAX];  /* released outputs as JSON lines; "" = none */
+	uint64_t snapshot_every;   /* events between snapshots; 0 = never */
 	unsigned nfeeds;           /* 0 = one catch-all feed */
 	struct dd_feed_cfg feed[DD_MAX_FEEDS];
 };

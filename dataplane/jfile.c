@@ -280,6 +280,14 @@ size_t dd_jrec_put_pad(uint8_t *buf, uint64_t lsn, uint32_t len)
 	return len;
 }
 
+void dd_jseg_header_set_layout(struct dd_jseg_header *h, uint32_t nshards, uint32_t nfeeds)
+{
+	h->nshards = nshards;
+	h->nfeeds = nfeeds;
+	h->header_crc = 0;
+	h->header_crc = dd_crc32c(0, h, sizeof(*h));
+}
+
 __attribute__((cold)) void dd_jseg_header_init(struct dd_jseg_header *h, uint64_t segment_size,
 					       uint64_t first_lsn, uint64_t index, uint64_t tsc_hz,
 					       const char *instance)
@@ -849,6 +857,8 @@ static int scan_segment(struct scan *sc, const char *dir, uint64_t num, bool las
 	sc->started = true;
 	sc->expected = h.first_lsn;
 	sc->prev_index = h.segment_index;
+	s->nshards = h.nshards;
+	s->nfeeds = h.nfeeds;
 	snprintf(s->last_segment, sizeof(s->last_segment), "%s", sc->path);
 	s->end_offset = DD_J_PAGE;
 	rc = scan_records(sc, last);
@@ -884,7 +894,12 @@ int dd_jscan_dir(const char *dir, uint64_t from_lsn, dd_jrec_fn fn, void *ctx, s
 		rc = fail(-ENOMEM, err, errlen, "scanning %s: out of memory for a %u-byte read buffer", dir, RD_CHUNK);
 		goto out;
 	}
-	for (size_t i = 0; i < n && rc == 0 && !s->corrupt && !s->torn; i++)
+	/* Segments that end before from_lsn (the next one starts at or before it) are not read. */
+	size_t first = 0;
+	while (first + 1 < n && segs[first + 1].num <= from_lsn)
+		first++;
+	s->skipped = first;
+	for (size_t i = first; i < n && rc == 0 && !s->corrupt && !s->torn; i++)
 		rc = scan_segment(&sc, dir, segs[i].num, i + 1 == n);
 	if (rc < 0)
 		goto out;

@@ -76,7 +76,9 @@ struct dd_jseg_header {
 	char instance[32];       /* NUL-padded; written NUL-terminated, but a reader must bound it */
 	uint32_t header_crc;     /* CRC32C of the first 128 bytes with this field zero */
 	uint32_t pad0;
-	uint8_t reserved[32];    /* zero (a minor version may use them) */
+	uint32_t nshards;        /* book shards of the writing pipeline (1: run to completion), 0 unknown */
+	uint32_t nfeeds;         /* feeds configured in the writer, 0 unknown */
+	uint8_t reserved[24];    /* zero (a minor version may use them) */
 };
 _Static_assert(sizeof(struct dd_jseg_header) == 128, "segment header is 128 bytes (then zeros to 4096)");
 
@@ -137,6 +139,10 @@ size_t dd_jrec_put_pad(uint8_t *buf, uint64_t lsn, uint32_t len);
 void dd_jseg_header_init(struct dd_jseg_header *h, uint64_t segment_size, uint64_t first_lsn, uint64_t index,
 			 uint64_t tsc_hz, const char *instance);
 
+/* Record the writer's pipeline layout in `h` (recomputing header_crc): replay needs it to shard
+ * the books as the writer did. */
+void dd_jseg_header_set_layout(struct dd_jseg_header *h, uint32_t nshards, uint32_t nfeeds);
+
 /* Check a segment header read from disk: magic, major version, CRC, header_size, segment_size (a
  * multiple of DD_J_PAGE, at least two pages), first_lsn (not 0). Any minor version is accepted.
  * Returns 0, -EPROTO (another major version) or -EBADMSG, with a message in err. */
@@ -168,6 +174,9 @@ void dd_jsnap_path(char *buf, size_t len, const char *dir, uint64_t lsn);
  */
 struct dd_jscan {
 	uint64_t segments;       /* segment files found */
+	uint64_t skipped;        /* of those, not read: they end before from_lsn */
+	uint32_t nshards;        /* the layout in the last segment header read (0: unknown) */
+	uint32_t nfeeds;
 	uint64_t records;        /* valid records up to the end of good data */
 	uint64_t by_type[DD_JREC__COUNT];
 	uint64_t first_lsn;      /* 0 if the journal is empty */
@@ -197,7 +206,8 @@ typedef int (*dd_jrec_fn)(void *ctx, const struct dd_jrec *r, const uint8_t *p, 
 
 /*
  * Scan journal directory `dir`, calling `fn` (may be NULL) for every valid record with
- * lsn >= from_lsn. Returns 0 when the journal was read to its end (check s->torn and s->corrupt:
+ * lsn >= from_lsn. Segments that end before from_lsn are skipped unread (so unchecked: verify with
+ * from_lsn 0 or 1). Returns 0 when the journal was read to its end (check s->torn and s->corrupt:
  * a corrupt journal is reported, not an error of the scan itself; err then describes it, and is
  * empty for a clean journal), -ENOENT if `dir` does not exist, -EPROTO if a segment has another
  * major version, another -errno for I/O errors, or what `fn` returned; with a message in err.

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #include "dataplane/lcore.h"
 
+#include <string.h>
+
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
 #include <rte_mbuf_dyn.h>
@@ -23,6 +25,56 @@ static inline void rec_since_rx(const struct dd_lcore_tm *tm, unsigned a, uint64
 	dd_timing_rec_since_rx(tm->hist[a], now_a, b < DD_TM_STAGES ? tm->hist[b] : NULL, now_b, &tm->conv, ev, n);
 }
 
+/* ---- journal items ---------------------------------------------------------------------------- */
+
+static inline void jadd(struct dd_jprod *jp, uint16_t type, uint16_t source, uint32_t partition, const void *p,
+			uint32_t len, uint64_t tsc)
+{
+	struct dd_jitem *it = &jp->items[jp->n++];
+	it->type = type;
+	it->source = source;
+	it->partition = partition;
+	it->len = len;
+	it->pad = 0;
+	it->tsc = tsc;
+	memcpy(it->payload, p, len);
+}
+
+/*
+ * Hand the gathered items to the journal. A journal that does not take them within its stall time
+ * stops the pipeline taking input (documented policy): nothing is dropped silently.
+ */
+static void jpush(struct dd_jprod *jp, struct dd_control *ctl)
+{
+	if (jp->n == 0 || jp->stalled) {
+		jp->n = 0;
+		return;
+	}
+	if (dd_journal_push(jp->ring, jp->items, jp->n, jp->stall_tsc) == 0) {
+		jp->stalled = true;
+		/* pairs with the acquire loads of every lcore loop */
+		atomic_store_explicit(&ctl->quit, 1, memory_order_release);
+	}
+	jp->n = 0;
+}
+
+/* The feed positions that moved since the journal last heard of them. */
+static void jfeedpos(struct dd_rx_ctx *c, uint64_t tsc)
+{
+	for (unsigned f = 0; f < c->nfeeds; f++) {
+		const struct dd_mold_session *m = &c->feeds[f].mold;
+		if (!m->started || m->next_seq == c->jpos_seq[f] || c->jp.n == c->jp.cap)
+			continue;
+		struct dd_jfeedpos pos;
+		memset(&pos, 0, sizeof(pos));
+		memcpy(pos.session, m->name, sizeof(pos.session));
+		pos.ended = m->ended;
+		pos.next_seq = m->next_seq;
+		jadd(&c->jp, DD_JREC_FEEDPOS, (uint16_t)f, 0, &pos, sizeof(pos), tsc);
+		c->jpos_seq[f] = m->next_seq;
+	}
+}
+
 /* ---- event consumers ------------------------------------------------------------------------ */
 
 /* Run to completion: the RX lcore applies its own events. */
@@ -32,11 +84,26 @@ static void rtc_flush(struct dd_sink *s)
 	uint64_t t1 = rte_rdtsc();
 	/* Prefetching the order slots of event i + 4..16 was measured and gained nothing: see
 	 * docs/benchmarks.md. */
-	for (unsigned i = 0; i < s->n; i++)
-		dd_book_apply(&c->books[s->ev[i].source], &s->ev[i]);
+	if (c->jp.ring == NULL) {
+		for (unsigned i = 0; i < s->n; i++)
+			dd_book_apply(&c->books[s->ev[i].source], &s->ev[i]);
+	} else {
+		/* each input journaled, followed by the output it caused */
+		for (unsigned i = 0; i < s->n; i++) {
+			const struct dd_event *ev = &s->ev[i];
+			struct dd_book *b = &c->books[ev->source];
+			unsigned flags = dd_book_apply(b, ev);
+			jadd(&c->jp, DD_JREC_EVENT, ev->source, ev->key, ev, sizeof(*ev), t1);
+			struct dd_output o;
+			if ((flags & (DD_BOOK_BID_CHANGED | DD_BOOK_ASK_CHANGED)) && dd_book_bbo_output(b, ev, &o))
+				jadd(&c->jp, DD_JREC_OUTPUT, ev->source, o.locate, &o, sizeof(o), t1);
+		}
+	}
 	uint64_t t2 = rte_rdtsc();
 	rec_since_rx(&c->tm, DD_TM_RX, t1, DD_TM_WIRE, t2, s->ev, s->n);
 	rec(&c->tm, DD_TM_BOOK, (t2 - t1) / s->n, s->n);
+	if (c->jp.ring != NULL)
+		jpush(&c->jp, c->ctl);
 	s->n = 0;
 }
 
@@ -78,7 +145,14 @@ static void staged_flush(struct dd_sink *s)
 {
 	struct dd_rx_ctx *c = s->ctx;
 	const unsigned nw = c->nworkers;
-	rec_since_rx(&c->tm, DD_TM_RX, rte_rdtsc(), DD_TM_STAGES, 0, s->ev, s->n);
+	uint64_t t1 = rte_rdtsc();
+	rec_since_rx(&c->tm, DD_TM_RX, t1, DD_TM_STAGES, 0, s->ev, s->n);
+	if (c->jp.ring != NULL) {
+		/* inputs go to the journal before the workers see them */
+		for (unsigned i = 0; i < s->n; i++)
+			jadd(&c->jp, DD_JREC_EVENT, s->ev[i].source, s->ev[i].key, &s->ev[i], sizeof(s->ev[i]), t1);
+		jpush(&c->jp, c->ctl);
+	}
 	for (unsigned i = 0; i < s->n; i++) {
 		const struct dd_event *ev = &s->ev[i];
 		if (ev->type == DD_EV_SYSTEM) {
@@ -163,6 +237,10 @@ static unsigned rx_do_work(struct dd_rx_ctx *c)
 		}
 		rte_pktmbuf_free_bulk(pkts, n);
 		total += n;
+		if (c->jp.ring != NULL) {
+			jfeedpos(c, now);
+			jpush(&c->jp, c->ctl);
+		}
 	}
 	return total;
 }
@@ -220,6 +298,12 @@ int dd_rx_main(void *arg)
 		dd_feed_poll(&c->feeds[f], UINT64_MAX, &c->sink);
 	if (c->sink.n)
 		c->sink.flush(&c->sink);
+	if (c->jp.ring != NULL) {
+		jfeedpos(c, rte_rdtsc());
+		jpush(&c->jp, c->ctl);
+		/* pairs with the journal lcore's acquire load: our last items are in the ring */
+		atomic_fetch_sub_explicit(&c->ctl->producers, 1, memory_order_release);
+	}
 	dd_rx_publish(c, rte_rdtsc());
 	/* Pairs with the workers' acquire load: every event enqueued above is visible to them. */
 	atomic_store_explicit(&c->ctl->rx_done, 1, memory_order_release);
@@ -255,9 +339,16 @@ static unsigned worker_do_work(struct dd_worker_ctx *w)
 			rec(&w->tm, DD_TM_RING, t1 > ev[i].rx_tsc ? t1 - ev[i].rx_tsc : 0, ev[i].key);
 			continue;
 		}
-		dd_book_apply(&w->books[ev[i].source], &ev[i]);
+		struct dd_book *b = &w->books[ev[i].source];
+		unsigned flags = dd_book_apply(b, &ev[i]);
+		struct dd_output o;
+		if (w->jp.ring != NULL && (flags & (DD_BOOK_BID_CHANGED | DD_BOOK_ASK_CHANGED)) &&
+		    dd_book_bbo_output(b, &ev[i], &o))
+			jadd(&w->jp, DD_JREC_OUTPUT, ev[i].source, o.locate, &o, sizeof(o), t1);
 		applied++;
 	}
+	if (w->jp.ring != NULL)
+		jpush(&w->jp, w->ctl);
 	uint64_t t2 = rte_rdtsc();
 	if (applied) {
 		rec(&w->tm, DD_TM_BOOK, (t2 - t1) / applied, applied);
@@ -290,6 +381,9 @@ int dd_worker_main(void *arg)
 			break;
 		}
 	}
+	if (w->jp.ring != NULL)
+		/* pairs with the journal lcore's acquire load: our last items are in the ring */
+		atomic_fetch_sub_explicit(&w->ctl->producers, 1, memory_order_release);
 	dd_worker_publish(w, rte_rdtsc());
 	/* pairs with the main thread's acquire load while it waits */
 	atomic_fetch_sub_explicit(&w->ctl->running, 1, memory_order_release);

@@ -26,6 +26,7 @@
 
 #include "dataplane/config.h"
 #include "dataplane/feed.h"
+#include "dataplane/journal.h"
 #include "dataplane/report.h"
 #include "ops/book.h"
 #include "shm/telemetry.h"
@@ -53,6 +54,19 @@ struct dd_control {
 	alignas(64) atomic_int quit;    /* stop receiving: set by signals or the idle timeout */
 	alignas(64) atomic_int rx_done; /* RX lcore has handed over its last event */
 	alignas(64) atomic_int running; /* lcore loops not yet returned (the main thread waits on it) */
+	alignas(64) atomic_int producers; /* journal producers still running (the journal drains after) */
+};
+
+/*
+ * A producer's side of the journal: its ring, items gathered during a flush (pushed at its end),
+ * and how long a full ring may hold it before input stops.
+ */
+struct dd_jprod {
+	struct rte_ring *ring;          /* NULL: no journal */
+	struct dd_jitem *items;         /* cap of them */
+	unsigned n, cap;
+	uint64_t stall_tsc;
+	bool stalled;                   /* the journal did not take our items: input stopped */
 };
 
 struct dd_rxq {
@@ -68,6 +82,7 @@ struct dd_worker_ctx {
 	unsigned nfeeds;
 	struct dd_control *ctl;
 	struct dd_lcore_tm tm;
+	struct dd_jprod jp;             /* outputs to the journal */
 	uint64_t events;                /* events applied */
 	uint64_t bursts;                /* non-empty dequeues */
 	uint64_t ring_high_water;       /* most events seen in the ring at a dequeue */
@@ -97,6 +112,8 @@ struct dd_rx_ctx {
 	unsigned *nbatch;               /* [nworkers] */
 	struct dd_rx_stats st;
 	struct dd_lcore_tm tm;
+	struct dd_jprod jp;             /* inputs (and, run to completion, outputs) to the journal */
+	uint64_t jpos_seq[DD_MAX_FEEDS]; /* each feed's next_seq as last journaled */
 	uint8_t *scratch;               /* DD_SCRATCH bytes */
 };
 

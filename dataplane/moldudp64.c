@@ -426,6 +426,10 @@ enum dd_mold_verdict dd_mold_rx(struct dd_mold_session *s, const uint8_t *p, siz
 
 	if (!s->started) {
 		begin(s, ctl_of(s), h.session);
+	} else if (s->adopt_name) {
+		/* restored from a journal that knew the position but not the name: this is the session */
+		memcpy(s->name, h.session, DD_MOLD_SESSION_LEN);
+		s->adopt_name = false;
 	} else if (memcmp(h.session, s->name, DD_MOLD_SESSION_LEN) != 0) {
 		struct dd_mold_ctl *c = ctl_of(s);
 		if (c->has_prev && memcmp(h.session, s->prev_name, DD_MOLD_SESSION_LEN) == 0) {
@@ -559,4 +563,19 @@ bool dd_mold_pop(struct dd_mold_session *s, uint64_t now, struct dd_mold_block *
 			return true;
 	}
 	return false;
+}
+
+void dd_mold_restore(struct dd_mold_session *s, const char *name, uint64_t next_seq, bool ended)
+{
+	s->adopt_name = name == NULL;
+	if (name != NULL)
+		memcpy(s->name, name, DD_MOLD_SESSION_LEN);
+	else
+		memset(s->name, 0, DD_MOLD_SESSION_LEN);
+	s->started = true;
+	s->ended = ended;
+	s->next_seq = next_seq;
+	s->first_seq = 0;
+	for (unsigned i = 0; i < DD_MOLD_MAX_LINES; i++)
+		s->line_next[i] = next_seq; /* whatever a line sends below it is a copy it sent before */
 }

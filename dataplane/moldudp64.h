@@ -149,6 +149,7 @@ struct dd_mold_session {
 	char prev_name[DD_MOLD_SESSION_LEN]; /* the session a change replaced */
 	bool started;
 	bool ended;
+	bool adopt_name;      /* restored without a name: the next datagram's session is this one */
 	uint64_t first_seq;   /* first sequence number delivered in this session (for rewind) */
 	uint64_t next_seq;    /* next sequence number to deliver */
 	uint64_t line_next[DD_MOLD_MAX_LINES]; /* per line: one past the highest sequence number seen */
@@ -208,6 +209,15 @@ enum dd_mold_verdict dd_mold_rx(struct dd_mold_session *s, const uint8_t *p, siz
  * stays valid until the next call on this session; false when nothing is ready.
  */
 bool dd_mold_pop(struct dd_mold_session *s, uint64_t now, struct dd_mold_block *out);
+
+/*
+ * Restore a session's position from a journal (recovery): session `name` (DD_MOLD_SESSION_LEN
+ * bytes; NULL if the journal did not record it: the first datagram's session is then taken as
+ * this one), next sequence number `next_seq`, ended or not. Nothing may be held. Datagrams below
+ * next_seq are then dropped as duplicates, so a feed replayed after a crash resumes where the
+ * journal stopped.
+ */
+void dd_mold_restore(struct dd_mold_session *s, const char *name, uint64_t next_seq, bool ended);
 
 /* The i-th most recent gap (0 = newest); false if fewer than i + 1 are logged. */
 bool dd_mold_gap_at(const struct dd_mold_session *s, uint64_t i, struct dd_mold_gap *g);

@@ -400,6 +400,28 @@ int dd_report_summary(const struct dd_run *r, const char *path, char *err, size_
 	if (r->rx->ring_full)
 		jw_u64(&w, "ring_full", r->rx->ring_full);
 	json_latency(&w, r);
+	if (r->journal != NULL && r->journal->enabled) {
+		const struct dd_journal_summary *j = r->journal;
+		jw_open(&w, "journal", '{');
+		jw_str(&w, "dir", j->dir, strlen(j->dir));
+		jw_str(&w, "sync", j->sync, strlen(j->sync));
+		jw_str(&w, "release", j->release, strlen(j->release));
+		jw_u64(&w, "records", j->records);
+		jw_u64(&w, "bytes", j->bytes);
+		jw_u64(&w, "commits", j->commits);
+		jw_u64(&w, "commit_bytes_max", j->commit_bytes_max);
+		jw_u64(&w, "segments_started", j->segments);
+		jw_u64(&w, "durable_lsn", j->durable_lsn);
+		jw_u64(&w, "released", j->released);
+		jw_u64(&w, "unreleased", j->unreleased);
+		jw_u64(&w, "snapshots", j->snapshots);
+		jw_u64(&w, "snapshot_lsn", j->snapshot_lsn);
+		if (j->recovery != NULL)
+			jw_str(&w, "recovery", j->recovery, strlen(j->recovery));
+		if (j->error != NULL)
+			jw_str(&w, "error", j->error, strlen(j->error));
+		jw_close(&w, '}');
+	}
 	json_feeds(&w, r);
 	fputs("\n}\n", f);
 	if (fclose(f) != 0) {
@@ -600,6 +622,14 @@ void dd_report_human(const struct dd_run *r, FILE *out)
 			(unsigned long long)dd_hdr_value_at_percentile(h, 99.9), (unsigned long long)dd_hdr_max(h),
 			(unsigned long long)dd_hdr_total(h));
 		dd_hdr_free(h);
+	}
+
+	if (r->journal != NULL && r->journal->enabled) {
+		const struct dd_journal_summary *j = r->journal;
+		fprintf(out, "  journal  %s (sync %s, release %s): %llu records, %llu commits, durable LSN %llu, %llu "
+			"outputs released%s%s\n", j->dir, j->sync, j->release, (unsigned long long)j->records,
+			(unsigned long long)j->commits, (unsigned long long)j->durable_lsn, (unsigned long long)j->released,
+			j->error ? "; STOPPED: " : "", j->error ? j->error : "");
 	}
 
 	/* the top of the first few books, so a person sees the market at a glance */

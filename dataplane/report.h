@@ -44,6 +44,21 @@ unsigned dd_report_reasons(const struct dd_rx_stats *rx, const struct dd_feed *f
 /* Number of price levels per side written by the book dump. */
 #define DD_REPORT_DEPTH 5
 
+/* What the journal stage did, for the reports (all zero / NULL without a journal). */
+struct dd_journal_summary {
+	bool enabled;
+	const char *dir;
+	const char *sync;         /* "group", "page", "off" */
+	const char *release;      /* "durable", "immediate" */
+	const char *recovery;     /* what recovery did at start */
+	const char *error;        /* why the journal stopped input, or NULL */
+	uint64_t records, bytes, commits, commit_bytes_max, segments;
+	uint64_t durable_lsn;
+	uint64_t released, unreleased;
+	uint64_t snapshots;
+	uint64_t snapshot_lsn;
+};
+
 struct dd_run {
 	const struct dd_config *cfg;
 	const struct dd_feed *feeds;        /* [nfeeds] */
@@ -53,6 +68,7 @@ struct dd_run {
 	const struct dd_rx_stats *rx;
 	uint64_t tsc_hz;
 	const struct dd_tm *tm;             /* telemetry segment for the latency figures; may be NULL */
+	const struct dd_journal_summary *journal; /* may be NULL */
 };
 
 /*

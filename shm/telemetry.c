@@ -25,6 +25,7 @@ static const char *const stage_names[DD_TM_STAGES] = {
 	[DD_TM_BOOK] = "book",
 	[DD_TM_RING] = "ring",
 	[DD_TM_WIRE] = "wire_to_decision",
+	[DD_TM_JOURNAL] = "journal",
 };
 
 const char *dd_tm_stage_name(enum dd_tm_stage s)

@@ -37,7 +37,7 @@
 
 #define DD_TM_MAGIC      0x4d454c4554444144ull /* "DADTELEM" read as little-endian bytes */
 #define DD_TM_MAJOR      1
-#define DD_TM_MINOR      0
+#define DD_TM_MINOR      1
 #define DD_TM_NAME       24
 #define DD_TM_INSTANCE   32
 #define DD_TM_MAX_SLOTS  64
@@ -50,6 +50,7 @@ enum dd_tm_stage {
 	DD_TM_BOOK,    /* the book operator, per event */
 	DD_TM_RING,    /* staged: enqueue on the RX lcore → dequeue on the worker */
 	DD_TM_WIRE,    /* RX timestamp → operator output (event applied, decision available) */
+	DD_TM_JOURNAL, /* journal: record handed to the journal stage → durable */
 	DD_TM_STAGES
 };
 
@@ -57,6 +58,7 @@ enum dd_tm_role {
 	DD_TM_ROLE_NONE = 0,
 	DD_TM_ROLE_RX,      /* receives, decodes (and in run-to-completion also runs the operators) */
 	DD_TM_ROLE_WORKER,  /* staged: runs the operators on its shard */
+	DD_TM_ROLE_JOURNAL, /* writes the journal and releases outputs */
 };
 
 enum dd_tm_state {
@@ -109,6 +111,11 @@ struct dd_tm_slot {
 	_Atomic uint64_t ring_full;      /* RX, staged: enqueues that found a ring full */
 	_Atomic uint64_t publish_tsc;    /* TSC of the last publication */
 	_Atomic uint64_t reasons[DD_TM_MAX_REASONS]; /* drops and errors by reason (header names them) */
+	/* journal lcore (since v1.1): */
+	_Atomic uint64_t jrn_lsn_written;  /* last LSN appended */
+	_Atomic uint64_t jrn_lsn_durable;  /* last LSN durable at the configured sync level */
+	_Atomic uint64_t jrn_commits;      /* group commits completed */
+	_Atomic uint64_t jrn_released;     /* outputs released */
 };
 
 _Static_assert(offsetof(struct dd_tm_header, magic) == 0, "magic first");

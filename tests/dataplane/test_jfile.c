@@ -665,7 +665,22 @@ static void test_clean_multi_segment_journal_scans_with_exact_counts(void **stat
 	assert_false(s.torn || s.corrupt);
 }
 
-static void test_from_lsn_hides_earlier_records_from_the_callback_but_counts_them(void **state)
+static void test_layout_in_the_header_keeps_it_valid_and_reaches_the_scan(void **state)
+{
+	(void)state;
+	struct dd_jseg_header h;
+	char why[160];
+	dd_jseg_header_init(&h, 1 << 20, 1, 0, 1, "test");
+	assert_int_equal(h.nshards, 0);
+	dd_jseg_header_set_layout(&h, 3, 2);
+	assert_int_equal(h.nshards, 3);
+	assert_int_equal(h.nfeeds, 2);
+	assert_int_equal(dd_jseg_header_check(&h, why, sizeof(why)), 0);
+	h.nshards = 4; /* changed without set_layout: the CRC no longer holds */
+	assert_int_equal(dd_jseg_header_check(&h, why, sizeof(why)), -EBADMSG);
+}
+
+static void test_from_lsn_hides_earlier_records_and_skips_segments_before_it(void **state)
 {
 	struct tj *t = g_tj;
 	struct dd_jscan s;
@@ -674,11 +689,24 @@ static void test_from_lsn_hides_earlier_records_from_the_callback_but_counts_the
 	(void)state;
 	tj_reset(t, SEG, true);
 	tj_add_n(t, 300);
+	assert_true(t->nseg > 2);
 	assert_int_equal(scan_from(t, 250, &s, &v), 0);
 	assert_int_equal(v.first, 250);
 	assert_int_equal(v.last, t->lsn - 1);
 	assert_int_equal(v.n, t->lsn - 250);
 	assert_int_equal(v.bad_order + v.bad_payload, 0);
+	/* the segments that end before LSN 250 were not read: only the one holding 250 and later count */
+	unsigned seg250 = t->seg_of[250];
+	assert_int_equal(s.skipped, seg250);
+	assert_int_equal(s.segments, t->nseg);
+	uint64_t first_read = 250;
+	while (first_read > 1 && t->seg_of[first_read - 1] == seg250)
+		first_read--;
+	assert_int_equal(s.first_lsn, first_read);
+	assert_int_equal(s.records, t->lsn - first_read);
+	/* from the start, nothing is skipped */
+	assert_int_equal(scan_from(t, 1, &s, &v), 0);
+	assert_int_equal(s.skipped, 0);
 	assert_int_equal(s.records, t->records);
 	assert_int_equal(s.first_lsn, 1);
 	assert_int_equal(scan_from(t, t->lsn, &s, &v), 0);
@@ -1401,7 +1429,8 @@ int main(int argc, char **argv)
 		T(test_segment_header_init_fills_every_field_and_checks),
 		T(test_each_bad_segment_header_field_is_reported),
 		T(test_clean_multi_segment_journal_scans_with_exact_counts),
-		T(test_from_lsn_hides_earlier_records_from_the_callback_but_counts_them),
+		T(test_layout_in_the_header_keeps_it_valid_and_reaches_the_scan),
+		T(test_from_lsn_hides_earlier_records_and_skips_segments_before_it),
 		T(test_negative_callback_return_stops_the_scan_with_that_value),
 		T(test_rotation_via_pad_continues_in_the_next_segment),
 		T(test_empty_last_segment_after_rotation_is_clean),

@@ -116,14 +116,16 @@ static void test_segment_size_is_header_then_slots_then_histograms_on_cache_line
 	(void)state;
 	/*
 	 * Hand-derived: the header is 1112 bytes (1152 once rounded up to 64), a slot 448 (identity 32,
-	 * 11 counters from offset 64, 32 reasons: 408, rounded to 448), a histogram HIST_BYTES.
+	 * 11 counters from offset 64, 32 reasons, 4 journal counters: 440, rounded to 448), a
+	 * histogram HIST_BYTES, five stages (rx, book, ring, wire_to_decision, journal).
 	 */
+	assert_int_equal(DD_TM_STAGES, 5);
 	assert_int_equal(sizeof(struct dd_tm_header), 1112);
 	assert_int_equal(sizeof(struct dd_tm_slot), 448);
 	assert_int_equal(dd_hdr_memsize(&dd_tm_hdr_params), HIST_BYTES);
-	assert_int_equal(dd_tm_segment_size(1), 1152 + 448 + 4 * HIST_BYTES);             /* 886848 */
-	assert_int_equal(dd_tm_segment_size(3), 1152 + 3 * 448 + 12 * HIST_BYTES);        /* 2658240 */
-	assert_int_equal(dd_tm_segment_size(64), 1152 + 64 * 448 + 256 * (size_t)HIST_BYTES);
+	assert_int_equal(dd_tm_segment_size(1), 1152 + 448 + 5 * HIST_BYTES);
+	assert_int_equal(dd_tm_segment_size(3), 1152 + 3 * 448 + 15 * HIST_BYTES);
+	assert_int_equal(dd_tm_segment_size(64), 1152 + 64 * 448 + 320 * (size_t)HIST_BYTES);
 }
 
 static void test_attach_sees_the_header_slots_and_histograms_the_creator_wrote(void **state)
@@ -169,7 +171,7 @@ static void test_attach_sees_the_header_slots_and_histograms_the_creator_wrote(v
 
 	/* slots and histograms where the offsets say, initialised and empty */
 	assert_ptr_equal(dd_tm_slot(&r, 1), (const char *)h + 1152 + 448);
-	assert_ptr_equal(dd_tm_hist(&r, 1, DD_TM_WIRE), (const char *)h + 1152 + 896 + 7 * (size_t)HIST_BYTES);
+	assert_ptr_equal(dd_tm_hist(&r, 1, DD_TM_WIRE), (const char *)h + 1152 + 896 + 8 * (size_t)HIST_BYTES);
 	for (unsigned s = 0; s < 2; s++) {
 		assert_int_equal(dd_tm_get(&dd_tm_slot(&r, s)->packets), 0);
 		for (unsigned t = 0; t < DD_TM_STAGES; t++) {
