@@ -143,6 +143,13 @@ static int on_record(void *ctx, const struct dd_jrec *rec, const uint8_t *payloa
 		memcpy(&o, payload, sizeof(o));
 		r->outputs_journaled++;
 		unsigned s = dd_shard_of(o.locate, r->nshards);
+		/* the writer journals an output only after its input: one that the books have not
+		 * derived yet never had its cause journaled before it */
+		if (ofifo_empty(&p->q[s].derived)) {
+			mismatch(r, rec->lsn, "a journaled output the books do not derive (at least not before it)", &o,
+				 NULL);
+			return 0;
+		}
 		if (ofifo_push(&p->q[s].journaled, &o) != 0) {
 			snprintf(p->why, sizeof(p->why), "journal LSN %llu: out of memory for the journaled outputs "
 				 "waiting for the books to derive them", (unsigned long long)rec->lsn);

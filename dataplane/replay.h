@@ -11,8 +11,9 @@
  * run-to-completion into one. Replay starts from the newest valid snapshot (if any and if
  * allowed), then applies every EVENT record after it; every time a book reports a changed top of
  * book, the output it derives is checked against the OUTPUT records the daemon journaled: the
- * same outputs, in the same order per shard, byte for byte (all but rx_tsc). FEEDPOS records give
- * each feed's MoldUDP64 position at the end.
+ * same outputs, in the same order per shard, byte for byte (all but rx_tsc), each journaled after
+ * the input that caused it (the writer guarantees it). FEEDPOS records give each feed's MoldUDP64
+ * position at the end.
  */
 
 #include <stdbool.h>
@@ -96,8 +97,8 @@ int dd_replay_snapshot_state(const struct dd_replay *r, const char *dir, char *e
 
 /*
  * Write a snapshot of `books` ([nshards * nfeeds]) and feed positions `pos` covering every
- * record <= lsn into `dir`, with no pending outputs (right for a journal whose outputs all
- * follow their inputs directly, as run to completion writes them). Returns 0 or -errno.
+ * record <= lsn into `dir`, with no pending outputs: right only when no output derived up to
+ * `lsn` has its record after it (use dd_replay_snapshot_state otherwise). Returns 0 or -errno.
  */
 int dd_replay_snapshot(const char *dir, uint64_t lsn, const struct dd_book *books, unsigned nshards,
 		       unsigned nfeeds, const struct dd_jfeedpos *pos, const bool *have_pos, uint64_t events,

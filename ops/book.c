@@ -338,12 +338,29 @@ static void level_free(struct dd_book *b, uint32_t li)
 	b->nlevels--;
 }
 
-static inline unsigned top_flag(const struct dd_book *b, uint32_t li)
+/* The best level of one side as an output shows it (all zero: the side is empty). */
+struct top {
+	uint32_t price;
+	uint32_t orders;
+	uint64_t shares;
+};
+
+static inline struct top top_of(const struct dd_book *b, uint32_t ii, unsigned side)
 {
+	uint32_t li = b->instr[ii].side[side].best;
+	if (li == DD_BOOK_NIL)
+		return (struct top){ 0, 0, 0 };
 	const struct dd_book_lvl *l = &b->lvl[li];
-	if (b->instr[l->instr].side[l->side].best != li)
+	return (struct top){ l->price, l->orders, l->shares };
+}
+
+/* DD_BOOK_{BID,ASK}_CHANGED if the side's top differs between `a` and `z`: exactly when an output
+ * would differ (a replace at the best price with the same size changes nothing). */
+static inline unsigned top_changed(struct top a, struct top z, unsigned side)
+{
+	if (a.price == z.price && a.orders == z.orders && a.shares == z.shares)
 		return 0;
-	return l->side == DD_BOOK_BID ? DD_BOOK_BID_CHANGED : DD_BOOK_ASK_CHANGED;
+	return side == DD_BOOK_BID ? DD_BOOK_BID_CHANGED : DD_BOOK_ASK_CHANGED;
 }
 
 /* ---- instruments --------------------------------------------------------------------------- */
@@ -400,6 +417,7 @@ static unsigned add_order(struct dd_book *b, uint16_t locate, uint64_t ref, uint
 		return DD_BOOK_REJECTED;
 	if (stock != NULL)
 		name_if_unknown(&b->instr[ii], stock);
+	struct top before = top_of(b, ii, side);
 	uint32_t li = level_get(b, ii, side, price);
 	if (li == DD_BOOK_NIL) {
 		b->stats.level_overflow++;
@@ -412,7 +430,7 @@ static unsigned add_order(struct dd_book *b, uint16_t locate, uint64_t ref, uint
 	b->norders++;
 	b->instr[ii].orders++;
 	b->stats.adds++;
-	return top_flag(b, li);
+	return top_changed(before, top_of(b, ii, side), side);
 }
 
 /* Remove `shares` (<= the order's remaining) from the order in slot `os`; the order goes at 0. */
@@ -420,7 +438,9 @@ static unsigned reduce_order(struct dd_book *b, struct dd_book_oslot *os, uint32
 {
 	uint32_t li = os->level;
 	struct dd_book_lvl *l = &b->lvl[li];
-	unsigned flags = top_flag(b, li);
+	const uint32_t ii = l->instr;
+	const unsigned side = l->side;
+	struct top before = top_of(b, ii, side);
 	l->shares -= shares;
 	os->shares -= shares;
 	if (os->shares == 0) {
@@ -431,7 +451,7 @@ static unsigned reduce_order(struct dd_book *b, struct dd_book_oslot *os, uint32
 		if (l->orders == 0)
 			level_free(b, li);
 	}
-	return flags;
+	return top_changed(before, top_of(b, ii, side), side);
 }
 
 /* Shares actually removable by an execution or cancel of `want`, counting over-execution. */
@@ -519,12 +539,17 @@ static unsigned on_replace(struct dd_book *b, const struct dd_event *ev)
 	 * full, the add is refused (level_overflow) and the order is gone from the book rather than
 	 * left at a price the exchange no longer shows.
 	 */
-	unsigned flags = reduce_order(b, os, os->shares);
+	const uint32_t ii = l->instr;
+	const unsigned sd = l->side;
+	struct top before = top_of(b, ii, sd);
+	reduce_order(b, os, os->shares);
 	unsigned added = add_order(b, locate, r->new_ref, side, r->shares, r->price, NULL);
 	if (!(added & DD_BOOK_REJECTED))
 		b->stats.adds--; /* the add half of a replace is not an add message */
 	b->stats.replaces++;
-	return flags | added;
+	/* one change from before the delete to after the add: a replace that leaves the top as it
+	 * was is no change */
+	return top_changed(before, top_of(b, ii, sd), sd) | (added & DD_BOOK_REJECTED);
 }
 
 unsigned dd_book_apply(struct dd_book *b, const struct dd_event *ev)

@@ -137,8 +137,8 @@ size_t dd_book_memsize(const struct dd_book_params *p);
 int dd_book_init(struct dd_book *b, void *mem, size_t len, const struct dd_book_params *p);
 
 /* What an event changed, returned by dd_book_apply(). */
-#define DD_BOOK_BID_CHANGED 0x1u /* best bid price, shares or order count changed */
-#define DD_BOOK_ASK_CHANGED 0x2u /* best offer likewise */
+#define DD_BOOK_BID_CHANGED 0x1u /* best bid price, shares or order count differs from before the event */
+#define DD_BOOK_ASK_CHANGED 0x2u /* best offer likewise (a replace leaving it as it was: no change) */
 #define DD_BOOK_TRADED      0x4u /* shares traded (counted in the instrument's volume) */
 #define DD_BOOK_REJECTED    0x8u /* the event could not be applied (see stats) */
 

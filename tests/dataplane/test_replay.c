@@ -640,11 +640,10 @@ static void test_a_journaled_output_the_events_do_not_produce_is_a_mismatch(void
 	replay_free(&x);
 }
 
-static void test_an_extra_journaled_output_mid_journal_is_a_mismatch_at_the_next_pairing(void **state)
+static void test_an_extra_journaled_output_mid_journal_is_a_mismatch_at_its_lsn(void **state)
 {
 	struct world *w = g_w;
 	struct dd_output extra;
-	uint64_t pair_lsn;
 	struct rp x;
 
 	(void)state;
@@ -653,23 +652,47 @@ static void test_an_extra_journaled_output_mid_journal_is_a_mismatch_at_the_next
 	daemon_run(w, 0, 40);
 	extra = w->out[w->nout - 1];
 	extra.ask_shares += 7;
-	jw_output(&w->j, &extra);
-	/* the next derived output pairs with the extra one: that is where the journal stops agreeing */
-	unsigned i = 40;
-	while (daemon_event(w, &w->sc.ev[i++], true) == 0)
-		;
-	pair_lsn = w->out_lsn[w->nout - 1] - 1; /* its event */
-	daemon_run(w, i, w->sc.n);
+	/* every derived output so far is journaled: the extra one has no input before it */
+	uint64_t extra_lsn = jw_output(&w->j, &extra);
+	daemon_run(w, 40, w->sc.n);
 	replay(&x, w->j.dir, 1, 1, false);
 	assert_int_equal(x.rc, 0);
 	assert_true(x.r.mismatch);
-	assert_int_equal(x.r.mismatch_lsn, pair_lsn);
-	assert_contains(x.r.mismatch_why, "differs");
+	assert_int_equal(x.r.mismatch_lsn, extra_lsn);
+	assert_contains(x.r.mismatch_why, "do not derive");
 	replay_free(&x);
 }
 
-/* Two shards; the outputs leave each shard in its order, but the shards interleave differently
- * from the derivation order, sometimes late and sometimes before the event that caused them. */
+static void test_an_output_journaled_before_its_input_is_a_mismatch(void **state)
+{
+	struct world *w = g_w;
+	struct rp x;
+
+	(void)state;
+	world_init(w, 1, 1);
+	script_day(&w->sc, 0, 100, 7);
+	/* the writer never does this: the output of the next event journaled ahead of the event */
+	unsigned i = 0;
+	struct dd_output o[MAXBOOKS];
+	unsigned sh[MAXBOOKS], n = 0;
+	for (; i < w->sc.n; i++) {
+		n = derive(&w->ref, &w->sc.ev[i], o, sh);
+		if (n > 0)
+			break;
+		jw_event(&w->j, &w->sc.ev[i]);
+	}
+	assert_true(n > 0);
+	uint64_t early = jw_output(&w->j, &o[0]);
+	jw_event(&w->j, &w->sc.ev[i]);
+	replay(&x, w->j.dir, 1, 1, false);
+	assert_int_equal(x.rc, 0);
+	assert_true(x.r.mismatch);
+	assert_int_equal(x.r.mismatch_lsn, early);
+	replay_free(&x);
+}
+
+/* Two shards; the outputs leave each shard in its order, after their events, but the shards
+ * interleave differently from the derivation order and lag by different amounts. */
 static void test_two_shards_match_outputs_per_shard_whatever_the_interleaving(void **state)
 {
 	struct world *w = g_w;
@@ -685,16 +708,11 @@ static void test_two_shards_match_outputs_per_shard_whatever_the_interleaving(vo
 		unsigned sh[MAXBOOKS];
 		const struct dd_event *ev = &w->sc.ev[i];
 		unsigned n = derive(&w->ref, ev, o, sh);
-		bool before = i % 7 == 3 && npend[0] == 0 && npend[1] == 0;
-		if (before) /* a worker's output ring drained before the RX lcore's event ring */
-			for (unsigned k = 0; k < n; k++)
-				jw_output(&w->j, &o[k]);
 		jw_event(&w->j, ev);
 		w->nevents++;
 		w->nout += n;
-		if (!before)
-			for (unsigned k = 0; k < n; k++)
-				pend[sh[k]][npend[sh[k]]++] = o[k];
+		for (unsigned k = 0; k < n; k++)
+			pend[sh[k]][npend[sh[k]]++] = o[k];
 		if (i % 5 == 4) { /* shard 1 first */
 			for (unsigned s = 2; s-- > 0; npend[s] = 0)
 				for (unsigned k = 0; k < npend[s]; k++)
@@ -1092,7 +1110,8 @@ int main(void)
 		T(test_a_changed_output_is_a_mismatch_at_its_lsn),
 		T(test_outputs_missing_at_the_tail_are_unjournaled_and_handed_back),
 		T(test_a_journaled_output_the_events_do_not_produce_is_a_mismatch),
-		T(test_an_extra_journaled_output_mid_journal_is_a_mismatch_at_the_next_pairing),
+		T(test_an_extra_journaled_output_mid_journal_is_a_mismatch_at_its_lsn),
+		T(test_an_output_journaled_before_its_input_is_a_mismatch),
 		T(test_two_shards_match_outputs_per_shard_whatever_the_interleaving),
 		T(test_two_outputs_of_one_shard_swapped_are_a_mismatch),
 		T(test_snapshot_then_replay_equals_replay_from_the_start),

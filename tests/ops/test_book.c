@@ -345,6 +345,26 @@ static void test_replace_of_only_order_at_level_to_same_price_keeps_level(void *
 	check(b);
 }
 
+static void test_flags_report_a_change_of_the_top_only(void **state)
+{
+	struct dd_book *b = &((struct fixture *)*state)->b;
+	add(b, 6, 1, 'B', 100, 5000);
+	add(b, 6, 2, 'B', 100, 4900);
+	/* the best order replaced by one of the same size at the same price: the top is unchanged */
+	assert_int_equal(replace(b, 6, 1, 3, 100, 5000), 0);
+	/* the same price, another size: changed */
+	assert_int_equal(replace(b, 6, 3, 4, 150, 5000), DD_BOOK_BID_CHANGED);
+	/* a level below the top: not the top */
+	assert_int_equal(cancel(b, 6, 2, 10), 0);
+	assert_int_equal(exec(b, 6, 2, 10), DD_BOOK_TRADED);
+	/* the best order moved below the second level: the top is now the other one */
+	assert_int_equal(replace(b, 6, 4, 5, 150, 4800), DD_BOOK_BID_CHANGED);
+	struct dd_book_level l;
+	assert_true(dd_book_best(b, instr(b, 6), DD_BOOK_BID, &l));
+	assert_level(&l, 4900, 80, 1);
+	check(b);
+}
+
 static void test_replace_to_live_reference_is_rejected_and_keeps_original(void **state)
 {
 	struct dd_book *b = &((struct fixture *)*state)->b;
@@ -841,6 +861,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_replace_moves_order_to_new_reference_and_price, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_replace_of_only_order_at_level_to_same_price_keeps_level, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_flags_report_a_change_of_the_top_only, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_replace_to_live_reference_is_rejected_and_keeps_original, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_unknown_references_are_counted_not_fatal, setup, teardown),

@@ -217,9 +217,10 @@ def event_of(m, seq, source, rx_tsc):
 
 
 class BBOBook:
-    """Orders and price levels, enough to say what an event does to the best bid and offer. A side
-    is touched when an order is removed from (or reduced on) the best level, or added at a price
-    that is then the best; every touched event yields a top-of-book output."""
+    """Orders and price levels, enough to say what an event does to the best bid and offer: an event
+    that leaves a side's best level (price, shares, orders) different from before yields a
+    top-of-book output; one that leaves it as it was (a replace at the best price with the same
+    size, an add below the best) does not."""
 
     def __init__(self):
         self.orders = {}  # ref -> [locate, side, shares, price]
@@ -262,6 +263,21 @@ class BBOBook:
         return touched
 
     def apply(self, ev):
+        """The sides whose best level the event changed."""
+        t = ev["type"]
+        if t == EV_ADD:
+            key = (ev["locate"], ev["side"])
+        elif t in (EV_EXEC, EV_EXEC_PRICE, EV_CANCEL, EV_DELETE, EV_REPLACE) and ev["ref"] in self.orders:
+            key = (self.orders[ev["ref"]][0], self.orders[ev["ref"]][1])
+        else:
+            key = None
+        before = self.best(*key) if key else None
+        self._apply(ev)
+        if key is None or self.best(*key) == before:
+            return set()
+        return {key[1]}
+
+    def _apply(self, ev):
         t = ev["type"]
         if t in (2, 3, 10, 11):  # R H P Q name an instrument
             self.instruments.add(ev["locate"])
