@@ -260,8 +260,13 @@ static void add_group(struct dd_journal *j, uint64_t tsc)
 			return;
 		}
 	}
-	if (j->g_tail - j->g_head == GROUPS) /* full: fold into the newest (the figure is a bound) */
+	if (j->g_tail - j->g_head == GROUPS) {
+		/* full: fold into the newest, counted with its (later) append time: a lower bound */
+		struct group *g = &j->groups[(j->g_tail - 1) % GROUPS];
+		g->last_lsn = j->next_lsn - 1;
+		g->n++;
 		return;
+	}
 	j->groups[j->g_tail++ % GROUPS] = (struct group){ j->next_lsn - 1, tsc, 1 };
 }
 

@@ -98,6 +98,8 @@ static const char *role_name(unsigned role)
 		return "rx";
 	case DD_TM_ROLE_WORKER:
 		return "worker";
+	case DD_TM_ROLE_JOURNAL:
+		return "journal";
 	case DD_TM_ROLE_NONE:
 		return "none";
 	default:
@@ -286,6 +288,7 @@ static int copy_live(struct seg *g, const struct dd_hdr *live, struct dd_hdr *ds
 struct ctr {
 	uint64_t packets, bytes, events, gaps, missing, duplicates;
 	uint64_t ring_used, ring_size, ring_high_water, ring_full;
+	uint64_t jrn_written, jrn_durable, jrn_commits, jrn_released; /* journal slots (telemetry v1.1) */
 	uint64_t reasons[DD_TM_MAX_REASONS];
 };
 
@@ -323,6 +326,11 @@ static int sample_take(struct seg *g, struct sample *sm)
 		c->ring_size = dd_tm_get(&l->ring_size);
 		c->ring_high_water = dd_tm_get(&l->ring_high_water);
 		c->ring_full = dd_tm_get(&l->ring_full);
+		/* zero in a v1.0 segment: the fields sit in what was the slot's padding */
+		c->jrn_written = dd_tm_get(&l->jrn_lsn_written);
+		c->jrn_durable = dd_tm_get(&l->jrn_lsn_durable);
+		c->jrn_commits = dd_tm_get(&l->jrn_commits);
+		c->jrn_released = dd_tm_get(&l->jrn_released);
 		for (unsigned r = 0; r < g->nreasons; r++)
 			c->reasons[r] = dd_tm_get(&l->reasons[r]);
 		for (unsigned t = 0; t < g->nstages; t++) {
@@ -396,6 +404,8 @@ static void totals(const struct seg *g, struct view *v)
 		struct ctr *t = &v->tot;
 		if (g->slot[s].role == DD_TM_ROLE_WORKER) {
 			v->applied += c->events;
+		} else if (g->slot[s].role == DD_TM_ROLE_JOURNAL) {
+			/* journal records are not input: its counters show on its own line */
 		} else {
 			t->packets += c->packets;
 			t->bytes += c->bytes;
@@ -678,6 +688,14 @@ static void print_counters(FILE *o, const struct seg *g, const struct view *v)
 			print_ring(o, c);
 			continue;
 		}
+		if (role == DD_TM_ROLE_JOURNAL) {
+			fprintf(o, "  journal     %s records  %s bytes  %s commits\n", grouped(a, sizeof(a), c->events),
+				grouped(b, sizeof(b), c->bytes), grouped(c3, sizeof(c3), c->jrn_commits));
+			fprintf(o, "  LSN         written %s  durable %s  outputs released %s\n",
+				grouped(a, sizeof(a), c->jrn_written), grouped(b, sizeof(b), c->jrn_durable),
+				grouped(d, sizeof(d), c->jrn_released));
+			continue;
+		}
 		fprintf(o, "  packets     %s  bytes %s  events %s %s\n", grouped(a, sizeof(a), c->packets),
 			grouped(b, sizeof(b), c->bytes), grouped(c3, sizeof(c3), c->events),
 			staged ? "decoded" : "decoded and applied");
@@ -896,6 +914,12 @@ static void print_json(FILE *o, const struct seg *g, const struct view *v, bool 
 		jw_u64(&w, "ring_size", c->ring_size);
 		jw_u64(&w, "ring_high_water", c->ring_high_water);
 		jw_u64(&w, "ring_full", c->ring_full);
+		if (g->slot[s].role == DD_TM_ROLE_JOURNAL) {
+			jw_u64(&w, "lsn_written", c->jrn_written);
+			jw_u64(&w, "lsn_durable", c->jrn_durable);
+			jw_u64(&w, "commits", c->jrn_commits);
+			jw_u64(&w, "released", c->jrn_released);
+		}
 		uint64_t drops = 0;
 		for (unsigned r = 0; r < g->nreasons; r++)
 			drops += c->reasons[r];
