@@ -689,8 +689,11 @@ static void print_counters(FILE *o, const struct seg *g, const struct view *v)
 			continue;
 		}
 		if (role == DD_TM_ROLE_JOURNAL) {
-			fprintf(o, "  journal     %s records  %s bytes  %s commits\n", grouped(a, sizeof(a), c->events),
-				grouped(b, sizeof(b), c->bytes), grouped(c3, sizeof(c3), c->jrn_commits));
+			fprintf(o, "  journal     %s records  %s bytes  %s commits (%.1f records, %.1f KiB each on average)\n",
+				grouped(a, sizeof(a), c->events), grouped(b, sizeof(b), c->bytes),
+				grouped(c3, sizeof(c3), c->jrn_commits),
+				c->jrn_commits ? (double)c->events / (double)c->jrn_commits : 0.0,
+				c->jrn_commits ? (double)c->bytes / 1024.0 / (double)c->jrn_commits : 0.0);
 			fprintf(o, "  LSN         written %s  durable %s  outputs released %s\n",
 				grouped(a, sizeof(a), c->jrn_written), grouped(b, sizeof(b), c->jrn_durable),
 				grouped(d, sizeof(d), c->jrn_released));
