@@ -341,7 +341,7 @@ static void submit_commit(struct dd_journal *j)
 	}
 	if (j->append > full_end) {
 		size_t a = (size_t)(full_end % STAGE);
-		memcpy(j->bounce, j->buf + a, PAGE); /* bytes past append are zero in the ring */
+		memcpy(j->bounce, j->buf + a, PAGE); /* bytes past append are zero in the ring (stage_zero) */
 		j->iov[n++] = (struct iovec){ j->bounce, PAGE };
 	}
 	j->c_end = j->append;
@@ -375,10 +375,28 @@ static void submit_commit(struct dd_journal *j)
 	}
 }
 
+/*
+ * Zero the ring bytes of segment offsets [from, to): pages a commit made durable are reused for
+ * later offsets, and everything past the data must read as zeros — the rest of a partial page a
+ * commit writes, and the body of a PAD record, whose CRC counts zeros.
+ */
+static void stage_zero(struct dd_journal *j, uint64_t from, uint64_t to)
+{
+	while (from < to) {
+		size_t a = (size_t)(from % STAGE), n = (size_t)(to - from);
+		if (a + n > STAGE)
+			n = STAGE - a;
+		memset(j->buf + a, 0, n);
+		from += n;
+	}
+}
+
 /* A commit finished: advance the durable LSN, release, record latency. */
 static void commit_done(struct dd_journal *j, uint64_t now)
 {
 	j->inflight = false;
+	/* whole pages behind the new end are on disk: their ring bytes go back to zero */
+	stage_zero(j, j->committed & ~(uint64_t)(PAGE - 1), j->c_end & ~(uint64_t)(PAGE - 1));
 	j->committed = j->c_end;
 	/* pairs with the acquire loads of the control thread (snapshots, exit report) */
 	atomic_store_explicit(&j->durable, j->c_last_lsn, memory_order_release);
