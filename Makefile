@@ -106,6 +106,12 @@ $(B)/tests/%: tests/%.c $(TOOL_LIB) $(CORE_LIB)
 	@echo "  CC    $<"
 	$(Q)$(CC) $(CFLAGS_CORE) $(call pc_cflags,cmocka) -o $@ $< $(TOOL_LIB) $(CORE_LIB) $(LIBS_TEST)
 
+# bench_journal drives the journal lcore itself: EAL, rte_ring, rte_malloc and io_uring.
+$(B)/bench/bench_journal: bench/bench_journal.c $(B)/dataplane/journal.o $(CORE_LIB)
+	@mkdir -p $(dir $@)
+	@echo "  CC    $<"
+	$(Q)$(CC) $(CFLAGS_DPDK) -o $@ $< $(filter %.o,$^) $(CORE_LIB) $(LIBS_DPDK)
+
 # A benchmark's comparison peers are objects it lists as extra prerequisites, linked only into it.
 $(B)/bench/bench_feed: $(B)/bench/peer_book.o
 $(B)/bench/peer_book.o: CF = $(CFLAGS_CORE)

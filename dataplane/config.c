@@ -21,6 +21,7 @@ struct opt {
 
 static const char *const pipeline_names[] = { "rtc", "staged", NULL };
 static const char *const jsync_names[] = { "group", "page", "off", NULL };
+static const char *const jidle_names[] = { "spin", "yield", NULL };
 static const char *const release_names[] = { "durable", "immediate", NULL };
 
 #define F(field) offsetof(struct dd_config, field), sizeof(((struct dd_config *)0)->field)
@@ -62,6 +63,9 @@ static const struct opt opts[] = {
 	{ "journal.stall_ms", T_U64, F(jstall_ms), 1, 600000,
 	  "a journal that cannot take records this long stops input (disk too slow or full)", NULL },
 	{ "journal.sqpoll", T_BOOL, F(jsqpoll), 0, 0, "io_uring SQPOLL: a kernel thread submits (no syscall on the journal lcore)", NULL },
+	{ "journal.idle", T_ENUM, F(jidle), 0, 0,
+	  "while a commit is in flight and no record waits: spin, or yield the CPU (to an io_uring worker woken on it)",
+	  jidle_names },
 	{ "release", T_ENUM, F(release), 0, 0,
 	  "durable (an output leaves once its journal record is durable) or immediate", release_names },
 	{ "output", T_PATH, F(output), 0, 0, "released outputs as JSON lines; none = not written", NULL },
@@ -101,6 +105,7 @@ void dd_config_defaults(struct dd_config *c)
 	c->jsegment_mb = 256;
 	c->jring_size = 65536;
 	c->jstall_ms = 2000;
+	c->jidle = DD_JIDLE_SPIN;
 	c->release = DD_RELEASE_DURABLE;
 }
 

@@ -32,6 +32,11 @@ enum dd_jsync {
 	DD_JSYNC_OFF,   /* nothing written: the journal stage runs, nothing to recover */
 };
 
+enum dd_jidle {
+	DD_JIDLE_SPIN,  /* keep polling: no syscall beyond io_uring's own */
+	DD_JIDLE_YIELD, /* sched_yield while waiting: an io_uring worker woken on this CPU can run */
+};
+
 enum dd_release {
 	DD_RELEASE_DURABLE,   /* an output leaves once its journal record is durable */
 	DD_RELEASE_IMMEDIATE, /* an output leaves as soon as it is decided */
@@ -64,6 +69,7 @@ struct dd_config {
 	unsigned jring_size;       /* items per producer ring */
 	uint64_t jstall_ms;        /* a full journal ring this long stops input */
 	bool jsqpoll;              /* io_uring SQPOLL: no syscall on the journal lcore */
+	enum dd_jidle jidle;       /* what the journal lcore does while only waiting for the disk */
 	enum dd_release release;
 	char output[DD_PATH_MAX];  /* released outputs as JSON lines; "" = none */
 	uint64_t snapshot_every;   /* events between snapshots; 0 = never */

@@ -577,7 +577,7 @@ struct sweep {
 
 /*
  * Walk [from, size) of the current segment 8 bytes at a time, holes skipped with SEEK_DATA (they
- * read as zeros, and a preallocated segment is mostly hole). Finds the first and last non-zero
+ * read as zeros; dadar writes its segments' zeros, but a segment copied sparsely has holes). Finds the first and last non-zero
  * bytes; with `records`, also the first offset holding a record with a valid CRC and an LSN >= the
  * expected one (then stops). Without `records`, stops at the first non-zero byte.
  */

@@ -2,6 +2,7 @@
 #include "dataplane/journal.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <dirent.h>
 #include <fcntl.h>
@@ -53,6 +54,7 @@ struct dd_journal {
 	enum dd_jsync sync;
 	enum dd_release release;
 	uint64_t commit_tsc, stall_tsc, commit_bytes, seg_size;
+	bool idle_yield;             /* journal.idle = yield */
 	unsigned cfg_segment_mb;
 	uint64_t tsc_hz;
 	uint32_t nshards, nfeeds;
@@ -80,6 +82,7 @@ struct dd_journal {
 	/* the commit in flight */
 	bool inflight;
 	uint64_t c_end, c_last_lsn;
+	size_t c_len;                /* bytes the write must complete */
 	unsigned c_wait;             /* completions still expected */
 	struct iovec iov[3];
 	uint8_t *bounce;             /* the partial last page, copied: the staging page keeps changing */
@@ -270,9 +273,27 @@ static void add_group(struct dd_journal *j, uint64_t tsc)
 	j->groups[j->g_tail++ % GROUPS] = (struct group){ j->next_lsn - 1, tsc, 1 };
 }
 
+/*
+ * Zero the ring bytes of segment offsets [from, to). The ring is reused: bytes past the data hold
+ * whatever an earlier stretch of the segment left there, and what reaches the disk past the data
+ * must be zeros (the body of a PAD record, whose CRC counts zeros; the rest of a partial page).
+ */
+static void stage_zero(struct dd_journal *j, uint64_t from, uint64_t to)
+{
+	while (from < to) {
+		size_t a = (size_t)(from % STAGE), n = (size_t)(to - from);
+		if (a + n > STAGE)
+			n = STAGE - a;
+		memset(j->buf + a, 0, n);
+		from += n;
+	}
+}
+
 /* Fill the rest of the segment with a PAD (when its header fits) and start rotating. */
 static void start_rotation(struct dd_journal *j)
 {
+	/* the PAD's body (or a tail too short for one) goes to disk from the ring: zeros, not stale bytes */
+	stage_zero(j, j->append, j->seg_size);
 	if (j->seg_size - j->append >= DD_J_REC_HDR) {
 		uint64_t at = j->append;
 		if (j->sync != DD_JSYNC_OFF) {
@@ -341,7 +362,9 @@ static void submit_commit(struct dd_journal *j)
 	}
 	if (j->append > full_end) {
 		size_t a = (size_t)(full_end % STAGE);
-		memcpy(j->bounce, j->buf + a, PAGE); /* bytes past append are zero in the ring (stage_zero) */
+		size_t used = (size_t)(j->append - full_end);
+		memcpy(j->bounce, j->buf + a, used);
+		memset(j->bounce + used, 0, PAGE - used); /* the ring past append holds stale bytes */
 		j->iov[n++] = (struct iovec){ j->bounce, PAGE };
 	}
 	j->c_end = j->append;
@@ -359,6 +382,9 @@ static void submit_commit(struct dd_journal *j)
 	struct io_uring_sqe *w = sqe_or_fail(j);
 	if (w == NULL)
 		return;
+	j->c_len = 0;
+	for (unsigned i = 0; i < n; i++)
+		j->c_len += j->iov[i].iov_len;
 	io_uring_prep_writev(w, j->fd, j->iov, n, from);
 	io_uring_sqe_set_data64(w, U_WRITE);
 	j->cqe_pending++;
@@ -375,28 +401,10 @@ static void submit_commit(struct dd_journal *j)
 	}
 }
 
-/*
- * Zero the ring bytes of segment offsets [from, to): pages a commit made durable are reused for
- * later offsets, and everything past the data must read as zeros — the rest of a partial page a
- * commit writes, and the body of a PAD record, whose CRC counts zeros.
- */
-static void stage_zero(struct dd_journal *j, uint64_t from, uint64_t to)
-{
-	while (from < to) {
-		size_t a = (size_t)(from % STAGE), n = (size_t)(to - from);
-		if (a + n > STAGE)
-			n = STAGE - a;
-		memset(j->buf + a, 0, n);
-		from += n;
-	}
-}
-
 /* A commit finished: advance the durable LSN, release, record latency. */
 static void commit_done(struct dd_journal *j, uint64_t now)
 {
 	j->inflight = false;
-	/* whole pages behind the new end are on disk: their ring bytes go back to zero */
-	stage_zero(j, j->committed & ~(uint64_t)(PAGE - 1), j->c_end & ~(uint64_t)(PAGE - 1));
 	j->committed = j->c_end;
 	/* pairs with the acquire loads of the control thread (snapshots, exit report) */
 	atomic_store_explicit(&j->durable, j->c_last_lsn, memory_order_release);
@@ -464,7 +472,6 @@ static void finish_switch(struct dd_journal *j)
 	j->seg_first_lsn = j->next_lsn;
 	j->seg_index++;
 	j->append = j->committed = PAGE;
-	memset(j->buf, 0, STAGE + DD_J_MAX_REC);
 	j->rot = ROT_NONE;
 	j->st.segments++;
 	if (j->old_fd >= 0 && j->sync != DD_JSYNC_OFF) {
@@ -494,6 +501,14 @@ static void reap(struct dd_journal *j, uint64_t now)
 				  tag == U_OUT ? "output write" : tag <= U_SYNC ? "commit" : "segment rotation",
 				  tag == U_OUT ? "the output file" : j->dir, (unsigned long long)j->seg_first_lsn,
 				  strerror(-res), (unsigned long long)dd_journal_durable_lsn(j));
+		}
+		if (tag == U_WRITE && res >= 0 && (size_t)res != j->c_len) {
+			/* a regular file writes short only when the disk is full (the linked sync is then
+			 * cancelled; without one, this is the only sign) */
+			j->st.write_errors++;
+			set_error(j, "journal commit wrote %d of %zu bytes in %s (disk full?); input stopped, durable LSN "
+				  "%llu kept", res, j->c_len, j->dir, (unsigned long long)dd_journal_durable_lsn(j));
+			res = -EIO;
 		}
 		switch (tag) {
 		case U_WRITE:
@@ -681,6 +696,14 @@ int dd_journal_main(void *arg)
 			atomic_store_explicit(L->quit, 1, memory_order_release);
 		if (now >= j->next_publish)
 			publish(j, now);
+		/*
+		 * journal.idle = yield, and only waiting for the disk: give the CPU away for a moment.
+		 * The fdatasync runs on an io_uring worker thread, which the scheduler may wake on this
+		 * CPU; a journal lcore that keeps spinning makes it wait for a time slice to end. On
+		 * the 2-CPU test machine this was inconclusive (docs/benchmarks.md), hence not the default.
+		 */
+		if (j->idle_yield && took == 0 && (j->inflight || j->out_inflight))
+			sched_yield();
 		/* done: producers finished, rings empty, everything committed and written */
 		if (draining && j->rot == ROT_NONE && !j->inflight && (nothing_held(j) || failed) &&
 		    (j->append == j->committed || failed) && j->cqe_pending == 0 && !j->out_inflight &&
@@ -722,8 +745,11 @@ static int open_flags(const struct dd_journal *j)
 }
 
 /*
- * A new zero-filled segment file under a temporary name: fallocate gives zeroed extents, so the
- * data area reads as zeros and writes never allocate (a full disk shows here, not mid-commit).
+ * A new zero-filled segment file under a temporary name. Zeros are written, not fallocated:
+ * ext4 keeps fallocated extents "unwritten", and every commit into one pays a conversion
+ * (bench_journal: a 64 KiB O_DIRECT write + fdatasync took 201 µs into a fallocated file, 113 µs
+ * into written zeros). Writing them here, on the control thread, also means a full disk shows
+ * here and never mid-commit.
  */
 static int make_spare(struct dd_journal *j, char *path, size_t plen, int *fdp, char *err, size_t errlen)
 {
@@ -734,11 +760,27 @@ static int make_spare(struct dd_journal *j, char *path, size_t plen, int *fdp, c
 		snprintf(err, errlen, "journal: cannot create %s: %s", path, strerror(e));
 		return -e;
 	}
-	int rc = posix_fallocate(fd, 0, (off_t)j->seg_size);
+	int rc = 0;
+	const size_t chunk = 1u << 20;
+	void *zeros = NULL;
+	if (posix_memalign(&zeros, PAGE, chunk) != 0) {
+		rc = ENOMEM;
+	} else {
+		memset(zeros, 0, chunk);
+		for (uint64_t off = 0; off < j->seg_size && rc == 0; off += chunk) {
+			size_t n = j->seg_size - off < chunk ? (size_t)(j->seg_size - off) : chunk;
+			ssize_t w = pwrite(fd, zeros, n, (off_t)off);
+			if (w != (ssize_t)n)
+				rc = w < 0 ? errno : ENOSPC;
+		}
+		if (rc == 0 && fdatasync(fd) != 0)
+			rc = errno;
+		free(zeros);
+	}
 	if (rc != 0) {
 		close(fd);
 		unlink(path);
-		snprintf(err, errlen, "journal: cannot preallocate %llu MiB for %s: %s%s",
+		snprintf(err, errlen, "journal: cannot write %llu MiB of zeros to %s: %s%s",
 			 (unsigned long long)(j->seg_size >> 20), path, strerror(rc),
 			 rc == ENOSPC ? " (free space, or lower journal.segment_mb)" : "");
 		return -rc;
@@ -870,6 +912,7 @@ int dd_journal_create(struct dd_journal **out, const struct dd_config *c, unsign
 	j->tsc_hz = rte_get_tsc_hz();
 	j->commit_tsc = c->jcommit_us * j->tsc_hz / 1000000;
 	j->stall_tsc = c->jstall_ms * j->tsc_hz / 1000;
+	j->idle_yield = c->jidle == DD_JIDLE_YIELD;
 	j->commit_bytes = c->jcommit_bytes;
 	j->seg_size = (uint64_t)c->jsegment_mb << 20;
 	j->cfg_segment_mb = c->jsegment_mb;

@@ -129,6 +129,18 @@ static void test_defaults_are_the_documented_values(void **state)
 	assert_false(c.mold.rewind);
 	assert_int_equal(c.mold_timeout_us, 1000);
 	assert_int_equal(c.nfeeds, 0);
+	assert_string_equal(c.journal, "");
+	assert_int_equal(c.jsync, DD_JSYNC_GROUP);
+	assert_int_equal(c.jcommit_us, 200);
+	assert_int_equal(c.jcommit_bytes, 256u << 10);
+	assert_int_equal(c.jsegment_mb, 256);
+	assert_int_equal(c.jring_size, 65536);
+	assert_int_equal(c.jstall_ms, 2000);
+	assert_false(c.jsqpoll);
+	assert_int_equal(c.jidle, DD_JIDLE_SPIN);
+	assert_int_equal(c.release, DD_RELEASE_DURABLE);
+	assert_string_equal(c.output, "");
+	assert_int_equal(c.snapshot_every, 0);
 }
 
 static void test_defaults_pass_the_cross_field_check(void **state)
@@ -371,6 +383,23 @@ static void test_pipeline_accepts_rtc_and_staged_only(void **state)
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		assert_rejected(&c, "pipeline", bad[i]);
 		assert_contains(g_err, "rtc or staged");
+	}
+}
+
+static void test_journal_idle_accepts_spin_and_yield_only(void **state)
+{
+	(void)state;
+	static const char *const bad[] = { "", "Spin", "YIELD", "sleep", "spin ", "1" };
+	struct dd_config c;
+
+	dd_config_defaults(&c);
+	assert_int_equal(set(&c, "journal.idle", "yield"), 0);
+	assert_int_equal(c.jidle, DD_JIDLE_YIELD);
+	assert_int_equal(set(&c, "journal.idle", "spin"), 0);
+	assert_int_equal(c.jidle, DD_JIDLE_SPIN);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_rejected(&c, "journal.idle", bad[i]);
+		assert_contains(g_err, "spin or yield");
 	}
 }
 
@@ -1198,6 +1227,7 @@ int main(void)
 		cmocka_unit_test(test_instance_names_accept_letters_digits_dash_underscore_up_to_31),
 		cmocka_unit_test(test_instance_names_reject_empty_long_and_other_characters),
 		cmocka_unit_test(test_pipeline_accepts_rtc_and_staged_only),
+		cmocka_unit_test(test_journal_idle_accepts_spin_and_yield_only),
 		cmocka_unit_test(test_unknown_key_is_rejected_naming_key_and_origin),
 		cmocka_unit_test(test_error_message_of_a_number_is_exact),
 		cmocka_unit_test(test_feed_line_with_group_and_port),
