@@ -672,7 +672,7 @@ int dd_journal_main(void *arg)
 			j->rot = ROT_WAIT_SPARE;
 			j->rot_since = now;
 		}
-		if (j->rot == ROT_WAIT_SPARE) {
+		if (j->rot == ROT_WAIT_SPARE && !failed) {
 			start_switch(j);
 			if (j->rot == ROT_WAIT_SPARE && now - j->rot_since > j->stall_tsc)
 				set_error(j, "journal: no preallocated segment after %llu ms (is %s full?); input stopped, "
@@ -705,7 +705,8 @@ int dd_journal_main(void *arg)
 		if (j->idle_yield && took == 0 && (j->inflight || j->out_inflight))
 			sched_yield();
 		/* done: producers finished, rings empty, everything committed and written */
-		if (draining && j->rot == ROT_NONE && !j->inflight && (nothing_held(j) || failed) &&
+		/* (after a failure, a rotation left half way stays so: nothing more is written) */
+		if (draining && (j->rot == ROT_NONE || failed) && !j->inflight && (nothing_held(j) || failed) &&
 		    (j->append == j->committed || failed) && j->cqe_pending == 0 && !j->out_inflight &&
 		    j->outlen[j->outcur] == 0 && (j->r_head == j->r_tail || failed)) {
 			bool empty = true;

@@ -8,7 +8,10 @@ For each pipeline (run to completion; staged with 2 workers), with snapshots:
     journaled run, none repeated, LSNs strictly increasing;
   - the journal verifies clean, and `dadar-journal replay` of it reproduces the book dump.
 Also: a torn tail made by hand (half a record appended) is cut at the next start and said so; a
-corrupted record in the middle makes dadar refuse to start with the segment and offset.
+corrupted record in the middle makes dadar refuse to start with the segment and offset; a journal
+on a file system that fills up (a 24 MiB tmpfs; needs root to mount, skipped loudly otherwise)
+stops input with exit status 1 and a message naming the durable LSN, and once there is room a
+restart on the same capture ends with the uninterrupted run's books and outputs.
 
 Exit 0 all passed, 1 a failure, 77 (skip, loudly) if a binary is missing.
 usage: tests/integration/crash_test.py   (env B = build dir, default build)
@@ -139,6 +142,46 @@ def torn_and_corrupt(tmp, pcap):
           f"a corrupted record in the middle refuses the start, naming segment and offset: {r.stderr.strip()[:300]}")
 
 
+def full_disk(tmp, pcap):
+    print("crash recovery: the journal's file system fills up", flush=True)
+    mnt = os.path.join(tmp, "small-fs")
+    os.mkdir(mnt)
+    m = run(["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", mnt])
+    if m.returncode != 0:
+        print(f"  SKIP  full disk: cannot mount a tmpfs here ({m.stderr.strip()}); run as root to test it", flush=True)
+        return
+    try:
+        try:  # tmpfs takes O_DIRECT since Linux 6.6; the journal opens its segments with it
+            os.close(os.open(os.path.join(mnt, "probe"), os.O_CREAT | os.O_WRONLY | os.O_DIRECT, 0o600))
+            os.unlink(os.path.join(mnt, "probe"))
+        except OSError as e:
+            print(f"  SKIP  full disk: this kernel's tmpfs refuses O_DIRECT ({e}); the test needs Linux >= 6.6", flush=True)
+            return
+        jdir, out, book = os.path.join(mnt, "j"), os.path.join(tmp, "fd.out"), os.path.join(tmp, "fd.csv")
+        common = ["--exit-on-idle", "300", "--journal", jdir, "--output", out, "--journal-segment-mb", "4",
+                  "--journal-stall-ms", "500", "--quiet", "--instance", f"crash-{PID}-fd"]
+        r = run(eal("fd0", pcap, "(0-1)@(0-1)") + common, timeout=60)
+        err = r.stderr.strip()
+        check(r.returncode == 1 and "No space left on device" in err and "durable LSN" in err
+              and "input stopped" in err, f"a full disk stops input, exit 1, naming the durable LSN: {err[-400:]}")
+        v = run([f"{B}/dadar-journal", "verify", jdir])
+        check(v.returncode == 0, f"the journal left by the full disk verifies clean ({v.stdout.strip()[-160:]})")
+        run(["mount", "-o", "remount,size=256m", mnt])
+        r = run(eal("fd1", pcap, "(0-1)@(0-1)") + common + ["--book-dump", book], timeout=60)
+        check(r.returncode == 0 and "recovered to LSN" in r.stderr,
+              f"with room again, the restart recovers and exits 0 ({r.stderr.strip()[-300:]})")
+        check(os.path.exists(book) and open(book).read() == open(os.path.join(tmp, "rtc-ref.csv")).read(),
+              "book dump after the full disk equals the uninterrupted run's")
+        got, want = outputs(out), outputs(os.path.join(tmp, "rtc-u.out"))
+        lsns = [o["lsn"] for o in got]
+        check(len(lsns) == len(set(lsns)) and sorted(map(key, got)) == sorted(map(key, want)),
+              f"outputs across the full disk: each once, exactly the uninterrupted run's ({len(got)} vs {len(want)})")
+    except subprocess.TimeoutExpired:
+        check(False, "dadar exits when the journal's disk is full (it hung for 60 s)")
+    finally:
+        run(["umount", "-l", mnt])
+
+
 def main():
     for b in ("dadar", "dadar-gen"):
         if not os.path.exists(f"{B}/{b}"):
@@ -152,6 +195,7 @@ def main():
             print(r.stderr)
             return 1
         scenario(tmp, pcap, "rtc", "(0-1)@(0-1)", [], [0.3, 0.6, 0.9])
+        full_disk(tmp, pcap)  # compares with the rtc scenario's uninterrupted runs
         scenario(tmp, pcap, "staged", "(0-3)@(0-1)", ["--pipeline", "staged", "--workers", "2"], [0.4, 0.8, 1.2])
         small = os.path.join(tmp, "small.pcap")
         run([f"{B}/dadar-gen", "synth", small, "--seed", "9", "--instruments", "20", "--messages", "20000"])
