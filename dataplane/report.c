@@ -7,76 +7,7 @@
 #include <string.h>
 
 #include "dataplane/itch.h"
-
-/* ---- a minimal JSON writer: enough for flat objects, nested objects and arrays ------------- */
-
-struct jw {
-	FILE *f;
-	int depth;
-	bool first[16];
-};
-
-static void jw_sep(struct jw *w, const char *key)
-{
-	if (!w->first[w->depth])
-		fputc(',', w->f);
-	w->first[w->depth] = false;
-	fprintf(w->f, "\n%*s", 2 * w->depth, "");
-	if (key != NULL)
-		fprintf(w->f, "\"%s\": ", key);
-}
-
-static void jw_open(struct jw *w, const char *key, char c)
-{
-	jw_sep(w, key);
-	fputc(c, w->f);
-	w->first[++w->depth] = true;
-}
-
-static void jw_close(struct jw *w, char c)
-{
-	bool empty = w->first[w->depth];
-	w->depth--;
-	if (!empty)
-		fprintf(w->f, "\n%*s", 2 * w->depth, "");
-	fputc(c, w->f);
-}
-
-static void jw_u64(struct jw *w, const char *key, uint64_t v)
-{
-	jw_sep(w, key);
-	fprintf(w->f, "%llu", (unsigned long long)v);
-}
-
-static void jw_f64(struct jw *w, const char *key, double v)
-{
-	jw_sep(w, key);
-	fprintf(w->f, "%.6f", v);
-}
-
-/* Strings we write are names and session ids; escape anything outside printable ASCII anyway. */
-static void jw_str(struct jw *w, const char *key, const char *s, size_t n)
-{
-	jw_sep(w, key);
-	fputc('"', w->f);
-	for (size_t i = 0; i < n && s[i]; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (c == '"' || c == '\\')
-			fprintf(w->f, "\\%c", c);
-		else if (c < 0x20 || c > 0x7e)
-			fprintf(w->f, "\\u%04x", c);
-		else
-			fputc(c, w->f);
-	}
-	fputc('"', w->f);
-}
-
-/* Non-zero counters only, so a clean run shows an empty object. */
-static void jw_nz(struct jw *w, const char *key, uint64_t v)
-{
-	if (v != 0)
-		jw_u64(w, key, v);
-}
+#include "dataplane/jsonw.h"
 
 /* ---- aggregation ---------------------------------------------------------------------------- */
 
@@ -144,52 +75,42 @@ int dd_report_stage_latency(const struct dd_tm *tm, unsigned stage, struct dd_hd
 	return 0;
 }
 
-static void json_latency(struct jw *w, const struct dd_run *r)
+static void json_latency(struct dd_jw *w, const struct dd_run *r)
 {
-	jw_open(w, "latency_ns", '{');
+	dd_jw_open(w, "latency_ns", '{');
 	for (unsigned st = 0; r->tm != NULL && st < DD_TM_STAGES; st++) {
 		struct dd_hdr *h;
 		if (dd_report_stage_latency(r->tm, st, &h) != 0)
 			continue;
-		jw_open(w, dd_tm_stage_name((enum dd_tm_stage)st), '{');
-		jw_u64(w, "count", dd_hdr_total(h));
-		jw_u64(w, "min", dd_hdr_min(h));
-		jw_u64(w, "p50", dd_hdr_value_at_percentile(h, 50.0));
-		jw_u64(w, "p90", dd_hdr_value_at_percentile(h, 90.0));
-		jw_u64(w, "p99", dd_hdr_value_at_percentile(h, 99.0));
-		jw_u64(w, "p999", dd_hdr_value_at_percentile(h, 99.9));
-		jw_u64(w, "p9999", dd_hdr_value_at_percentile(h, 99.99));
-		jw_u64(w, "max", dd_hdr_max(h));
-		jw_f64(w, "mean", dd_hdr_mean(h));
-		jw_close(w, '}');
+		dd_jw_hdr(w, dd_tm_stage_name((enum dd_tm_stage)st), h);
 		dd_hdr_free(h);
 	}
-	jw_close(w, '}');
+	dd_jw_close(w, '}');
 }
 
 /* ---- JSON summary --------------------------------------------------------------------------- */
 
-static void json_itch(struct jw *w, const struct dd_run *r)
+static void json_itch(struct dd_jw *w, const struct dd_run *r)
 {
-	jw_open(w, "itch", '{');
-	jw_open(w, "messages", '{');
+	dd_jw_open(w, "itch", '{');
+	dd_jw_open(w, "messages", '{');
 	for (const char *t = dd_itch_types; *t; t++) {
 		uint64_t n = 0;
 		for (unsigned f = 0; f < r->nfeeds; f++)
 			n += r->feeds[f].itch.messages[(uint8_t)*t];
 		char k[2] = { *t, 0 };
-		jw_nz(w, k, n);
+		dd_jw_nz(w, k, n);
 	}
-	jw_close(w, '}');
+	dd_jw_close(w, '}');
 	uint64_t unknown = 0, events = 0;
 	for (unsigned f = 0; f < r->nfeeds; f++) {
 		unknown += r->feeds[f].itch.unknown;
 		events += r->feeds[f].itch.events;
 	}
-	jw_u64(w, "unknown", unknown);
-	jw_u64(w, "total", itch_total(r));
-	jw_u64(w, "events", events);
-	jw_close(w, '}');
+	dd_jw_u64(w, "unknown", unknown);
+	dd_jw_u64(w, "total", itch_total(r));
+	dd_jw_u64(w, "events", events);
+	dd_jw_close(w, '}');
 }
 
 static void sum_mold(const struct dd_run *r, struct dd_mold_stats *m)
@@ -203,46 +124,46 @@ static void sum_mold(const struct dd_run *r, struct dd_mold_stats *m)
 	}
 }
 
-static void json_gaps(struct jw *w, const struct dd_mold_session *s)
+static void json_gaps(struct dd_jw *w, const struct dd_mold_session *s)
 {
-	jw_open(w, "gap_ranges", '[');
+	dd_jw_open(w, "gap_ranges", '[');
 	uint64_t n = s->gap_log_n < DD_MOLD_GAP_LOG ? s->gap_log_n : DD_MOLD_GAP_LOG;
 	for (uint64_t i = n; i-- > 0;) {
 		struct dd_mold_gap g;
 		if (!dd_mold_gap_at(s, i, &g))
 			continue;
-		jw_sep(w, NULL);
+		dd_jw_sep(w, NULL);
 		fprintf(w->f, "[%llu, %llu]", (unsigned long long)g.first, (unsigned long long)g.last);
 	}
-	jw_close(w, ']');
+	dd_jw_close(w, ']');
 }
 
-static void json_mold(struct jw *w, const struct dd_run *r)
+static void json_mold(struct dd_jw *w, const struct dd_run *r)
 {
 	struct dd_mold_stats m;
 	sum_mold(r, &m);
 	uint64_t arb = 0;
 	for (unsigned l = 0; l < DD_MOLD_MAX_LINES; l++)
 		arb += m.line[l].arb_dropped;
-	jw_open(w, "moldudp64", '{');
-	jw_u64(w, "datagrams", m.datagrams);
-	jw_u64(w, "delivered", m.delivered);
-	jw_u64(w, "gaps", m.gaps);
-	jw_u64(w, "missing", m.missing);
+	dd_jw_open(w, "moldudp64", '{');
+	dd_jw_u64(w, "datagrams", m.datagrams);
+	dd_jw_u64(w, "delivered", m.delivered);
+	dd_jw_u64(w, "gaps", m.gaps);
+	dd_jw_u64(w, "missing", m.missing);
 	/* copies of messages already delivered: from their own line, or from the other line (lost the
 	 * A/B race): together they are the mold's duplicates */
-	jw_u64(w, "duplicates", m.duplicates - arb);
-	jw_u64(w, "arbitration_dropped", arb);
-	jw_u64(w, "heartbeats", m.heartbeats);
-	jw_u64(w, "end_of_session", m.end_of_session);
-	jw_u64(w, "reordered", m.reordered);
-	jw_u64(w, "late", m.late);
-	jw_u64(w, "session_changes", m.session_changes);
-	jw_u64(w, "too_big_to_hold", m.too_big_to_hold);
-	jw_nz(w, "rewinds", m.rewinds);
+	dd_jw_u64(w, "duplicates", m.duplicates - arb);
+	dd_jw_u64(w, "arbitration_dropped", arb);
+	dd_jw_u64(w, "heartbeats", m.heartbeats);
+	dd_jw_u64(w, "end_of_session", m.end_of_session);
+	dd_jw_u64(w, "reordered", m.reordered);
+	dd_jw_u64(w, "late", m.late);
+	dd_jw_u64(w, "session_changes", m.session_changes);
+	dd_jw_u64(w, "too_big_to_hold", m.too_big_to_hold);
+	dd_jw_nz(w, "rewinds", m.rewinds);
 	if (r->nfeeds == 1)
 		json_gaps(w, &r->feeds[0].mold);
-	jw_close(w, '}');
+	dd_jw_close(w, '}');
 }
 
 static const char *const mold_reason_names[DD_MOLD_ERR__COUNT] = {
@@ -297,74 +218,74 @@ static void each_error(const struct dd_run *r, void (*fn)(void *ctx, const char 
 
 static void json_error(void *ctx, const char *name, uint64_t n)
 {
-	jw_nz(ctx, name, n);
+	dd_jw_nz(ctx, name, n);
 }
 
-static void json_errors(struct jw *w, const struct dd_run *r)
+static void json_errors(struct dd_jw *w, const struct dd_run *r)
 {
-	jw_open(w, "errors", '{');
+	dd_jw_open(w, "errors", '{');
 	each_error(r, json_error, w);
-	jw_close(w, '}');
+	dd_jw_close(w, '}');
 }
 
-static void json_book_stats(struct jw *w, const struct dd_book_stats *st, uint64_t instruments, uint64_t orders,
+static void json_book_stats(struct dd_jw *w, const struct dd_book_stats *st, uint64_t instruments, uint64_t orders,
 			    uint64_t levels)
 {
-	jw_u64(w, "instruments", instruments);
-	jw_u64(w, "orders", orders);
-	jw_u64(w, "levels", levels);
-	jw_u64(w, "adds", st->adds);
-	jw_u64(w, "executions", st->executions);
-	jw_u64(w, "cancels", st->cancels);
-	jw_u64(w, "deletes", st->deletes);
-	jw_u64(w, "replaces", st->replaces);
-	jw_u64(w, "trades", st->trades);
-	jw_u64(w, "crosses", st->crosses);
-	jw_u64(w, "broken", st->broken);
-	jw_u64(w, "unknown_ref", st->unknown_ref);
-	jw_u64(w, "duplicate_ref", st->duplicate_ref);
-	jw_u64(w, "overexecuted", st->overexecuted);
-	jw_u64(w, "bad_order", st->bad_order);
-	jw_u64(w, "order_overflow", st->order_overflow);
-	jw_u64(w, "level_overflow", st->level_overflow);
-	jw_u64(w, "instrument_overflow", st->instrument_overflow);
+	dd_jw_u64(w, "instruments", instruments);
+	dd_jw_u64(w, "orders", orders);
+	dd_jw_u64(w, "levels", levels);
+	dd_jw_u64(w, "adds", st->adds);
+	dd_jw_u64(w, "executions", st->executions);
+	dd_jw_u64(w, "cancels", st->cancels);
+	dd_jw_u64(w, "deletes", st->deletes);
+	dd_jw_u64(w, "replaces", st->replaces);
+	dd_jw_u64(w, "trades", st->trades);
+	dd_jw_u64(w, "crosses", st->crosses);
+	dd_jw_u64(w, "broken", st->broken);
+	dd_jw_u64(w, "unknown_ref", st->unknown_ref);
+	dd_jw_u64(w, "duplicate_ref", st->duplicate_ref);
+	dd_jw_u64(w, "overexecuted", st->overexecuted);
+	dd_jw_u64(w, "bad_order", st->bad_order);
+	dd_jw_u64(w, "order_overflow", st->order_overflow);
+	dd_jw_u64(w, "level_overflow", st->level_overflow);
+	dd_jw_u64(w, "instrument_overflow", st->instrument_overflow);
 }
 
-static void json_feeds(struct jw *w, const struct dd_run *r)
+static void json_feeds(struct dd_jw *w, const struct dd_run *r)
 {
-	jw_open(w, "feeds", '[');
+	dd_jw_open(w, "feeds", '[');
 	for (unsigned f = 0; f < r->nfeeds; f++) {
 		const struct dd_feed *fd = &r->feeds[f];
 		const struct dd_mold_session *s = &fd->mold;
-		jw_open(w, NULL, '{');
-		jw_str(w, "name", fd->cfg.name, sizeof(fd->cfg.name));
-		jw_str(w, "session", s->name, s->started ? sizeof(s->name) : 0);
-		jw_u64(w, "next_seq", s->next_seq);
-		jw_u64(w, "ended", s->ended);
+		dd_jw_open(w, NULL, '{');
+		dd_jw_strn(w, "name", fd->cfg.name, sizeof(fd->cfg.name));
+		dd_jw_strn(w, "session", s->name, s->started ? sizeof(s->name) : 0);
+		dd_jw_u64(w, "next_seq", s->next_seq);
+		dd_jw_u64(w, "ended", s->ended);
 		unsigned nl = fd->cfg.nlines ? fd->cfg.nlines : fd->learned;
-		jw_open(w, "lines", '[');
+		dd_jw_open(w, "lines", '[');
 		for (unsigned l = 0; l < nl; l++) {
 			char dest[64];
 			dd_feed_line_format(&fd->cfg.line[l], dest, sizeof(dest));
-			jw_open(w, NULL, '{');
-			jw_str(w, "dest", dest, sizeof(dest));
-			jw_u64(w, "datagrams", s->stats.line[l].datagrams);
-			jw_u64(w, "delivered", s->stats.line[l].delivered);
-			jw_u64(w, "duplicates", s->stats.line[l].duplicates);
-			jw_u64(w, "arbitration_dropped", s->stats.line[l].arb_dropped);
-			jw_close(w, '}');
+			dd_jw_open(w, NULL, '{');
+			dd_jw_strn(w, "dest", dest, sizeof(dest));
+			dd_jw_u64(w, "datagrams", s->stats.line[l].datagrams);
+			dd_jw_u64(w, "delivered", s->stats.line[l].delivered);
+			dd_jw_u64(w, "duplicates", s->stats.line[l].duplicates);
+			dd_jw_u64(w, "arbitration_dropped", s->stats.line[l].arb_dropped);
+			dd_jw_close(w, '}');
 		}
-		jw_close(w, ']');
+		dd_jw_close(w, ']');
 		json_gaps(w, s);
 		struct dd_book_stats st;
 		uint64_t ni, no, nlv;
 		dd_report_book_totals(r, (int)f, &st, &ni, &no, &nlv);
-		jw_open(w, "book", '{');
+		dd_jw_open(w, "book", '{');
 		json_book_stats(w, &st, ni, no, nlv);
-		jw_close(w, '}');
-		jw_close(w, '}');
+		dd_jw_close(w, '}');
+		dd_jw_close(w, '}');
 	}
-	jw_close(w, ']');
+	dd_jw_close(w, ']');
 }
 
 int dd_report_summary(const struct dd_run *r, const char *path, char *err, size_t errlen)
@@ -375,55 +296,57 @@ int dd_report_summary(const struct dd_run *r, const char *path, char *err, size_
 		snprintf(err, errlen, "cannot write summary %s: %s", path, strerror(e));
 		return -e;
 	}
-	struct jw w = { .f = f, .depth = 1, .first = { true, true } };
-	fputc('{', f);
-	jw_u64(&w, "version", 1);
-	jw_str(&w, "instance", r->cfg->instance, sizeof(r->cfg->instance));
-	jw_str(&w, "pipeline", r->cfg->pipeline == DD_PIPELINE_RTC ? "rtc" : "staged", 8);
-	jw_u64(&w, "workers", r->nshards);
+	struct dd_jw w;
+	dd_jw_init(&w, f, false);
+	dd_jw_open(&w, NULL, '{');
+	dd_jw_u64(&w, "version", 1);
+	dd_jw_strn(&w, "instance", r->cfg->instance, sizeof(r->cfg->instance));
+	dd_jw_strn(&w, "pipeline", r->cfg->pipeline == DD_PIPELINE_RTC ? "rtc" : "staged", 8);
+	dd_jw_u64(&w, "workers", r->nshards);
 	double el = elapsed_s(r);
-	jw_f64(&w, "elapsed_s", el);
-	jw_u64(&w, "packets", r->rx->packets);
-	jw_u64(&w, "bytes", r->rx->bytes);
-	jw_u64(&w, "udp", r->rx->udp);
+	dd_jw_f64(&w, "elapsed_s", el, 6);
+	dd_jw_u64(&w, "packets", r->rx->packets);
+	dd_jw_u64(&w, "bytes", r->rx->bytes);
+	dd_jw_u64(&w, "udp", r->rx->udp);
 	uint64_t total = itch_total(r);
-	jw_f64(&w, "messages_per_s", el > 0 ? (double)total / el : 0.0);
+	dd_jw_f64(&w, "messages_per_s", el > 0 ? (double)total / el : 0.0, 6);
 	json_itch(&w, r);
 	json_mold(&w, r);
 	json_errors(&w, r);
 	struct dd_book_stats st;
 	uint64_t ni, no, nl;
 	dd_report_book_totals(r, -1, &st, &ni, &no, &nl);
-	jw_open(&w, "book", '{');
+	dd_jw_open(&w, "book", '{');
 	json_book_stats(&w, &st, ni, no, nl);
-	jw_close(&w, '}');
+	dd_jw_close(&w, '}');
 	if (r->rx->ring_full)
-		jw_u64(&w, "ring_full", r->rx->ring_full);
+		dd_jw_u64(&w, "ring_full", r->rx->ring_full);
 	json_latency(&w, r);
 	if (r->journal != NULL && r->journal->enabled) {
 		const struct dd_journal_summary *j = r->journal;
-		jw_open(&w, "journal", '{');
-		jw_str(&w, "dir", j->dir, strlen(j->dir));
-		jw_str(&w, "sync", j->sync, strlen(j->sync));
-		jw_str(&w, "release", j->release, strlen(j->release));
-		jw_u64(&w, "records", j->records);
-		jw_u64(&w, "bytes", j->bytes);
-		jw_u64(&w, "commits", j->commits);
-		jw_u64(&w, "commit_bytes_max", j->commit_bytes_max);
-		jw_u64(&w, "segments_started", j->segments);
-		jw_u64(&w, "durable_lsn", j->durable_lsn);
-		jw_u64(&w, "released", j->released);
-		jw_u64(&w, "unreleased", j->unreleased);
-		jw_u64(&w, "snapshots", j->snapshots);
-		jw_u64(&w, "snapshot_lsn", j->snapshot_lsn);
+		dd_jw_open(&w, "journal", '{');
+		dd_jw_str(&w, "dir", j->dir);
+		dd_jw_str(&w, "sync", j->sync);
+		dd_jw_str(&w, "release", j->release);
+		dd_jw_u64(&w, "records", j->records);
+		dd_jw_u64(&w, "bytes", j->bytes);
+		dd_jw_u64(&w, "commits", j->commits);
+		dd_jw_u64(&w, "commit_bytes_max", j->commit_bytes_max);
+		dd_jw_u64(&w, "segments_started", j->segments);
+		dd_jw_u64(&w, "durable_lsn", j->durable_lsn);
+		dd_jw_u64(&w, "released", j->released);
+		dd_jw_u64(&w, "unreleased", j->unreleased);
+		dd_jw_u64(&w, "snapshots", j->snapshots);
+		dd_jw_u64(&w, "snapshot_lsn", j->snapshot_lsn);
 		if (j->recovery != NULL)
-			jw_str(&w, "recovery", j->recovery, strlen(j->recovery));
+			dd_jw_str(&w, "recovery", j->recovery);
 		if (j->error != NULL)
-			jw_str(&w, "error", j->error, strlen(j->error));
-		jw_close(&w, '}');
+			dd_jw_str(&w, "error", j->error);
+		dd_jw_close(&w, '}');
 	}
 	json_feeds(&w, r);
-	fputs("\n}\n", f);
+	dd_jw_close(&w, '}');
+	fputc('\n', f);
 	if (fclose(f) != 0) {
 		int e = errno;
 		snprintf(err, errlen, "writing summary %s failed: %s", path, strerror(e));

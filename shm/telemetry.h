@@ -122,7 +122,7 @@ _Static_assert(offsetof(struct dd_tm_header, magic) == 0, "magic first");
 _Static_assert(sizeof(_Atomic uint64_t) == 8 && alignof(_Atomic uint64_t) == 8, "plain 64-bit words in shm");
 _Static_assert(sizeof(struct dd_tm_slot) % 64 == 0, "slots are whole cache lines");
 
-/* Name of stage `s` ("rx", "book", "ring", "wire_to_decision"). */
+/* Name of stage `s` ("rx", "book", "ring", "wire_to_decision", "journal"). */
 const char *dd_tm_stage_name(enum dd_tm_stage s);
 
 /* The histogram parameters every telemetry histogram uses: 1 ns .. 60 s, 3 significant digits. */

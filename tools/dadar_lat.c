@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dataplane/jsonw.h"
 #include "shm/hdr.h"
 #include "shm/telemetry.h"
 
@@ -735,193 +736,100 @@ static void print_rates(FILE *o, const struct seg *g, const struct view *v)
 
 /* ---- JSON ----------------------------------------------------------------------------------- */
 
-/* A small writer: pretty (indented) for one object, compact for JSON lines. */
-struct jw {
-	FILE *f;
-	bool compact;
-	int depth;
-	bool first[16];
-};
-
-static void jw_sep(struct jw *w, const char *key)
+static void json_drops(struct dd_jw *w, const struct seg *g, const uint64_t *reasons)
 {
-	if (!w->first[w->depth])
-		fputc(',', w->f);
-	w->first[w->depth] = false;
-	if (!w->compact)
-		fprintf(w->f, "\n%*s", 2 * w->depth, "");
-	if (key != NULL)
-		fprintf(w->f, w->compact ? "\"%s\":" : "\"%s\": ", key);
-}
-
-static void jw_open(struct jw *w, const char *key, char c)
-{
-	if (w->depth > 0)
-		jw_sep(w, key);
-	fputc(c, w->f);
-	w->first[++w->depth] = true;
-}
-
-static void jw_close(struct jw *w, char c)
-{
-	bool empty = w->first[w->depth];
-	w->depth--;
-	if (!empty && !w->compact)
-		fprintf(w->f, "\n%*s", 2 * w->depth, "");
-	fputc(c, w->f);
-}
-
-static void jw_u64(struct jw *w, const char *key, uint64_t v)
-{
-	jw_sep(w, key);
-	fprintf(w->f, "%llu", (unsigned long long)v);
-}
-
-static void jw_i64(struct jw *w, const char *key, int64_t v)
-{
-	jw_sep(w, key);
-	fprintf(w->f, "%lld", (long long)v);
-}
-
-static void jw_f64(struct jw *w, const char *key, double v, int decimals)
-{
-	jw_sep(w, key);
-	fprintf(w->f, "%.*f", decimals, isfinite(v) ? v : 0.0);
-}
-
-static void jw_bool(struct jw *w, const char *key, bool v)
-{
-	jw_sep(w, key);
-	fputs(v ? "true" : "false", w->f);
-}
-
-/* Names come from the segment: escape anything outside printable ASCII. */
-static void jw_str(struct jw *w, const char *key, const char *s)
-{
-	jw_sep(w, key);
-	fputc('"', w->f);
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c == '"' || c == '\\')
-			fprintf(w->f, "\\%c", c);
-		else if (c < 0x20 || c > 0x7e)
-			fprintf(w->f, "\\u%04x", c);
-		else
-			fputc(c, w->f);
-	}
-	fputc('"', w->f);
-}
-
-static void json_stats(struct jw *w, const char *key, const struct dd_hdr *h)
-{
-	struct stats s;
-	stats_of(h, &s);
-	jw_open(w, key, '{');
-	jw_u64(w, "count", s.count);
-	jw_u64(w, "min", s.min);
-	jw_u64(w, "p50", s.p50);
-	jw_u64(w, "p90", s.p90);
-	jw_u64(w, "p99", s.p99);
-	jw_u64(w, "p999", s.p999);
-	jw_u64(w, "p9999", s.p9999);
-	jw_u64(w, "max", s.max);
-	jw_f64(w, "mean", s.mean, 3);
-	jw_close(w, '}');
-}
-
-static void json_drops(struct jw *w, const struct seg *g, const uint64_t *reasons)
-{
-	jw_open(w, "drops", '{');
+	dd_jw_open(w, "drops", '{');
 	for (unsigned r = 0; r < g->nreasons; r++)
 		if (reasons[r] != 0 && g->reason[r][0] != '\0')
-			jw_u64(w, g->reason[r], reasons[r]);
-	jw_close(w, '}');
+			dd_jw_u64(w, g->reason[r], reasons[r]);
+	dd_jw_close(w, '}');
 }
 
-static void json_rates(struct jw *w, double dt, uint64_t events, uint64_t packets, uint64_t bytes, uint64_t drops)
+static void json_rates(struct dd_jw *w, double dt, uint64_t events, uint64_t packets, uint64_t bytes, uint64_t drops)
 {
 	double d = dt > 0 ? dt : 1.0;
-	jw_open(w, "rates", '{');
-	jw_f64(w, "events_per_s", (double)events / d, 1);
-	jw_f64(w, "packets_per_s", (double)packets / d, 1);
-	jw_f64(w, "bytes_per_s", (double)bytes / d, 1);
-	jw_f64(w, "drops_per_s", (double)drops / d, 1);
-	jw_close(w, '}');
+	dd_jw_open(w, "rates", '{');
+	dd_jw_f64(w, "events_per_s", (double)events / d, 1);
+	dd_jw_f64(w, "packets_per_s", (double)packets / d, 1);
+	dd_jw_f64(w, "bytes_per_s", (double)bytes / d, 1);
+	dd_jw_f64(w, "drops_per_s", (double)drops / d, 1);
+	dd_jw_close(w, '}');
 }
 
 static void print_json(FILE *o, const struct seg *g, const struct view *v, bool compact)
 {
-	struct jw w = { .f = o, .compact = compact, .depth = 0 };
+	struct dd_jw w;
+	dd_jw_init(&w, o, compact);
 	char iso[48];
 	uint64_t exit_ns;
 	enum run_state st = seg_state(g, &exit_ns);
-	jw_open(&w, NULL, '{');
-	jw_str(&w, "instance", g->instance);
-	jw_i64(&w, "pid", g->pid);
-	jw_str(&w, "state", st == RUNNING ? "running" : "exited");
+	dd_jw_open(&w, NULL, '{');
+	dd_jw_str(&w, "instance", g->instance);
+	dd_jw_i64(&w, "pid", g->pid);
+	dd_jw_str(&w, "state", st == RUNNING ? "running" : "exited");
 	if (st != RUNNING)
-		jw_bool(&w, "clean_exit", st == EXITED);
+		dd_jw_bool(&w, "clean_exit", st == EXITED);
 	char ver[24];
 	snprintf(ver, sizeof(ver), "%u.%u", g->major, g->minor);
-	jw_str(&w, "version", ver);
+	dd_jw_str(&w, "version", ver);
 	fmt_iso(iso, sizeof(iso), g->start_time_ns);
-	jw_str(&w, "started_at", iso);
-	jw_u64(&w, "start_time_ns", g->start_time_ns);
+	dd_jw_str(&w, "started_at", iso);
+	dd_jw_u64(&w, "start_time_ns", g->start_time_ns);
 	if (st == EXITED) {
 		fmt_iso(iso, sizeof(iso), exit_ns);
-		jw_str(&w, "exited_at", iso);
-		jw_u64(&w, "exit_time_ns", exit_ns);
+		dd_jw_str(&w, "exited_at", iso);
+		dd_jw_u64(&w, "exit_time_ns", exit_ns);
 	} else if (st == RUNNING) {
-		jw_f64(&w, "uptime_s", ((double)v->real_ns - (double)g->start_time_ns) / 1e9, 3);
+		dd_jw_f64(&w, "uptime_s", ((double)v->real_ns - (double)g->start_time_ns) / 1e9, 3);
 	}
-	jw_u64(&w, "tsc_hz", g->tsc_hz);
+	dd_jw_u64(&w, "tsc_hz", g->tsc_hz);
 	fmt_iso(iso, sizeof(iso), v->real_ns);
-	jw_str(&w, "time", iso);
+	dd_jw_str(&w, "time", iso);
 	if (v->interval)
-		jw_f64(&w, "interval_s", v->dt, 6);
-	jw_open(&w, "stages", '{');
+		dd_jw_f64(&w, "interval_s", v->dt, 6);
+	dd_jw_open(&w, "stages", '{');
 	for (unsigned t = 0; t < g->nstages; t++)
-		json_stats(&w, g->stage[t], v->m[t]);
-	jw_close(&w, '}');
-	jw_open(&w, "counters", '{');
-	jw_u64(&w, "packets", v->tot.packets);
-	jw_u64(&w, "bytes", v->tot.bytes);
-	jw_u64(&w, "events", v->tot.events);
-	jw_u64(&w, "applied", v->applied);
-	jw_u64(&w, "gaps", v->tot.gaps);
-	jw_u64(&w, "missing", v->tot.missing);
-	jw_u64(&w, "duplicates", v->tot.duplicates);
-	jw_u64(&w, "ring_full", v->tot.ring_full);
-	jw_u64(&w, "dropped", v->drops);
+		dd_jw_hdr(&w, g->stage[t], v->m[t]);
+	dd_jw_close(&w, '}');
+	dd_jw_open(&w, "counters", '{');
+	dd_jw_u64(&w, "packets", v->tot.packets);
+	dd_jw_u64(&w, "bytes", v->tot.bytes);
+	dd_jw_u64(&w, "events", v->tot.events);
+	dd_jw_u64(&w, "applied", v->applied);
+	dd_jw_u64(&w, "gaps", v->tot.gaps);
+	dd_jw_u64(&w, "missing", v->tot.missing);
+	dd_jw_u64(&w, "duplicates", v->tot.duplicates);
+	dd_jw_u64(&w, "ring_full", v->tot.ring_full);
+	dd_jw_u64(&w, "dropped", v->drops);
 	json_drops(&w, g, v->tot.reasons);
-	jw_close(&w, '}');
+	dd_jw_close(&w, '}');
 	if (v->interval)
 		json_rates(&w, v->dt, v->tot.events, v->tot.packets, v->tot.bytes, v->drops);
-	jw_open(&w, "lcores", '[');
+	dd_jw_open(&w, "lcores", '[');
 	for (unsigned s = 0; s < g->nslots; s++) {
 		if (!g->sel[s])
 			continue;
 		const struct ctr *c = &v->c[s];
-		jw_open(&w, NULL, '{');
-		jw_u64(&w, "slot", s);
-		jw_u64(&w, "lcore", g->slot[s].lcore);
-		jw_str(&w, "role", role_name(g->slot[s].role));
-		jw_str(&w, "name", g->slot[s].name);
-		jw_u64(&w, "packets", c->packets);
-		jw_u64(&w, "bytes", c->bytes);
-		jw_u64(&w, "events", c->events);
-		jw_u64(&w, "gaps", c->gaps);
-		jw_u64(&w, "missing", c->missing);
-		jw_u64(&w, "duplicates", c->duplicates);
-		jw_u64(&w, "ring_used", c->ring_used);
-		jw_u64(&w, "ring_size", c->ring_size);
-		jw_u64(&w, "ring_high_water", c->ring_high_water);
-		jw_u64(&w, "ring_full", c->ring_full);
+		dd_jw_open(&w, NULL, '{');
+		dd_jw_u64(&w, "slot", s);
+		dd_jw_u64(&w, "lcore", g->slot[s].lcore);
+		dd_jw_str(&w, "role", role_name(g->slot[s].role));
+		dd_jw_str(&w, "name", g->slot[s].name);
+		dd_jw_u64(&w, "packets", c->packets);
+		dd_jw_u64(&w, "bytes", c->bytes);
+		dd_jw_u64(&w, "events", c->events);
+		dd_jw_u64(&w, "gaps", c->gaps);
+		dd_jw_u64(&w, "missing", c->missing);
+		dd_jw_u64(&w, "duplicates", c->duplicates);
+		dd_jw_u64(&w, "ring_used", c->ring_used);
+		dd_jw_u64(&w, "ring_size", c->ring_size);
+		dd_jw_u64(&w, "ring_high_water", c->ring_high_water);
+		dd_jw_u64(&w, "ring_full", c->ring_full);
 		if (g->slot[s].role == DD_TM_ROLE_JOURNAL) {
-			jw_u64(&w, "lsn_written", c->jrn_written);
-			jw_u64(&w, "lsn_durable", c->jrn_durable);
-			jw_u64(&w, "commits", c->jrn_commits);
-			jw_u64(&w, "released", c->jrn_released);
+			dd_jw_u64(&w, "lsn_written", c->jrn_written);
+			dd_jw_u64(&w, "lsn_durable", c->jrn_durable);
+			dd_jw_u64(&w, "commits", c->jrn_commits);
+			dd_jw_u64(&w, "released", c->jrn_released);
 		}
 		uint64_t drops = 0;
 		for (unsigned r = 0; r < g->nreasons; r++)
@@ -929,14 +837,14 @@ static void print_json(FILE *o, const struct seg *g, const struct view *v, bool 
 		json_drops(&w, g, c->reasons);
 		if (v->interval)
 			json_rates(&w, v->dt, c->events, c->packets, c->bytes, drops);
-		jw_open(&w, "stages", '{');
+		dd_jw_open(&w, "stages", '{');
 		for (unsigned t = 0; t < g->nstages; t++)
-			json_stats(&w, g->stage[t], v->p[s][t]);
-		jw_close(&w, '}');
-		jw_close(&w, '}');
+			dd_jw_hdr(&w, g->stage[t], v->p[s][t]);
+		dd_jw_close(&w, '}');
+		dd_jw_close(&w, '}');
 	}
-	jw_close(&w, ']');
-	jw_close(&w, '}');
+	dd_jw_close(&w, ']');
+	dd_jw_close(&w, '}');
 	fputc('\n', o);
 }
 
@@ -1472,7 +1380,7 @@ static void usage(FILE *f)
 	      "  --duration SECONDS     --hlog, --watch: stop after SECONDS\n"
 	      "  --count N              --hlog, --watch: stop after N intervals\n"
 	      "  --help                 this text\n"
-	      "Stages: rx, book, ring, wire_to_decision (as the instance names them).\n"
+	      "Stages: rx, book, ring, wire_to_decision, journal (as the instance names them).\n"
 	      "\n"
 	      "exit status: 0 ok; 1 I/O failure; 2 bad usage; 3 no such instance; 4 version mismatch or\n"
 	      "malformed segment; 5 permission denied\n",
