@@ -3,6 +3,8 @@
 
 #include <stdbool.h>
 
+#include "dataplane/be.h"
+
 #define ETH_HDR    14
 #define VLAN_TAG   4
 #define IP_MIN_HDR 20
@@ -32,22 +34,12 @@ const char *dd_frame_verdict_name(enum dd_frame_verdict v)
 	return (unsigned)v < DD_FRAME__COUNT ? verdict_names[v] : "?";
 }
 
-static inline uint16_t be16(const uint8_t *p)
-{
-	return (uint16_t)((uint16_t)p[0] << 8 | p[1]);
-}
-
-static inline uint32_t be32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
 uint32_t dd_csum_add(uint32_t sum, const uint8_t *p, size_t len)
 {
 	uint64_t s = sum;
 	size_t i = 0;
 	for (; i + 1 < len; i += 2)
-		s += be16(p + i);
+		s += dd_ld_be16(p + i);
 	if (i < len)
 		s += (uint32_t)p[i] << 8;
 	while (s >> 32)
@@ -64,7 +56,7 @@ uint16_t dd_csum_fold(uint32_t sum)
 
 static bool udp_csum_ok(const uint8_t *ip, const uint8_t *udp, uint16_t udp_len)
 {
-	uint16_t wire = be16(udp + 6);
+	uint16_t wire = dd_ld_be16(udp + 6);
 	if (wire == 0) /* sender did not compute one: allowed for IPv4 */
 		return true;
 	uint32_t sum = dd_csum_add(0, ip + 12, 8); /* source and destination addresses */
@@ -79,15 +71,15 @@ enum dd_frame_verdict dd_frame_udp(const uint8_t *p, size_t len, unsigned flags,
 	if (len < ETH_HDR)
 		return DD_FRAME_ETH_SHORT;
 	size_t off = 12;
-	uint16_t type = be16(p + off);
+	uint16_t type = dd_ld_be16(p + off);
 	v->vlan = 0;
 	for (unsigned tags = 0; type == ETHERTYPE_VLAN || type == ETHERTYPE_QINQ; tags++) {
 		if (tags == 2 || len < off + VLAN_TAG + 2)
 			return DD_FRAME_VLAN_SHORT;
 		if (tags == 0)
-			v->vlan = be16(p + off + 2) & 0x0fff;
+			v->vlan = dd_ld_be16(p + off + 2) & 0x0fff;
 		off += VLAN_TAG;
-		type = be16(p + off);
+		type = dd_ld_be16(p + off);
 	}
 	off += 2;
 	if (type != ETHERTYPE_IPV4)
@@ -98,12 +90,12 @@ enum dd_frame_verdict dd_frame_udp(const uint8_t *p, size_t len, unsigned flags,
 	if (room < IP_MIN_HDR)
 		return DD_FRAME_IP_SHORT;
 	size_t ihl = (size_t)(ip[0] & 0x0f) * 4;
-	uint16_t total = be16(ip + 2);
+	uint16_t total = dd_ld_be16(ip + 2);
 	if ((ip[0] >> 4) != 4 || ihl < IP_MIN_HDR || total < ihl || total > room)
 		return DD_FRAME_IP_BAD_HEADER;
 	if ((flags & DD_FRAME_CHECK_IP_CSUM) && dd_csum_fold(dd_csum_add(0, ip, ihl)) != 0)
 		return DD_FRAME_IP_BAD_CHECKSUM;
-	if (be16(ip + 6) & 0x3fff) /* MF flag or fragment offset */
+	if (dd_ld_be16(ip + 6) & 0x3fff) /* MF flag or fragment offset */
 		return DD_FRAME_IP_FRAGMENT;
 	if (ip[9] != IPPROTO_UDP_)
 		return DD_FRAME_NOT_UDP;
@@ -113,16 +105,16 @@ enum dd_frame_verdict dd_frame_udp(const uint8_t *p, size_t len, unsigned flags,
 	size_t ip_payload = total - ihl;
 	if (ip_payload < UDP_HDR)
 		return DD_FRAME_UDP_BAD_LENGTH;
-	uint16_t udp_len = be16(udp + 4);
+	uint16_t udp_len = dd_ld_be16(udp + 4);
 	if (udp_len < UDP_HDR || udp_len > ip_payload)
 		return DD_FRAME_UDP_BAD_LENGTH;
 	if ((flags & DD_FRAME_CHECK_UDP_CSUM) && !udp_csum_ok(ip, udp, udp_len))
 		return DD_FRAME_UDP_BAD_CHECKSUM;
 
-	v->src_ip = be32(ip + 12);
-	v->dst_ip = be32(ip + 16);
-	v->src_port = be16(udp);
-	v->dst_port = be16(udp + 2);
+	v->src_ip = dd_ld_be32(ip + 12);
+	v->dst_ip = dd_ld_be32(ip + 16);
+	v->src_port = dd_ld_be16(udp);
+	v->dst_port = dd_ld_be16(udp + 2);
 	v->payload = udp + UDP_HDR;
 	v->len = (uint16_t)(udp_len - UDP_HDR);
 	return DD_FRAME_UDP;

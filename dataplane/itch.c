@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <string.h>
 
+#include "dataplane/be.h"
+
 /*
  * Each message type's wire layout is written exactly once, as a list of (kind, offset, field)
  * entries below. Decoding and encoding expand the same lists with a load or a store per entry, so
@@ -14,60 +16,6 @@
  * member); SPACES (a member that is not on this type's wire: decodes as spaces, encodes as
  * nothing).
  */
-
-static inline uint16_t ld_be16(const uint8_t *p)
-{
-	uint16_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return __builtin_bswap16(v);
-}
-
-static inline uint32_t ld_be32(const uint8_t *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return __builtin_bswap32(v);
-}
-
-static inline uint64_t ld_be64(const uint8_t *p)
-{
-	uint64_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return __builtin_bswap64(v);
-}
-
-static inline uint64_t ld_be48(const uint8_t *p)
-{
-	return (uint64_t)ld_be16(p) << 32 | ld_be32(p + 2);
-}
-
-static inline void st_be16(uint8_t *p, uint16_t v)
-{
-	v = __builtin_bswap16(v);
-	memcpy(p, &v, sizeof(v));
-}
-
-static inline void st_be32(uint8_t *p, uint32_t v)
-{
-	v = __builtin_bswap32(v);
-	memcpy(p, &v, sizeof(v));
-}
-
-static inline void st_be64(uint8_t *p, uint64_t v)
-{
-	v = __builtin_bswap64(v);
-	memcpy(p, &v, sizeof(v));
-}
-
-/* Only the low 48 bits go on the wire: a larger timestamp is truncated, as the field allows. */
-static inline void st_be48(uint8_t *p, uint64_t v)
-{
-	st_be16(p, (uint16_t)(v >> 32));
-	st_be32(p + 2, (uint32_t)v);
-}
 
 /* Common header; the type byte at offset 0 is handled by the callers. */
 #define ITCH_HDR(F) \
@@ -249,20 +197,20 @@ static inline void st_be48(uint8_t *p, uint64_t v)
 
 /* Load one field from wire `p` into message `m`. */
 #define LD_U8(dst, src)     (dst) = (src)[0];
-#define LD_U16(dst, src)    (dst) = ld_be16(src);
-#define LD_U32(dst, src)    (dst) = ld_be32(src);
-#define LD_U48(dst, src)    (dst) = ld_be48(src);
-#define LD_U64(dst, src)    (dst) = ld_be64(src);
+#define LD_U16(dst, src)    (dst) = dd_ld_be16(src);
+#define LD_U32(dst, src)    (dst) = dd_ld_be32(src);
+#define LD_U48(dst, src)    (dst) = dd_ld_be48(src);
+#define LD_U64(dst, src)    (dst) = dd_ld_be64(src);
 #define LD_STR(dst, src)    memcpy((dst), (src), sizeof(dst));
 #define LD_SPACES(dst, src) memset((dst), ' ', sizeof(dst));
 #define LD_FIELD(kind, off, field) LD_##kind(m->field, p + (off))
 
 /* Store one field of message `m` into wire buffer `buf`. */
 #define ST_U8(dst, src)     (dst)[0] = (src);
-#define ST_U16(dst, src)    st_be16((dst), (src));
-#define ST_U32(dst, src)    st_be32((dst), (src));
-#define ST_U48(dst, src)    st_be48((dst), (src));
-#define ST_U64(dst, src)    st_be64((dst), (src));
+#define ST_U16(dst, src)    dd_st_be16((dst), (src));
+#define ST_U32(dst, src)    dd_st_be32((dst), (src));
+#define ST_U48(dst, src)    dd_st_be48((dst), (src));
+#define ST_U64(dst, src)    dd_st_be64((dst), (src));
 #define ST_STR(dst, src)    memcpy((dst), (src), sizeof(src));
 #define ST_SPACES(dst, src)
 #define ST_FIELD(kind, off, field) ST_##kind(buf + (off), m->field)

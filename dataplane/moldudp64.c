@@ -5,6 +5,8 @@
 #include <limits.h>
 #include <string.h>
 
+#include "dataplane/be.h"
+
 /*
  * One reorder-window slot. The datagram is copied whole, header included: a released slot is handed
  * out as a block in place, and a slot waiting for a session change still carries the new name.
@@ -58,20 +60,6 @@ __attribute__((cold)) const char *dd_mold_err_name(enum dd_mold_err e)
 	return (unsigned)e < DD_MOLD_ERR__COUNT ? dd_mold_err_names[e] : "?";
 }
 
-static inline uint16_t rd16(const uint8_t *p)
-{
-	return (uint16_t)((uint16_t)p[0] << 8 | p[1]);
-}
-
-static inline uint64_t rd64(const uint8_t *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 0; i < 8; i++)
-		v = v << 8 | p[i];
-	return v;
-}
-
 static inline bool is_marker(uint16_t count)
 {
 	return count == 0 || count == DD_MOLD_COUNT_EOS;
@@ -87,8 +75,8 @@ enum dd_mold_err dd_mold_parse(const uint8_t *p, size_t len, struct dd_mold_hdr 
 	if (len < DD_MOLD_HDR_LEN)
 		return DD_MOLD_ERR_SHORT;
 	memcpy(h->session, p, DD_MOLD_SESSION_LEN);
-	h->seq = rd64(p + DD_MOLD_SESSION_LEN);
-	h->count = rd16(p + DD_MOLD_SESSION_LEN + 8);
+	h->seq = dd_ld_be64(p + DD_MOLD_SESSION_LEN);
+	h->count = dd_ld_be16(p + DD_MOLD_SESSION_LEN + 8);
 	if (is_marker(h->count))
 		return len == DD_MOLD_HDR_LEN ? DD_MOLD_OK : DD_MOLD_ERR_TRAILING;
 	/* Messages are numbered from 1, and seq + count must stay representable: it becomes next_seq. */
@@ -101,9 +89,9 @@ enum dd_mold_err dd_mold_parse(const uint8_t *p, size_t len, struct dd_mold_hdr 
 		if (left == 0)
 			return DD_MOLD_ERR_COUNT_MISMATCH;
 		/* A lone byte is a length prefix cut short: it runs past the end like a long length. */
-		if (left < 2 || rd16(p + off) > left - 2)
+		if (left < 2 || dd_ld_be16(p + off) > left - 2)
 			return DD_MOLD_ERR_MSG_OVERRUN;
-		off += 2 + (size_t)rd16(p + off);
+		off += 2 + (size_t)dd_ld_be16(p + off);
 	}
 	return off == len ? DD_MOLD_OK : DD_MOLD_ERR_TRAILING;
 }
@@ -226,7 +214,7 @@ static void deliver(struct dd_mold_session *s, const uint8_t *dgram, size_t len,
 	const uint8_t *p = dgram + DD_MOLD_HDR_LEN;
 
 	for (uint64_t i = 0; i < skip; i++)
-		p += 2 + (size_t)rd16(p);
+		p += 2 + (size_t)dd_ld_be16(p);
 	out->p = p;
 	out->end = dgram + len;
 	out->seq = seq + skip;

@@ -4,23 +4,13 @@
 #include <errno.h>
 #include <string.h>
 
-static void put_be16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static void put_be64(uint8_t *p, uint64_t v)
-{
-	for (int i = 7; i >= 0; i--, v >>= 8)
-		p[i] = (uint8_t)v;
-}
+#include "dataplane/be.h"
 
 static void put_hdr(const struct dd_molddg *p, uint8_t *out, uint64_t seq, uint16_t count)
 {
 	memcpy(out, p->session, DD_MOLDDG_SESSION_LEN);
-	put_be64(out + 10, seq);
-	put_be16(out + 18, count);
+	dd_st_be64(out + 10, seq);
+	dd_st_be16(out + 18, count);
 }
 
 int dd_molddg_init(struct dd_molddg *p, const char *session, uint64_t first_seq, size_t max_payload)
@@ -58,7 +48,7 @@ int dd_molddg_add(struct dd_molddg *p, const uint8_t *msg, size_t len, uint64_t 
 		return -EOVERFLOW;
 	if (p->count == 0)
 		p->first_ts = ts;
-	put_be16(p->buf + p->len, (uint16_t)len);
+	dd_st_be16(p->buf + p->len, (uint16_t)len);
 	memcpy(p->buf + p->len + 2, msg, len);
 	p->len += 2 + len;
 	p->count++;

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dataplane/be.h"
+
 #define PCAP_IOBUF (1u << 20)
 #define ETH_HDR_LEN  14
 #define VLAN_HDR_LEN 4
@@ -27,18 +29,6 @@ static void put_le32(uint8_t *p, uint32_t v)
 {
 	put_le16(p, (uint16_t)v);
 	put_le16(p + 2, (uint16_t)(v >> 16));
-}
-
-static void put_be16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static void put_be32(uint8_t *p, uint32_t v)
-{
-	put_be16(p, (uint16_t)(v >> 16));
-	put_be16(p + 2, (uint16_t)v);
 }
 
 /* fwrite() only promises errno on POSIX systems; keep a meaningful code if it left none. */
@@ -149,11 +139,11 @@ static size_t put_eth(uint8_t *buf, const uint8_t dst[6], const struct dd_pcapw_
 	memcpy(buf, dst, 6);
 	memcpy(buf + 6, f->src_mac, 6);
 	if (f->vlan) {
-		put_be16(buf + n, ETHERTYPE_VLAN);
-		put_be16(buf + n + 2, f->vlan & 0x0fff); /* PCP 0, DEI 0 */
+		dd_st_be16(buf + n, ETHERTYPE_VLAN);
+		dd_st_be16(buf + n + 2, f->vlan & 0x0fff); /* PCP 0, DEI 0 */
 		n += VLAN_HDR_LEN;
 	}
-	put_be16(buf + n, type);
+	dd_st_be16(buf + n, type);
 	return n + 2;
 }
 
@@ -187,15 +177,15 @@ int dd_pcapw_build_ipv4(uint8_t *buf, size_t cap, const struct dd_pcapw_flow *f,
 	ip = buf + l2;
 	ip[0] = 0x45;                      /* version 4, IHL 5 */
 	ip[1] = 0;                         /* DSCP/ECN */
-	put_be16(ip + 2, (uint16_t)ip_len);
-	put_be16(ip + 4, ip_id);
-	put_be16(ip + 6, 0x4000);          /* DF, offset 0 */
+	dd_st_be16(ip + 2, (uint16_t)ip_len);
+	dd_st_be16(ip + 4, ip_id);
+	dd_st_be16(ip + 6, 0x4000);          /* DF, offset 0 */
 	ip[8] = 64;                        /* TTL */
 	ip[9] = proto;
-	put_be16(ip + 10, 0);
-	put_be32(ip + 12, f->src_ip);
-	put_be32(ip + 16, f->dst_ip);
-	put_be16(ip + 10, (uint16_t)~dd_pcapw_csum(ip, IPV4_HDR_LEN, 0));
+	dd_st_be16(ip + 10, 0);
+	dd_st_be32(ip + 12, f->src_ip);
+	dd_st_be32(ip + 16, f->dst_ip);
+	dd_st_be16(ip + 10, (uint16_t)~dd_pcapw_csum(ip, IPV4_HDR_LEN, 0));
 	if (len)
 		memmove(ip + IPV4_HDR_LEN, payload, len);
 	return (int)pad_frame(buf, total);
@@ -218,19 +208,19 @@ int dd_pcapw_build_udp(uint8_t *buf, size_t cap, const struct dd_pcapw_flow *f, 
 	/* UDP is built in place, then handed to dd_pcapw_build_ipv4() as its payload (a no-op move). */
 	udp = buf + l4;
 	memmove(udp + UDP_HDR_LEN, payload, len);
-	put_be16(udp, f->src_port);
-	put_be16(udp + 2, f->dst_port);
-	put_be16(udp + 4, (uint16_t)udp_len);
-	put_be16(udp + 6, 0);
-	put_be32(pseudo, f->src_ip);
-	put_be32(pseudo + 4, f->dst_ip);
+	dd_st_be16(udp, f->src_port);
+	dd_st_be16(udp + 2, f->dst_port);
+	dd_st_be16(udp + 4, (uint16_t)udp_len);
+	dd_st_be16(udp + 6, 0);
+	dd_st_be32(pseudo, f->src_ip);
+	dd_st_be32(pseudo + 4, f->dst_ip);
 	pseudo[8] = 0;
 	pseudo[9] = IPPROTO_UDP_;
-	put_be16(pseudo + 10, (uint16_t)udp_len);
+	dd_st_be16(pseudo + 10, (uint16_t)udp_len);
 	sum = dd_pcapw_csum(pseudo, sizeof(pseudo), 0);
 	sum = dd_pcapw_csum(udp, udp_len, sum);
 	csum = (uint16_t)~sum;
-	put_be16(udp + 6, csum ? csum : 0xffff); /* 0 means "no checksum" in UDP over IPv4 */
+	dd_st_be16(udp + 6, csum ? csum : 0xffff); /* 0 means "no checksum" in UDP over IPv4 */
 	return dd_pcapw_build_ipv4(buf, cap, f, IPPROTO_UDP_, ip_id, udp, udp_len);
 }
 
@@ -244,14 +234,14 @@ int dd_pcapw_build_arp(uint8_t *buf, size_t cap, const struct dd_pcapw_flow *f)
 		return -ENOSPC;
 	put_eth(buf, bcast, f, ETHERTYPE_ARP);
 	a = buf + l2;
-	put_be16(a, 1);                  /* hardware: Ethernet */
-	put_be16(a + 2, ETHERTYPE_IPV4);
+	dd_st_be16(a, 1);                  /* hardware: Ethernet */
+	dd_st_be16(a + 2, ETHERTYPE_IPV4);
 	a[4] = 6;
 	a[5] = 4;
-	put_be16(a + 6, 1);              /* request */
+	dd_st_be16(a + 6, 1);              /* request */
 	memcpy(a + 8, f->src_mac, 6);
-	put_be32(a + 14, f->src_ip);
+	dd_st_be32(a + 14, f->src_ip);
 	memset(a + 18, 0, 6);
-	put_be32(a + 24, f->dst_ip);
+	dd_st_be32(a + 24, f->dst_ip);
 	return (int)pad_frame(buf, l2 + 28);
 }

@@ -18,6 +18,7 @@
 
 #include <cmocka.h>
 
+#include "dataplane/be.h"
 #include "dataplane/feed.h"
 #include "dataplane/itch.h"
 #include "dataplane/moldudp64.h"
@@ -35,23 +36,11 @@ struct dgram {
 	uint16_t count;
 };
 
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-	for (int i = 7; i >= 0; i--, v >>= 8)
-		p[i] = (uint8_t)v;
-}
-
 static struct dgram *dg_begin_session(struct dgram *d, const char *session, uint64_t seq)
 {
 	memcpy(d->b, session, DD_MOLD_SESSION_LEN);
-	put64(d->b + 10, seq);
-	put16(d->b + 18, 0);
+	dd_st_be64(d->b + 10, seq);
+	dd_st_be16(d->b + 18, 0);
 	d->len = DD_MOLD_HDR_LEN;
 	d->count = 0;
 	return d;
@@ -66,11 +55,11 @@ static struct dgram *dg_begin(struct dgram *d, uint64_t seq)
 static void dg_raw(struct dgram *d, const uint8_t *m, uint16_t len)
 {
 	assert_true(d->len + 2 + len <= sizeof(d->b));
-	put16(d->b + d->len, len);
+	dd_st_be16(d->b + d->len, len);
 	memcpy(d->b + d->len + 2, m, len);
 	d->len += 2 + (size_t)len;
 	d->count++;
-	put16(d->b + 18, d->count);
+	dd_st_be16(d->b + 18, d->count);
 }
 
 /* Append an encoded ITCH message, cut to `len` bytes (0: its full length) or padded with zeros. */

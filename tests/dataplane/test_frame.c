@@ -7,6 +7,7 @@
 
 #include <cmocka.h>
 
+#include "dataplane/be.h"
 #include "dataplane/frame.h"
 
 /* A frame built field by field from RFC 791 / 768 and IEEE 802.1Q, independent of the parser. */
@@ -16,12 +17,6 @@ struct frame {
 	size_t ip;  /* offset of the IPv4 header */
 	size_t udp; /* offset of the UDP header */
 };
-
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
 
 static uint16_t ip_checksum(const uint8_t *h, size_t n)
 {
@@ -40,30 +35,30 @@ static void build(struct frame *f, unsigned tags, unsigned ihl_words, const char
 	memcpy(p, "\x01\x00\x5e\x36\x0c\x6f\x02\x00\x00\x00\x00\x01", 12);
 	size_t off = 12;
 	for (unsigned t = 0; t < tags; t++) {
-		put16(p + off, t == 0 && tags == 2 ? 0x88A8 : 0x8100);
-		put16(p + off + 2, (uint16_t)(0x2000 | (100 + t))); /* PCP 1, VID 100 + t */
+		dd_st_be16(p + off, t == 0 && tags == 2 ? 0x88A8 : 0x8100);
+		dd_st_be16(p + off + 2, (uint16_t)(0x2000 | (100 + t))); /* PCP 1, VID 100 + t */
 		off += 4;
 	}
-	put16(p + off, 0x0800);
+	dd_st_be16(p + off, 0x0800);
 	off += 2;
 	f->ip = off;
 	size_t plen = strlen(payload);
 	size_t ihl = ihl_words * 4;
 	uint8_t *ip = p + off;
 	ip[0] = (uint8_t)(0x40 | ihl_words);
-	put16(ip + 2, (uint16_t)(ihl + 8 + plen));
-	put16(ip + 4, 0x1234);
-	put16(ip + 6, 0x4000); /* DF */
+	dd_st_be16(ip + 2, (uint16_t)(ihl + 8 + plen));
+	dd_st_be16(ip + 4, 0x1234);
+	dd_st_be16(ip + 6, 0x4000); /* DF */
 	ip[8] = 64;
 	ip[9] = 17;
 	memcpy(ip + 12, "\x0a\x00\x00\x01", 4);
 	memcpy(ip + 16, "\xe9\x36\x0c\x6f", 4); /* 233.54.12.111 */
-	put16(ip + 10, ip_checksum(ip, ihl));
+	dd_st_be16(ip + 10, ip_checksum(ip, ihl));
 	f->udp = off + ihl;
 	uint8_t *udp = p + f->udp;
-	put16(udp, 40000);
-	put16(udp + 2, 26477);
-	put16(udp + 4, (uint16_t)(8 + plen));
+	dd_st_be16(udp, 40000);
+	dd_st_be16(udp + 2, 26477);
+	dd_st_be16(udp + 4, (uint16_t)(8 + plen));
 	memcpy(udp + 8, payload, plen);
 	f->len = f->udp + 8 + plen;
 }
@@ -71,8 +66,8 @@ static void build(struct frame *f, unsigned tags, unsigned ihl_words, const char
 static void fix_ip_checksum(struct frame *f)
 {
 	uint8_t *ip = f->b + f->ip;
-	put16(ip + 10, 0);
-	put16(ip + 10, ip_checksum(ip, (size_t)(ip[0] & 0xf) * 4));
+	dd_st_be16(ip + 10, 0);
+	dd_st_be16(ip + 10, ip_checksum(ip, (size_t)(ip[0] & 0xf) * 4));
 }
 
 static void set_udp_checksum(struct frame *f)
@@ -83,14 +78,14 @@ static void set_udp_checksum(struct frame *f)
 	memcpy(pseudo, ip + 12, 8);
 	pseudo[8] = 0;
 	pseudo[9] = 17;
-	put16(pseudo + 10, (uint16_t)ulen);
-	put16(udp + 6, 0);
+	dd_st_be16(pseudo + 10, (uint16_t)ulen);
+	dd_st_be16(udp + 6, 0);
 	memcpy(pseudo + 12, udp, ulen);
 	size_t n = 12 + ulen;
 	if (n & 1)
 		pseudo[n++] = 0;
 	uint16_t c = ip_checksum(pseudo, n);
-	put16(udp + 6, c == 0 ? 0xffff : c);
+	dd_st_be16(udp + 6, c == 0 ? 0xffff : c);
 }
 
 static enum dd_frame_verdict parse(const struct frame *f, unsigned flags, struct dd_udp_view *v)
@@ -144,7 +139,7 @@ static void test_three_vlan_tags_are_refused(void **state)
 	struct dd_udp_view v;
 	build(&f, 2, 5, "xy");
 	/* turn the IPv4 ethertype after the second tag into a third tag */
-	put16(f.b + f.ip - 2, 0x8100);
+	dd_st_be16(f.b + f.ip - 2, 0x8100);
 	assert_int_equal(parse(&f, 0, &v), DD_FRAME_VLAN_SHORT);
 }
 
@@ -189,9 +184,9 @@ static void test_non_ipv4_ethertypes_are_not_ours(void **state)
 	struct frame f;
 	struct dd_udp_view v;
 	build(&f, 0, 5, "x");
-	put16(f.b + 12, 0x0806); /* ARP */
+	dd_st_be16(f.b + 12, 0x0806); /* ARP */
 	assert_int_equal(parse(&f, 0, &v), DD_FRAME_NOT_IPV4);
-	put16(f.b + 12, 0x86DD); /* IPv6 */
+	dd_st_be16(f.b + 12, 0x86DD); /* IPv6 */
 	assert_int_equal(parse(&f, 0, &v), DD_FRAME_NOT_IPV4);
 }
 
@@ -207,7 +202,7 @@ static void test_bad_ip_headers_are_refused(void **state)
 	f.b[f.ip] = 0x44; /* IHL 4 */
 	assert_int_equal(parse(&f, 0, &v), DD_FRAME_IP_BAD_HEADER);
 	build(&f, 0, 5, "x");
-	put16(f.b + f.ip + 2, 19); /* total below the header */
+	dd_st_be16(f.b + f.ip + 2, 19); /* total below the header */
 	assert_int_equal(parse(&f, 0, &v), DD_FRAME_IP_BAD_HEADER);
 }
 
@@ -230,11 +225,11 @@ static void test_fragments_are_dropped(void **state)
 	struct frame f;
 	struct dd_udp_view v;
 	build(&f, 0, 5, "x");
-	put16(f.b + f.ip + 6, 0x2000); /* MF */
+	dd_st_be16(f.b + f.ip + 6, 0x2000); /* MF */
 	assert_int_equal(parse(&f, 0, &v), DD_FRAME_IP_FRAGMENT);
-	put16(f.b + f.ip + 6, 0x0010); /* offset 16 * 8 */
+	dd_st_be16(f.b + f.ip + 6, 0x0010); /* offset 16 * 8 */
 	assert_int_equal(parse(&f, 0, &v), DD_FRAME_IP_FRAGMENT);
-	put16(f.b + f.ip + 6, 0x4000); /* DF only: a whole datagram */
+	dd_st_be16(f.b + f.ip + 6, 0x4000); /* DF only: a whole datagram */
 	assert_int_equal(parse(&f, 0, &v), DD_FRAME_UDP);
 }
 
@@ -254,16 +249,16 @@ static void test_udp_length_must_fit_the_ip_payload(void **state)
 	struct frame f;
 	struct dd_udp_view v;
 	build(&f, 0, 5, "abcd");
-	put16(f.b + f.udp + 4, 7);
+	dd_st_be16(f.b + f.udp + 4, 7);
 	assert_int_equal(parse(&f, 0, &v), DD_FRAME_UDP_BAD_LENGTH);
-	put16(f.b + f.udp + 4, 13);
+	dd_st_be16(f.b + f.udp + 4, 13);
 	assert_int_equal(parse(&f, 0, &v), DD_FRAME_UDP_BAD_LENGTH);
-	put16(f.b + f.udp + 4, 10); /* shorter than the IP payload: the UDP length wins */
+	dd_st_be16(f.b + f.udp + 4, 10); /* shorter than the IP payload: the UDP length wins */
 	assert_int_equal(parse(&f, 0, &v), DD_FRAME_UDP);
 	assert_int_equal(v.len, 2);
 	/* an IP payload too short for a UDP header */
 	build(&f, 0, 5, "");
-	put16(f.b + f.ip + 2, 27);
+	dd_st_be16(f.b + f.ip + 2, 27);
 	fix_ip_checksum(&f);
 	assert_int_equal(parse(&f, DD_FRAME_CHECK_IP_CSUM, &v), DD_FRAME_UDP_BAD_LENGTH);
 }

@@ -8,6 +8,7 @@
 
 #include <cmocka.h>
 
+#include "dataplane/be.h"
 #include "dataplane/moldudp64.h"
 
 /*
@@ -26,32 +27,11 @@ struct dgram {
 	size_t len;
 };
 
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-	for (int i = 7; i >= 0; i--, v >>= 8)
-		p[i] = (uint8_t)v;
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 0; i < 8; i++)
-		v = v << 8 | p[i];
-	return v;
-}
-
 static void dg_header(struct dgram *d, const char *session, uint64_t seq, uint16_t count)
 {
 	memcpy(d->b, session, DD_MOLD_SESSION_LEN);
-	put64(d->b + 10, seq);
-	put16(d->b + 18, count);
+	dd_st_be64(d->b + 10, seq);
+	dd_st_be16(d->b + 18, count);
 	d->len = DD_MOLD_HDR_LEN;
 }
 
@@ -59,7 +39,7 @@ static void dg_header(struct dgram *d, const char *session, uint64_t seq, uint16
 static void dg_add(struct dgram *d, uint16_t len, uint8_t fill)
 {
 	assert_true(d->len + 2 + len <= sizeof(d->b));
-	put16(d->b + d->len, len);
+	dd_st_be16(d->b + d->len, len);
 	memset(d->b + d->len + 2, fill, len);
 	d->len += 2 + (size_t)len;
 }
@@ -69,8 +49,8 @@ static struct dgram *dg_std(struct dgram *d, const char *session, uint64_t seq, 
 {
 	dg_header(d, session, seq, n);
 	for (uint16_t i = 0; i < n; i++) {
-		put16(d->b + d->len, STD_LEN);
-		put64(d->b + d->len + 2, seq + i);
+		dd_st_be16(d->b + d->len, STD_LEN);
+		dd_st_be64(d->b + d->len + 2, seq + i);
 		d->len += 2 + STD_LEN;
 	}
 	return d;
@@ -120,7 +100,7 @@ static void take(struct fx *f, const struct dd_mold_block *blk)
 		uint64_t seq = b.seq - 1;
 		assert_true(msg + len <= blk->end);
 		if (len == STD_LEN)
-			assert_int_equal(get64(msg), seq);
+			assert_int_equal(dd_ld_be64(msg), seq);
 		assert_true(f->nseen < MAX_SEEN);
 		f->seen[f->nseen] = seq;
 		f->seen_line[f->nseen] = b.line;
@@ -536,7 +516,7 @@ static void test_partial_overlap_delivers_only_new_messages(void **state)
 	/* skipped the two duplicate messages in place */
 	assert_ptr_equal(b.p, d.b + DD_MOLD_HDR_LEN + 2 * (2 + STD_LEN));
 	assert_true(dd_mold_next(&b, &msg, &len));
-	assert_int_equal(get64(msg), 4);
+	assert_int_equal(dd_ld_be64(msg), 4);
 	assert_int_equal(f->s.stats.duplicates, 2);
 	assert_int_equal(f->s.stats.line[0].duplicates, 2);
 	assert_int_equal(f->s.stats.delivered, 5);

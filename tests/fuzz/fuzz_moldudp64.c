@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dataplane/be.h"
 #include "dataplane/moldudp64.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -60,27 +61,6 @@ static bool take_byte(struct cursor *c, uint8_t *b)
 	return true;
 }
 
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-	for (int i = 7; i >= 0; i--, v >>= 8)
-		p[i] = (uint8_t)v;
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 0; i < 8; i++)
-		v = v << 8 | p[i];
-	return v;
-}
-
 /* Builds a datagram into buf (room for BIG_MSG + header); returns its length, 0 if input ran out. */
 static size_t build(struct cursor *c, const struct dd_mold_session *s, uint8_t kind, uint8_t tbyte,
 		    uint8_t *buf)
@@ -102,8 +82,8 @@ static size_t build(struct cursor *c, const struct dd_mold_session *s, uint8_t k
 		seq = base > (uint64_t)-off ? base - (uint64_t)-off : 0;
 
 	memcpy(buf, names[(sb & 3) % 3], DD_MOLD_SESSION_LEN);
-	put64(buf + 10, seq);
-	put16(buf + 18, count);
+	dd_st_be64(buf + 10, seq);
+	dd_st_be16(buf + 18, count);
 	size_t len = DD_MOLD_HDR_LEN;
 	for (unsigned i = 0; count != DD_MOLD_COUNT_EOS && i < count; i++) {
 		uint8_t lb = 0;
@@ -111,11 +91,11 @@ static size_t build(struct cursor *c, const struct dd_mold_session *s, uint8_t k
 		size_t ml = lb == 0xFF ? DD_MOLD_MAX_DATAGRAM : lb & 15;
 		if (len + 2 + ml > DD_MOLD_HDR_LEN + BIG_MSG)
 			ml = 0;
-		put16(buf + len, (uint16_t)ml);
+		dd_st_be16(buf + len, (uint16_t)ml);
 		memset(buf + len + 2, 0x33, ml);
 		if (ml >= 9) {
 			buf[len + 2] = TAG;
-			put64(buf + len + 3, seq + i);
+			dd_st_be64(buf + len + 3, seq + i);
 		}
 		if (ml >= 10)
 			buf[len + 2 + 9] = (uint8_t)names[(sb & 3) % 3][DD_MOLD_SESSION_LEN - 1];
@@ -152,7 +132,7 @@ static void check_block(const struct dd_mold_session *s, const struct dd_mold_bl
 		CHECK(msg >= blk->p && msg <= b.end);
 		CHECK((size_t)(b.end - msg) >= len);
 		if (s->name[0] == 'F' && len >= 9 && msg[0] == TAG)
-			CHECK(get64(msg + 1) == b.seq - 1);
+			CHECK(dd_ld_be64(msg + 1) == b.seq - 1);
 		/* a block belongs to the session being tracked when it comes out */
 		if (s->name[0] == 'F' && len >= 10 && msg[0] == TAG)
 			CHECK(msg[9] == (uint8_t)s->name[DD_MOLD_SESSION_LEN - 1]);
