@@ -714,20 +714,6 @@ static int run_replay(const char *dir, uint64_t nevents, uint64_t noutputs, stru
 
 /* ---- files --------------------------------------------------------------------------------------- */
 
-static int mkdir_p(const char *dir)
-{
-	char buf[DD_PATH_MAX];
-	snprintf(buf, sizeof(buf), "%s", dir);
-	for (char *p = buf + 1; *p; p++)
-		if (*p == '/') {
-			*p = '\0';
-			if (mkdir(buf, 0750) != 0 && errno != EEXIST)
-				return -errno;
-			*p = '/';
-		}
-	return mkdir(buf, 0750) != 0 && errno != EEXIST ? -errno : 0;
-}
-
 /* Remove `dir` and the files in it (journals hold no subdirectories). */
 static void remove_dir(const char *dir)
 {
@@ -849,7 +835,7 @@ int main(int argc, char **argv)
 	uint64_t nevents, noutputs;
 	struct dd_jitem *items = make_items(n, &nevents, &noutputs);
 
-	int rc = mkdir_p(base);
+	int rc = dd_jdir_create(base);
 	char root[DD_PATH_MAX - 32]; /* room for the names below */
 	snprintf(root, sizeof(root), "%s/run-XXXXXX", base);
 	if (rc != 0 || mkdtemp(root) == NULL) {

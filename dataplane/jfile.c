@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -148,30 +149,31 @@ static uint32_t shift_by_table(const uint32_t t[4][256], uint32_t c)
 	return t[0][c & 0xff] ^ t[1][(c >> 8) & 0xff] ^ t[2][(c >> 16) & 0xff] ^ t[3][c >> 24];
 }
 
+/* Whole groups of three adjacent `hw`-byte blocks, one stream each, joined with `shift`. */
+__attribute__((target("sse4.2"), always_inline)) static inline uint64_t
+crc_three_streams(uint64_t c0, const uint8_t **pp, size_t *np, size_t hw, const uint32_t shift[4][256])
+{
+	const uint8_t *p = *pp;
+	size_t n = *np;
+	for (; n >= 3 * hw; p += 3 * hw, n -= 3 * hw) {
+		uint64_t c1 = 0, c2 = 0;
+		for (size_t i = 0; i < hw; i += 8) {
+			c0 = _mm_crc32_u64(c0, load64(p + i));
+			c1 = _mm_crc32_u64(c1, load64(p + hw + i));
+			c2 = _mm_crc32_u64(c2, load64(p + 2 * hw + i));
+		}
+		c0 = shift_by_table(shift, (uint32_t)c0) ^ (uint32_t)c1;
+		c0 = shift_by_table(shift, (uint32_t)c0) ^ (uint32_t)c2;
+	}
+	*pp = p;
+	*np = n;
+	return c0;
+}
+
 __attribute__((target("sse4.2"))) static uint32_t crc_raw_sse42(uint32_t c, const uint8_t *p, size_t n)
 {
-	uint64_t c0 = c;
-
-	for (; n >= 3 * HW_LONG; p += 3 * HW_LONG, n -= 3 * HW_LONG) {
-		uint64_t c1 = 0, c2 = 0;
-		for (size_t i = 0; i < HW_LONG; i += 8) {
-			c0 = _mm_crc32_u64(c0, load64(p + i));
-			c1 = _mm_crc32_u64(c1, load64(p + HW_LONG + i));
-			c2 = _mm_crc32_u64(c2, load64(p + 2 * HW_LONG + i));
-		}
-		c0 = shift_by_table(shift_long, (uint32_t)c0) ^ (uint32_t)c1;
-		c0 = shift_by_table(shift_long, (uint32_t)c0) ^ (uint32_t)c2;
-	}
-	for (; n >= 3 * HW_SHORT; p += 3 * HW_SHORT, n -= 3 * HW_SHORT) {
-		uint64_t c1 = 0, c2 = 0;
-		for (size_t i = 0; i < HW_SHORT; i += 8) {
-			c0 = _mm_crc32_u64(c0, load64(p + i));
-			c1 = _mm_crc32_u64(c1, load64(p + HW_SHORT + i));
-			c2 = _mm_crc32_u64(c2, load64(p + 2 * HW_SHORT + i));
-		}
-		c0 = shift_by_table(shift_short, (uint32_t)c0) ^ (uint32_t)c1;
-		c0 = shift_by_table(shift_short, (uint32_t)c0) ^ (uint32_t)c2;
-	}
+	uint64_t c0 = crc_three_streams(c, &p, &n, HW_LONG, shift_long);
+	c0 = crc_three_streams(c0, &p, &n, HW_SHORT, shift_short);
 	for (; n >= 8; p += 8, n -= 8)
 		c0 = _mm_crc32_u64(c0, load64(p));
 	for (; n > 0; p++, n--)
@@ -345,6 +347,21 @@ __attribute__((cold)) void dd_jseg_path(char *buf, size_t len, const char *dir, 
 __attribute__((cold)) void dd_jsnap_path(char *buf, size_t len, const char *dir, uint64_t lsn)
 {
 	snprintf(buf, len, "%s/" SNAP_PREFIX "%020llu" SNAP_SUFFIX, dir, (unsigned long long)lsn);
+}
+
+__attribute__((cold)) int dd_jdir_create(const char *dir)
+{
+	char buf[PATH_MAX];
+	if (snprintf(buf, sizeof(buf), "%s", dir) >= (int)sizeof(buf))
+		return -ENAMETOOLONG;
+	for (char *p = buf + 1; *p; p++)
+		if (*p == '/') {
+			*p = '\0';
+			if (mkdir(buf, 0750) != 0 && errno != EEXIST)
+				return -errno;
+			*p = '/';
+		}
+	return mkdir(buf, 0750) != 0 && errno != EEXIST ? -errno : 0;
 }
 
 /* ---- directory listing ------------------------------------------------------------------------- */

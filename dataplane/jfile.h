@@ -153,6 +153,10 @@ int dd_jseg_header_check(const struct dd_jseg_header *h, char *err, size_t errle
 void dd_jseg_path(char *buf, size_t len, const char *dir, uint64_t first_lsn);
 void dd_jsnap_path(char *buf, size_t len, const char *dir, uint64_t lsn);
 
+/* Create journal directory `dir` and its missing parents (mode 0750). Returns 0 (also when it
+ * exists) or -errno (-ENAMETOOLONG past PATH_MAX). */
+int dd_jdir_create(const char *dir);
+
 /* ---- reading ---------------------------------------------------------------------------------- */
 
 /*

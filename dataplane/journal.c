@@ -19,6 +19,8 @@
 #include <rte_malloc.h>
 #include <rte_pause.h>
 
+#include "dataplane/recovery.h"
+
 /*
  * Staging buffer: segment offset o lives at buf[o % STAGE]; STAGE is a power of two and a multiple
  * of the page. A record is always written contiguously at buf[o % STAGE], running into an overflow
@@ -191,14 +193,7 @@ static void out_line(struct dd_journal *j, uint64_t lsn, const struct dd_output 
 	}
 	uint8_t *b = j->outbuf[j->outcur];
 	size_t room = OUTBUF - j->outlen[j->outcur];
-	int n = snprintf((char *)b + j->outlen[j->outcur], room,
-			 "{\"lsn\":%llu,\"type\":\"bbo\",\"feed\":%u,\"seq\":%llu,\"event_ns\":%llu,\"locate\":%u,"
-			 "\"bid\":\"%u.%04u\",\"bid_shares\":%llu,\"bid_orders\":%u,"
-			 "\"ask\":\"%u.%04u\",\"ask_shares\":%llu,\"ask_orders\":%u}\n",
-			 (unsigned long long)lsn, o->source, (unsigned long long)o->seq,
-			 (unsigned long long)o->event_ns, o->locate, o->bid_price / 10000, o->bid_price % 10000,
-			 (unsigned long long)o->bid_shares, o->bid_orders, o->ask_price / 10000, o->ask_price % 10000,
-			 (unsigned long long)o->ask_shares, o->ask_orders);
+	int n = dd_output_json((char *)b + j->outlen[j->outcur], room, lsn, o); /* out_room: it fits */
 	j->outlen[j->outcur] += (size_t)n;
 	j->st.released++;
 	j->released_lsn = lsn;
@@ -724,22 +719,6 @@ int dd_journal_main(void *arg)
 
 /* ---- setup and the control thread's side ------------------------------------------------------ */
 
-static int mkdir_p(const char *dir)
-{
-	char buf[DD_PATH_MAX];
-	snprintf(buf, sizeof(buf), "%s", dir);
-	for (char *p = buf + 1; *p; p++)
-		if (*p == '/') {
-			*p = '\0';
-			if (mkdir(buf, 0750) != 0 && errno != EEXIST)
-				return -errno;
-			*p = '/';
-		}
-	if (mkdir(buf, 0750) != 0 && errno != EEXIST)
-		return -errno;
-	return 0;
-}
-
 static int open_flags(const struct dd_journal *j)
 {
 	return O_RDWR | O_CLOEXEC | (j->sync == DD_JSYNC_GROUP ? O_DIRECT : 0);
@@ -980,7 +959,7 @@ int dd_journal_create(struct dd_journal **out, const struct dd_config *c, unsign
 		*out = j;
 		return 0;
 	}
-	if ((rc = mkdir_p(c->journal)) != 0) {
+	if ((rc = dd_jdir_create(c->journal)) != 0) {
 		snprintf(err, errlen, "journal: cannot create directory %s: %s", c->journal, strerror(-rc));
 		goto err;
 	}
