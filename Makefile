@@ -37,10 +37,12 @@ LIBS_DPDK    = $(call pc_libs,libdpdk liburing jemalloc) $(LIBS_CORE)
 LIBS_TEST    = $(call pc_libs,cmocka) $(LIBS_CORE)
 
 # Everything with logic that does not need a NIC is DPDK-free (DESIGN.md §2) and goes into one
-# static library that the daemon, the tools, the tests and the benchmarks all link.
-DPDK_SRCS := $(addprefix dataplane/,main.c port.c lcore.c journal.c)
-DADAR     := $(if $(wildcard dataplane/main.c),$(B)/dadar)
-CORE_SRCS := $(filter-out $(DPDK_SRCS),$(wildcard ops/*.c shm/*.c dataplane/*.c))
+# static library that the daemon, the tools, the tests and the benchmarks all link. The DPDK files
+# live together in dataplane/dpdk/ and are the only ones built with DPDK's flags.
+DPDK_SRCS := $(wildcard dataplane/dpdk/*.c)
+DADAR     := $(if $(wildcard dataplane/dpdk/main.c),$(B)/dadar)
+CORE_SRCS := $(wildcard ops/*.c ops/*/*.c shm/*.c dataplane/*/*.c)
+CORE_SRCS := $(filter-out $(DPDK_SRCS),$(CORE_SRCS))
 CORE_OBJS := $(CORE_SRCS:%.c=$(B)/%.o)
 CORE_LIB  := $(B)/libdadar.a
 
@@ -54,7 +56,7 @@ TLIB_SRCS  := $(filter-out $(TOOL_MAINS),$(wildcard tools/*.c))
 TOOL_LIB   := $(B)/libdadar_tools.a
 TOOL_OBJS  := $(patsubst %.c,$(B)/%.o,$(wildcard tools/*.c))
 
-TEST_SRCS  := $(wildcard tests/*/test_*.c)
+TEST_SRCS  := $(wildcard tests/*/test_*.c tests/*/*/test_*.c)
 TEST_BINS  := $(TEST_SRCS:tests/%.c=$(B)/tests/%)
 BENCH_SRCS := $(wildcard bench/bench_*.c)
 BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(B)/bench/%)
@@ -107,7 +109,7 @@ $(B)/tests/%: tests/%.c $(TOOL_LIB) $(CORE_LIB)
 	$(Q)$(CC) $(CFLAGS_CORE) $(call pc_cflags,cmocka) -o $@ $< $(TOOL_LIB) $(CORE_LIB) $(LIBS_TEST)
 
 # bench_journal drives the journal lcore itself: EAL, rte_ring, rte_malloc and io_uring.
-$(B)/bench/bench_journal: bench/bench_journal.c $(B)/dataplane/journal.o $(CORE_LIB)
+$(B)/bench/bench_journal: bench/bench_journal.c $(B)/dataplane/dpdk/journal.o $(CORE_LIB)
 	@mkdir -p $(dir $@)
 	@echo "  CC    $<"
 	$(Q)$(CC) $(CFLAGS_DPDK) -o $@ $< $(filter %.o,$^) $(CORE_LIB) $(LIBS_DPDK)

@@ -27,11 +27,11 @@
 #include <sys/mman.h>
 #include <x86intrin.h>
 
-#include "dataplane/feed.h"
-#include "dataplane/timing.h"
-#include "dataplane/itch.h"
+#include "dataplane/wire/feed.h"
+#include "dataplane/config/timing.h"
+#include "dataplane/wire/itch.h"
 #include "bench/peer_book.h"
-#include "ops/book.h"
+#include "ops/book/book.h"
 #include "tools/molddg.h"
 #include "tools/synth.h"
 
@@ -129,7 +129,7 @@ static void book_flush(struct dd_sink *s)
 	s->n = 0;
 }
 
-/* What the run-to-completion lcore records per flush (dataplane/lcore.c rtc_flush), on private
+/* What the run-to-completion lcore records per flush (dataplane/dpdk/lcore.c rtc_flush), on private
  * histograms: the difference to book_flush is what latency telemetry costs. */
 static struct dd_hdr *tm_hist[DD_TM_STAGES];
 static struct dd_tsc_conv tm_conv;

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * bench_journal: the journal stage (dataplane/journal.c) at the durability it promises, next to
+ * bench_journal: the journal stage (dataplane/dpdk/journal.c) at the durability it promises, next to
  * the writer a user would otherwise write, in one run on the same disk; then the rate at which
  * recovery replays what the journal wrote.
  *
@@ -66,11 +66,11 @@
 #include <rte_lcore.h>
 #include <rte_pause.h>
 
-#include "dataplane/config.h"
-#include "dataplane/jfile.h"
-#include "dataplane/journal.h"
-#include "dataplane/replay.h"
-#include "ops/book.h"
+#include "dataplane/config/config.h"
+#include "dataplane/journal/jfile.h"
+#include "dataplane/dpdk/journal.h"
+#include "dataplane/journal/replay.h"
+#include "ops/book/book.h"
 #include "ops/event.h"
 #include "ops/output.h"
 #include "shm/hdr.h"

@@ -5,13 +5,13 @@
 /*
  * The comparison peer of bench_feed: the ITCH order book a competent engineer writes first with the
  * C standard library, applying the same canonical events (ops/event.h) with the same semantics as
- * ops/book.c for the book it keeps:
+ * ops/book/book.c for the book it keeps:
  *   add (A, F); execute (E, C) and cancel (X), clamped to the shares that remain, the order removed
  *   at 0; delete (D); replace (U) = delete + add under the new reference, same instrument and side,
  *   new price and shares. A reference the book does not hold is ignored (counted); an add or a
  *   replace whose new reference is already live is ignored; an add with a side other than B/S or
  *   with 0 shares, and a replace to 0 shares, are ignored. Executions (printable C only), P and Q
- *   add to the instrument's traded volume, as in ops/book.c.
+ *   add to the instrument's traded volume, as in ops/book/book.c.
  *
  * Data structures, the common first design:
  *   orders:      a chained hash table keyed by the order reference, one malloc()'d node per order

@@ -21,7 +21,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "dataplane/itch.h"
+#include "dataplane/wire/itch.h"
 #include "tools/molddg.h"
 #include "tools/pcapw.h"
 #include "tools/synth.h"

@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * dadar-journal: the journal inspector and offline replayer. Works on a journal directory
- * (dataplane/jfile.h), never on a running dadar: verify checks every record and tells a torn tail
+ * (dataplane/journal/jfile.h), never on a running dadar: verify checks every record and tells a torn tail
  * from corruption, truncate cuts a torn tail, dump prints records one per line, stats counts them,
- * and replay runs the journal through the same books the daemon runs (dataplane/replay.h) and
- * writes dadar's own summary and book dump (dataplane/report.h). docs/dadar-journal.md explains
+ * and replay runs the journal through the same books the daemon runs (dataplane/journal/replay.h) and
+ * writes dadar's own summary and book dump (dataplane/config/report.h). docs/dadar-journal.md explains
  * every command and its output.
  *
  * A journal is untrusted input: everything read from it goes through the scanner's checks, and
@@ -22,13 +22,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "dataplane/config.h"
-#include "dataplane/feed.h"
-#include "dataplane/itch.h"
-#include "dataplane/jfile.h"
-#include "dataplane/replay.h"
-#include "dataplane/report.h"
-#include "ops/book.h"
+#include "dataplane/config/config.h"
+#include "dataplane/wire/feed.h"
+#include "dataplane/wire/itch.h"
+#include "dataplane/journal/jfile.h"
+#include "dataplane/journal/replay.h"
+#include "dataplane/config/report.h"
+#include "ops/book/book.h"
 #include "ops/event.h"
 #include "ops/output.h"
 

@@ -26,7 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "dataplane/jsonw.h"
+#include "dataplane/config/jsonw.h"
 #include "shm/hdr.h"
 #include "shm/telemetry.h"
 

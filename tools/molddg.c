@@ -4,7 +4,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "dataplane/be.h"
+#include "dataplane/wire/be.h"
 
 static void put_hdr(const struct dd_molddg *p, uint8_t *out, uint64_t seq, uint16_t count)
 {

@@ -4,7 +4,7 @@
 
 /*
  * MoldUDP64 publisher: packs messages into downstream datagrams, assigns sequence numbers, makes
- * heartbeats and the end-of-session datagram. The receiving side is dataplane/moldudp64.h, which
+ * heartbeats and the end-of-session datagram. The receiving side is dataplane/wire/moldudp64.h, which
  * also documents the wire format: session (10 bytes), sequence number of the first message (u64 BE),
  * message count (u16 BE), then each message as a u16 BE length and its bytes. A heartbeat has count
  * 0, end of session count 0xFFFF; both carry the next sequence number and no messages.

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dataplane/be.h"
+#include "dataplane/wire/be.h"
 
 #define PCAP_IOBUF (1u << 20)
 #define ETH_HDR_LEN  14

@@ -37,7 +37,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "dataplane/itch.h"
+#include "dataplane/wire/itch.h"
 
 #define DD_SYNTH_MAX_INSTRUMENTS 65535u
 /* Messages outside the order flow: S O, R and H per instrument, S S, S Q, S M, S E, S C. */

@@ -6,16 +6,16 @@
  * or read out of bounds, and the book's invariants must hold after every input. Checksums are not
  * verified, so that mutated payloads reach the MoldUDP64 and ITCH layers.
  *
- * fuzz-sources: dataplane/frame.c dataplane/feed.c dataplane/moldudp64.c dataplane/itch.c ops/event.c ops/book.c
+ * fuzz-sources: dataplane/wire/frame.c dataplane/wire/feed.c dataplane/wire/moldudp64.c dataplane/wire/itch.c ops/event.c ops/book/book.c
  */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "dataplane/feed.h"
-#include "dataplane/frame.h"
-#include "ops/book.h"
+#include "dataplane/wire/feed.h"
+#include "dataplane/wire/frame.h"
+#include "ops/book/book.h"
 
 static struct dd_book book;
 static struct dd_event evbuf[64];

@@ -1,12 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * libFuzzer target for dataplane/itch.c: every entry point on arbitrary bytes.
+ * libFuzzer target for dataplane/wire/itch.c: every entry point on arbitrary bytes.
  *
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -I. tests/fuzz/fuzz_itch.c \
- *         dataplane/itch.c ops/event.c -o /tmp/fuzz_itch
+ *         dataplane/wire/itch.c ops/event.c -o /tmp/fuzz_itch
  *   mkdir -p /tmp/itch_corpus && /tmp/fuzz_itch -max_total_time=60 /tmp/itch_corpus
  *
- * fuzz-sources: dataplane/itch.c ops/event.c
+ * fuzz-sources: dataplane/wire/itch.c ops/event.c
  *
  * Invariants checked (a broken one aborts, which libFuzzer reports as a crash):
  * - decode fails exactly as the header says (-ENODATA, -ENOMSG, -EBADMSG) and then writes nothing;
@@ -22,7 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dataplane/itch.h"
+#include "dataplane/wire/itch.h"
 #include "ops/event.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * libFuzzer target for dataplane/jfile.c: the journal scanner, tail truncation and the snapshot
+ * libFuzzer target for dataplane/journal/jfile.c: the journal scanner, tail truncation and the snapshot
  * loader, on files built from the input in a temporary directory.
  *
- * fuzz-sources: dataplane/jfile.c
+ * fuzz-sources: dataplane/journal/jfile.c
  *
  * Input: a mode byte, then a body.
  *   mode & 3 == 0  raw: the body is the whole segment file seg-00000000000000000001.ddj
@@ -33,7 +33,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "dataplane/jfile.h"
+#include "dataplane/journal/jfile.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * libFuzzer target for dataplane/moldudp64.c.
+ * libFuzzer target for dataplane/wire/moldudp64.c.
  *
- * fuzz-sources: dataplane/moldudp64.c
+ * fuzz-sources: dataplane/wire/moldudp64.c
  *
  * Input: one parameter byte (reorder window 0..4, timeout on/off, rewind on/off), then records:
  *   line byte   bits 0-1 line, bits 2-3 kind (0, 1 built, 2 built then corrupted, 3 raw);
@@ -29,8 +29,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dataplane/be.h"
-#include "dataplane/moldudp64.h"
+#include "dataplane/wire/be.h"
+#include "dataplane/wire/moldudp64.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

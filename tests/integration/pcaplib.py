@@ -19,7 +19,7 @@ PROTO_ICMP, PROTO_TCP, PROTO_UDP = 1, 6, 17
 MOLD_HDR = 20
 MOLD_EOS = 0xFFFF
 
-# Longest frame dadar reassembles from a chain of mbufs (dataplane/lcore.h DD_SCRATCH); longer is
+# Longest frame dadar reassembles from a chain of mbufs (dataplane/dpdk/lcore.h DD_SCRATCH); longer is
 # counted as errors.frame_too_long.
 MAX_REASSEMBLED = 16384
 

@@ -2,10 +2,10 @@
 """Integration test of dadar-journal: verify, truncate, dump, stats and replay on journals written
 here in Python, independently of dadar's C code.
 
-The journal format (dataplane/jfile.h), the canonical event (ops/event.h, docs/wire-formats.md) and
+The journal format (dataplane/journal/jfile.h), the canonical event (ops/event.h, docs/wire-formats.md) and
 the top-of-book output (ops/output.h) are written from their documentation with Python's struct and a
 CRC32C of our own. The input is a seeded synthetic ITCH 5.0 day from `dadar-gen synth --itch-out`;
-each message becomes an event exactly as dataplane/itch.c maps it, and the outputs are derived by a
+each message becomes an event exactly as dataplane/wire/itch.c maps it, and the outputs are derived by a
 small order book here that emits the best bid and offer whenever an event touches the best level of
 a side (what dadar's book does). Replay's --book-dump is compared with tests/integration/itchbook.py
 and its --summary book counters with tests/integration/bookmodel.py, both independent of dadar.
@@ -134,7 +134,7 @@ class Journal:
             self.f = None
 
 
-# ---- ITCH messages to canonical events, as dataplane/itch.c maps them -----------------------------
+# ---- ITCH messages to canonical events, as dataplane/wire/itch.c maps them -----------------------------
 
 EV_TYPE = {b"S": 1, b"R": 2, b"H": 3, b"A": 4, b"F": 4, b"E": 5, b"C": 6, b"X": 7, b"D": 8, b"U": 9, b"P": 10,
            b"Q": 11, b"B": 12}

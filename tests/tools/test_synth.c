@@ -14,7 +14,7 @@
 
 #include <cmocka.h>
 
-#include "dataplane/itch.h"
+#include "dataplane/wire/itch.h"
 #include "tools/synth.h"
 
 #define TICK 100u

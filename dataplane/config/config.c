@@ -1,0 +1,565 @@
+/* SPDX-License-Identifier: MIT */
+#include "dataplane/config/config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum opt_type { T_UINT, T_U64, T_BOOL, T_PATH, T_NAME, T_ENUM };
+
+struct opt {
+	const char *key;
+	enum opt_type type;
+	size_t off;
+	size_t size;    /* of the field, for T_UINT/T_U64 */
+	uint64_t min, max;
+	const char *help;
+	const char *const *names; /* T_ENUM: the values' names, NULL-terminated, in enum order */
+};
+
+static const char *const pipeline_names[] = { "rtc", "staged", NULL };
+static const char *const jsync_names[] = { "group", "page", "off", NULL };
+static const char *const jidle_names[] = { "spin", "yield", NULL };
+static const char *const release_names[] = { "durable", "immediate", NULL };
+
+#define F(field) offsetof(struct dd_config, field), sizeof(((struct dd_config *)0)->field)
+
+static const struct opt opts[] = {
+	{ "pipeline", T_ENUM, F(pipeline), 0, 0, "rtc (run to completion on one lcore) or staged", pipeline_names },
+	{ "workers", T_UINT, F(workers), 1, 64, "staged: worker lcores (events partitioned by instrument)", NULL },
+	{ "rx_burst", T_UINT, F(rx_burst), 1, 512, "packets per receive burst", NULL },
+	{ "rx_desc", T_UINT, F(rx_desc), 64, 16384, "receive descriptors per queue", NULL },
+	{ "mbufs", T_UINT, F(mbufs), 1023, 16777215, "mbufs in the packet pool", NULL },
+	{ "mbuf_size", T_UINT, F(mbuf_size), 1024, 65535, "data room of one mbuf, bytes", NULL },
+	{ "ring_size", T_UINT, F(ring_size), 64, 1u << 24, "staged: events per worker ring (a power of 2)", NULL },
+	{ "exit_on_idle", T_U64, F(exit_on_idle_ms), 0, 86400000, "stop after this many ms without a packet; 0 = never", NULL },
+	{ "check_ip_csum", T_BOOL, F(check_ip_csum), 0, 0, "verify IPv4 header checksums in software", NULL },
+	{ "check_udp_csum", T_BOOL, F(check_udp_csum), 0, 0, "verify UDP checksums in software", NULL },
+	{ "quiet", T_BOOL, F(quiet), 0, 0, "do not print the human summary at exit", NULL },
+	{ "nic_timestamps", T_BOOL, F(nic_timestamps), 0, 0,
+	  "take the RX time from the NIC where its driver timestamps packets (else the TSC at the poll)", NULL },
+	{ "summary", T_PATH, F(summary), 0, 0, "write the JSON summary to this file at exit", NULL },
+	{ "book_dump", T_PATH, F(book_dump), 0, 0, "write the top 5 levels of every book as CSV at exit", NULL },
+	{ "instance", T_NAME, F(instance), 0, 0, "instance name (letters, digits, '-', '_')", NULL },
+	{ "capacity.instruments", T_UINT, F(book.max_instruments), 1, DD_BOOK_MAX_INSTRUMENTS,
+	  "instruments per book", NULL },
+	{ "capacity.orders", T_UINT, F(book.max_orders), 1, 1u << 30, "live orders per book", NULL },
+	{ "capacity.levels", T_UINT, F(book.max_levels), 2, 1u << 30, "live price levels per book", NULL },
+	{ "mold.reorder_window", T_UINT, F(mold.reorder_window), 0, DD_MOLD_MAX_WINDOW,
+	  "datagrams held while waiting for a gap to fill; 0 = declare gaps at once", NULL },
+	{ "mold.reorder_timeout_us", T_U64, F(mold_timeout_us), 0, 10000000,
+	  "longest a held datagram waits, µs; 0 = until the window is full", NULL },
+	{ "mold.rewind", T_BOOL, F(mold.rewind), 0, 0,
+	  "benchmarks only: a capture looping back to its first sequence number starts over", NULL },
+	{ "journal", T_PATH, F(journal), 0, 0, "journal directory (inputs and outputs, for recovery); none = off", NULL },
+	{ "journal.sync", T_ENUM, F(jsync), 0, 0,
+	  "group (O_DIRECT + fdatasync per commit), page (page cache only) or off (nothing written)", jsync_names },
+	{ "journal.commit_us", T_U64, F(jcommit_us), 1, 1000000, "group commit interval, µs", NULL },
+	{ "journal.commit_bytes", T_UINT, F(jcommit_bytes), 4096, 64u << 20, "... or commit once this many bytes wait", NULL },
+	{ "journal.segment_mb", T_UINT, F(jsegment_mb), 1, 65536, "journal segment file size, MiB", NULL },
+	{ "journal.ring_size", T_UINT, F(jring_size), 256, 1u << 24, "records per producer ring to the journal (a power of 2)", NULL },
+	{ "journal.stall_ms", T_U64, F(jstall_ms), 1, 600000,
+	  "a journal that cannot take records this long stops input (disk too slow or full)", NULL },
+	{ "journal.sqpoll", T_BOOL, F(jsqpoll), 0, 0, "io_uring SQPOLL: a kernel thread submits (no syscall on the journal lcore)", NULL },
+	{ "journal.idle", T_ENUM, F(jidle), 0, 0,
+	  "while a commit is in flight and no record waits: spin, or yield the CPU (to an io_uring worker woken on it)",
+	  jidle_names },
+	{ "release", T_ENUM, F(release), 0, 0,
+	  "durable (an output leaves once its journal record is durable) or immediate", release_names },
+	{ "output", T_PATH, F(output), 0, 0, "released outputs as JSON lines; none = not written", NULL },
+	{ "snapshot_every", T_U64, F(snapshot_every), 0, UINT64_MAX, "events between state snapshots; 0 = never", NULL },
+};
+#define NOPTS (sizeof(opts) / sizeof(opts[0]))
+
+static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return -EINVAL;
+}
+
+void dd_config_defaults(struct dd_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->pipeline = DD_PIPELINE_RTC;
+	c->workers = 1;
+	c->rx_burst = 32;
+	c->rx_desc = 1024;
+	c->mbufs = 8191;
+	c->mbuf_size = 2048 + 128;
+	c->ring_size = 16384;
+	c->check_ip_csum = true;
+	c->nic_timestamps = true;
+	strcpy(c->instance, "dadar");
+	c->book = (struct dd_book_params){ .max_instruments = 16384, .max_orders = 1u << 20, .max_levels = 1u << 18 };
+	c->mold = (struct dd_mold_params){ .reorder_window = 16 };
+	c->mold_timeout_us = 1000;
+	c->jsync = DD_JSYNC_GROUP;
+	c->jcommit_us = 200;
+	c->jcommit_bytes = 256u << 10;
+	c->jsegment_mb = 256;
+	c->jring_size = 65536;
+	c->jstall_ms = 2000;
+	c->jidle = DD_JIDLE_SPIN;
+	c->release = DD_RELEASE_DURABLE;
+}
+
+/* Strict unsigned decimal: digits only, no sign, no overflow. */
+static bool parse_u64(const char *s, uint64_t *out)
+{
+	if (*s == '\0')
+		return false;
+	uint64_t v = 0;
+	for (; *s; s++) {
+		if (!isdigit((unsigned char)*s) || v > (UINT64_MAX - (uint64_t)(*s - '0')) / 10)
+			return false;
+		v = v * 10 + (uint64_t)(*s - '0');
+	}
+	*out = v;
+	return true;
+}
+
+static bool parse_bool(const char *s, bool *out)
+{
+	static const char *const yes[] = { "1", "yes", "true", "on" };
+	static const char *const no[] = { "0", "no", "false", "off" };
+	for (unsigned i = 0; i < 4; i++) {
+		if (strcasecmp(s, yes[i]) == 0 || strcasecmp(s, no[i]) == 0) {
+			*out = strcasecmp(s, yes[i]) == 0;
+			return true;
+		}
+	}
+	return false;
+}
+
+static bool valid_name(const char *s, size_t max)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n >= max)
+		return false;
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && *s != '-' && *s != '_')
+			return false;
+	return true;
+}
+
+static bool parse_ipv4(const char *s, size_t n, uint32_t *out)
+{
+	uint32_t ip = 0;
+	unsigned parts = 0;
+	size_t i = 0;
+	while (parts < 4) {
+		uint32_t v = 0;
+		size_t start = i;
+		while (i < n && isdigit((unsigned char)s[i]) && i - start < 3)
+			v = v * 10 + (uint32_t)(s[i++] - '0');
+		if (i == start || v > 255)
+			return false;
+		ip = ip << 8 | v;
+		parts++;
+		if (parts < 4) {
+			if (i >= n || s[i] != '.')
+				return false;
+			i++;
+		}
+	}
+	*out = ip;
+	return i == n;
+}
+
+/* IP:PORT[@DPDKPORT], IP and PORT may be '*'. */
+static int parse_line(const char *s, struct dd_feed_line *l)
+{
+	const char *colon = strrchr(s, ':');
+	if (colon == NULL)
+		return -EINVAL;
+	*l = (struct dd_feed_line){ 0, 0, DD_ANY_PORT };
+	size_t iplen = (size_t)(colon - s);
+	if (!(iplen == 1 && s[0] == '*') && !parse_ipv4(s, iplen, &l->ip))
+		return -EINVAL;
+	char port[16];
+	const char *at = strchr(colon, '@');
+	size_t plen = at ? (size_t)(at - colon - 1) : strlen(colon + 1);
+	if (plen == 0 || plen >= sizeof(port))
+		return -EINVAL;
+	memcpy(port, colon + 1, plen);
+	port[plen] = '\0';
+	uint64_t v;
+	if (strcmp(port, "*") != 0) {
+		if (!parse_u64(port, &v) || v == 0 || v > 65535)
+			return -EINVAL;
+		l->udp_port = (uint16_t)v;
+	}
+	if (at != NULL) {
+		if (!parse_u64(at + 1, &v) || v >= DD_ANY_PORT)
+			return -EINVAL;
+		l->dpdk_port = (uint16_t)v;
+	}
+	return 0;
+}
+
+void dd_feed_line_format(const struct dd_feed_line *l, char *buf, size_t len)
+{
+	char ip[16] = "*", port[8] = "*", dp[16] = "";
+	if (l->ip)
+		snprintf(ip, sizeof(ip), "%u.%u.%u.%u", l->ip >> 24, (l->ip >> 16) & 255, (l->ip >> 8) & 255, l->ip & 255);
+	if (l->udp_port)
+		snprintf(port, sizeof(port), "%u", l->udp_port);
+	if (l->dpdk_port != DD_ANY_PORT)
+		snprintf(dp, sizeof(dp), "@%u", l->dpdk_port);
+	snprintf(buf, len, "%s:%s%s", ip, port, dp);
+}
+
+static int set_feed(struct dd_config *c, const char *name, const char *value, const char *origin, char *err,
+		    size_t errlen)
+{
+	if (!valid_name(name, DD_FEED_NAME_MAX))
+		return fail(err, errlen, "%s: feed name '%s' must be 1-%d letters, digits, '-' or '_'", origin, name,
+			    DD_FEED_NAME_MAX - 1);
+	/* Parse into a copy: a rejected value leaves the configuration as it was. */
+	struct dd_feed_cfg f;
+	memset(&f, 0, sizeof(f));
+	strcpy(f.name, name);
+	char buf[256];
+	if (strlen(value) >= sizeof(buf))
+		return fail(err, errlen, "%s: feed.%s: value of %zu bytes is longer than %zu", origin, name, strlen(value),
+			    sizeof(buf) - 1);
+	strcpy(buf, value);
+	char *save = NULL;
+	for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		while (isspace((unsigned char)*tok))
+			tok++;
+		for (char *e = tok + strlen(tok); e > tok && isspace((unsigned char)e[-1]);)
+			*--e = '\0';
+		if (f.nlines == DD_MOLD_MAX_LINES)
+			return fail(err, errlen, "%s: feed.%s = '%s': at most %d lines", origin, name, value,
+				    DD_MOLD_MAX_LINES);
+		if (parse_line(tok, &f.line[f.nlines]) != 0)
+			return fail(err, errlen,
+				    "%s: feed.%s: line '%s' is not GROUP:PORT[@DPDK_PORT] (e.g. 233.54.12.111:26477, "
+				    "*:26477@1)", origin, name, tok);
+		f.nlines++;
+	}
+	if (f.nlines == 0)
+		return fail(err, errlen, "%s: feed.%s = '%s': needs at least one line GROUP:PORT", origin, name, value);
+	for (unsigned i = 0; i < c->nfeeds; i++)
+		if (strcmp(c->feed[i].name, name) == 0) {
+			c->feed[i] = f; /* redefinition replaces the lines */
+			return 0;
+		}
+	if (c->nfeeds == DD_MAX_FEEDS)
+		return fail(err, errlen, "%s: feed.%s = '%s': too many feeds (at most %d)", origin, name, value,
+			    DD_MAX_FEEDS);
+	c->feed[c->nfeeds++] = f;
+	return 0;
+}
+
+static const struct opt *find_opt(const char *key)
+{
+	for (size_t i = 0; i < NOPTS; i++)
+		if (strcmp(opts[i].key, key) == 0)
+			return &opts[i];
+	return NULL;
+}
+
+int dd_config_set(struct dd_config *c, const char *key, const char *value, const char *origin, char *err,
+		  size_t errlen)
+{
+	if (strncmp(key, "feed.", 5) == 0)
+		return set_feed(c, key + 5, value, origin, err, errlen);
+	const struct opt *o = find_opt(key);
+	if (o == NULL)
+		return fail(err, errlen, "%s: unknown key '%s' (dadar --help lists every key)", origin, key);
+	void *field = (char *)c + o->off;
+	uint64_t v;
+	bool bv;
+	switch (o->type) {
+	case T_UINT:
+	case T_U64:
+		if (!parse_u64(value, &v) || v < o->min || v > o->max)
+			return fail(err, errlen, "%s: %s = '%s': must be a whole number from %llu to %llu", origin, key,
+				    value, (unsigned long long)o->min, (unsigned long long)o->max);
+		if (o->size == sizeof(uint64_t))
+			*(uint64_t *)field = v;
+		else
+			*(unsigned *)field = (unsigned)v;
+		return 0;
+	case T_BOOL:
+		if (!parse_bool(value, &bv))
+			return fail(err, errlen, "%s: %s = '%s': must be yes/no, true/false, on/off or 1/0", origin,
+				    key, value);
+		*(bool *)field = bv;
+		return 0;
+	case T_PATH:
+		if (strlen(value) >= DD_PATH_MAX)
+			return fail(err, errlen, "%s: %s: path longer than %d bytes", origin, key, DD_PATH_MAX - 1);
+		strcpy(field, value);
+		return 0;
+	case T_NAME:
+		if (!valid_name(value, DD_INSTANCE_MAX))
+			return fail(err, errlen, "%s: %s = '%s': must be 1-%d letters, digits, '-' or '_'", origin,
+				    key, value, DD_INSTANCE_MAX - 1);
+		strcpy(field, value);
+		return 0;
+	case T_ENUM:
+		for (unsigned i = 0; o->names[i] != NULL; i++)
+			if (strcmp(value, o->names[i]) == 0) {
+				*(unsigned *)field = i;
+				return 0;
+			}
+		{
+			char list[128] = "";
+			for (unsigned i = 0; o->names[i] != NULL; i++) {
+				strncat(list, i ? (o->names[i + 1] ? ", " : " or ") : "", sizeof(list) - strlen(list) - 1);
+				strncat(list, o->names[i], sizeof(list) - strlen(list) - 1);
+			}
+			return fail(err, errlen, "%s: %s = '%s': must be %s", origin, key, value, list);
+		}
+	}
+	return fail(err, errlen, "%s: %s: internal error", origin, key);
+}
+
+static char *trim(char *s)
+{
+	while (isspace((unsigned char)*s))
+		s++;
+	for (char *e = s + strlen(s); e > s && isspace((unsigned char)e[-1]);)
+		*--e = '\0';
+	return s;
+}
+
+int dd_config_load(struct dd_config *c, const char *path, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "r");
+	if (f == NULL) {
+		int e = errno;
+		snprintf(err, errlen, "cannot read config file %s: %s", path, strerror(e));
+		return -e;
+	}
+	char line[1024], origin[DD_PATH_MAX + 16];
+	int rc = 0;
+	unsigned n = 0;
+	errno = 0;
+	while (rc == 0 && fgets(line, sizeof(line), f)) {
+		snprintf(origin, sizeof(origin), "%s:%u", path, ++n);
+		if (strchr(line, '\n') == NULL && !feof(f)) {
+			rc = fail(err, errlen, "%s: line longer than %zu bytes", origin, sizeof(line) - 2);
+			break;
+		}
+		char *hash = strchr(line, '#');
+		if (hash)
+			*hash = '\0';
+		char *s = trim(line);
+		if (*s == '\0')
+			continue;
+		char *eq = strchr(s, '=');
+		if (eq == NULL) {
+			rc = fail(err, errlen, "%s: expected 'key = value', got '%s'", origin, s);
+			break;
+		}
+		*eq = '\0';
+		rc = dd_config_set(c, trim(s), trim(eq + 1), origin, err, errlen);
+	}
+	/* fopen() of a directory succeeds and the first read fails: never take that for an empty file */
+	if (rc == 0 && ferror(f)) {
+		int e = errno ? errno : EIO;
+		snprintf(err, errlen, "cannot read config file %s (after line %u): %s", path, n, strerror(e));
+		rc = -e;
+	}
+	fclose(f);
+	return rc;
+}
+
+/* "--capacity-orders" → "capacity.orders": flags write dots and underscores as dashes. */
+static const struct opt *opt_of_flag(const char *flag)
+{
+	for (size_t i = 0; i < NOPTS; i++) {
+		const char *k = opts[i].key, *f = flag;
+		for (; *k && *f; k++, f++)
+			if (*f != (*k == '.' || *k == '_' ? '-' : *k))
+				break;
+		if (*k == '\0' && *f == '\0')
+			return &opts[i];
+	}
+	return NULL;
+}
+
+/*
+ * Does flag `a` take the next argument, `next`, as its value? No value of ours starts with "--",
+ * so `--workers --help` is a missing value followed by --help, not a worker count of "--help".
+ */
+static bool takes_value(const char *a, const char *next)
+{
+	if (next == NULL || strncmp(next, "--", 2) == 0)
+		return false;
+	if (strcmp(a, "--config") == 0 || strcmp(a, "--set") == 0 || strcmp(a, "--feed") == 0)
+		return true;
+	const struct opt *o = strncmp(a, "--", 2) == 0 ? opt_of_flag(a + 2) : NULL;
+	return o != NULL && o->type != T_BOOL;
+}
+
+int dd_config_args(struct dd_config *c, int argc, char **argv, FILE *out, char *err, size_t errlen)
+{
+	int rc;
+	/* --help wins over everything; then --config files are read, wherever they appear, before
+	 * any flag is applied (values are skipped: `--instance -h` is an instance name). */
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			dd_config_usage(out);
+			return 1;
+		}
+		if (takes_value(argv[i], i + 1 < argc ? argv[i + 1] : NULL))
+			i++;
+	}
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--config") == 0) {
+			if (i + 1 >= argc)
+				return fail(err, errlen, "--config needs a file name");
+			if ((rc = dd_config_load(c, argv[i + 1], err, errlen)) != 0)
+				return rc < 0 ? rc : -EINVAL;
+		}
+		if (takes_value(argv[i], i + 1 < argc ? argv[i + 1] : NULL))
+			i++;
+	}
+	for (int i = 0; i < argc; i++) {
+		const char *a = argv[i];
+		const char *next = i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0 ? argv[i + 1] : NULL;
+		if (strncmp(a, "--", 2) != 0)
+			return fail(err, errlen, "unexpected argument '%s' (options start with --; see --help)", a);
+		if (strcmp(a, "--config") == 0) {
+			i++;
+			continue;
+		}
+		if (strcmp(a, "--bench-loop") == 0) {
+			c->mold.rewind = true;
+			continue;
+		}
+		if (strcmp(a, "--set") == 0 || strcmp(a, "--feed") == 0) {
+			if (next == NULL || strchr(next, '=') == NULL)
+				return fail(err, errlen, "%s needs %s", a,
+					    a[2] == 's' ? "KEY=VALUE" : "NAME=GROUP:PORT[,GROUP:PORT...]");
+			char key[128];
+			size_t kl = (size_t)(strchr(next, '=') - next);
+			int pre = a[2] == 'f' ? snprintf(key, sizeof(key), "feed.") : 0;
+			if (kl + (size_t)pre >= sizeof(key))
+				return fail(err, errlen, "%s %s: key too long", a, next);
+			memcpy(key + pre, next, kl);
+			key[pre + (int)kl] = '\0';
+			if ((rc = dd_config_set(c, key, next + kl + 1, a, err, errlen)) != 0)
+				return rc;
+			i++;
+			continue;
+		}
+		const struct opt *o = opt_of_flag(a + 2);
+		if (o == NULL && strncmp(a, "--no-", 5) == 0) {
+			/* --no-FLAG turns a boolean off */
+			o = opt_of_flag(a + 5);
+			if (o != NULL && o->type == T_BOOL) {
+				*(bool *)((char *)c + o->off) = false;
+				continue;
+			}
+			o = NULL;
+		}
+		if (o == NULL)
+			return fail(err, errlen, "unknown option '%s' (see --help)", a);
+		if (o->type == T_BOOL) {
+			*(bool *)((char *)c + o->off) = true;
+			continue;
+		}
+		if (next == NULL)
+			return fail(err, errlen, "%s needs a value", a);
+		if ((rc = dd_config_set(c, o->key, next, a, err, errlen)) != 0)
+			return rc;
+		i++;
+	}
+	return 0;
+}
+
+/* Could one datagram match both lines? (Each field equal, or a wildcard on either side.) */
+static bool lines_overlap(const struct dd_feed_line *a, const struct dd_feed_line *b)
+{
+	return (a->ip == 0 || b->ip == 0 || a->ip == b->ip) &&
+	       (a->udp_port == 0 || b->udp_port == 0 || a->udp_port == b->udp_port) &&
+	       (a->dpdk_port == DD_ANY_PORT || b->dpdk_port == DD_ANY_PORT || a->dpdk_port == b->dpdk_port);
+}
+
+int dd_config_check(const struct dd_config *c, char *err, size_t errlen)
+{
+	if (c->ring_size & (c->ring_size - 1))
+		return fail(err, errlen, "ring_size = %u: must be a power of 2", c->ring_size);
+	if (c->jring_size & (c->jring_size - 1))
+		return fail(err, errlen, "journal.ring_size = %u: must be a power of 2", c->jring_size);
+	if (c->journal[0] == '\0' && c->snapshot_every != 0)
+		return fail(err, errlen, "snapshot_every = %llu needs a journal (--journal DIR)",
+			    (unsigned long long)c->snapshot_every);
+	if (c->rx_burst > c->mbufs / 4)
+		return fail(err, errlen, "rx_burst = %u is too large for mbufs = %u (at most a quarter)", c->rx_burst,
+			    c->mbufs);
+	/* A datagram goes to the first feed with a matching line: lines that overlap across feeds
+	 * would starve the later feed, and the same line twice in one feed is a mistake too. */
+	for (unsigned i = 0; i < c->nfeeds; i++)
+		for (unsigned j = 0; j <= i; j++)
+			for (unsigned a = 0; a < c->feed[i].nlines; a++)
+				for (unsigned b = 0; b < (i == j ? a : c->feed[j].nlines); b++)
+					if (lines_overlap(&c->feed[i].line[a], &c->feed[j].line[b])) {
+						char la[64], lb[64];
+						dd_feed_line_format(&c->feed[j].line[b], lb, sizeof(lb));
+						dd_feed_line_format(&c->feed[i].line[a], la, sizeof(la));
+						return fail(err, errlen,
+							    "feed.%s line %s and feed.%s line %s can match the same "
+							    "datagrams: make them distinct", c->feed[j].name, lb,
+							    c->feed[i].name, la);
+					}
+	return 0;
+}
+
+void dd_config_usage(FILE *out)
+{
+	struct dd_config d;
+	dd_config_defaults(&d);
+	fprintf(out,
+		"usage: dadar [EAL options] -- [options]\n"
+		"\n"
+		"  --config FILE        read `key = value` lines from FILE (flags given here override it)\n"
+		"  --set KEY=VALUE      set any key below\n"
+		"  --feed NAME=LINES    define a MoldUDP64/ITCH feed; LINES = GROUP:PORT[@DPDK_PORT][,...],\n"
+		"                       one per A/B line; GROUP or PORT may be '*'. Without any feed, every UDP\n"
+		"                       datagram is read as MoldUDP64/ITCH (one feed, lines learned by destination)\n"
+		"  --bench-loop         same as --mold-rewind (benchmarks with infinite_rx=1 captures)\n"
+		"  --help               this text\n"
+		"\n"
+		"keys (flag form: --key-with-dashes VALUE; boolean flags take no value, --no-FLAG turns one off):\n");
+	for (size_t i = 0; i < NOPTS; i++) {
+		const struct opt *o = &opts[i];
+		char flag[64], def[64] = "";
+		size_t n = 0;
+		for (const char *k = o->key; *k && n < sizeof(flag) - 1; k++)
+			flag[n++] = (*k == '.' || *k == '_') ? '-' : *k;
+		flag[n] = '\0';
+		const void *field = (const char *)&d + o->off;
+		switch (o->type) {
+		case T_UINT:
+			snprintf(def, sizeof(def), "%u", *(const unsigned *)field);
+			break;
+		case T_U64:
+			snprintf(def, sizeof(def), "%llu", (unsigned long long)*(const uint64_t *)field);
+			break;
+		case T_BOOL:
+			snprintf(def, sizeof(def), "%s", *(const bool *)field ? "yes" : "no");
+			break;
+		case T_ENUM:
+			snprintf(def, sizeof(def), "%s", o->names[*(const unsigned *)field]);
+			break;
+		case T_PATH:
+		case T_NAME:
+			snprintf(def, sizeof(def), "%s", *(const char *)field ? (const char *)field : "none");
+			break;
+		}
+		fprintf(out, "  %-24s --%-24s default %s\n      %s\n", o->key, flag, def, o->help);
+	}
+}

@@ -1,0 +1,109 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef DD_DATAPLANE_CONFIG_H
+#define DD_DATAPLANE_CONFIG_H
+
+/*
+ * dadar's configuration: a file of `key = value` lines and command-line flags that override it.
+ * Every key is also a flag: `--key value` with dots and underscores written as dashes
+ * (`capacity.orders` → `--capacity-orders`), and `--set key=value` takes any key. Each value is
+ * checked when it is read, and the whole configuration once more when it is complete; every
+ * rejection names the key, the value, where it came from and what would be accepted. DPDK-free.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "dataplane/wire/feed.h"
+#include "ops/book/book.h"
+
+#define DD_PATH_MAX 512
+#define DD_INSTANCE_MAX 32
+
+enum dd_pipeline {
+	DD_PIPELINE_RTC,    /* one lcore polls, decodes and runs the operators */
+	DD_PIPELINE_STAGED, /* an RX lcore decodes and dispatches over rings to worker lcores */
+};
+
+enum dd_jsync {
+	DD_JSYNC_GROUP, /* O_DIRECT writes linked to fdatasync: durable = on stable storage */
+	DD_JSYNC_PAGE,  /* buffered writes, no sync: durable = in the page cache */
+	DD_JSYNC_OFF,   /* nothing written: the journal stage runs, nothing to recover */
+};
+
+enum dd_jidle {
+	DD_JIDLE_SPIN,  /* keep polling: no syscall beyond io_uring's own */
+	DD_JIDLE_YIELD, /* sched_yield while waiting: an io_uring worker woken on this CPU can run */
+};
+
+enum dd_release {
+	DD_RELEASE_DURABLE,   /* an output leaves once its journal record is durable */
+	DD_RELEASE_IMMEDIATE, /* an output leaves as soon as it is decided */
+};
+
+struct dd_config {
+	enum dd_pipeline pipeline;
+	unsigned workers;          /* staged: worker lcores */
+	unsigned rx_burst;         /* packets per rte_eth_rx_burst */
+	unsigned rx_desc;          /* RX descriptors per queue */
+	unsigned mbufs;            /* mbufs in the pool */
+	unsigned mbuf_size;        /* data room per mbuf */
+	unsigned ring_size;        /* staged: events per worker ring */
+	uint64_t exit_on_idle_ms;  /* stop when no packet arrived for this long; 0 = never */
+	bool check_ip_csum;        /* verify IPv4 header checksums in software */
+	bool check_udp_csum;       /* verify UDP checksums in software */
+	bool quiet;                /* no human summary on stdout */
+	bool nic_timestamps;       /* RX time from the NIC where the driver timestamps packets */
+	char summary[DD_PATH_MAX];   /* JSON summary at exit; "" = none */
+	char book_dump[DD_PATH_MAX]; /* CSV book dump at exit; "" = none */
+	char instance[DD_INSTANCE_MAX];
+	struct dd_book_params book;
+	struct dd_mold_params mold;
+	uint64_t mold_timeout_us;  /* reorder timeout in µs (converted to TSC ticks at start) */
+	char journal[DD_PATH_MAX]; /* journal directory; "" = no journal */
+	enum dd_jsync jsync;
+	uint64_t jcommit_us;       /* group commit interval */
+	unsigned jcommit_bytes;    /* ... or this many bytes, whichever first */
+	unsigned jsegment_mb;      /* segment file size */
+	unsigned jring_size;       /* items per producer ring */
+	uint64_t jstall_ms;        /* a full journal ring this long stops input */
+	bool jsqpoll;              /* io_uring SQPOLL: no syscall on the journal lcore */
+	enum dd_jidle jidle;       /* what the journal lcore does while only waiting for the disk */
+	enum dd_release release;
+	char output[DD_PATH_MAX];  /* released outputs as JSON lines; "" = none */
+	uint64_t snapshot_every;   /* events between snapshots; 0 = never */
+	unsigned nfeeds;           /* 0 = one catch-all feed */
+	struct dd_feed_cfg feed[DD_MAX_FEEDS];
+};
+
+/* Fill `c` with the defaults. */
+void dd_config_defaults(struct dd_config *c);
+
+/*
+ * Set `key` to `value`; `origin` ("file.conf:12", "--workers") is quoted in errors.
+ * Returns 0, or -EINVAL with a message in err.
+ */
+int dd_config_set(struct dd_config *c, const char *key, const char *value, const char *origin, char *err,
+		  size_t errlen);
+
+/* Read a config file. Returns 0, -EINVAL (bad content) or -errno (cannot read), with a message. */
+int dd_config_load(struct dd_config *c, const char *path, char *err, size_t errlen);
+
+/*
+ * Apply the application arguments (after DPDK's `--`): `--config FILE` is read first wherever it
+ * appears, then every other flag in order. Returns 0; 1 if --help was given (usage printed to
+ * `out`); -EINVAL with a message.
+ */
+int dd_config_args(struct dd_config *c, int argc, char **argv, FILE *out, char *err, size_t errlen);
+
+/* Cross-field checks once everything is set. Returns 0 or -EINVAL with a message. */
+int dd_config_check(const struct dd_config *c, char *err, size_t errlen);
+
+/* Print the option reference (every key, its flag, default and range) to `out`. */
+void dd_config_usage(FILE *out);
+
+/* Render a feed line as text ("233.54.12.111:26477", "*:26477@port1"). */
+void dd_feed_line_format(const struct dd_feed_line *l, char *buf, size_t len);
+
+#endif /* DD_DATAPLANE_CONFIG_H */

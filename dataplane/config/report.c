@@ -1,0 +1,588 @@
+/* SPDX-License-Identifier: MIT */
+#include "dataplane/config/report.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dataplane/wire/itch.h"
+#include "dataplane/config/jsonw.h"
+
+/* ---- aggregation ---------------------------------------------------------------------------- */
+
+void dd_report_book_totals(const struct dd_run *r, int feed, struct dd_book_stats *st, uint64_t *instruments,
+			   uint64_t *orders, uint64_t *levels)
+{
+	memset(st, 0, sizeof(*st));
+	*instruments = *orders = *levels = 0;
+	for (unsigned s = 0; s < r->nshards; s++)
+		for (unsigned f = 0; f < r->nfeeds; f++) {
+			if (feed >= 0 && (unsigned)feed != f)
+				continue;
+			const struct dd_book *b = r->books[s * r->nfeeds + f];
+			const uint64_t *src = (const uint64_t *)&b->stats;
+			uint64_t *dst = (uint64_t *)st;
+			for (size_t i = 0; i < sizeof(*st) / sizeof(uint64_t); i++)
+				dst[i] += src[i];
+			*instruments += b->ninstr;
+			*orders += b->norders;
+			*levels += b->nlevels;
+		}
+}
+
+static uint64_t itch_total(const struct dd_run *r)
+{
+	uint64_t n = 0;
+	for (unsigned f = 0; f < r->nfeeds; f++)
+		for (const char *t = dd_itch_types; *t; t++)
+			n += r->feeds[f].itch.messages[(uint8_t)*t];
+	return n;
+}
+
+static double elapsed_s(const struct dd_run *r)
+{
+	if (r->tsc_hz == 0 || r->rx->last_tsc <= r->rx->first_tsc)
+		return 0.0;
+	return (double)(r->rx->last_tsc - r->rx->first_tsc) / (double)r->tsc_hz;
+}
+
+/* ---- latency -------------------------------------------------------------------------------- */
+
+int dd_report_stage_latency(const struct dd_tm *tm, unsigned stage, struct dd_hdr **out)
+{
+	*out = NULL;
+	if (tm == NULL || tm->hdr == NULL || stage >= tm->hdr->nstages)
+		return -ENOENT;
+	struct dd_hdr *m, *snap;
+	int rc = dd_hdr_create(&dd_tm_hdr_params, &m);
+	if (rc != 0)
+		return rc;
+	if ((rc = dd_hdr_create(&dd_tm_hdr_params, &snap)) != 0) {
+		dd_hdr_free(m);
+		return rc;
+	}
+	for (unsigned s = 0; s < tm->hdr->nslots; s++) {
+		if (dd_hdr_snapshot(dd_tm_hist(tm, s, stage), snap, dd_hdr_memsize(&dd_tm_hdr_params)) == 0)
+			dd_hdr_add(m, snap);
+	}
+	dd_hdr_free(snap);
+	if (dd_hdr_total(m) == 0) {
+		dd_hdr_free(m);
+		return -ENOENT;
+	}
+	*out = m;
+	return 0;
+}
+
+static void json_latency(struct dd_jw *w, const struct dd_run *r)
+{
+	dd_jw_open(w, "latency_ns", '{');
+	for (unsigned st = 0; r->tm != NULL && st < DD_TM_STAGES; st++) {
+		struct dd_hdr *h;
+		if (dd_report_stage_latency(r->tm, st, &h) != 0)
+			continue;
+		dd_jw_hdr(w, dd_tm_stage_name((enum dd_tm_stage)st), h);
+		dd_hdr_free(h);
+	}
+	dd_jw_close(w, '}');
+}
+
+/* ---- JSON summary --------------------------------------------------------------------------- */
+
+static void json_itch(struct dd_jw *w, const struct dd_run *r)
+{
+	dd_jw_open(w, "itch", '{');
+	dd_jw_open(w, "messages", '{');
+	for (const char *t = dd_itch_types; *t; t++) {
+		uint64_t n = 0;
+		for (unsigned f = 0; f < r->nfeeds; f++)
+			n += r->feeds[f].itch.messages[(uint8_t)*t];
+		char k[2] = { *t, 0 };
+		dd_jw_nz(w, k, n);
+	}
+	dd_jw_close(w, '}');
+	uint64_t unknown = 0, events = 0;
+	for (unsigned f = 0; f < r->nfeeds; f++) {
+		unknown += r->feeds[f].itch.unknown;
+		events += r->feeds[f].itch.events;
+	}
+	dd_jw_u64(w, "unknown", unknown);
+	dd_jw_u64(w, "total", itch_total(r));
+	dd_jw_u64(w, "events", events);
+	dd_jw_close(w, '}');
+}
+
+static void sum_mold(const struct dd_run *r, struct dd_mold_stats *m)
+{
+	memset(m, 0, sizeof(*m));
+	for (unsigned f = 0; f < r->nfeeds; f++) {
+		const uint64_t *src = (const uint64_t *)&r->feeds[f].mold.stats;
+		uint64_t *dst = (uint64_t *)m;
+		for (size_t i = 0; i < sizeof(*m) / sizeof(uint64_t); i++)
+			dst[i] += src[i];
+	}
+}
+
+static void json_gaps(struct dd_jw *w, const struct dd_mold_session *s)
+{
+	dd_jw_open(w, "gap_ranges", '[');
+	uint64_t n = s->gap_log_n < DD_MOLD_GAP_LOG ? s->gap_log_n : DD_MOLD_GAP_LOG;
+	for (uint64_t i = n; i-- > 0;) {
+		struct dd_mold_gap g;
+		if (!dd_mold_gap_at(s, i, &g))
+			continue;
+		dd_jw_sep(w, NULL);
+		fprintf(w->f, "[%llu, %llu]", (unsigned long long)g.first, (unsigned long long)g.last);
+	}
+	dd_jw_close(w, ']');
+}
+
+static void json_mold(struct dd_jw *w, const struct dd_run *r)
+{
+	struct dd_mold_stats m;
+	sum_mold(r, &m);
+	uint64_t arb = 0;
+	for (unsigned l = 0; l < DD_MOLD_MAX_LINES; l++)
+		arb += m.line[l].arb_dropped;
+	dd_jw_open(w, "moldudp64", '{');
+	dd_jw_u64(w, "datagrams", m.datagrams);
+	dd_jw_u64(w, "delivered", m.delivered);
+	dd_jw_u64(w, "gaps", m.gaps);
+	dd_jw_u64(w, "missing", m.missing);
+	/* copies of messages already delivered: from their own line, or from the other line (lost the
+	 * A/B race): together they are the mold's duplicates */
+	dd_jw_u64(w, "duplicates", m.duplicates - arb);
+	dd_jw_u64(w, "arbitration_dropped", arb);
+	dd_jw_u64(w, "heartbeats", m.heartbeats);
+	dd_jw_u64(w, "end_of_session", m.end_of_session);
+	dd_jw_u64(w, "reordered", m.reordered);
+	dd_jw_u64(w, "late", m.late);
+	dd_jw_u64(w, "session_changes", m.session_changes);
+	dd_jw_u64(w, "too_big_to_hold", m.too_big_to_hold);
+	dd_jw_nz(w, "rewinds", m.rewinds);
+	if (r->nfeeds == 1)
+		json_gaps(w, &r->feeds[0].mold);
+	dd_jw_close(w, '}');
+}
+
+static const char *const mold_reason_names[DD_MOLD_ERR__COUNT] = {
+	[DD_MOLD_ERR_SHORT] = "mold_short",
+	[DD_MOLD_ERR_MSG_OVERRUN] = "mold_msg_overrun",
+	[DD_MOLD_ERR_COUNT_MISMATCH] = "mold_count_mismatch",
+	[DD_MOLD_ERR_TRAILING] = "mold_trailing",
+	[DD_MOLD_ERR_BAD_SEQ] = "mold_bad_seq",
+};
+
+unsigned dd_report_reasons(const struct dd_rx_stats *rx, const struct dd_feed *feeds, unsigned nfeeds,
+			   const char **names, uint64_t *counts)
+{
+	unsigned n = 0;
+#define REASON(name, value)          \
+	do {                         \
+		names[n] = (name);   \
+		counts[n++] = (value); \
+	} while (0)
+	for (unsigned v = 1; v < DD_FRAME__COUNT; v++)
+		REASON(dd_frame_verdict_name((enum dd_frame_verdict)v), rx->frame[v]);
+	REASON("no_feed", rx->no_feed);
+	REASON("frame_too_long", rx->too_long);
+	uint64_t mold[DD_MOLD_ERR__COUNT] = { 0 }, stale = 0, after_end = 0, bad_length = 0, empty = 0;
+	for (unsigned f = 0; f < nfeeds; f++) {
+		for (unsigned e = 1; e < DD_MOLD_ERR__COUNT; e++)
+			mold[e] += feeds[f].mold.stats.errors[e];
+		stale += feeds[f].mold.stats.stale_session;
+		after_end += feeds[f].mold.stats.after_end;
+		bad_length += feeds[f].itch.bad_length;
+		empty += feeds[f].itch.empty;
+	}
+	for (unsigned e = 1; e < DD_MOLD_ERR__COUNT; e++)
+		REASON(mold_reason_names[e], mold[e]);
+	REASON("mold_stale_session", stale);
+	REASON("mold_after_end", after_end);
+	REASON("itch_bad_length", bad_length);
+	REASON("itch_empty", empty);
+#undef REASON
+	return n;
+}
+
+/* Every input-drop reason with its count over the run, in one place for JSON and the human view. */
+static void each_error(const struct dd_run *r, void (*fn)(void *ctx, const char *name, uint64_t n), void *ctx)
+{
+	const char *names[DD_REPORT_REASONS];
+	uint64_t counts[DD_REPORT_REASONS];
+	unsigned n = dd_report_reasons(r->rx, r->feeds, r->nfeeds, names, counts);
+	for (unsigned i = 0; i < n; i++)
+		fn(ctx, names[i], counts[i]);
+}
+
+static void json_error(void *ctx, const char *name, uint64_t n)
+{
+	dd_jw_nz(ctx, name, n);
+}
+
+static void json_errors(struct dd_jw *w, const struct dd_run *r)
+{
+	dd_jw_open(w, "errors", '{');
+	each_error(r, json_error, w);
+	dd_jw_close(w, '}');
+}
+
+static void json_book_stats(struct dd_jw *w, const struct dd_book_stats *st, uint64_t instruments, uint64_t orders,
+			    uint64_t levels)
+{
+	dd_jw_u64(w, "instruments", instruments);
+	dd_jw_u64(w, "orders", orders);
+	dd_jw_u64(w, "levels", levels);
+	dd_jw_u64(w, "adds", st->adds);
+	dd_jw_u64(w, "executions", st->executions);
+	dd_jw_u64(w, "cancels", st->cancels);
+	dd_jw_u64(w, "deletes", st->deletes);
+	dd_jw_u64(w, "replaces", st->replaces);
+	dd_jw_u64(w, "trades", st->trades);
+	dd_jw_u64(w, "crosses", st->crosses);
+	dd_jw_u64(w, "broken", st->broken);
+	dd_jw_u64(w, "unknown_ref", st->unknown_ref);
+	dd_jw_u64(w, "duplicate_ref", st->duplicate_ref);
+	dd_jw_u64(w, "overexecuted", st->overexecuted);
+	dd_jw_u64(w, "bad_order", st->bad_order);
+	dd_jw_u64(w, "order_overflow", st->order_overflow);
+	dd_jw_u64(w, "level_overflow", st->level_overflow);
+	dd_jw_u64(w, "instrument_overflow", st->instrument_overflow);
+}
+
+static void json_feeds(struct dd_jw *w, const struct dd_run *r)
+{
+	dd_jw_open(w, "feeds", '[');
+	for (unsigned f = 0; f < r->nfeeds; f++) {
+		const struct dd_feed *fd = &r->feeds[f];
+		const struct dd_mold_session *s = &fd->mold;
+		dd_jw_open(w, NULL, '{');
+		dd_jw_strn(w, "name", fd->cfg.name, sizeof(fd->cfg.name));
+		dd_jw_strn(w, "session", s->name, s->started ? sizeof(s->name) : 0);
+		dd_jw_u64(w, "next_seq", s->next_seq);
+		dd_jw_u64(w, "ended", s->ended);
+		unsigned nl = fd->cfg.nlines ? fd->cfg.nlines : fd->learned;
+		dd_jw_open(w, "lines", '[');
+		for (unsigned l = 0; l < nl; l++) {
+			char dest[64];
+			dd_feed_line_format(&fd->cfg.line[l], dest, sizeof(dest));
+			dd_jw_open(w, NULL, '{');
+			dd_jw_strn(w, "dest", dest, sizeof(dest));
+			dd_jw_u64(w, "datagrams", s->stats.line[l].datagrams);
+			dd_jw_u64(w, "delivered", s->stats.line[l].delivered);
+			dd_jw_u64(w, "duplicates", s->stats.line[l].duplicates);
+			dd_jw_u64(w, "arbitration_dropped", s->stats.line[l].arb_dropped);
+			dd_jw_close(w, '}');
+		}
+		dd_jw_close(w, ']');
+		json_gaps(w, s);
+		struct dd_book_stats st;
+		uint64_t ni, no, nlv;
+		dd_report_book_totals(r, (int)f, &st, &ni, &no, &nlv);
+		dd_jw_open(w, "book", '{');
+		json_book_stats(w, &st, ni, no, nlv);
+		dd_jw_close(w, '}');
+		dd_jw_close(w, '}');
+	}
+	dd_jw_close(w, ']');
+}
+
+int dd_report_summary(const struct dd_run *r, const char *path, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "w");
+	if (f == NULL) {
+		int e = errno;
+		snprintf(err, errlen, "cannot write summary %s: %s", path, strerror(e));
+		return -e;
+	}
+	struct dd_jw w;
+	dd_jw_init(&w, f, false);
+	dd_jw_open(&w, NULL, '{');
+	dd_jw_u64(&w, "version", 1);
+	dd_jw_strn(&w, "instance", r->cfg->instance, sizeof(r->cfg->instance));
+	dd_jw_strn(&w, "pipeline", r->cfg->pipeline == DD_PIPELINE_RTC ? "rtc" : "staged", 8);
+	dd_jw_u64(&w, "workers", r->nshards);
+	double el = elapsed_s(r);
+	dd_jw_f64(&w, "elapsed_s", el, 6);
+	dd_jw_u64(&w, "packets", r->rx->packets);
+	dd_jw_u64(&w, "bytes", r->rx->bytes);
+	dd_jw_u64(&w, "udp", r->rx->udp);
+	uint64_t total = itch_total(r);
+	dd_jw_f64(&w, "messages_per_s", el > 0 ? (double)total / el : 0.0, 6);
+	json_itch(&w, r);
+	json_mold(&w, r);
+	json_errors(&w, r);
+	struct dd_book_stats st;
+	uint64_t ni, no, nl;
+	dd_report_book_totals(r, -1, &st, &ni, &no, &nl);
+	dd_jw_open(&w, "book", '{');
+	json_book_stats(&w, &st, ni, no, nl);
+	dd_jw_close(&w, '}');
+	if (r->rx->ring_full)
+		dd_jw_u64(&w, "ring_full", r->rx->ring_full);
+	json_latency(&w, r);
+	if (r->journal != NULL && r->journal->enabled) {
+		const struct dd_journal_summary *j = r->journal;
+		dd_jw_open(&w, "journal", '{');
+		dd_jw_str(&w, "dir", j->dir);
+		dd_jw_str(&w, "sync", j->sync);
+		dd_jw_str(&w, "release", j->release);
+		dd_jw_u64(&w, "records", j->records);
+		dd_jw_u64(&w, "bytes", j->bytes);
+		dd_jw_u64(&w, "commits", j->commits);
+		dd_jw_u64(&w, "commit_bytes_max", j->commit_bytes_max);
+		dd_jw_u64(&w, "segments_started", j->segments);
+		dd_jw_u64(&w, "durable_lsn", j->durable_lsn);
+		dd_jw_u64(&w, "released", j->released);
+		dd_jw_u64(&w, "unreleased", j->unreleased);
+		dd_jw_u64(&w, "snapshots", j->snapshots);
+		dd_jw_u64(&w, "snapshot_lsn", j->snapshot_lsn);
+		if (j->recovery != NULL)
+			dd_jw_str(&w, "recovery", j->recovery);
+		if (j->error != NULL)
+			dd_jw_str(&w, "error", j->error);
+		dd_jw_close(&w, '}');
+	}
+	json_feeds(&w, r);
+	dd_jw_close(&w, '}');
+	fputc('\n', f);
+	if (fclose(f) != 0) {
+		int e = errno;
+		snprintf(err, errlen, "writing summary %s failed: %s", path, strerror(e));
+		return -e;
+	}
+	return 0;
+}
+
+/* ---- book dump ------------------------------------------------------------------------------ */
+
+struct dump_row {
+	char sym[9];
+	unsigned feed;
+	const struct dd_book *b;
+	const struct dd_book_instr *in;
+};
+
+static void trimmed_symbol(const char s[8], char out[9])
+{
+	size_t n = 8;
+	while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\0'))
+		n--;
+	memcpy(out, s, n);
+	out[n] = '\0';
+}
+
+static int row_cmp(const void *a, const void *b)
+{
+	const struct dump_row *x = a, *y = b;
+	int c = strcmp(x->sym, y->sym); /* byte order: strcmp compares as unsigned char */
+	if (c != 0)
+		return c;
+	if (x->feed != y->feed)
+		return x->feed < y->feed ? -1 : 1;
+	return x->in->locate < y->in->locate ? -1 : x->in->locate > y->in->locate;
+}
+
+int dd_report_book_dump(const struct dd_run *r, const char *path, char *err, size_t errlen)
+{
+	size_t cap = 0, n = 0;
+	for (unsigned i = 0; i < r->nshards * r->nfeeds; i++)
+		cap += r->books[i]->ninstr;
+	struct dump_row *rows = calloc(cap ? cap : 1, sizeof(*rows));
+	if (rows == NULL) {
+		snprintf(err, errlen, "book dump: out of memory for %zu instruments", cap);
+		return -ENOMEM;
+	}
+	for (unsigned s = 0; s < r->nshards; s++)
+		for (unsigned f = 0; f < r->nfeeds; f++) {
+			const struct dd_book *b = r->books[s * r->nfeeds + f];
+			for (uint32_t i = 1; i <= b->ninstr; i++) {
+				const struct dd_book_instr *in = dd_book_instr_at(b, i);
+				if (in->orders == 0)
+					continue;
+				rows[n] = (struct dump_row){ .feed = f, .b = b, .in = in };
+				trimmed_symbol(in->symbol, rows[n].sym);
+				n++;
+			}
+		}
+	qsort(rows, n, sizeof(*rows), row_cmp);
+
+	FILE *out = fopen(path, "w");
+	if (out == NULL) {
+		int e = errno;
+		snprintf(err, errlen, "cannot write book dump %s: %s", path, strerror(e));
+		free(rows);
+		return -e;
+	}
+	fputs("symbol,side,level,price,shares,orders\n", out);
+	for (size_t i = 0; i < n; i++) {
+		struct dd_book_level lv[DD_REPORT_DEPTH];
+		for (unsigned side = 0; side < 2; side++) {
+			unsigned k = dd_book_depth(rows[i].b, rows[i].in, side, lv, DD_REPORT_DEPTH);
+			for (unsigned j = 0; j < k; j++) {
+				if (r->nfeeds > 1)
+					fprintf(out, "%s:", r->feeds[rows[i].feed].cfg.name);
+				fprintf(out, "%s,%c,%u,%u.%04u,%llu,%u\n", rows[i].sym, side == DD_BOOK_BID ? 'B' : 'S',
+					j + 1, lv[j].price / 10000, lv[j].price % 10000,
+					(unsigned long long)lv[j].shares, lv[j].orders);
+			}
+		}
+	}
+	free(rows);
+	if (fclose(out) != 0) {
+		int e = errno;
+		snprintf(err, errlen, "writing book dump %s failed: %s", path, strerror(e));
+		return -e;
+	}
+	return 0;
+}
+
+/* ---- human summary -------------------------------------------------------------------------- */
+
+static void human_count(FILE *out, uint64_t v)
+{
+	/* thousands separators make 8-digit counters readable at a glance */
+	char buf[32], res[48];
+	int n = snprintf(buf, sizeof(buf), "%llu", (unsigned long long)v);
+	int j = 0;
+	for (int i = 0; i < n; i++) {
+		if (i > 0 && (n - i) % 3 == 0)
+			res[j++] = ',';
+		res[j++] = buf[i];
+	}
+	res[j] = '\0';
+	fputs(res, out);
+}
+
+struct human_drops {
+	FILE *out;
+	bool any;
+};
+
+static void human_drop(void *ctx, const char *name, uint64_t n)
+{
+	struct human_drops *h = ctx;
+	if (n == 0)
+		return;
+	fprintf(h->out, "%s %llu  ", name, (unsigned long long)n);
+	h->any = true;
+}
+
+void dd_report_human(const struct dd_run *r, FILE *out)
+{
+	double el = elapsed_s(r);
+	uint64_t total = itch_total(r);
+	fprintf(out, "dadar: ");
+	human_count(out, r->rx->packets);
+	fprintf(out, " packets, ");
+	human_count(out, total);
+	fprintf(out, " ITCH messages in %.3f s", el);
+	if (el > 0) {
+		fprintf(out, " (");
+		human_count(out, (uint64_t)((double)total / el));
+		fprintf(out, " msg/s)");
+	}
+	fprintf(out, ", %s pipeline, %u book shard%s\n", r->cfg->pipeline == DD_PIPELINE_RTC ? "run-to-completion" : "staged",
+		r->nshards, r->nshards == 1 ? "" : "s");
+
+	fprintf(out, "  itch     ");
+	for (const char *t = dd_itch_types; *t; t++) {
+		uint64_t n = 0;
+		for (unsigned f = 0; f < r->nfeeds; f++)
+			n += r->feeds[f].itch.messages[(uint8_t)*t];
+		if (n) {
+			fprintf(out, "%c ", *t);
+			human_count(out, n);
+			fputs("  ", out);
+		}
+	}
+	fputc('\n', out);
+
+	for (unsigned f = 0; f < r->nfeeds; f++) {
+		const struct dd_mold_session *s = &r->feeds[f].mold;
+		const struct dd_mold_stats *m = &s->stats;
+		uint64_t arb = 0;
+		for (unsigned l = 0; l < DD_MOLD_MAX_LINES; l++)
+			arb += m->line[l].arb_dropped;
+		fprintf(out, "  mold     %s: session %.10s, next seq %llu%s; gaps %llu (%llu missing), duplicates %llu, "
+			"A/B copies dropped %llu, heartbeats %llu\n",
+			r->feeds[f].cfg.name, s->started ? s->name : "(none)", (unsigned long long)s->next_seq,
+			s->ended ? " (ended)" : "", (unsigned long long)m->gaps, (unsigned long long)m->missing,
+			(unsigned long long)(m->duplicates - arb), (unsigned long long)arb,
+			(unsigned long long)m->heartbeats);
+	}
+
+	struct dd_book_stats st;
+	uint64_t ni, no, nl;
+	dd_report_book_totals(r, -1, &st, &ni, &no, &nl);
+	fprintf(out, "  book     %llu instruments, %llu live orders on %llu price levels", (unsigned long long)ni,
+		(unsigned long long)no, (unsigned long long)nl);
+	if (st.unknown_ref)
+		fprintf(out, "; %llu references to orders not in the book", (unsigned long long)st.unknown_ref);
+	uint64_t over = st.order_overflow + st.level_overflow + st.instrument_overflow;
+	if (over)
+		fprintf(out, "; %llu REFUSED FOR CAPACITY (raise capacity.*)", (unsigned long long)over);
+	fputc('\n', out);
+
+	struct human_drops hd = { out, false };
+	fprintf(out, "  dropped  ");
+	each_error(r, human_drop, &hd);
+	uint64_t unknown = 0;
+	for (unsigned f = 0; f < r->nfeeds; f++)
+		unknown += r->feeds[f].itch.unknown;
+	human_drop(&hd, "itch_unknown_type", unknown);
+	fprintf(out, "%s\n", hd.any ? "" : "nothing");
+
+	for (unsigned stage = 0; r->tm != NULL && stage < DD_TM_STAGES; stage++) {
+		struct dd_hdr *h;
+		if (dd_report_stage_latency(r->tm, stage, &h) != 0)
+			continue;
+		fprintf(out, "  latency  %-17s p50 %6llu ns  p99 %7llu ns  p99.9 %8llu ns  max %9llu ns  (%llu events)\n",
+			dd_tm_stage_name((enum dd_tm_stage)stage),
+			(unsigned long long)dd_hdr_value_at_percentile(h, 50.0),
+			(unsigned long long)dd_hdr_value_at_percentile(h, 99.0),
+			(unsigned long long)dd_hdr_value_at_percentile(h, 99.9), (unsigned long long)dd_hdr_max(h),
+			(unsigned long long)dd_hdr_total(h));
+		dd_hdr_free(h);
+	}
+
+	if (r->journal != NULL && r->journal->enabled) {
+		const struct dd_journal_summary *j = r->journal;
+		fprintf(out, "  journal  %s (sync %s, release %s): %llu records, %llu commits, durable LSN %llu, %llu "
+			"outputs released%s%s\n", j->dir, j->sync, j->release, (unsigned long long)j->records,
+			(unsigned long long)j->commits, (unsigned long long)j->durable_lsn, (unsigned long long)j->released,
+			j->error ? "; STOPPED: " : "", j->error ? j->error : "");
+	}
+
+	/* the top of the first few books, so a person sees the market at a glance */
+	unsigned shown = 0;
+	for (unsigned s = 0; s < r->nshards && shown < 8; s++)
+		for (unsigned f = 0; f < r->nfeeds && shown < 8; f++) {
+			const struct dd_book *b = r->books[s * r->nfeeds + f];
+			for (uint32_t i = 1; i <= b->ninstr && shown < 8; i++) {
+				const struct dd_book_instr *in = dd_book_instr_at(b, i);
+				if (in->orders == 0)
+					continue;
+				if (shown++ == 0)
+					fprintf(out, "  top of book (symbol  bid shares @ price | ask price x shares  volume):\n");
+				struct dd_book_level bid, ask;
+				bool hb = dd_book_best(b, in, DD_BOOK_BID, &bid), ha = dd_book_best(b, in, DD_BOOK_ASK, &ask);
+				char sym[9];
+				trimmed_symbol(in->symbol, sym);
+				fprintf(out, "    %-8s ", sym);
+				if (hb)
+					fprintf(out, "%8llu @ %u.%04u", (unsigned long long)bid.shares, bid.price / 10000,
+						bid.price % 10000);
+				else
+					fprintf(out, "%20s", "-");
+				fprintf(out, " | ");
+				if (ha)
+					fprintf(out, "%u.%04u x %-8llu", ask.price / 10000, ask.price % 10000,
+						(unsigned long long)ask.shares);
+				else
+					fprintf(out, "%-20s", "-");
+				fprintf(out, "  %llu\n", (unsigned long long)in->volume);
+			}
+		}
+}

@@ -1,0 +1,142 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef DD_DATAPLANE_JOURNAL_H
+#define DD_DATAPLANE_JOURNAL_H
+
+/*
+ * The journal stage: one lcore that turns the records the pipeline hands it (inputs, outputs, feed
+ * positions) into the on-disk journal (dataplane/journal/jfile.h) through io_uring, with group commit,
+ * and releases outputs downstream once they are durable (or at once).
+ *
+ *   producers (RX lcore, workers) ──SPSC rte_ring of struct dd_jitem──▶ journal lcore
+ *       assigns LSNs, frames records into a page-aligned staging buffer,
+ *       every journal.commit_us or journal.commit_bytes: one O_DIRECT write of the new pages
+ *       (the partial last page from a private copy, rewritten by the next commit) linked to an
+ *       fdatasync (group) — one commit in flight at a time; what arrives meanwhile waits for the
+ *       next one: group commit
+ *       completion: durable LSN advances, outputs up to it are released (JSON lines), latency
+ *       append → durable recorded
+ *
+ * Rotation: when a record does not fit the current segment, a PAD record fills it, the segment is
+ * committed, and the next one — preallocated by the control thread under a temporary name — gets
+ * its header (first LSN) written, synced and is renamed into place, all through the ring.
+ *
+ * Backpressure: producers never drop. A full journal ring makes them wait; if it stays full for
+ * journal.stall_ms (the disk cannot keep up, or is full and the next segment cannot be
+ * preallocated), dadar stops taking input cleanly with a message, after committing what it has.
+ * A failed write (ENOSPC, EIO) stops it the same way. Nothing that was acknowledged (durable) is
+ * lost; nothing is dropped silently.
+ *
+ * Sync levels (journal.sync): group — O_DIRECT writes each linked to fdatasync, durable = on
+ * stable storage; page — buffered writes, no sync, durable = in the page cache (survives a crash
+ * of dadar, not of the host); off — nothing is written: the stage runs (for measuring), outputs
+ * are released as they come, and there is nothing to recover.
+ */
+
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <liburing.h>
+#include <rte_ring.h>
+
+#include "dataplane/config/config.h"
+#include "dataplane/journal/jfile.h"
+#include "dataplane/config/timing.h"
+#include "ops/output.h"
+#include "shm/telemetry.h"
+
+/* What a producer hands the journal stage: one record's content, by value. */
+struct dd_jitem {
+	uint16_t type;      /* DD_JREC_EVENT, DD_JREC_OUTPUT, DD_JREC_FEEDPOS */
+	uint16_t source;
+	uint32_t partition;
+	uint32_t len;       /* payload bytes */
+	uint32_t pad;
+	uint64_t tsc;       /* when the producer handed it over (append → durable starts here) */
+	uint8_t payload[64];
+};
+_Static_assert(sizeof(struct dd_jitem) == 88, "journal item layout");
+
+#define DD_JOURNAL_MAX_PRODUCERS 65
+#define DD_JOURNAL_BURST 64
+
+/* Counters of the journal stage (single writer: the journal lcore; read at exit). */
+struct dd_journal_stats {
+	uint64_t records;
+	uint64_t bytes;
+	uint64_t commits;
+	uint64_t commit_bytes_max;
+	uint64_t segments;        /* segments started by this run */
+	uint64_t released;        /* outputs released */
+	uint64_t unreleased;      /* outputs left unreleased at exit (not durable) */
+	uint64_t stalls;          /* times the staging buffer or the release queue was full */
+	uint64_t write_errors;
+};
+
+struct dd_journal;
+
+/* The journal's state handed from recovery to the writer. */
+struct dd_journal_start {
+	uint64_t next_lsn;        /* first LSN this run writes */
+	const char *segment;      /* existing segment to continue ("" to start a new one) */
+	uint64_t segment_first_lsn;
+	uint64_t end_offset;      /* where its good data ends */
+	uint64_t released_lsn;    /* outputs up to this LSN already left (from the output file) */
+};
+
+/*
+ * Set up the journal stage: directory, io_uring, staging buffer, the rings producers write to
+ * (one per producer, `ring_size` items), the output file, the telemetry slot. Returns 0 or -errno
+ * with a message in err. Control plane; allocates.
+ */
+int dd_journal_create(struct dd_journal **out, const struct dd_config *c, unsigned nproducers,
+		      unsigned nshards, unsigned nfeeds, const struct dd_journal_start *st, int socket,
+		      char *err, size_t errlen);
+
+/* The ring producer `i` writes to. */
+struct rte_ring *dd_journal_ring(struct dd_journal *j, unsigned i);
+
+/* Bind telemetry: the journal lcore's slot and its append→durable histogram (may be NULL). */
+void dd_journal_bind_tm(struct dd_journal *j, struct dd_tm_slot *slot, struct dd_hdr *hist,
+			const struct dd_tsc_conv *conv);
+
+/* Journal the outputs recovery re-derived but found unjournaled, before anything else. */
+int dd_journal_prepend_outputs(struct dd_journal *j, const struct dd_output *o, uint64_t n);
+
+/*
+ * The journal lcore's loop. Runs until `producers_done` (an atomic the producers decrement as they
+ * finish) reaches zero and every ring is empty, then commits the rest and returns. Sets
+ * ctl_quit (release) on a fatal write error or a stall, with the reason in dd_journal_error().
+ */
+int dd_journal_main(void *arg);
+
+struct dd_journal_lcore {
+	struct dd_journal *j;
+	atomic_int *producers_left; /* producers still running (each decrements it when done) */
+	atomic_int *quit;           /* set to stop the pipeline taking input */
+	atomic_int *running;        /* decremented at exit, like every lcore loop */
+};
+
+/* Durable LSN so far (any thread; acquire). */
+uint64_t dd_journal_durable_lsn(const struct dd_journal *j);
+
+/* The reason the journal stopped the pipeline, or NULL. */
+const char *dd_journal_error(const struct dd_journal *j);
+
+const struct dd_journal_stats *dd_journal_stats(const struct dd_journal *j);
+
+/* Control thread, about every 10 ms: keep a preallocated spare segment ready. Returns 0 or
+ * -errno (a full disk shows here first) with a message. */
+int dd_journal_tend(struct dd_journal *j, char *err, size_t errlen);
+
+/* Tear down (after the lcore returned). */
+void dd_journal_destroy(struct dd_journal *j);
+
+/*
+ * Producer side: hand `n` items to ring `r`, waiting while it is full. Returns n, or 0 if the ring
+ * stayed full for `stall_tsc` ticks (the caller stops taking input).
+ */
+unsigned dd_journal_push(struct rte_ring *r, const struct dd_jitem *it, unsigned n, uint64_t stall_tsc);
+
+#endif /* DD_DATAPLANE_JOURNAL_H */

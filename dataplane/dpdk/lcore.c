@@ -1,0 +1,391 @@
+/* SPDX-License-Identifier: MIT */
+#include "dataplane/dpdk/lcore.h"
+
+#include <string.h>
+
+#include <rte_cycles.h>
+#include <rte_ethdev.h>
+#include <rte_mbuf_dyn.h>
+#include <rte_prefetch.h>
+
+#include "dataplane/wire/frame.h"
+#include "dataplane/config/timing.h"
+
+/* ---- latency recording (dataplane/config/timing.h says what it costs) ------------------------------- */
+
+static inline void rec(const struct dd_lcore_tm *tm, unsigned stage, uint64_t ticks, uint64_t n)
+{
+	dd_timing_rec(tm->hist[stage], &tm->conv, ticks, n);
+}
+
+/* now_a - rx time into stage a, now_b - rx time into stage b (DD_TM_STAGES: none), per run */
+static inline void rec_since_rx(const struct dd_lcore_tm *tm, unsigned a, uint64_t now_a, unsigned b,
+				uint64_t now_b, const struct dd_event *ev, unsigned n)
+{
+	dd_timing_rec_since_rx(tm->hist[a], now_a, b < DD_TM_STAGES ? tm->hist[b] : NULL, now_b, &tm->conv, ev, n);
+}
+
+/* ---- journal items ---------------------------------------------------------------------------- */
+
+static inline void jadd(struct dd_jprod *jp, uint16_t type, uint16_t source, uint32_t partition, const void *p,
+			uint32_t len, uint64_t tsc)
+{
+	struct dd_jitem *it = &jp->items[jp->n++];
+	it->type = type;
+	it->source = source;
+	it->partition = partition;
+	it->len = len;
+	it->pad = 0;
+	it->tsc = tsc;
+	memcpy(it->payload, p, len);
+}
+
+/*
+ * Hand the gathered items to the journal. A journal that does not take them within its stall time
+ * stops the pipeline taking input (documented policy): nothing is dropped silently.
+ */
+static void jpush(struct dd_jprod *jp, struct dd_control *ctl)
+{
+	if (jp->n == 0 || jp->stalled) {
+		jp->n = 0;
+		return;
+	}
+	if (dd_journal_push(jp->ring, jp->items, jp->n, jp->stall_tsc) == 0) {
+		jp->stalled = true;
+		/* pairs with the acquire loads of every lcore loop */
+		atomic_store_explicit(&ctl->quit, 1, memory_order_release);
+	}
+	jp->n = 0;
+}
+
+/* The feed positions that moved since the journal last heard of them. */
+static void jfeedpos(struct dd_rx_ctx *c, uint64_t tsc)
+{
+	for (unsigned f = 0; f < c->nfeeds; f++) {
+		const struct dd_mold_session *m = &c->feeds[f].mold;
+		if (!m->started || m->next_seq == c->jpos_seq[f] || c->jp.n == c->jp.cap)
+			continue;
+		struct dd_jfeedpos pos;
+		memset(&pos, 0, sizeof(pos));
+		memcpy(pos.session, m->name, sizeof(pos.session));
+		pos.ended = m->ended;
+		pos.next_seq = m->next_seq;
+		jadd(&c->jp, DD_JREC_FEEDPOS, (uint16_t)f, 0, &pos, sizeof(pos), tsc);
+		c->jpos_seq[f] = m->next_seq;
+	}
+}
+
+/* ---- event consumers ------------------------------------------------------------------------ */
+
+/* Run to completion: the RX lcore applies its own events. */
+static void rtc_flush(struct dd_sink *s)
+{
+	struct dd_rx_ctx *c = s->ctx;
+	uint64_t t1 = rte_rdtsc();
+	/* Prefetching the order slots of event i + 4..16 was measured and gained nothing: see
+	 * docs/benchmarks.md. */
+	if (c->jp.ring == NULL) {
+		for (unsigned i = 0; i < s->n; i++)
+			dd_book_apply(&c->books[s->ev[i].source], &s->ev[i]);
+	} else {
+		/* each input journaled, followed by the output it caused */
+		for (unsigned i = 0; i < s->n; i++) {
+			const struct dd_event *ev = &s->ev[i];
+			struct dd_book *b = &c->books[ev->source];
+			unsigned flags = dd_book_apply(b, ev);
+			jadd(&c->jp, DD_JREC_EVENT, ev->source, ev->key, ev, sizeof(*ev), t1);
+			struct dd_output o;
+			if ((flags & (DD_BOOK_BID_CHANGED | DD_BOOK_ASK_CHANGED)) && dd_book_bbo_output(b, ev, &o))
+				jadd(&c->jp, DD_JREC_OUTPUT, ev->source, o.locate, &o, sizeof(o), t1);
+		}
+	}
+	uint64_t t2 = rte_rdtsc();
+	rec_since_rx(&c->tm, DD_TM_RX, t1, DD_TM_WIRE, t2, s->ev, s->n);
+	rec(&c->tm, DD_TM_BOOK, (t2 - t1) / s->n, s->n);
+	if (c->jp.ring != NULL)
+		jpush(&c->jp, c->ctl);
+	s->n = 0;
+}
+
+/*
+ * Hand a worker's staged events to its ring, behind a timing mark that tells the worker when they
+ * were enqueued. A full ring is backpressure, never a drop: the RX lcore waits (counting the
+ * batches that had to), its NIC queue fills, and the NIC's own drop counters say so.
+ */
+static void push_batch(struct dd_rx_ctx *c, unsigned w)
+{
+	struct dd_event *b = c->batch[w];
+	unsigned n = c->nbatch[w] + 1, done = 0;
+	b[0].type = DD_EV_MARK;
+	b[0].key = c->nbatch[w];
+	b[0].rx_tsc = rte_rdtsc();
+	bool waited = false;
+	while (done < n) {
+		done += rte_ring_enqueue_burst_elem(c->workers[w].ring, b + done, sizeof(struct dd_event), n - done,
+						    NULL);
+		waited |= done < n;
+	}
+	c->st.ring_full += waited;
+	c->nbatch[w] = 0;
+}
+
+static inline void stage(struct dd_rx_ctx *c, unsigned w, const struct dd_event *ev)
+{
+	c->batch[w][1 + c->nbatch[w]++] = *ev;
+	if (c->nbatch[w] == DD_WORKER_BURST)
+		push_batch(c, w);
+}
+
+/*
+ * Staged: partition by instrument (stock locate) so each book lives on exactly one worker. System
+ * events go to every worker so each shard sees the same day; everything else, locate 0 included,
+ * goes to exactly one worker, so nothing is counted twice.
+ */
+static void staged_flush(struct dd_sink *s)
+{
+	struct dd_rx_ctx *c = s->ctx;
+	const unsigned nw = c->nworkers;
+	uint64_t t1 = rte_rdtsc();
+	rec_since_rx(&c->tm, DD_TM_RX, t1, DD_TM_STAGES, 0, s->ev, s->n);
+	if (c->jp.ring != NULL) {
+		/* inputs go to the journal before the workers see them */
+		for (unsigned i = 0; i < s->n; i++)
+			jadd(&c->jp, DD_JREC_EVENT, s->ev[i].source, s->ev[i].key, &s->ev[i], sizeof(s->ev[i]), t1);
+		jpush(&c->jp, c->ctl);
+	}
+	for (unsigned i = 0; i < s->n; i++) {
+		const struct dd_event *ev = &s->ev[i];
+		if (ev->type == DD_EV_SYSTEM) {
+			for (unsigned w = 0; w < nw; w++)
+				stage(c, w, ev);
+		} else {
+			stage(c, (ev->key * 0x9E3779B1u) % nw, ev);
+		}
+	}
+	s->n = 0;
+	for (unsigned w = 0; w < nw; w++)
+		if (c->nbatch[w])
+			push_batch(c, w);
+}
+
+void dd_lcore_bind_consumers(struct dd_rx_ctx *c)
+{
+	c->sink.flush = c->nworkers > 0 ? staged_flush : rtc_flush;
+}
+
+/* ---- receive -------------------------------------------------------------------------------- */
+
+static inline void rx_packet(struct dd_rx_ctx *c, struct rte_mbuf *m, uint64_t now)
+{
+	const uint8_t *p = rte_pktmbuf_mtod(m, const uint8_t *);
+	size_t len = rte_pktmbuf_data_len(m);
+	c->st.packets++;
+	c->st.bytes += rte_pktmbuf_pkt_len(m);
+	if (unlikely(m->nb_segs > 1)) {
+		if (rte_pktmbuf_pkt_len(m) > DD_SCRATCH) {
+			c->st.too_long++;
+			return;
+		}
+		len = rte_pktmbuf_pkt_len(m);
+		p = rte_pktmbuf_read(m, 0, (uint32_t)len, c->scratch);
+	}
+	struct dd_udp_view u;
+	enum dd_frame_verdict v = dd_frame_udp(p, len, c->frame_flags, &u);
+	if (v != DD_FRAME_UDP) {
+		c->st.frame[v]++;
+		return;
+	}
+	c->st.udp++;
+	for (unsigned f = 0; f < c->nfeeds; f++) {
+		int line = dd_feed_line_of(&c->feeds[f], u.dst_ip, u.dst_port, m->port);
+		if (line >= 0) {
+			dd_feed_rx(&c->feeds[f], u.payload, u.len, (unsigned)line, now, &c->sink);
+			return;
+		}
+	}
+	c->st.no_feed++;
+}
+
+/* One pass over every queue; returns the number of packets handled. */
+static unsigned rx_do_work(struct dd_rx_ctx *c)
+{
+	struct rte_mbuf *pkts[512];
+	unsigned total = 0;
+	for (unsigned q = 0; q < c->nq; q++) {
+		uint16_t n = rte_eth_rx_burst(c->q[q].port, c->q[q].queue, pkts, (uint16_t)c->burst);
+		if (n == 0)
+			continue;
+		uint64_t now = rte_rdtsc();
+		if (c->st.first_tsc == 0)
+			c->st.first_tsc = now;
+		c->st.last_tsc = now;
+		struct dd_clockconv cv;
+		if (c->q[q].clock != NULL && dd_clockmap_get(c->q[q].clock, &cv)) {
+			/* the NIC's arrival time, mapped onto the TSC; never later than the poll */
+			for (uint16_t i = 0; i < n; i++) {
+				uint64_t t = now;
+				if (pkts[i]->ol_flags & c->ts_flag) {
+					t = dd_clockconv_tsc(&cv, *RTE_MBUF_DYNFIELD(pkts[i], c->ts_offset, uint64_t *));
+					if (t > now)
+						t = now;
+				}
+				rx_packet(c, pkts[i], t);
+			}
+		} else {
+			for (uint16_t i = 0; i < n; i++)
+				rx_packet(c, pkts[i], now);
+		}
+		rte_pktmbuf_free_bulk(pkts, n);
+		total += n;
+		if (c->jp.ring != NULL) {
+			jfeedpos(c, now);
+			jpush(&c->jp, c->ctl);
+		}
+	}
+	return total;
+}
+
+void dd_rx_publish(struct dd_rx_ctx *c, uint64_t now)
+{
+	struct dd_tm_slot *sl = c->tm.slot;
+	c->tm.next_publish = now + c->tm.period;
+	if (sl == NULL)
+		return;
+	uint64_t events = 0, gaps = 0, missing = 0, dups = 0;
+	for (unsigned f = 0; f < c->nfeeds; f++) {
+		events += c->feeds[f].itch.events;
+		gaps += c->feeds[f].mold.stats.gaps;
+		missing += c->feeds[f].mold.stats.missing;
+		dups += c->feeds[f].mold.stats.duplicates;
+	}
+	const char *names[DD_REPORT_REASONS];
+	uint64_t counts[DD_REPORT_REASONS];
+	unsigned n = dd_report_reasons(&c->st, c->feeds, c->nfeeds, names, counts);
+	for (unsigned i = 0; i < n && i < DD_TM_MAX_REASONS; i++)
+		dd_tm_set(&sl->reasons[i], counts[i]);
+	dd_tm_set(&sl->packets, c->st.packets);
+	dd_tm_set(&sl->bytes, c->st.bytes);
+	dd_tm_set(&sl->events, events);
+	dd_tm_set(&sl->gaps, gaps);
+	dd_tm_set(&sl->missing, missing);
+	dd_tm_set(&sl->duplicates, dups);
+	dd_tm_set(&sl->ring_full, c->st.ring_full);
+	dd_tm_set(&sl->publish_tsc, now);
+}
+
+int dd_rx_main(void *arg)
+{
+	struct dd_rx_ctx *c = arg;
+	uint64_t last_rx = rte_rdtsc();
+	dd_rx_publish(c, last_rx);
+	while (!atomic_load_explicit(&c->ctl->quit, memory_order_acquire)) {
+		unsigned n = rx_do_work(c);
+		uint64_t now = rte_rdtsc();
+		if (n > 0) {
+			last_rx = now;
+		} else if (c->idle_tsc != 0 && now - last_rx > c->idle_tsc) {
+			/* pairs with the acquire loads of every lcore loop */
+			atomic_store_explicit(&c->ctl->quit, 1, memory_order_release);
+			break;
+		}
+		for (unsigned f = 0; f < c->nfeeds; f++)
+			dd_feed_poll(&c->feeds[f], now, &c->sink);
+		if (now >= c->tm.next_publish)
+			dd_rx_publish(c, now);
+	}
+	/* Whatever the reorder windows still hold is released now, its gaps declared. */
+	for (unsigned f = 0; f < c->nfeeds; f++)
+		dd_feed_poll(&c->feeds[f], UINT64_MAX, &c->sink);
+	if (c->sink.n)
+		c->sink.flush(&c->sink);
+	if (c->jp.ring != NULL) {
+		jfeedpos(c, rte_rdtsc());
+		jpush(&c->jp, c->ctl);
+		/* pairs with the journal lcore's acquire load: our last items are in the ring */
+		atomic_fetch_sub_explicit(&c->ctl->producers, 1, memory_order_release);
+	}
+	dd_rx_publish(c, rte_rdtsc());
+	/* Pairs with the workers' acquire load: every event enqueued above is visible to them. */
+	atomic_store_explicit(&c->ctl->rx_done, 1, memory_order_release);
+	/* pairs with the main thread's acquire load while it waits */
+	atomic_fetch_sub_explicit(&c->ctl->running, 1, memory_order_release);
+	return 0;
+}
+
+/* ---- workers -------------------------------------------------------------------------------- */
+
+void dd_worker_publish(struct dd_worker_ctx *w, uint64_t now)
+{
+	struct dd_tm_slot *sl = w->tm.slot;
+	w->tm.next_publish = now + w->tm.period;
+	if (sl == NULL)
+		return;
+	dd_tm_set(&sl->events, w->events);
+	dd_tm_set(&sl->ring_used, w->ring_used);
+	dd_tm_set(&sl->ring_high_water, w->ring_high_water);
+	dd_tm_set(&sl->publish_tsc, now);
+}
+
+static unsigned worker_do_work(struct dd_worker_ctx *w)
+{
+	struct dd_event ev[DD_WORKER_BURST + 1];
+	unsigned left;
+	unsigned n = rte_ring_dequeue_burst_elem(w->ring, ev, sizeof(ev[0]), DD_WORKER_BURST + 1, &left);
+	if (n == 0)
+		return 0;
+	uint64_t t1 = rte_rdtsc(), applied = 0;
+	for (unsigned i = 0; i < n; i++) {
+		if (ev[i].type == DD_EV_MARK) {
+			rec(&w->tm, DD_TM_RING, t1 > ev[i].rx_tsc ? t1 - ev[i].rx_tsc : 0, ev[i].key);
+			continue;
+		}
+		struct dd_book *b = &w->books[ev[i].source];
+		unsigned flags = dd_book_apply(b, &ev[i]);
+		struct dd_output o;
+		if (w->jp.ring != NULL && (flags & (DD_BOOK_BID_CHANGED | DD_BOOK_ASK_CHANGED)) &&
+		    dd_book_bbo_output(b, &ev[i], &o))
+			jadd(&w->jp, DD_JREC_OUTPUT, ev[i].source, o.locate, &o, sizeof(o), t1);
+		applied++;
+	}
+	if (w->jp.ring != NULL)
+		jpush(&w->jp, w->ctl);
+	uint64_t t2 = rte_rdtsc();
+	if (applied) {
+		rec(&w->tm, DD_TM_BOOK, (t2 - t1) / applied, applied);
+		rec_since_rx(&w->tm, DD_TM_WIRE, t2, DD_TM_STAGES, 0, ev, n);
+	}
+	w->events += applied;
+	w->bursts++;
+	w->ring_used = n + left;
+	if (w->ring_used > w->ring_high_water)
+		w->ring_high_water = w->ring_used;
+	if (t2 >= w->tm.next_publish)
+		dd_worker_publish(w, t2);
+	return n;
+}
+
+int dd_worker_main(void *arg)
+{
+	struct dd_worker_ctx *w = arg;
+	dd_worker_publish(w, rte_rdtsc());
+	for (;;) {
+		if (worker_do_work(w) > 0)
+			continue;
+		uint64_t now = rte_rdtsc();
+		if (now >= w->tm.next_publish)
+			dd_worker_publish(w, now);
+		/* Pairs with the RX lcore's release store: after it, the ring holds all that is left. */
+		if (atomic_load_explicit(&w->ctl->rx_done, memory_order_acquire)) {
+			while (worker_do_work(w) > 0)
+				;
+			break;
+		}
+	}
+	if (w->jp.ring != NULL)
+		/* pairs with the journal lcore's acquire load: our last items are in the ring */
+		atomic_fetch_sub_explicit(&w->ctl->producers, 1, memory_order_release);
+	dd_worker_publish(w, rte_rdtsc());
+	/* pairs with the main thread's acquire load while it waits */
+	atomic_fetch_sub_explicit(&w->ctl->running, 1, memory_order_release);
+	return 0;
+}
