@@ -131,7 +131,8 @@ static void book_flush(struct dd_sink *s)
 
 /* What the run-to-completion lcore records per flush (dataplane/dpdk/lcore.c rtc_flush), on private
  * histograms: the difference to book_flush is what latency telemetry costs. */
-static struct dd_hdr *tm_hist[DD_TM_STAGES];
+enum { TM_BOOK = DD_TM_STAGE__PIPELINE, TM_STAGES }; /* the book's stage comes first after the pipeline's */
+static struct dd_hdr *tm_hist[TM_STAGES];
 static struct dd_tsc_conv tm_conv;
 
 static void book_timed_flush(struct dd_sink *s)
@@ -142,7 +143,7 @@ static void book_timed_flush(struct dd_sink *s)
 		dd_book_apply(b->book, &s->ev[i]);
 	uint64_t t2 = __rdtsc();
 	dd_timing_rec_since_rx(tm_hist[DD_TM_RX], t1, tm_hist[DD_TM_WIRE], t2, &tm_conv, s->ev, s->n);
-	dd_timing_rec(tm_hist[DD_TM_BOOK], &tm_conv, (t2 - t1) / s->n, s->n);
+	dd_timing_rec(tm_hist[TM_BOOK], &tm_conv, (t2 - t1) / s->n, s->n);
 	b->events += s->n;
 	s->n = 0;
 }
@@ -342,7 +343,7 @@ int main(int argc, char **argv)
 	struct bench_sink bs = { .sink = { evbuf, 0, 512, count_flush, NULL }, .book = &book, .peer = &peer };
 	bs.sink.ctx = &bs;
 
-	for (unsigned st = 0; st < DD_TM_STAGES; st++)
+	for (unsigned st = 0; st < TM_STAGES; st++)
 		if (dd_hdr_create(&dd_tm_hdr_params, &tm_hist[st]) != 0) {
 			fprintf(stderr, "bench_feed: out of memory for histograms\n");
 			return 1;
@@ -369,7 +370,7 @@ int main(int argc, char **argv)
 	}
 	printf("peer_book / book: %.2fx the time per message (same run)\n", med_ns[PEER] / med_ns[BOOK]);
 	printf("latency telemetry (book+tm - book): %+.2f ns/message (%llu records of the book stage)\n",
-	       med_ns[BOOK_TIMED] - med_ns[BOOK], (unsigned long long)dd_hdr_total(tm_hist[DD_TM_BOOK]));
+	       med_ns[BOOK_TIMED] - med_ns[BOOK], (unsigned long long)dd_hdr_total(tm_hist[TM_BOOK]));
 	char why[256] = "";
 	if (dd_book_check(&book, why, sizeof(why)) != 0 || book.stats.unknown_ref != 0) {
 		fprintf(stderr, "bench_feed: the book went wrong: %s, %llu unknown refs\n", why,

@@ -20,17 +20,147 @@ const struct dd_hdr_params dd_tm_hdr_params = {
 	.sigfigs = 3,
 };
 
-static const char *const stage_names[DD_TM_STAGES] = {
+/* The pipeline's own entries, in the order of enum dd_tm_stage and enum dd_tm_counter. */
+static const char *const pipeline_stages[DD_TM_STAGE__PIPELINE] = {
 	[DD_TM_RX] = "rx",
-	[DD_TM_BOOK] = "book",
 	[DD_TM_RING] = "ring",
 	[DD_TM_WIRE] = "wire_to_decision",
 	[DD_TM_JOURNAL] = "journal",
 };
 
-const char *dd_tm_stage_name(enum dd_tm_stage s)
+static const struct {
+	const char *name;
+	unsigned kind;
+} pipeline_counters[DD_TM_C__PIPELINE] = {
+	[DD_TM_C_PACKETS] = { "packets", DD_TM_KIND_COUNTER },
+	[DD_TM_C_BYTES] = { "bytes", DD_TM_KIND_COUNTER },
+	[DD_TM_C_EVENTS] = { "events", DD_TM_KIND_COUNTER },
+	[DD_TM_C_GAPS] = { "gaps", DD_TM_KIND_COUNTER },
+	[DD_TM_C_MISSING] = { "missing", DD_TM_KIND_COUNTER },
+	[DD_TM_C_DUPLICATES] = { "duplicates", DD_TM_KIND_COUNTER },
+	[DD_TM_C_RING_USED] = { "ring_used", DD_TM_KIND_GAUGE },
+	[DD_TM_C_RING_HIGH_WATER] = { "ring_high_water", DD_TM_KIND_GAUGE },
+	[DD_TM_C_RING_SIZE] = { "ring_size", DD_TM_KIND_GAUGE },
+	[DD_TM_C_RING_FULL] = { "ring_full", DD_TM_KIND_COUNTER },
+	/* positions, not amounts: an interval shows where they stand, not how far they moved */
+	[DD_TM_C_JRN_LSN_WRITTEN] = { "jrn_lsn_written", DD_TM_KIND_GAUGE },
+	[DD_TM_C_JRN_LSN_DURABLE] = { "jrn_lsn_durable", DD_TM_KIND_GAUGE },
+	[DD_TM_C_JRN_COMMITS] = { "jrn_commits", DD_TM_KIND_COUNTER },
+	[DD_TM_C_JRN_RELEASED] = { "jrn_released", DD_TM_KIND_COUNTER },
+};
+
+_Static_assert(DD_TM_STAGE__PIPELINE <= DD_TM_MAX_STAGES && DD_TM_C__PIPELINE <= DD_TM_MAX_COUNTERS,
+	       "the pipeline's own entries fit the tables");
+
+void dd_tm_layout_init(struct dd_tm_layout *l)
 {
-	return (unsigned)s < DD_TM_STAGES ? stage_names[s] : "?";
+	memset(l, 0, sizeof(*l));
+	for (unsigned i = 0; i < DD_TM_STAGE__PIPELINE; i++)
+		l->stage[i] = pipeline_stages[i];
+	l->nstages = DD_TM_STAGE__PIPELINE;
+	for (unsigned i = 0; i < DD_TM_C__PIPELINE; i++) {
+		l->counter[i].name = pipeline_counters[i].name;
+		l->counter[i].kind = pipeline_counters[i].kind;
+	}
+	l->ncounters = DD_TM_C__PIPELINE;
+}
+
+static bool name_ok(const char *name)
+{
+	return name != NULL && name[0] != '\0' && strnlen(name, DD_TM_NAME) < DD_TM_NAME;
+}
+
+int dd_tm_layout_stage(struct dd_tm_layout *l, const char *name)
+{
+	if (!name_ok(name))
+		return -EINVAL;
+	for (unsigned i = 0; i < l->nstages; i++)
+		if (strcmp(l->stage[i], name) == 0)
+			return -EINVAL;
+	if (l->nstages >= DD_TM_MAX_STAGES)
+		return -ENOSPC;
+	l->stage[l->nstages] = name;
+	return (int)l->nstages++;
+}
+
+int dd_tm_layout_counter(struct dd_tm_layout *l, const char *name, unsigned kind)
+{
+	if (!name_ok(name) || (kind != DD_TM_KIND_COUNTER && kind != DD_TM_KIND_GAUGE))
+		return -EINVAL;
+	for (unsigned i = 0; i < l->ncounters; i++)
+		if (strcmp(l->counter[i].name, name) == 0)
+			return -EINVAL;
+	if (l->ncounters >= DD_TM_MAX_COUNTERS)
+		return -ENOSPC;
+	l->counter[l->ncounters].name = name;
+	l->counter[l->ncounters].kind = kind;
+	return (int)l->ncounters++;
+}
+
+/*
+ * A layout handed to dd_tm_create() may have been filled by hand: everything dd_tm_layout_*() would
+ * have refused is refused here too, and the pipeline's entries must lead. Returns 0 or -EINVAL with
+ * a message.
+ */
+static int layout_check(const struct dd_tm_layout *l, char *err, size_t errlen)
+{
+	if (l->nstages > DD_TM_MAX_STAGES || l->ncounters > DD_TM_MAX_COUNTERS || l->nreasons > DD_TM_MAX_REASONS) {
+		snprintf(err, errlen, "telemetry: %u stages, %u counters, %u reasons: at most %u stages "
+			 "(DD_TM_MAX_STAGES), %u counters (DD_TM_MAX_COUNTERS), %u reasons (DD_TM_MAX_REASONS)",
+			 l->nstages, l->ncounters, l->nreasons, DD_TM_MAX_STAGES, DD_TM_MAX_COUNTERS, DD_TM_MAX_REASONS);
+		return -EINVAL;
+	}
+	if (l->nstages < DD_TM_STAGE__PIPELINE || l->ncounters < DD_TM_C__PIPELINE) {
+		snprintf(err, errlen, "telemetry: the layout lacks the pipeline's own %u stages and %u counters: "
+			 "start it with dd_tm_layout_init()", DD_TM_STAGE__PIPELINE, DD_TM_C__PIPELINE);
+		return -EINVAL;
+	}
+	for (unsigned i = 0; i < l->nstages; i++) {
+		if (!name_ok(l->stage[i])) {
+			snprintf(err, errlen, "telemetry: stage %u has no name or one of %u bytes or more (DD_TM_NAME)",
+				 i, DD_TM_NAME);
+			return -EINVAL;
+		}
+		if (i < DD_TM_STAGE__PIPELINE && strcmp(l->stage[i], pipeline_stages[i]) != 0) {
+			snprintf(err, errlen, "telemetry: stage %u is '%s' where the pipeline's '%s' belongs: start the "
+				 "layout with dd_tm_layout_init()", i, l->stage[i], pipeline_stages[i]);
+			return -EINVAL;
+		}
+		for (unsigned j = 0; j < i; j++)
+			if (strcmp(l->stage[i], l->stage[j]) == 0) {
+				snprintf(err, errlen, "telemetry: stage '%s' is described twice", l->stage[i]);
+				return -EINVAL;
+			}
+	}
+	for (unsigned i = 0; i < l->ncounters; i++) {
+		const char *name = l->counter[i].name;
+		if (!name_ok(name)) {
+			snprintf(err, errlen, "telemetry: counter %u has no name or one of %u bytes or more (DD_TM_NAME)",
+				 i, DD_TM_NAME);
+			return -EINVAL;
+		}
+		if (l->counter[i].kind != DD_TM_KIND_COUNTER && l->counter[i].kind != DD_TM_KIND_GAUGE) {
+			snprintf(err, errlen, "telemetry: counter '%s' has kind %u: DD_TM_KIND_COUNTER or DD_TM_KIND_GAUGE "
+				 "expected", name, l->counter[i].kind);
+			return -EINVAL;
+		}
+		if (i < DD_TM_C__PIPELINE && strcmp(name, pipeline_counters[i].name) != 0) {
+			snprintf(err, errlen, "telemetry: counter %u is '%s' where the pipeline's '%s' belongs: start the "
+				 "layout with dd_tm_layout_init()", i, name, pipeline_counters[i].name);
+			return -EINVAL;
+		}
+		for (unsigned j = 0; j < i; j++)
+			if (strcmp(name, l->counter[j].name) == 0) {
+				snprintf(err, errlen, "telemetry: counter '%s' is described twice", name);
+				return -EINVAL;
+			}
+	}
+	for (unsigned r = 0; r < l->nreasons; r++)
+		if (l->reason[r] == NULL) {
+			snprintf(err, errlen, "telemetry: reason %u has no name", r);
+			return -EINVAL;
+		}
+	return 0;
 }
 
 static size_t hist_size(void)
@@ -48,9 +178,9 @@ static size_t hist_offset(unsigned nslots)
 	return ALIGN64(slot_offset() + (size_t)nslots * sizeof(struct dd_tm_slot));
 }
 
-size_t dd_tm_segment_size(unsigned nslots)
+size_t dd_tm_segment_size(unsigned nslots, unsigned nstages)
 {
-	return hist_offset(nslots) + (size_t)nslots * DD_TM_STAGES * hist_size();
+	return hist_offset(nslots) + (size_t)nslots * nstages * hist_size();
 }
 
 static uint64_t realtime_ns(void)
@@ -144,7 +274,9 @@ static int clear_stale(const char *path, const char *instance, bool *replaced, c
 	if (fstat(fd, &st) == 0 && (size_t)st.st_size >= sizeof(struct dd_tm_header)) {
 		struct dd_tm_header *h = mmap(NULL, sizeof(*h), PROT_READ, MAP_SHARED, fd, 0);
 		if (h != MAP_FAILED) {
-			exited = atomic_load_explicit(&h->state, memory_order_relaxed) == DD_TM_EXITED;
+			/* another major keeps its state elsewhere: an older dadar's segment is replaced quietly */
+			exited = h->major != DD_TM_MAJOR ||
+				 atomic_load_explicit(&h->state, memory_order_relaxed) == DD_TM_EXITED;
 			munmap(h, sizeof(*h));
 		}
 	}
@@ -161,16 +293,23 @@ static int clear_stale(const char *path, const char *instance, bool *replaced, c
 }
 
 int dd_tm_create(struct dd_tm *tm, const char *instance, unsigned nslots, uint64_t tsc_hz,
-		 const char *const *reasons, unsigned nreasons, bool *replaced, char *err, size_t errlen)
+		 const struct dd_tm_layout *l, bool *replaced, char *err, size_t errlen)
 {
 	memset(tm, 0, sizeof(*tm));
 	*replaced = false;
-	if (nslots == 0 || nslots > DD_TM_MAX_SLOTS || nreasons > DD_TM_MAX_REASONS ||
-	    strlen(instance) >= DD_TM_INSTANCE) {
-		snprintf(err, errlen, "telemetry: %u slots / %u reasons / instance '%s' out of range", nslots, nreasons,
-			 instance);
+	if (nslots == 0 || nslots > DD_TM_MAX_SLOTS) {
+		snprintf(err, errlen, "telemetry: %u slots: 1 to %u (DD_TM_MAX_SLOTS) lcores can have a slot", nslots,
+			 DD_TM_MAX_SLOTS);
 		return -EINVAL;
 	}
+	if (instance[0] == '\0' || strlen(instance) >= DD_TM_INSTANCE) {
+		snprintf(err, errlen, "telemetry: instance name '%s' must be 1 to %u characters", instance,
+			 DD_TM_INSTANCE - 1);
+		return -EINVAL;
+	}
+	int rc = layout_check(l, err, errlen);
+	if (rc != 0)
+		return rc;
 	seg_name(tm->path, sizeof(tm->path), instance);
 	int fd;
 	for (int attempt = 0;; attempt++) {
@@ -182,7 +321,7 @@ int dd_tm_create(struct dd_tm *tm, const char *instance, unsigned nslots, uint64
 			snprintf(err, errlen, "shm_open(%s) failed: %s", tm->path, strerror(e));
 			return -e;
 		}
-		int rc = clear_stale(tm->path, instance, replaced, err, errlen);
+		rc = clear_stale(tm->path, instance, replaced, err, errlen);
 		if (rc != 0)
 			return rc;
 	}
@@ -193,8 +332,7 @@ int dd_tm_create(struct dd_tm *tm, const char *instance, unsigned nslots, uint64
 		snprintf(err, errlen, "flock(/dev/shm%s) failed: %s", tm->path, strerror(e));
 		return -e;
 	}
-	size_t size = dd_tm_segment_size(nslots);
-	int rc = 0;
+	size_t size = dd_tm_segment_size(nslots, l->nstages);
 	/* the mode must not depend on the caller's umask: readers in the group need it */
 	if (fchmod(fd, 0640) != 0 || ftruncate(fd, (off_t)size) != 0) {
 		rc = -errno;
@@ -224,18 +362,26 @@ int dd_tm_create(struct dd_tm *tm, const char *instance, unsigned nslots, uint64
 	h->tsc_hz = tsc_hz;
 	snprintf(h->instance, sizeof(h->instance), "%s", instance);
 	h->nslots = nslots;
-	h->nstages = DD_TM_STAGES;
-	h->nreasons = nreasons;
+	h->nstages = l->nstages;
+	h->ncounters = l->ncounters;
+	h->nreasons = l->nreasons;
 	h->slot_offset = slot_offset();
 	h->slot_size = sizeof(struct dd_tm_slot);
 	h->hist_offset = hist_offset(nslots);
 	h->hist_size = hist_size();
-	for (unsigned s = 0; s < DD_TM_STAGES; s++)
-		snprintf(h->stage_names[s], DD_TM_NAME, "%s", stage_names[s]);
-	for (unsigned r = 0; r < nreasons; r++)
-		snprintf(h->reason_names[r], DD_TM_NAME, "%s", reasons[r]);
+	/* the object is new and zero-filled: names are NUL-padded, unused entries stay empty */
+	for (unsigned t = 0; t < l->nstages; t++) {
+		memcpy(h->stage[t].name, l->stage[t], strlen(l->stage[t]));
+		h->stage[t].kind = DD_TM_KIND_LATENCY;
+	}
+	for (unsigned c = 0; c < l->ncounters; c++) {
+		memcpy(h->counter[c].name, l->counter[c].name, strlen(l->counter[c].name));
+		h->counter[c].kind = l->counter[c].kind;
+	}
+	for (unsigned r = 0; r < l->nreasons; r++)
+		snprintf(h->reason_names[r], DD_TM_NAME, "%s", l->reason[r]);
 	for (unsigned s = 0; s < nslots; s++)
-		for (unsigned t = 0; t < DD_TM_STAGES; t++)
+		for (unsigned t = 0; t < l->nstages; t++)
 			if (dd_hdr_init(dd_tm_hist(tm, s, t), h->hist_size, &dd_tm_hdr_params) != 0) {
 				snprintf(err, errlen, "telemetry: histogram initialisation failed");
 				dd_tm_close(tm, false);
@@ -269,6 +415,23 @@ void dd_tm_close(struct dd_tm *tm, bool exited)
 	tm->hdr = NULL;
 }
 
+static const char *desc_problem(const struct dd_tm_desc *d, unsigned n, const char *what, char *buf, size_t len)
+{
+	for (unsigned i = 0; i < n; i++) {
+		size_t l = strnlen(d[i].name, DD_TM_NAME);
+		if (l == 0 || l == DD_TM_NAME) {
+			snprintf(buf, len, "%s %u has an empty or unterminated name", what, i);
+			return buf;
+		}
+		for (unsigned j = 0; j < i; j++)
+			if (strcmp(d[i].name, d[j].name) == 0) {
+				snprintf(buf, len, "%s '%s' is described twice", what, d[i].name);
+				return buf;
+			}
+	}
+	return NULL;
+}
+
 /*
  * Every count, size and offset of an untrusted header checked, products without overflow, and every
  * histogram block validated. Returns NULL, or what is wrong.
@@ -277,7 +440,8 @@ static const char *layout_problem(const struct dd_tm_header *h, size_t size, cha
 {
 	uint64_t slots, hists;
 	if (h->segment_size != size || h->header_size > size || h->nslots == 0 || h->nslots > DD_TM_MAX_SLOTS ||
-	    h->nstages == 0 || h->nstages > DD_TM_MAX_STAGES || h->nreasons > DD_TM_MAX_REASONS ||
+	    h->nstages == 0 || h->nstages > DD_TM_MAX_STAGES || h->ncounters > DD_TM_MAX_COUNTERS ||
+	    h->nreasons > DD_TM_MAX_REASONS || h->header_size < sizeof(struct dd_tm_header) ||
 	    h->slot_size < sizeof(struct dd_tm_slot) || h->hist_size < dd_hdr_memsize(&dd_tm_hdr_params) ||
 	    h->slot_offset > size || h->hist_offset > size)
 		return "header sizes and offsets do not fit the object";
@@ -287,6 +451,12 @@ static const char *layout_problem(const struct dd_tm_header *h, size_t size, cha
 	    __builtin_mul_overflow((uint64_t)h->nslots * h->nstages, h->hist_size, &hists) ||
 	    slots > size - h->slot_offset || hists > size - h->hist_offset)
 		return "header sizes and offsets do not fit the object";
+	/* names are what readers find entries by: each one terminated, non-empty and unique */
+	const char *why = desc_problem(h->stage, h->nstages, "stage", buf, len);
+	if (why == NULL)
+		why = desc_problem(h->counter, h->ncounters, "counter", buf, len);
+	if (why != NULL)
+		return why;
 	/* every histogram block must be a valid histogram before anyone reads it */
 	for (unsigned s = 0; s < h->nslots; s++)
 		for (unsigned t = 0; t < h->nstages; t++) {
@@ -369,4 +539,32 @@ int dd_tm_attach(struct dd_tm *tm, const char *instance, char *err, size_t errle
 void dd_tm_detach(struct dd_tm *tm)
 {
 	dd_tm_close(tm, false);
+}
+
+/* The header was checked by dd_tm_attach() (or written by dd_tm_create()): names are terminated. */
+static int desc_find(const struct dd_tm_desc *d, unsigned n, const char *name)
+{
+	if (strnlen(name, DD_TM_NAME) >= DD_TM_NAME)
+		return -ENOENT;
+	for (unsigned i = 0; i < n; i++)
+		if (strncmp(d[i].name, name, DD_TM_NAME) == 0)
+			return (int)i;
+	return -ENOENT;
+}
+
+int dd_tm_stage_find(const struct dd_tm *tm, const char *name)
+{
+	const struct dd_tm_header *h = tm->hdr;
+	return desc_find(h->stage, h->nstages < DD_TM_MAX_STAGES ? h->nstages : DD_TM_MAX_STAGES, name);
+}
+
+int dd_tm_counter_find(const struct dd_tm *tm, const char *name)
+{
+	const struct dd_tm_header *h = tm->hdr;
+	return desc_find(h->counter, h->ncounters < DD_TM_MAX_COUNTERS ? h->ncounters : DD_TM_MAX_COUNTERS, name);
+}
+
+const char *dd_tm_stage_name_at(const struct dd_tm *tm, unsigned i)
+{
+	return i < tm->hdr->nstages && i < DD_TM_MAX_STAGES ? tm->hdr->stage[i].name : NULL;
 }

@@ -5,6 +5,11 @@
  * table, a live view of each interval, histogram bars, HdrHistogram's percentile text, an
  * HdrHistogram V2 interval log (.hlog) and JSON. docs/reading-latency.md explains every view.
  *
+ * What there is to show comes from the segment's stage and counter tables, not from this program:
+ * every stage the header describes has its rows, lines and tags; the pipeline's counters, found by
+ * name, get their own lines (packets, sequencing, ring, journal); any other counter an operator
+ * described is shown per slot as name=value and in the JSON under its name.
+ *
  * The segment is untrusted input: its layout is validated once after attaching (every histogram
  * with dd_hdr_check()), the pointers into it are computed then and kept, names are read with
  * bounds, and histograms are copied out word by word with our own validated length before any
@@ -74,8 +79,12 @@ struct seg {
 	int64_t pid;
 	uint64_t start_time_ns;
 	uint64_t tsc_hz;
-	unsigned nslots, nstages, nreasons;
+	unsigned nslots, nstages, ncounters, nreasons;
 	char stage[DD_TM_MAX_STAGES][DD_TM_NAME + 1];
+	char counter[DD_TM_MAX_COUNTERS][DD_TM_NAME + 1];
+	unsigned ckind[DD_TM_MAX_COUNTERS];          /* enum dd_tm_kind as the header says */
+	int known[DD_TM_C__PIPELINE];                /* where each pipeline counter is (by name); -1: absent */
+	bool generic[DD_TM_MAX_COUNTERS];            /* not a pipeline counter: shown as name=value */
 	char reason[DD_TM_MAX_REASONS][DD_TM_NAME + 1];
 	struct slot_info slot[DD_TM_MAX_SLOTS];
 	const struct dd_hdr *live[DD_TM_MAX_SLOTS][DD_TM_MAX_STAGES];
@@ -143,16 +152,34 @@ static int seg_load(struct seg *g)
 	g->tsc_hz = h->tsc_hz;
 	g->nslots = h->nslots;
 	g->nstages = h->nstages;
+	g->ncounters = h->ncounters;
 	g->nreasons = h->nreasons;
 	/* dd_tm_attach() bounded these; checked again because the header is shared and we keep copies */
 	if (g->nslots == 0 || g->nslots > DD_TM_MAX_SLOTS || g->nstages == 0 || g->nstages > DD_TM_MAX_STAGES ||
-	    g->nreasons > DD_TM_MAX_REASONS)
-		return fail(EX_FORMAT, "/dev/shm%s: %u slots, %u stages, %u reasons are out of range: malformed segment",
-			    path, g->nslots, g->nstages, g->nreasons);
+	    g->ncounters > DD_TM_MAX_COUNTERS || g->nreasons > DD_TM_MAX_REASONS)
+		return fail(EX_FORMAT, "/dev/shm%s: %u slots, %u stages, %u counters, %u reasons are out of range: "
+			    "malformed segment", path, g->nslots, g->nstages, g->ncounters, g->nreasons);
 	for (unsigned t = 0; t < g->nstages; t++) {
-		copy_name(g->stage[t], h->stage_names[t], DD_TM_NAME);
+		copy_name(g->stage[t], h->stage[t].name, DD_TM_NAME);
 		if (g->stage[t][0] == '\0')
 			snprintf(g->stage[t], sizeof(g->stage[t]), "stage%u", t);
+	}
+	/* the pipeline's counters are known by the names dd_tm_layout_init() gives them, wherever they are */
+	struct dd_tm_layout pipe;
+	dd_tm_layout_init(&pipe);
+	for (unsigned k = 0; k < DD_TM_C__PIPELINE; k++)
+		g->known[k] = -1;
+	for (unsigned c = 0; c < g->ncounters; c++) {
+		copy_name(g->counter[c], h->counter[c].name, DD_TM_NAME);
+		if (g->counter[c][0] == '\0')
+			snprintf(g->counter[c], sizeof(g->counter[c]), "counter%u", c);
+		g->ckind[c] = h->counter[c].kind;
+		g->generic[c] = true;
+		for (unsigned k = 0; k < DD_TM_C__PIPELINE; k++)
+			if (g->known[k] < 0 && strcmp(g->counter[c], pipe.counter[k].name) == 0) {
+				g->known[k] = (int)c;
+				g->generic[c] = false;
+			}
 	}
 	for (unsigned r = 0; r < g->nreasons; r++)
 		copy_name(g->reason[r], h->reason_names[r], DD_TM_NAME);
@@ -286,12 +313,18 @@ static int copy_live(struct seg *g, const struct dd_hdr *live, struct dd_hdr *ds
 
 /* ---- samples and views ---------------------------------------------------------------------- */
 
+/* One slot's counters, by the index of the segment's counter table. */
 struct ctr {
-	uint64_t packets, bytes, events, gaps, missing, duplicates;
-	uint64_t ring_used, ring_size, ring_high_water, ring_full;
-	uint64_t jrn_written, jrn_durable, jrn_commits, jrn_released; /* journal slots (telemetry v1.1) */
+	uint64_t v[DD_TM_MAX_COUNTERS];
 	uint64_t reasons[DD_TM_MAX_REASONS];
 };
+
+/* Pipeline counter `k` (enum dd_tm_counter) of `c`, found by name; 0 if the segment lacks it. */
+static uint64_t K(const struct seg *g, const struct ctr *c, unsigned k)
+{
+	int i = g->known[k];
+	return i >= 0 ? c->v[i] : 0;
+}
 
 /* Everything read at one moment. */
 struct sample {
@@ -317,21 +350,8 @@ static int sample_take(struct seg *g, struct sample *sm)
 			continue;
 		const struct dd_tm_slot *l = g->slot[s].live;
 		struct ctr *c = &sm->c[s];
-		c->packets = dd_tm_get(&l->packets);
-		c->bytes = dd_tm_get(&l->bytes);
-		c->events = dd_tm_get(&l->events);
-		c->gaps = dd_tm_get(&l->gaps);
-		c->missing = dd_tm_get(&l->missing);
-		c->duplicates = dd_tm_get(&l->duplicates);
-		c->ring_used = dd_tm_get(&l->ring_used);
-		c->ring_size = dd_tm_get(&l->ring_size);
-		c->ring_high_water = dd_tm_get(&l->ring_high_water);
-		c->ring_full = dd_tm_get(&l->ring_full);
-		/* zero in a v1.0 segment: the fields sit in what was the slot's padding */
-		c->jrn_written = dd_tm_get(&l->jrn_lsn_written);
-		c->jrn_durable = dd_tm_get(&l->jrn_lsn_durable);
-		c->jrn_commits = dd_tm_get(&l->jrn_commits);
-		c->jrn_released = dd_tm_get(&l->jrn_released);
+		for (unsigned i = 0; i < g->ncounters; i++)
+			c->v[i] = dd_tm_get(&l->counter[i]);
 		for (unsigned r = 0; r < g->nreasons; r++)
 			c->reasons[r] = dd_tm_get(&l->reasons[r]);
 		for (unsigned t = 0; t < g->nstages; t++) {
@@ -386,12 +406,17 @@ static bool has_workers(const struct seg *g)
 	return false;
 }
 
+/* The pipeline's input counters: counted once, by the RX lcore. */
+static const unsigned input_counters[] = { DD_TM_C_PACKETS, DD_TM_C_BYTES, DD_TM_C_EVENTS, DD_TM_C_GAPS,
+					   DD_TM_C_MISSING, DD_TM_C_DUPLICATES, DD_TM_C_RING_FULL };
+
 /*
  * Totals over the selected slots. Input counters (packets, bytes, events decoded, gaps, missing,
  * duplicates, ring_full) come from slots that are not workers: the RX lcore counts them once;
  * a worker's `events` are the events it applied and add up to `applied` instead (a system event is
  * applied by every worker, so `applied` can exceed `events` in a staged pipeline).
- * Drops add up over every slot.
+ * Drops, and the operators' counters of kind DD_TM_KIND_COUNTER (an operator runs on every shard),
+ * add up over every slot; a gauge has no total.
  */
 static void totals(const struct seg *g, struct view *v)
 {
@@ -404,20 +429,21 @@ static void totals(const struct seg *g, struct view *v)
 		const struct ctr *c = &v->c[s];
 		struct ctr *t = &v->tot;
 		if (g->slot[s].role == DD_TM_ROLE_WORKER) {
-			v->applied += c->events;
+			v->applied += K(g, c, DD_TM_C_EVENTS);
 		} else if (g->slot[s].role == DD_TM_ROLE_JOURNAL) {
 			/* journal records are not input: its counters show on its own line */
 		} else {
-			t->packets += c->packets;
-			t->bytes += c->bytes;
-			t->events += c->events;
-			t->gaps += c->gaps;
-			t->missing += c->missing;
-			t->duplicates += c->duplicates;
-			t->ring_full += c->ring_full;
+			for (unsigned k = 0; k < sizeof(input_counters) / sizeof(input_counters[0]); k++) {
+				int i = g->known[input_counters[k]];
+				if (i >= 0)
+					t->v[i] += c->v[i];
+			}
 			if (!workers)
-				v->applied += c->events;
+				v->applied += K(g, c, DD_TM_C_EVENTS);
 		}
+		for (unsigned i = 0; i < g->ncounters; i++)
+			if (g->generic[i] && g->ckind[i] == DD_TM_KIND_COUNTER)
+				t->v[i] += c->v[i];
 		for (unsigned r = 0; r < g->nreasons; r++) {
 			t->reasons[r] += c->reasons[r];
 			v->drops += c->reasons[r];
@@ -475,16 +501,13 @@ static int view_build(const struct seg *g, struct view *v, const struct sample *
 		*d = *a;
 		if (prev != NULL) {
 			const struct ctr *b = &prev->c[s];
-			d->packets = sub0(a->packets, b->packets);
-			d->bytes = sub0(a->bytes, b->bytes);
-			d->events = sub0(a->events, b->events);
-			d->gaps = sub0(a->gaps, b->gaps);
-			d->missing = sub0(a->missing, b->missing);
-			d->duplicates = sub0(a->duplicates, b->duplicates);
-			d->ring_full = sub0(a->ring_full, b->ring_full);
+			/* a counter shows what it grew by; a gauge (ring occupancy, an LSN) and a kind this
+			 * reader does not know, as read */
+			for (unsigned i = 0; i < g->ncounters; i++)
+				if (g->ckind[i] == DD_TM_KIND_COUNTER)
+					d->v[i] = sub0(a->v[i], b->v[i]);
 			for (unsigned r = 0; r < g->nreasons; r++)
 				d->reasons[r] = sub0(a->reasons[r], b->reasons[r]);
-			/* ring_used, ring_size and ring_high_water are gauges: shown as read */
 		}
 	}
 	totals(g, v);
@@ -665,19 +688,38 @@ static void print_drops(FILE *o, const struct seg *g, const uint64_t *reasons)
 	fprintf(o, "%s\n", any ? "" : "none");
 }
 
-static void print_ring(FILE *o, const struct ctr *c)
+static void print_ring(FILE *o, const struct seg *g, const struct ctr *c)
 {
 	char a[32], b[32], hw[32];
-	double pct = c->ring_size ? 100.0 * (double)c->ring_used / (double)c->ring_size : 0.0;
-	fprintf(o, "  ring        %s/%s used (%.1f%%), high water %s\n", grouped(a, sizeof(a), c->ring_used),
-		grouped(b, sizeof(b), c->ring_size), pct, grouped(hw, sizeof(hw), c->ring_high_water));
+	uint64_t used = K(g, c, DD_TM_C_RING_USED), size = K(g, c, DD_TM_C_RING_SIZE);
+	double pct = size ? 100.0 * (double)used / (double)size : 0.0;
+	fprintf(o, "  ring        %s/%s used (%.1f%%), high water %s\n", grouped(a, sizeof(a), used),
+		grouped(b, sizeof(b), size), pct, grouped(hw, sizeof(hw), K(g, c, DD_TM_C_RING_HIGH_WATER)));
+}
+
+/* The counters the segment describes beyond the pipeline's: "name=value", as many as fit a line. */
+static void print_other(FILE *o, const struct seg *g, const struct ctr *c)
+{
+	int col = 0;
+	for (unsigned i = 0; i < g->ncounters; i++) {
+		if (!g->generic[i])
+			continue;
+		char v[32], item[DD_TM_NAME + 40];
+		int n = snprintf(item, sizeof(item), "%s=%s", g->counter[i], grouped(v, sizeof(v), c->v[i]));
+		if (col == 0 || col + 2 + n > 100)
+			col = fprintf(o, "%s  %-10s  %s", col ? "\n" : "", col ? "" : "counters", item) - (col ? 1 : 0);
+		else
+			col += fprintf(o, "  %s", item);
+	}
+	if (col)
+		fputc('\n', o);
 }
 
 static void print_counters(FILE *o, const struct seg *g, const struct view *v)
 {
 	char a[32], b[32], c3[32], d[32];
 	bool staged = has_workers(g);
-	fprintf(o, "\ncounters%s\n", v->interval ? " (this interval; ring figures as read)" : "");
+	fprintf(o, "\ncounters%s\n", v->interval ? " (this interval; ring figures, LSNs and other gauges as read)" : "");
 	for (unsigned s = 0; s < g->nslots; s++) {
 		if (!g->sel[s])
 			continue;
@@ -685,32 +727,38 @@ static void print_counters(FILE *o, const struct seg *g, const struct view *v)
 		unsigned role = g->slot[s].role;
 		fprintf(o, "slot %u  %s  lcore %u  (%s)\n", s, g->slot[s].name, g->slot[s].lcore, role_name(role));
 		if (role == DD_TM_ROLE_WORKER) {
-			fprintf(o, "  events      %s applied\n", grouped(a, sizeof(a), c->events));
-			print_ring(o, c);
+			fprintf(o, "  events      %s applied\n", grouped(a, sizeof(a), K(g, c, DD_TM_C_EVENTS)));
+			print_ring(o, g, c);
+			print_other(o, g, c);
 			continue;
 		}
 		if (role == DD_TM_ROLE_JOURNAL) {
+			uint64_t records = K(g, c, DD_TM_C_EVENTS), bytes = K(g, c, DD_TM_C_BYTES);
+			uint64_t commits = K(g, c, DD_TM_C_JRN_COMMITS);
 			fprintf(o, "  journal     %s records  %s bytes  %s commits (%.1f records, %.1f KiB each on average)\n",
-				grouped(a, sizeof(a), c->events), grouped(b, sizeof(b), c->bytes),
-				grouped(c3, sizeof(c3), c->jrn_commits),
-				c->jrn_commits ? (double)c->events / (double)c->jrn_commits : 0.0,
-				c->jrn_commits ? (double)c->bytes / 1024.0 / (double)c->jrn_commits : 0.0);
+				grouped(a, sizeof(a), records), grouped(b, sizeof(b), bytes),
+				grouped(c3, sizeof(c3), commits), commits ? (double)records / (double)commits : 0.0,
+				commits ? (double)bytes / 1024.0 / (double)commits : 0.0);
 			fprintf(o, "  LSN         written %s  durable %s  outputs released %s\n",
-				grouped(a, sizeof(a), c->jrn_written), grouped(b, sizeof(b), c->jrn_durable),
-				grouped(d, sizeof(d), c->jrn_released));
+				grouped(a, sizeof(a), K(g, c, DD_TM_C_JRN_LSN_WRITTEN)),
+				grouped(b, sizeof(b), K(g, c, DD_TM_C_JRN_LSN_DURABLE)),
+				grouped(d, sizeof(d), K(g, c, DD_TM_C_JRN_RELEASED)));
+			print_other(o, g, c);
 			continue;
 		}
-		fprintf(o, "  packets     %s  bytes %s  events %s %s\n", grouped(a, sizeof(a), c->packets),
-			grouped(b, sizeof(b), c->bytes), grouped(c3, sizeof(c3), c->events),
+		fprintf(o, "  packets     %s  bytes %s  events %s %s\n", grouped(a, sizeof(a), K(g, c, DD_TM_C_PACKETS)),
+			grouped(b, sizeof(b), K(g, c, DD_TM_C_BYTES)), grouped(c3, sizeof(c3), K(g, c, DD_TM_C_EVENTS)),
 			staged ? "decoded" : "decoded and applied");
-		fprintf(o, "  sequencing  gaps %s  missing %s  duplicates %s\n", grouped(a, sizeof(a), c->gaps),
-			grouped(b, sizeof(b), c->missing), grouped(c3, sizeof(c3), c->duplicates));
-		if (staged || c->ring_full)
+		fprintf(o, "  sequencing  gaps %s  missing %s  duplicates %s\n", grouped(a, sizeof(a), K(g, c, DD_TM_C_GAPS)),
+			grouped(b, sizeof(b), K(g, c, DD_TM_C_MISSING)), grouped(c3, sizeof(c3), K(g, c, DD_TM_C_DUPLICATES)));
+		uint64_t full = K(g, c, DD_TM_C_RING_FULL);
+		if (staged || full)
 			fprintf(o, "  ring_full   %s (batches that found a worker ring full and waited)\n",
-				grouped(d, sizeof(d), c->ring_full));
-		if (role != DD_TM_ROLE_RX && c->ring_size)
-			print_ring(o, c);
+				grouped(d, sizeof(d), full));
+		if (role != DD_TM_ROLE_RX && K(g, c, DD_TM_C_RING_SIZE))
+			print_ring(o, g, c);
 		print_drops(o, g, c->reasons);
+		print_other(o, g, c);
 	}
 }
 
@@ -719,22 +767,38 @@ static void print_rates(FILE *o, const struct seg *g, const struct view *v)
 	char a[32], b[32], c[32], d[32];
 	double dt = v->dt > 0 ? v->dt : 1.0;
 	fprintf(o, "\nrates over %.3f s: events/s %s  packets/s %s  drops/s %s  MB/s %.1f\n", v->dt,
-		grouped(a, sizeof(a), (uint64_t)llround((double)v->tot.events / dt)),
-		grouped(b, sizeof(b), (uint64_t)llround((double)v->tot.packets / dt)),
-		grouped(c, sizeof(c), (uint64_t)llround((double)v->drops / dt)), (double)v->tot.bytes / dt / 1e6);
+		grouped(a, sizeof(a), (uint64_t)llround((double)K(g, &v->tot, DD_TM_C_EVENTS) / dt)),
+		grouped(b, sizeof(b), (uint64_t)llround((double)K(g, &v->tot, DD_TM_C_PACKETS) / dt)),
+		grouped(c, sizeof(c), (uint64_t)llround((double)v->drops / dt)),
+		(double)K(g, &v->tot, DD_TM_C_BYTES) / dt / 1e6);
 	for (unsigned s = 0; s < g->nslots; s++) {
 		if (!g->sel[s] || g->slot[s].role != DD_TM_ROLE_WORKER)
 			continue;
 		const struct ctr *k = &v->c[s];
+		uint64_t used = K(g, k, DD_TM_C_RING_USED), size = K(g, k, DD_TM_C_RING_SIZE);
 		fprintf(o, "  %-10s lcore %-3u applied/s %s  ring %s/%s (%.1f%%), high water %s\n", g->slot[s].name,
-			g->slot[s].lcore, grouped(a, sizeof(a), (uint64_t)llround((double)k->events / dt)),
-			grouped(b, sizeof(b), k->ring_used), grouped(c, sizeof(c), k->ring_size),
-			k->ring_size ? 100.0 * (double)k->ring_used / (double)k->ring_size : 0.0,
-			grouped(d, sizeof(d), k->ring_high_water));
+			g->slot[s].lcore, grouped(a, sizeof(a), (uint64_t)llround((double)K(g, k, DD_TM_C_EVENTS) / dt)),
+			grouped(b, sizeof(b), used), grouped(c, sizeof(c), size),
+			size ? 100.0 * (double)used / (double)size : 0.0,
+			grouped(d, sizeof(d), K(g, k, DD_TM_C_RING_HIGH_WATER)));
 	}
 }
 
 /* ---- JSON ----------------------------------------------------------------------------------- */
+
+static const char *kind_name(unsigned kind)
+{
+	switch (kind) {
+	case DD_TM_KIND_COUNTER:
+		return "counter";
+	case DD_TM_KIND_GAUGE:
+		return "gauge";
+	case DD_TM_KIND_LATENCY:
+		return "latency";
+	default:
+		return "unknown";
+	}
+}
 
 static void json_drops(struct dd_jw *w, const struct seg *g, const uint64_t *reasons)
 {
@@ -791,20 +855,28 @@ static void print_json(FILE *o, const struct seg *g, const struct view *v, bool 
 	for (unsigned t = 0; t < g->nstages; t++)
 		dd_jw_hdr(&w, g->stage[t], v->m[t]);
 	dd_jw_close(&w, '}');
+	const struct ctr *tot = &v->tot;
 	dd_jw_open(&w, "counters", '{');
-	dd_jw_u64(&w, "packets", v->tot.packets);
-	dd_jw_u64(&w, "bytes", v->tot.bytes);
-	dd_jw_u64(&w, "events", v->tot.events);
+	dd_jw_u64(&w, "packets", K(g, tot, DD_TM_C_PACKETS));
+	dd_jw_u64(&w, "bytes", K(g, tot, DD_TM_C_BYTES));
+	dd_jw_u64(&w, "events", K(g, tot, DD_TM_C_EVENTS));
 	dd_jw_u64(&w, "applied", v->applied);
-	dd_jw_u64(&w, "gaps", v->tot.gaps);
-	dd_jw_u64(&w, "missing", v->tot.missing);
-	dd_jw_u64(&w, "duplicates", v->tot.duplicates);
-	dd_jw_u64(&w, "ring_full", v->tot.ring_full);
+	dd_jw_u64(&w, "gaps", K(g, tot, DD_TM_C_GAPS));
+	dd_jw_u64(&w, "missing", K(g, tot, DD_TM_C_MISSING));
+	dd_jw_u64(&w, "duplicates", K(g, tot, DD_TM_C_DUPLICATES));
+	dd_jw_u64(&w, "ring_full", K(g, tot, DD_TM_C_RING_FULL));
 	dd_jw_u64(&w, "dropped", v->drops);
-	json_drops(&w, g, v->tot.reasons);
+	json_drops(&w, g, tot->reasons);
+	/* the operators' counters (kind counter) summed over the slots, under their own names */
+	dd_jw_open(&w, "other", '{');
+	for (unsigned i = 0; i < g->ncounters; i++)
+		if (g->generic[i] && g->ckind[i] == DD_TM_KIND_COUNTER)
+			dd_jw_u64(&w, g->counter[i], tot->v[i]);
+	dd_jw_close(&w, '}');
 	dd_jw_close(&w, '}');
 	if (v->interval)
-		json_rates(&w, v->dt, v->tot.events, v->tot.packets, v->tot.bytes, v->drops);
+		json_rates(&w, v->dt, K(g, tot, DD_TM_C_EVENTS), K(g, tot, DD_TM_C_PACKETS), K(g, tot, DD_TM_C_BYTES),
+			   v->drops);
 	dd_jw_open(&w, "lcores", '[');
 	for (unsigned s = 0; s < g->nslots; s++) {
 		if (!g->sel[s])
@@ -815,28 +887,34 @@ static void print_json(FILE *o, const struct seg *g, const struct view *v, bool 
 		dd_jw_u64(&w, "lcore", g->slot[s].lcore);
 		dd_jw_str(&w, "role", role_name(g->slot[s].role));
 		dd_jw_str(&w, "name", g->slot[s].name);
-		dd_jw_u64(&w, "packets", c->packets);
-		dd_jw_u64(&w, "bytes", c->bytes);
-		dd_jw_u64(&w, "events", c->events);
-		dd_jw_u64(&w, "gaps", c->gaps);
-		dd_jw_u64(&w, "missing", c->missing);
-		dd_jw_u64(&w, "duplicates", c->duplicates);
-		dd_jw_u64(&w, "ring_used", c->ring_used);
-		dd_jw_u64(&w, "ring_size", c->ring_size);
-		dd_jw_u64(&w, "ring_high_water", c->ring_high_water);
-		dd_jw_u64(&w, "ring_full", c->ring_full);
+		dd_jw_u64(&w, "packets", K(g, c, DD_TM_C_PACKETS));
+		dd_jw_u64(&w, "bytes", K(g, c, DD_TM_C_BYTES));
+		dd_jw_u64(&w, "events", K(g, c, DD_TM_C_EVENTS));
+		dd_jw_u64(&w, "gaps", K(g, c, DD_TM_C_GAPS));
+		dd_jw_u64(&w, "missing", K(g, c, DD_TM_C_MISSING));
+		dd_jw_u64(&w, "duplicates", K(g, c, DD_TM_C_DUPLICATES));
+		dd_jw_u64(&w, "ring_used", K(g, c, DD_TM_C_RING_USED));
+		dd_jw_u64(&w, "ring_size", K(g, c, DD_TM_C_RING_SIZE));
+		dd_jw_u64(&w, "ring_high_water", K(g, c, DD_TM_C_RING_HIGH_WATER));
+		dd_jw_u64(&w, "ring_full", K(g, c, DD_TM_C_RING_FULL));
 		if (g->slot[s].role == DD_TM_ROLE_JOURNAL) {
-			dd_jw_u64(&w, "lsn_written", c->jrn_written);
-			dd_jw_u64(&w, "lsn_durable", c->jrn_durable);
-			dd_jw_u64(&w, "commits", c->jrn_commits);
-			dd_jw_u64(&w, "released", c->jrn_released);
+			dd_jw_u64(&w, "lsn_written", K(g, c, DD_TM_C_JRN_LSN_WRITTEN));
+			dd_jw_u64(&w, "lsn_durable", K(g, c, DD_TM_C_JRN_LSN_DURABLE));
+			dd_jw_u64(&w, "commits", K(g, c, DD_TM_C_JRN_COMMITS));
+			dd_jw_u64(&w, "released", K(g, c, DD_TM_C_JRN_RELEASED));
 		}
+		/* every counter the segment describes, by its name: what a generic consumer reads */
+		dd_jw_open(&w, "counters", '{');
+		for (unsigned i = 0; i < g->ncounters; i++)
+			dd_jw_u64(&w, g->counter[i], c->v[i]);
+		dd_jw_close(&w, '}');
 		uint64_t drops = 0;
 		for (unsigned r = 0; r < g->nreasons; r++)
 			drops += c->reasons[r];
 		json_drops(&w, g, c->reasons);
 		if (v->interval)
-			json_rates(&w, v->dt, c->events, c->packets, c->bytes, drops);
+			json_rates(&w, v->dt, K(g, c, DD_TM_C_EVENTS), K(g, c, DD_TM_C_PACKETS), K(g, c, DD_TM_C_BYTES),
+				   drops);
 		dd_jw_open(&w, "stages", '{');
 		for (unsigned t = 0; t < g->nstages; t++)
 			dd_jw_hdr(&w, g->stage[t], v->p[s][t]);
@@ -844,6 +922,17 @@ static void print_json(FILE *o, const struct seg *g, const struct view *v, bool 
 		dd_jw_close(&w, '}');
 	}
 	dd_jw_close(&w, ']');
+	/* what the segment describes, last so that the figures above come first for a reader by eye */
+	dd_jw_open(&w, "layout", '{');
+	dd_jw_open(&w, "stages", '[');
+	for (unsigned t = 0; t < g->nstages; t++)
+		dd_jw_str(&w, NULL, g->stage[t]);
+	dd_jw_close(&w, ']');
+	dd_jw_open(&w, "counters", '{');
+	for (unsigned i = 0; i < g->ncounters; i++)
+		dd_jw_str(&w, g->counter[i], kind_name(g->ckind[i]));
+	dd_jw_close(&w, '}');
+	dd_jw_close(&w, '}');
 	dd_jw_close(&w, '}');
 	fputc('\n', o);
 }
@@ -1380,7 +1469,8 @@ static void usage(FILE *f)
 	      "  --duration SECONDS     --hlog, --watch: stop after SECONDS\n"
 	      "  --count N              --hlog, --watch: stop after N intervals\n"
 	      "  --help                 this text\n"
-	      "Stages: rx, book, ring, wire_to_decision, journal (as the instance names them).\n"
+	      "Stages and counters are what the instance's segment describes: the pipeline's (stages rx, ring,\n"
+	      "wire_to_decision, journal) and its operators' (the book's stage 'book', ...).\n"
 	      "\n"
 	      "exit status: 0 ok; 1 I/O failure; 2 bad usage; 3 no such instance; 4 version mismatch or\n"
 	      "malformed segment; 5 permission denied\n",

@@ -78,11 +78,12 @@ int dd_report_stage_latency(const struct dd_tm *tm, unsigned stage, struct dd_hd
 static void json_latency(struct dd_jw *w, const struct dd_run *r)
 {
 	dd_jw_open(w, "latency_ns", '{');
-	for (unsigned st = 0; r->tm != NULL && st < DD_TM_STAGES; st++) {
+	/* every stage the segment describes, operators' included, under the name the segment gives it */
+	for (unsigned st = 0; r->tm != NULL && st < r->tm->hdr->nstages; st++) {
 		struct dd_hdr *h;
 		if (dd_report_stage_latency(r->tm, st, &h) != 0)
 			continue;
-		dd_jw_hdr(w, dd_tm_stage_name((enum dd_tm_stage)st), h);
+		dd_jw_hdr(w, dd_tm_stage_name_at(r->tm, st), h);
 		dd_hdr_free(h);
 	}
 	dd_jw_close(w, '}');
@@ -534,12 +535,12 @@ void dd_report_human(const struct dd_run *r, FILE *out)
 	human_drop(&hd, "itch_unknown_type", unknown);
 	fprintf(out, "%s\n", hd.any ? "" : "nothing");
 
-	for (unsigned stage = 0; r->tm != NULL && stage < DD_TM_STAGES; stage++) {
+	for (unsigned stage = 0; r->tm != NULL && stage < r->tm->hdr->nstages; stage++) {
 		struct dd_hdr *h;
 		if (dd_report_stage_latency(r->tm, stage, &h) != 0)
 			continue;
 		fprintf(out, "  latency  %-17s p50 %6llu ns  p99 %7llu ns  p99.9 %8llu ns  max %9llu ns  (%llu events)\n",
-			dd_tm_stage_name((enum dd_tm_stage)stage),
+			dd_tm_stage_name_at(r->tm, stage),
 			(unsigned long long)dd_hdr_value_at_percentile(h, 50.0),
 			(unsigned long long)dd_hdr_value_at_percentile(h, 99.0),
 			(unsigned long long)dd_hdr_value_at_percentile(h, 99.9), (unsigned long long)dd_hdr_max(h),

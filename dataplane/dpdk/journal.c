@@ -542,12 +542,12 @@ static void publish(struct dd_journal *j, uint64_t now)
 	j->next_publish = now + j->tsc_hz / 1000;
 	if (j->slot == NULL)
 		return;
-	dd_tm_set(&j->slot->events, j->st.records);
-	dd_tm_set(&j->slot->bytes, j->st.bytes);
-	dd_tm_set(&j->slot->jrn_commits, j->st.commits);
-	dd_tm_set(&j->slot->jrn_lsn_written, j->next_lsn - 1);
-	dd_tm_set(&j->slot->jrn_lsn_durable, dd_journal_durable_lsn(j));
-	dd_tm_set(&j->slot->jrn_released, j->st.released);
+	dd_tm_set(dd_tm_counter(j->slot, DD_TM_C_EVENTS), j->st.records);
+	dd_tm_set(dd_tm_counter(j->slot, DD_TM_C_BYTES), j->st.bytes);
+	dd_tm_set(dd_tm_counter(j->slot, DD_TM_C_JRN_COMMITS), j->st.commits);
+	dd_tm_set(dd_tm_counter(j->slot, DD_TM_C_JRN_LSN_WRITTEN), j->next_lsn - 1);
+	dd_tm_set(dd_tm_counter(j->slot, DD_TM_C_JRN_LSN_DURABLE), dd_journal_durable_lsn(j));
+	dd_tm_set(dd_tm_counter(j->slot, DD_TM_C_JRN_RELEASED), j->st.released);
 	dd_tm_set(&j->slot->publish_tsc, now);
 }
 

@@ -18,11 +18,11 @@ static inline void rec(const struct dd_lcore_tm *tm, unsigned stage, uint64_t ti
 	dd_timing_rec(tm->hist[stage], &tm->conv, ticks, n);
 }
 
-/* now_a - rx time into stage a, now_b - rx time into stage b (DD_TM_STAGES: none), per run */
+/* now_a - rx time into stage a, now_b - rx time into stage b (DD_TM_MAX_STAGES: none), per run */
 static inline void rec_since_rx(const struct dd_lcore_tm *tm, unsigned a, uint64_t now_a, unsigned b,
 				uint64_t now_b, const struct dd_event *ev, unsigned n)
 {
-	dd_timing_rec_since_rx(tm->hist[a], now_a, b < DD_TM_STAGES ? tm->hist[b] : NULL, now_b, &tm->conv, ev, n);
+	dd_timing_rec_since_rx(tm->hist[a], now_a, b < DD_TM_MAX_STAGES ? tm->hist[b] : NULL, now_b, &tm->conv, ev, n);
 }
 
 /* ---- journal items ---------------------------------------------------------------------------- */
@@ -101,7 +101,7 @@ static void rtc_flush(struct dd_sink *s)
 	}
 	uint64_t t2 = rte_rdtsc();
 	rec_since_rx(&c->tm, DD_TM_RX, t1, DD_TM_WIRE, t2, s->ev, s->n);
-	rec(&c->tm, DD_TM_BOOK, (t2 - t1) / s->n, s->n);
+	rec(&c->tm, c->tm.book, (t2 - t1) / s->n, s->n);
 	if (c->jp.ring != NULL)
 		jpush(&c->jp, c->ctl);
 	s->n = 0;
@@ -146,7 +146,7 @@ static void staged_flush(struct dd_sink *s)
 	struct dd_rx_ctx *c = s->ctx;
 	const unsigned nw = c->nworkers;
 	uint64_t t1 = rte_rdtsc();
-	rec_since_rx(&c->tm, DD_TM_RX, t1, DD_TM_STAGES, 0, s->ev, s->n);
+	rec_since_rx(&c->tm, DD_TM_RX, t1, DD_TM_MAX_STAGES, 0, s->ev, s->n);
 	if (c->jp.ring != NULL) {
 		/* inputs go to the journal before the workers see them */
 		for (unsigned i = 0; i < s->n; i++)
@@ -263,13 +263,13 @@ void dd_rx_publish(struct dd_rx_ctx *c, uint64_t now)
 	unsigned n = dd_report_reasons(&c->st, c->feeds, c->nfeeds, names, counts);
 	for (unsigned i = 0; i < n && i < DD_TM_MAX_REASONS; i++)
 		dd_tm_set(&sl->reasons[i], counts[i]);
-	dd_tm_set(&sl->packets, c->st.packets);
-	dd_tm_set(&sl->bytes, c->st.bytes);
-	dd_tm_set(&sl->events, events);
-	dd_tm_set(&sl->gaps, gaps);
-	dd_tm_set(&sl->missing, missing);
-	dd_tm_set(&sl->duplicates, dups);
-	dd_tm_set(&sl->ring_full, c->st.ring_full);
+	dd_tm_set(dd_tm_counter(sl, DD_TM_C_PACKETS), c->st.packets);
+	dd_tm_set(dd_tm_counter(sl, DD_TM_C_BYTES), c->st.bytes);
+	dd_tm_set(dd_tm_counter(sl, DD_TM_C_EVENTS), events);
+	dd_tm_set(dd_tm_counter(sl, DD_TM_C_GAPS), gaps);
+	dd_tm_set(dd_tm_counter(sl, DD_TM_C_MISSING), missing);
+	dd_tm_set(dd_tm_counter(sl, DD_TM_C_DUPLICATES), dups);
+	dd_tm_set(dd_tm_counter(sl, DD_TM_C_RING_FULL), c->st.ring_full);
 	dd_tm_set(&sl->publish_tsc, now);
 }
 
@@ -320,9 +320,9 @@ void dd_worker_publish(struct dd_worker_ctx *w, uint64_t now)
 	w->tm.next_publish = now + w->tm.period;
 	if (sl == NULL)
 		return;
-	dd_tm_set(&sl->events, w->events);
-	dd_tm_set(&sl->ring_used, w->ring_used);
-	dd_tm_set(&sl->ring_high_water, w->ring_high_water);
+	dd_tm_set(dd_tm_counter(sl, DD_TM_C_EVENTS), w->events);
+	dd_tm_set(dd_tm_counter(sl, DD_TM_C_RING_USED), w->ring_used);
+	dd_tm_set(dd_tm_counter(sl, DD_TM_C_RING_HIGH_WATER), w->ring_high_water);
 	dd_tm_set(&sl->publish_tsc, now);
 }
 
@@ -351,8 +351,8 @@ static unsigned worker_do_work(struct dd_worker_ctx *w)
 		jpush(&w->jp, w->ctl);
 	uint64_t t2 = rte_rdtsc();
 	if (applied) {
-		rec(&w->tm, DD_TM_BOOK, (t2 - t1) / applied, applied);
-		rec_since_rx(&w->tm, DD_TM_WIRE, t2, DD_TM_STAGES, 0, ev, n);
+		rec(&w->tm, w->tm.book, (t2 - t1) / applied, applied);
+		rec_since_rx(&w->tm, DD_TM_WIRE, t2, DD_TM_MAX_STAGES, 0, ev, n);
 	}
 	w->events += applied;
 	w->bursts++;

@@ -43,7 +43,8 @@
  */
 struct dd_lcore_tm {
 	struct dd_tm_slot *slot;
-	struct dd_hdr *hist[DD_TM_STAGES];
+	struct dd_hdr *hist[DD_TM_MAX_STAGES];
+	unsigned book;         /* index of the book operator's stage (registered at start) */
 	struct dd_tsc_conv conv;
 	uint64_t period;       /* TSC ticks between counter publications */
 	uint64_t next_publish; /* TSC deadline */

@@ -349,10 +349,12 @@ static void *control_main(void *arg)
 /* Telemetry period: counters are published every millisecond. */
 #define DD_PUBLISH_US 1000
 
-static void tm_bind(struct dd_lcore_tm *t, struct dd_tm *tm, unsigned slot, const unsigned *stages, unsigned nstages)
+static void tm_bind(struct dd_lcore_tm *t, struct dd_tm *tm, unsigned slot, const unsigned *stages, unsigned nstages,
+		    unsigned book)
 {
 	memset(t, 0, sizeof(*t));
 	t->slot = dd_tm_slot(tm, slot);
+	t->book = book;
 	for (unsigned i = 0; i < nstages; i++)
 		t->hist[stages[i]] = dd_tm_hist(tm, slot, stages[i]);
 	dd_tsc_conv_init(&t->conv, rte_get_tsc_hz());
@@ -367,8 +369,18 @@ static int setup_telemetry(struct app *a, char *err, size_t errlen)
 	const char *names[DD_REPORT_REASONS];
 	uint64_t counts[DD_REPORT_REASONS];
 	unsigned nreasons = dd_report_reasons(&zero, a->feeds, a->nfeeds, names, counts);
+	/* the pipeline's stages and counters, then the book operator's stage */
+	struct dd_tm_layout l;
+	dd_tm_layout_init(&l);
+	int book = dd_tm_layout_stage(&l, "book");
+	if (book < 0) {
+		snprintf(err, errlen, "telemetry: cannot add the book's stage: %s", strerror(-book));
+		return book;
+	}
+	for (unsigned i = 0; i < nreasons && i < DD_TM_MAX_REASONS; i++)
+		l.reason[l.nreasons++] = names[i];
 	bool replaced;
-	int rc = dd_tm_create(&a->tm, a->cfg.instance, 1 + a->nworkers + (a->journal != NULL), rte_get_tsc_hz(), names, nreasons, &replaced,
+	int rc = dd_tm_create(&a->tm, a->cfg.instance, 1 + a->nworkers + (a->journal != NULL), rte_get_tsc_hz(), &l, &replaced,
 			      err, errlen);
 	if (rc != 0)
 		return rc;
@@ -379,20 +391,20 @@ static int setup_telemetry(struct app *a, char *err, size_t errlen)
 	sl->lcore = a->rx->lcore;
 	sl->role = DD_TM_ROLE_RX;
 	snprintf(sl->name, sizeof(sl->name), "rx");
-	static const unsigned rtc_stages[] = { DD_TM_RX, DD_TM_BOOK, DD_TM_WIRE };
+	const unsigned rtc_stages[] = { DD_TM_RX, (unsigned)book, DD_TM_WIRE };
 	static const unsigned rx_stages[] = { DD_TM_RX };
-	static const unsigned worker_stages[] = { DD_TM_RING, DD_TM_BOOK, DD_TM_WIRE };
+	const unsigned worker_stages[] = { DD_TM_RING, (unsigned)book, DD_TM_WIRE };
 	if (a->nworkers == 0)
-		tm_bind(&a->rx->tm, &a->tm, 0, rtc_stages, 3);
+		tm_bind(&a->rx->tm, &a->tm, 0, rtc_stages, 3, (unsigned)book);
 	else
-		tm_bind(&a->rx->tm, &a->tm, 0, rx_stages, 1);
+		tm_bind(&a->rx->tm, &a->tm, 0, rx_stages, 1, (unsigned)book);
 	for (unsigned w = 0; w < a->nworkers; w++) {
 		sl = dd_tm_slot(&a->tm, 1 + w);
 		sl->lcore = a->workers[w].lcore;
 		sl->role = DD_TM_ROLE_WORKER;
 		snprintf(sl->name, sizeof(sl->name), "worker%u", w);
-		dd_tm_set(&sl->ring_size, rte_ring_get_capacity(a->workers[w].ring));
-		tm_bind(&a->workers[w].tm, &a->tm, 1 + w, worker_stages, 3);
+		dd_tm_set(dd_tm_counter(sl, DD_TM_C_RING_SIZE), rte_ring_get_capacity(a->workers[w].ring));
+		tm_bind(&a->workers[w].tm, &a->tm, 1 + w, worker_stages, 3, (unsigned)book);
 	}
 	if (a->journal != NULL) {
 		unsigned js = 1 + a->nworkers;

@@ -33,7 +33,7 @@ LAT = os.path.join(BUILD, "dadar-lat")
 PID = os.getpid()
 INSTANCE = f"lat-{PID}"
 STAGED = f"lat-{PID}-staged"
-STAGES = ("rx", "book", "ring", "wire_to_decision")
+STAGES = ("rx", "ring", "wire_to_decision", "journal", "book")  # the pipeline's, then the book operator's
 HDR_JAR = "/usr/share/java/hdrhistogram.jar"
 
 TMP = tempfile.mkdtemp(prefix="lat_test.")

@@ -33,6 +33,22 @@
 
 static const char *const REASONS[] = { "ip_bad_csum", "mold_bad_seq", "itch_empty" };
 
+/* The header rounded up to a cache line, and a slot: what test_segment_size_... derives by hand. */
+#define HDR_BYTES 4032u
+#define SLOT_BYTES 896u
+
+/* The book operator's stage: the first after the pipeline's, as dadar registers it. */
+#define BOOK DD_TM_STAGE__PIPELINE
+
+/* The pipeline's stages and counters, the book's stage "book", and the three REASONS. */
+static void book_layout(struct dd_tm_layout *l)
+{
+	dd_tm_layout_init(l);
+	assert_int_equal(dd_tm_layout_stage(l, "book"), BOOK);
+	for (unsigned r = 0; r < 3; r++)
+		l->reason[l->nreasons++] = REASONS[r];
+}
+
 /* Every name handed out, so that the group teardown removes what a failed test left behind. */
 static char g_names[32][DD_TM_INSTANCE];
 static unsigned g_nnames;
@@ -79,7 +95,9 @@ static void make_seg(struct dd_tm *w, const char *name, unsigned nslots, uint64_
 {
 	char err[256] = "";
 	bool replaced = true;
-	int rc = dd_tm_create(w, name, nslots, tsc_hz, REASONS, 3, &replaced, err, sizeof(err));
+	struct dd_tm_layout l;
+	book_layout(&l);
+	int rc = dd_tm_create(w, name, nslots, tsc_hz, &l, &replaced, err, sizeof(err));
 	if (rc != 0)
 		fail_msg("dd_tm_create(%s) = %d: %s", name, rc, err);
 	assert_false(replaced);
@@ -115,17 +133,20 @@ static void test_segment_size_is_header_then_slots_then_histograms_on_cache_line
 {
 	(void)state;
 	/*
-	 * Hand-derived: the header is 1112 bytes (1152 once rounded up to 64), a slot 448 (identity 32,
-	 * 11 counters from offset 64, 32 reasons, 4 journal counters: 440, rounded to 448), a
-	 * histogram HIST_BYTES, five stages (rx, book, ring, wire_to_decision, journal).
+	 * Hand-derived: the header is 152 bytes of fixed fields, 32 stage and 64 counter entries of 32
+	 * bytes and 32 reason names of 24: 3992 bytes (4032 once rounded up to 64); a slot is 896
+	 * (identity 32, 64 counters from offset 64, publish_tsc, 32 reasons: 840, rounded to 896); a
+	 * histogram HIST_BYTES; as many histograms per slot as stages.
 	 */
-	assert_int_equal(DD_TM_STAGES, 5);
-	assert_int_equal(sizeof(struct dd_tm_header), 1112);
-	assert_int_equal(sizeof(struct dd_tm_slot), 448);
+	assert_int_equal(DD_TM_STAGE__PIPELINE, 4);
+	assert_int_equal(DD_TM_C__PIPELINE, 14);
+	assert_int_equal(sizeof(struct dd_tm_header), 3992);
+	assert_int_equal(sizeof(struct dd_tm_slot), SLOT_BYTES);
 	assert_int_equal(dd_hdr_memsize(&dd_tm_hdr_params), HIST_BYTES);
-	assert_int_equal(dd_tm_segment_size(1), 1152 + 448 + 5 * HIST_BYTES);
-	assert_int_equal(dd_tm_segment_size(3), 1152 + 3 * 448 + 15 * HIST_BYTES);
-	assert_int_equal(dd_tm_segment_size(64), 1152 + 64 * 448 + 320 * (size_t)HIST_BYTES);
+	assert_int_equal(dd_tm_segment_size(1, 5), HDR_BYTES + SLOT_BYTES + 5 * HIST_BYTES);
+	assert_int_equal(dd_tm_segment_size(3, 5), HDR_BYTES + 3 * SLOT_BYTES + 15 * HIST_BYTES);
+	assert_int_equal(dd_tm_segment_size(3, 4), HDR_BYTES + 3 * SLOT_BYTES + 12 * HIST_BYTES);
+	assert_int_equal(dd_tm_segment_size(64, 32), HDR_BYTES + 64 * SLOT_BYTES + 2048 * (size_t)HIST_BYTES);
 }
 
 static void test_attach_sees_the_header_slots_and_histograms_the_creator_wrote(void **state)
@@ -144,37 +165,52 @@ static void test_attach_sees_the_header_slots_and_histograms_the_creator_wrote(v
 	assert_int_equal(h->major, DD_TM_MAJOR);
 	assert_int_equal(h->minor, DD_TM_MINOR);
 	assert_int_equal(h->header_size, sizeof(struct dd_tm_header));
-	assert_int_equal(h->segment_size, dd_tm_segment_size(2));
-	assert_int_equal(r.size, dd_tm_segment_size(2));
+	assert_int_equal(h->segment_size, dd_tm_segment_size(2, 5));
+	assert_int_equal(r.size, dd_tm_segment_size(2, 5));
 	assert_int_equal(h->pid, getpid());
 	assert_true(h->proc_start != 0);
 	assert_in_range(h->start_time_ns, before, after);
 	assert_int_equal(h->tsc_hz, 3000000000u);
 	assert_string_equal(h->instance, name);
 	assert_int_equal(h->nslots, 2);
-	assert_int_equal(h->nstages, DD_TM_STAGES);
+	assert_int_equal(h->nstages, 5);
+	assert_int_equal(h->ncounters, DD_TM_C__PIPELINE);
 	assert_int_equal(h->nreasons, 3);
-	assert_string_equal(h->stage_names[DD_TM_RX], "rx");
-	assert_string_equal(h->stage_names[DD_TM_BOOK], "book");
-	assert_string_equal(h->stage_names[DD_TM_RING], "ring");
-	assert_string_equal(h->stage_names[DD_TM_WIRE], "wire_to_decision");
+	assert_string_equal(h->stage[DD_TM_RX].name, "rx");
+	assert_string_equal(h->stage[DD_TM_RING].name, "ring");
+	assert_string_equal(h->stage[DD_TM_WIRE].name, "wire_to_decision");
+	assert_string_equal(h->stage[DD_TM_JOURNAL].name, "journal");
+	assert_string_equal(h->stage[BOOK].name, "book");
+	for (unsigned t = 0; t < 5; t++)
+		assert_int_equal(h->stage[t].kind, DD_TM_KIND_LATENCY);
+	assert_string_equal(h->stage[5].name, "");
+	assert_string_equal(h->counter[DD_TM_C_PACKETS].name, "packets");
+	assert_int_equal(h->counter[DD_TM_C_PACKETS].kind, DD_TM_KIND_COUNTER);
+	assert_string_equal(h->counter[DD_TM_C_RING_USED].name, "ring_used");
+	assert_int_equal(h->counter[DD_TM_C_RING_USED].kind, DD_TM_KIND_GAUGE);
+	assert_string_equal(h->counter[DD_TM_C_JRN_RELEASED].name, "jrn_released");
+	assert_int_equal(h->counter[DD_TM_C_JRN_RELEASED].kind, DD_TM_KIND_COUNTER);
+	assert_string_equal(h->counter[DD_TM_C__PIPELINE].name, "");
 	assert_string_equal(h->reason_names[0], "ip_bad_csum");
 	assert_string_equal(h->reason_names[1], "mold_bad_seq");
 	assert_string_equal(h->reason_names[2], "itch_empty");
 	assert_string_equal(h->reason_names[3], "");
-	assert_int_equal(h->slot_offset, 1152);
-	assert_int_equal(h->slot_size, 448);
-	assert_int_equal(h->hist_offset, 1152 + 2 * 448);
+	assert_int_equal(h->slot_offset, HDR_BYTES);
+	assert_int_equal(h->slot_size, SLOT_BYTES);
+	assert_int_equal(h->hist_offset, HDR_BYTES + 2 * SLOT_BYTES);
 	assert_int_equal(h->hist_size, HIST_BYTES);
 	assert_int_equal(atomic_load(&h->state), DD_TM_RUNNING);
 	assert_int_equal(atomic_load(&h->exit_time_ns), 0);
 
 	/* slots and histograms where the offsets say, initialised and empty */
-	assert_ptr_equal(dd_tm_slot(&r, 1), (const char *)h + 1152 + 448);
-	assert_ptr_equal(dd_tm_hist(&r, 1, DD_TM_WIRE), (const char *)h + 1152 + 896 + 8 * (size_t)HIST_BYTES);
+	assert_ptr_equal(dd_tm_slot(&r, 1), (const char *)h + HDR_BYTES + SLOT_BYTES);
+	/* histogram (1, wire_to_decision) is number 1 * 5 + 2 */
+	assert_ptr_equal(dd_tm_hist(&r, 1, DD_TM_WIRE),
+			 (const char *)h + HDR_BYTES + 2 * SLOT_BYTES + 7 * (size_t)HIST_BYTES);
 	for (unsigned s = 0; s < 2; s++) {
-		assert_int_equal(dd_tm_get(&dd_tm_slot(&r, s)->packets), 0);
-		for (unsigned t = 0; t < DD_TM_STAGES; t++) {
+		for (unsigned i = 0; i < DD_TM_MAX_COUNTERS; i++)
+			assert_int_equal(dd_tm_get(dd_tm_counter(dd_tm_slot(&r, s), i)), 0);
+		for (unsigned t = 0; t < 5; t++) {
 			const struct dd_hdr *hh = dd_tm_hist(&r, s, t);
 			assert_int_equal(dd_hdr_check(hh, h->hist_size), 0);
 			assert_int_equal(dd_hdr_total(hh), 0);
@@ -216,7 +252,9 @@ static void test_attach_before_publish_is_refused_as_not_published(void **state)
 	struct dd_tm w, r;
 	char err[256];
 	bool replaced;
-	assert_int_equal(dd_tm_create(&w, name, 1, 1000000000u, REASONS, 3, &replaced, err, sizeof(err)), 0);
+	struct dd_tm_layout lay;
+	book_layout(&lay);
+	assert_int_equal(dd_tm_create(&w, name, 1, 1000000000u, &lay, &replaced, err, sizeof(err)), 0);
 	assert_int_equal(attach(&r, name, err, sizeof(err)), -EPROTO);
 	assert_null(r.hdr);
 	assert_contains(err, "not a published");
@@ -235,7 +273,9 @@ static void test_second_create_while_the_owner_lives_fails_naming_instance_and_p
 	char err[256] = "", want[64];
 	bool replaced = true;
 	make_seg(&w, name, 1, 1000000000u);
-	assert_int_equal(dd_tm_create(&w2, name, 1, 1000000000u, REASONS, 3, &replaced, err, sizeof(err)), -EEXIST);
+	struct dd_tm_layout lay;
+	book_layout(&lay);
+	assert_int_equal(dd_tm_create(&w2, name, 1, 1000000000u, &lay, &replaced, err, sizeof(err)), -EEXIST);
 	assert_false(replaced);
 	assert_null(w2.hdr);
 	assert_contains(err, name);
@@ -259,7 +299,9 @@ static void test_a_segment_being_created_by_a_live_process_is_not_taken(void **s
 	assert_int_equal(flock(fd, LOCK_EX | LOCK_NB), 0);
 	struct dd_tm w;
 	bool replaced = false;
-	assert_int_equal(dd_tm_create(&w, name, 1, 1000000000u, REASONS, 3, &replaced, err, sizeof(err)), -EEXIST);
+	struct dd_tm_layout lay;
+	book_layout(&lay);
+	assert_int_equal(dd_tm_create(&w, name, 1, 1000000000u, &lay, &replaced, err, sizeof(err)), -EEXIST);
 	assert_contains(err, "starting in another process");
 	assert_false(replaced);
 	close(fd);
@@ -278,7 +320,9 @@ static void test_segment_of_a_dead_owner_is_replaced(void **state)
 	w.hdr->pid = dead_pid();
 	assert_int_equal(flock(w.fd, LOCK_UN), 0);
 	dd_hdr_record(dd_tm_hist(&w, 0, DD_TM_RX), 5);
-	assert_int_equal(dd_tm_create(&w2, name, 2, 2000000000u, REASONS, 3, &replaced, err, sizeof(err)), 0);
+	struct dd_tm_layout lay;
+	book_layout(&lay);
+	assert_int_equal(dd_tm_create(&w2, name, 2, 2000000000u, &lay, &replaced, err, sizeof(err)), 0);
 	assert_true(replaced);
 	dd_tm_publish(&w2);
 	assert_int_equal(attach(&r, name, err, sizeof(err)), 0);
@@ -386,7 +430,7 @@ static void test_close_as_exited_marks_the_state_and_exit_time_for_readers(void 
 	struct dd_tm w, r;
 	char err[256];
 	make_seg(&w, name, 1, 1000000000u);
-	dd_tm_set(&dd_tm_slot(&w, 0)->events, 77);
+	dd_tm_set(dd_tm_counter(dd_tm_slot(&w, 0), DD_TM_C_EVENTS), 77);
 	assert_int_equal(attach(&r, name, err, sizeof(err)), 0);
 	uint64_t before = now_ns();
 	dd_tm_close(&w, true);
@@ -398,7 +442,7 @@ static void test_close_as_exited_marks_the_state_and_exit_time_for_readers(void 
 	/* the segment stays for readers after its creator closed it */
 	assert_int_equal(attach(&r, name, err, sizeof(err)), 0);
 	assert_int_equal(atomic_load(&r.hdr->state), DD_TM_EXITED);
-	assert_int_equal(dd_tm_get(&dd_tm_slot(&r, 0)->events), 77);
+	assert_int_equal(dd_tm_get(dd_tm_counter(dd_tm_slot(&r, 0), DD_TM_C_EVENTS)), 77);
 	dd_tm_detach(&r);
 	unlink_inst(name);
 }
@@ -476,9 +520,11 @@ static void test_counter_set_and_get_round_trip_64_bit_values_across_mappings(vo
 	static const uint64_t v[] = { 0, 1, 0xffffffffull, 0x100000000ull, 0x0123456789abcdefull, UINT64_MAX };
 	for (unsigned i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
 		dd_tm_set(&dd_tm_slot(&w, 1)->reasons[31], v[i]);
-		dd_tm_set(&dd_tm_slot(&w, 0)->bytes, ~v[i]);
+		dd_tm_set(dd_tm_counter(dd_tm_slot(&w, 0), DD_TM_C_BYTES), ~v[i]);
+		dd_tm_set(dd_tm_counter(dd_tm_slot(&w, 1), DD_TM_MAX_COUNTERS - 1), v[i] ^ 5);
 		assert_true(dd_tm_get(&dd_tm_slot(&r, 1)->reasons[31]) == v[i]);
-		assert_true(dd_tm_get(&dd_tm_slot(&r, 0)->bytes) == ~v[i]);
+		assert_true(dd_tm_get(dd_tm_counter(dd_tm_slot(&r, 0), DD_TM_C_BYTES)) == ~v[i]);
+		assert_true(dd_tm_get(dd_tm_counter(dd_tm_slot(&r, 1), DD_TM_MAX_COUNTERS - 1)) == (v[i] ^ 5));
 	}
 	dd_tm_detach(&r);
 	dd_tm_close(&w, true);
@@ -610,21 +656,21 @@ static void fill(struct dd_tm *w)
 	dd_hdr_record_n(dd_tm_hist(w, 0, DD_TM_RX), 100, 400);
 	dd_hdr_record_n(dd_tm_hist(w, 0, DD_TM_RX), 1500, 599);
 	dd_hdr_record(dd_tm_hist(w, 0, DD_TM_RX), 1000000);
-	dd_hdr_record_n(dd_tm_hist(w, 1, DD_TM_BOOK), 20, 10);
+	dd_hdr_record_n(dd_tm_hist(w, 1, BOOK), 20, 10);
 	dd_hdr_record(dd_tm_hist(w, 0, DD_TM_WIRE), 5000);
 	dd_hdr_record(dd_tm_hist(w, 1, DD_TM_WIRE), 7000);
-	dd_tm_set(&rx->packets, 42);
-	dd_tm_set(&rx->bytes, 4200);
-	dd_tm_set(&rx->events, 1000);
-	dd_tm_set(&rx->gaps, 2);
-	dd_tm_set(&rx->missing, 7);
-	dd_tm_set(&rx->duplicates, 3);
-	dd_tm_set(&rx->ring_full, 9);
+	dd_tm_set(dd_tm_counter(rx, DD_TM_C_PACKETS), 42);
+	dd_tm_set(dd_tm_counter(rx, DD_TM_C_BYTES), 4200);
+	dd_tm_set(dd_tm_counter(rx, DD_TM_C_EVENTS), 1000);
+	dd_tm_set(dd_tm_counter(rx, DD_TM_C_GAPS), 2);
+	dd_tm_set(dd_tm_counter(rx, DD_TM_C_MISSING), 7);
+	dd_tm_set(dd_tm_counter(rx, DD_TM_C_DUPLICATES), 3);
+	dd_tm_set(dd_tm_counter(rx, DD_TM_C_RING_FULL), 9);
 	dd_tm_set(&rx->reasons[1], 5);
-	dd_tm_set(&wk->events, 990);
-	dd_tm_set(&wk->ring_used, 12);
-	dd_tm_set(&wk->ring_size, 1024);
-	dd_tm_set(&wk->ring_high_water, 512);
+	dd_tm_set(dd_tm_counter(wk, DD_TM_C_EVENTS), 990);
+	dd_tm_set(dd_tm_counter(wk, DD_TM_C_RING_USED), 12);
+	dd_tm_set(dd_tm_counter(wk, DD_TM_C_RING_SIZE), 1024);
+	dd_tm_set(dd_tm_counter(wk, DD_TM_C_RING_HIGH_WATER), 512);
 }
 
 static void test_lat_json_reports_the_values_recorded_into_the_segment(void **state)
@@ -823,7 +869,7 @@ static void test_lat_exit_status_tells_each_failure_apart(void **state)
 	atomic_store(&h->magic, DD_HDR_MAGIC);
 	/* a histogram block of another major version: dd_tm_attach() reports it as a malformed segment */
 	h->version_major = DD_HDR_VERSION_MAJOR + 1;
-	expect_exit(bin, args, 4, "slot 1, stage 2");
+	expect_exit(bin, args, 4, "slot 1, stage 1");
 	h->version_major = DD_HDR_VERSION_MAJOR;
 	/* a stride that wraps around when multiplied */
 	w.hdr->hist_size = 1ull << 62;
