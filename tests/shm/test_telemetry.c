@@ -347,6 +347,13 @@ static void test_major_version_mismatch_is_refused_with_a_message_saying_so(void
 	assert_int_equal(attach(&r, name, err, sizeof(err)), -EPROTO);
 	assert_null(r.hdr);
 	assert_contains(err, "version mismatch");
+	assert_contains(err, "telemetry v3.0, this reader knows v2.x");
+	/* a segment of the fixed-field layout (v1) is not misread as described stages and counters */
+	w.hdr->major = 1;
+	w.hdr->minor = 1;
+	assert_int_equal(attach(&r, name, err, sizeof(err)), -EPROTO);
+	assert_null(r.hdr);
+	assert_contains(err, "telemetry v1.1, this reader knows v2.x");
 	/* a minor version is compatible by definition */
 	w.hdr->major = DD_TM_MAJOR;
 	w.hdr->minor = DD_TM_MINOR + 7;
@@ -419,6 +426,244 @@ static void test_attach_to_a_missing_instance_fails_naming_it(void **state)
 	assert_int_equal(attach(&r, name, err, sizeof(err)), -ENOENT);
 	assert_null(r.hdr);
 	assert_contains(err, name);
+}
+
+/* ---- described stages and counters -------------------------------------------------------- */
+
+static void test_layout_init_describes_the_pipeline_stages_and_counters_at_their_enum_indexes(void **state)
+{
+	(void)state;
+	struct dd_tm_layout l;
+	memset(&l, 0xa5, sizeof(l));
+	dd_tm_layout_init(&l);
+	assert_int_equal(l.nstages, 4);
+	assert_string_equal(l.stage[DD_TM_RX], "rx");
+	assert_string_equal(l.stage[DD_TM_RING], "ring");
+	assert_string_equal(l.stage[DD_TM_WIRE], "wire_to_decision");
+	assert_string_equal(l.stage[DD_TM_JOURNAL], "journal");
+	assert_int_equal(l.ncounters, 14);
+	static const char *const want[] = { "packets", "bytes", "events", "gaps", "missing", "duplicates",
+					    "ring_used", "ring_high_water", "ring_size", "ring_full",
+					    "jrn_lsn_written", "jrn_lsn_durable", "jrn_commits", "jrn_released" };
+	for (unsigned i = 0; i < 14; i++) {
+		assert_string_equal(l.counter[i].name, want[i]);
+		bool gauge = i == DD_TM_C_RING_USED || i == DD_TM_C_RING_HIGH_WATER || i == DD_TM_C_RING_SIZE ||
+			     i == DD_TM_C_JRN_LSN_WRITTEN || i == DD_TM_C_JRN_LSN_DURABLE;
+		assert_int_equal(l.counter[i].kind, gauge ? DD_TM_KIND_GAUGE : DD_TM_KIND_COUNTER);
+	}
+	assert_int_equal(l.nreasons, 0);
+}
+
+static void test_layout_add_returns_the_next_index_and_refuses_bad_or_duplicate_names(void **state)
+{
+	(void)state;
+	struct dd_tm_layout l;
+	dd_tm_layout_init(&l);
+	assert_int_equal(dd_tm_layout_stage(&l, "book"), 4);
+	assert_int_equal(dd_tm_layout_stage(&l, "fraud"), 5);
+	assert_int_equal(dd_tm_layout_counter(&l, "alerts", DD_TM_KIND_COUNTER), 14);
+	assert_int_equal(dd_tm_layout_counter(&l, "open_cases", DD_TM_KIND_GAUGE), 15);
+	/* 23 characters fit a 24-byte field with its NUL; 24 do not */
+	assert_int_equal(dd_tm_layout_stage(&l, "abcdefghijklmnopqrstuvw"), 6);
+	assert_int_equal(dd_tm_layout_stage(&l, "abcdefghijklmnopqrstuvwx"), -EINVAL);
+	assert_int_equal(dd_tm_layout_counter(&l, "abcdefghijklmnopqrstuvwx", DD_TM_KIND_COUNTER), -EINVAL);
+	assert_int_equal(dd_tm_layout_stage(&l, ""), -EINVAL);
+	assert_int_equal(dd_tm_layout_stage(&l, NULL), -EINVAL);
+	assert_int_equal(dd_tm_layout_counter(&l, "", DD_TM_KIND_GAUGE), -EINVAL);
+	/* names already used, the pipeline's included */
+	assert_int_equal(dd_tm_layout_stage(&l, "rx"), -EINVAL);
+	assert_int_equal(dd_tm_layout_stage(&l, "fraud"), -EINVAL);
+	assert_int_equal(dd_tm_layout_counter(&l, "packets", DD_TM_KIND_COUNTER), -EINVAL);
+	assert_int_equal(dd_tm_layout_counter(&l, "alerts", DD_TM_KIND_GAUGE), -EINVAL);
+	/* a counter is a counter or a gauge */
+	assert_int_equal(dd_tm_layout_counter(&l, "lat", DD_TM_KIND_LATENCY), -EINVAL);
+	assert_int_equal(dd_tm_layout_counter(&l, "zero", 0), -EINVAL);
+	/* nothing refused was added */
+	assert_int_equal(l.nstages, 7);
+	assert_int_equal(l.ncounters, 16);
+}
+
+static void test_layout_add_reports_enospc_once_a_table_is_full(void **state)
+{
+	(void)state;
+	struct dd_tm_layout l;
+	dd_tm_layout_init(&l);
+	static char sn[DD_TM_MAX_STAGES][16], cn[DD_TM_MAX_COUNTERS][16];
+	for (unsigned i = DD_TM_STAGE__PIPELINE; i < DD_TM_MAX_STAGES; i++) {
+		snprintf(sn[i], sizeof(sn[i]), "op%u", i);
+		assert_int_equal(dd_tm_layout_stage(&l, sn[i]), (int)i);
+	}
+	assert_int_equal(dd_tm_layout_stage(&l, "one_too_many"), -ENOSPC);
+	for (unsigned i = DD_TM_C__PIPELINE; i < DD_TM_MAX_COUNTERS; i++) {
+		snprintf(cn[i], sizeof(cn[i]), "c%u", i);
+		assert_int_equal(dd_tm_layout_counter(&l, cn[i], i % 2 ? DD_TM_KIND_GAUGE : DD_TM_KIND_COUNTER), (int)i);
+	}
+	assert_int_equal(dd_tm_layout_counter(&l, "one_too_many", DD_TM_KIND_COUNTER), -ENOSPC);
+	assert_int_equal(l.nstages, DD_TM_MAX_STAGES);
+	assert_int_equal(l.ncounters, DD_TM_MAX_COUNTERS);
+
+	/* a full layout is still one dd_tm_create() takes: 32 histograms per slot */
+	const char *name = inst("full");
+	struct dd_tm w, r;
+	char err[256] = "";
+	bool replaced;
+	int rc = dd_tm_create(&w, name, 1, 1000000000u, &l, &replaced, err, sizeof(err));
+	if (rc != 0)
+		fail_msg("dd_tm_create: %d: %s", rc, err);
+	assert_int_equal(w.size, dd_tm_segment_size(1, DD_TM_MAX_STAGES));
+	dd_tm_publish(&w);
+	assert_int_equal(attach(&r, name, err, sizeof(err)), 0);
+	assert_int_equal(dd_tm_stage_find(&r, "op31"), 31);
+	assert_int_equal(dd_tm_counter_find(&r, "c63"), 63);
+	assert_int_equal(r.hdr->counter[63].kind, DD_TM_KIND_GAUGE);
+	dd_tm_detach(&r);
+	dd_tm_close(&w, true);
+	unlink_inst(name);
+}
+
+static void test_operator_stage_and_counter_round_trip_through_create_attach_and_find(void **state)
+{
+	(void)state;
+	const char *name = inst("ops");
+	struct dd_tm_layout l;
+	dd_tm_layout_init(&l);
+	int book = dd_tm_layout_stage(&l, "book");
+	int fraud = dd_tm_layout_stage(&l, "fraud_score");
+	int alerts = dd_tm_layout_counter(&l, "fraud_alerts", DD_TM_KIND_COUNTER);
+	int open = dd_tm_layout_counter(&l, "windows_open", DD_TM_KIND_GAUGE);
+	assert_int_equal(book, 4);
+	assert_int_equal(fraud, 5);
+	assert_int_equal(alerts, 14);
+	assert_int_equal(open, 15);
+	l.reason[l.nreasons++] = "ip_bad_csum";
+	struct dd_tm w, r;
+	char err[256] = "";
+	bool replaced;
+	assert_int_equal(dd_tm_create(&w, name, 2, 1000000000u, &l, &replaced, err, sizeof(err)), 0);
+	/* the writer finds them in the segment it created, before publication too */
+	assert_int_equal(dd_tm_stage_find(&w, "fraud_score"), fraud);
+	assert_int_equal(dd_tm_counter_find(&w, "windows_open"), open);
+	dd_tm_set(dd_tm_counter(dd_tm_slot(&w, 1), (unsigned)alerts), 17);
+	dd_tm_set(dd_tm_counter(dd_tm_slot(&w, 1), (unsigned)open), 3);
+	dd_hdr_record(dd_tm_hist(&w, 1, (unsigned)fraud), 4321);
+	dd_tm_publish(&w);
+
+	assert_int_equal(attach(&r, name, err, sizeof(err)), 0);
+	const struct dd_tm_header *h = r.hdr;
+	assert_int_equal(h->nstages, 6);
+	assert_int_equal(h->ncounters, 16);
+	assert_int_equal(h->nreasons, 1);
+	assert_int_equal(r.size, dd_tm_segment_size(2, 6));
+	assert_int_equal(dd_tm_stage_find(&r, "rx"), DD_TM_RX);
+	assert_int_equal(dd_tm_stage_find(&r, "journal"), DD_TM_JOURNAL);
+	assert_int_equal(dd_tm_stage_find(&r, "book"), book);
+	assert_int_equal(dd_tm_stage_find(&r, "fraud_score"), fraud);
+	assert_int_equal(dd_tm_stage_find(&r, "fraud"), -ENOENT);
+	assert_int_equal(dd_tm_stage_find(&r, "fraud_alerts"), -ENOENT); /* a counter, not a stage */
+	assert_int_equal(dd_tm_stage_find(&r, "abcdefghijklmnopqrstuvwxyz"), -ENOENT);
+	assert_int_equal(dd_tm_counter_find(&r, "packets"), DD_TM_C_PACKETS);
+	assert_int_equal(dd_tm_counter_find(&r, "jrn_released"), DD_TM_C_JRN_RELEASED);
+	assert_int_equal(dd_tm_counter_find(&r, "fraud_alerts"), alerts);
+	assert_int_equal(dd_tm_counter_find(&r, "windows_open"), open);
+	assert_int_equal(dd_tm_counter_find(&r, "book"), -ENOENT);
+	assert_string_equal(dd_tm_stage_name_at(&r, (unsigned)fraud), "fraud_score");
+	assert_string_equal(dd_tm_stage_name_at(&r, DD_TM_WIRE), "wire_to_decision");
+	assert_null(dd_tm_stage_name_at(&r, 6));
+	assert_int_equal(h->stage[fraud].kind, DD_TM_KIND_LATENCY);
+	assert_int_equal(h->counter[alerts].kind, DD_TM_KIND_COUNTER);
+	assert_int_equal(h->counter[open].kind, DD_TM_KIND_GAUGE);
+	assert_int_equal(dd_tm_get(dd_tm_counter(dd_tm_slot(&r, 1), (unsigned)alerts)), 17);
+	assert_int_equal(dd_tm_get(dd_tm_counter(dd_tm_slot(&r, 1), (unsigned)open)), 3);
+	assert_int_equal(dd_tm_get(dd_tm_counter(dd_tm_slot(&r, 0), (unsigned)alerts)), 0);
+	assert_int_equal(dd_hdr_total(dd_tm_hist(&r, 1, (unsigned)fraud)), 1);
+	assert_int_equal(dd_hdr_total(dd_tm_hist(&r, 1, (unsigned)book)), 0);
+	assert_int_equal(dd_hdr_total(dd_tm_hist(&r, 0, (unsigned)fraud)), 0);
+	dd_tm_detach(&r);
+	dd_tm_close(&w, true);
+	unlink_inst(name);
+}
+
+/* dd_tm_create(`l`) fails with -EINVAL, a message holding `msg`, and leaves no segment behind. */
+static void expect_layout_refused(const char *name, unsigned nslots, const struct dd_tm_layout *l, const char *msg)
+{
+	struct dd_tm w, r;
+	char err[256] = "";
+	bool replaced;
+	assert_int_equal(dd_tm_create(&w, name, nslots, 1000000000u, l, &replaced, err, sizeof(err)), -EINVAL);
+	assert_null(w.hdr);
+	assert_contains(err, msg);
+	assert_int_equal(attach(&r, name, err, sizeof(err)), -ENOENT);
+}
+
+static void test_create_refuses_a_layout_over_the_limits_naming_the_limit(void **state)
+{
+	(void)state;
+	const char *name = inst("limits");
+	struct dd_tm_layout l;
+	book_layout(&l);
+	expect_layout_refused(name, DD_TM_MAX_SLOTS + 1, &l, "DD_TM_MAX_SLOTS");
+	expect_layout_refused(name, 0, &l, "DD_TM_MAX_SLOTS");
+	/* a layout filled by hand past its arrays' counts */
+	l.nstages = DD_TM_MAX_STAGES + 1;
+	expect_layout_refused(name, 1, &l, "DD_TM_MAX_STAGES");
+	book_layout(&l);
+	l.ncounters = DD_TM_MAX_COUNTERS + 1;
+	expect_layout_refused(name, 1, &l, "DD_TM_MAX_COUNTERS");
+	book_layout(&l);
+	l.nreasons = DD_TM_MAX_REASONS + 1;
+	expect_layout_refused(name, 1, &l, "DD_TM_MAX_REASONS");
+	/* and what dd_tm_layout_*() would have refused */
+	book_layout(&l);
+	l.stage[4] = "rx";
+	expect_layout_refused(name, 1, &l, "'rx' is described twice");
+	book_layout(&l);
+	l.counter[l.ncounters].name = "abcdefghijklmnopqrstuvwxyz";
+	l.counter[l.ncounters++].kind = DD_TM_KIND_COUNTER;
+	expect_layout_refused(name, 1, &l, "DD_TM_NAME");
+	book_layout(&l);
+	l.counter[l.ncounters].name = "lat";
+	l.counter[l.ncounters++].kind = DD_TM_KIND_LATENCY;
+	expect_layout_refused(name, 1, &l, "DD_TM_KIND_COUNTER or DD_TM_KIND_GAUGE");
+	/* the pipeline's entries lead, so that the enum indexes hold in every segment */
+	memset(&l, 0, sizeof(l));
+	l.stage[l.nstages++] = "book";
+	expect_layout_refused(name, 1, &l, "dd_tm_layout_init()");
+	book_layout(&l);
+	l.counter[DD_TM_C_EVENTS].name = "evts";
+	expect_layout_refused(name, 1, &l, "'evts' where the pipeline's 'events' belongs");
+}
+
+static void test_attach_refuses_tables_with_unterminated_empty_or_duplicate_names(void **state)
+{
+	(void)state;
+	const char *name = inst("tables");
+	struct dd_tm w, r;
+	char err[256];
+	make_seg(&w, name, 1, 1000000000u);
+	struct dd_tm_header *h = w.hdr;
+	memset(h->counter[3].name, 'x', DD_TM_NAME);
+	assert_int_equal(attach(&r, name, err, sizeof(err)), -EBADMSG);
+	assert_contains(err, "counter 3 has an empty or unterminated name");
+	strcpy(h->counter[3].name, "gaps");
+	assert_int_equal(attach(&r, name, err, sizeof(err)), 0);
+	dd_tm_detach(&r);
+	strcpy(h->stage[BOOK].name, "ring");
+	assert_int_equal(attach(&r, name, err, sizeof(err)), -EBADMSG);
+	assert_contains(err, "stage 'ring' is described twice");
+	h->stage[BOOK].name[0] = '\0';
+	assert_int_equal(attach(&r, name, err, sizeof(err)), -EBADMSG);
+	assert_contains(err, "stage 4 has an empty or unterminated name");
+	strcpy(h->stage[BOOK].name, "book");
+	h->ncounters = DD_TM_MAX_COUNTERS + 1;
+	assert_int_equal(attach(&r, name, err, sizeof(err)), -EBADMSG);
+	h->ncounters = DD_TM_C__PIPELINE;
+	h->nstages = DD_TM_MAX_STAGES + 1;
+	assert_int_equal(attach(&r, name, err, sizeof(err)), -EBADMSG);
+	h->nstages = 5;
+	assert_int_equal(attach(&r, name, err, sizeof(err)), 0);
+	dd_tm_detach(&r);
+	dd_tm_close(&w, true);
+	unlink_inst(name);
 }
 
 /* ---- lifecycle and helpers ---------------------------------------------------------------- */
@@ -894,6 +1139,84 @@ static void test_lat_exit_status_tells_each_failure_apart(void **state)
 	unlink_inst(name);
 }
 
+/*
+ * A segment with an operator's own stage and counters beyond the pipeline's: dadar-lat shows what
+ * the header describes, with no knowledge of the operator.
+ */
+static void test_lat_shows_the_stages_and_counters_an_operator_described(void **state)
+{
+	(void)state;
+	const char *bin = lat_bin();
+	if (bin == NULL)
+		skip();
+	const char *name = inst("opview");
+	struct dd_tm_layout l;
+	book_layout(&l);
+	int fraud = dd_tm_layout_stage(&l, "fraud_score");
+	int alerts = dd_tm_layout_counter(&l, "fraud_alerts", DD_TM_KIND_COUNTER);
+	int open = dd_tm_layout_counter(&l, "windows_open", DD_TM_KIND_GAUGE);
+	assert_true(fraud > 0 && alerts > 0 && open > 0);
+	struct dd_tm w;
+	char err[256] = "", args[160], *out, *e;
+	bool replaced;
+	assert_int_equal(dd_tm_create(&w, name, 2, 3000000000u, &l, &replaced, err, sizeof(err)), 0);
+	dd_tm_publish(&w);
+	fill(&w);
+	dd_hdr_record_n(dd_tm_hist(&w, 1, (unsigned)fraud), 250, 10);
+	dd_tm_set(dd_tm_counter(dd_tm_slot(&w, 0), (unsigned)alerts), 4);
+	dd_tm_set(dd_tm_counter(dd_tm_slot(&w, 1), (unsigned)alerts), 17);
+	dd_tm_set(dd_tm_counter(dd_tm_slot(&w, 1), (unsigned)open), 3);
+
+	snprintf(args, sizeof(args), "--instance %s --json", name);
+	int rc = run_lat(bin, args, &out, &e);
+	if (rc != 0)
+		fail_msg("dadar-lat %s: exit %d: %s", args, rc, e);
+	assert_json(out, 10, "stages", "fraud_score", "count");
+	assert_json(out, 250, "stages", "fraud_score", "min");
+	assert_json(out, 10, "stages", "book", "count");
+	/* a counter adds up over the slots; a gauge has no total */
+	assert_json(out, 21, "counters", "other", "fraud_alerts");
+	assert_json(out, 4, "lcores", "slot", "counters", "fraud_alerts");
+	assert_json(out, 17, "lcores", "slot", "slot", "counters", "fraud_alerts");
+	assert_json(out, 3, "lcores", "slot", "slot", "counters", "windows_open");
+	assert_json(out, 990, "lcores", "slot", "slot", "counters", "events");
+	assert_json(out, 10, "lcores", "slot", "slot", "stages", "fraud_score", "count");
+	assert_contains(out, "\"other\": {\n      \"fraud_alerts\": 21\n    }");
+	assert_contains(out, "\"stages\": [\n      \"rx\",\n      \"ring\",\n      \"wire_to_decision\",\n"
+			"      \"journal\",\n      \"book\",\n      \"fraud_score\"\n    ]");
+	assert_contains(out, "\"fraud_alerts\": \"counter\",\n      \"windows_open\": \"gauge\"\n");
+	assert_contains(out, "\"ring_used\": \"gauge\"");
+	free(out);
+	free(e);
+
+	/* the table: a row per described stage, operators' counters per slot as name=value */
+	snprintf(args, sizeof(args), "--instance %s", name);
+	rc = run_lat(bin, args, &out, &e);
+	if (rc != 0)
+		fail_msg("dadar-lat %s: exit %d: %s", args, rc, e);
+	assert_contains(out, "\nfraud_score                10      250      250");
+	assert_contains(out, "\nbook                       10       20       20");
+	assert_contains(out, "\njournal                     0        -");
+	assert_contains(out, "(worker)\n  events      990 applied\n  ring        12/1,024 used (1.2%), high water 512\n"
+			"  counters    fraud_alerts=17  windows_open=3\n");
+	assert_contains(out, "  counters    fraud_alerts=4  windows_open=0\n");
+	free(out);
+	free(e);
+
+	snprintf(args, sizeof(args), "--instance %s --hist fraud_score", name);
+	rc = run_lat(bin, args, &out, &e);
+	if (rc != 0)
+		fail_msg("dadar-lat %s: exit %d: %s", args, rc, e);
+	assert_contains(out, "fraud_score latency of '");
+	assert_contains(out, ": 10 values\n");
+	free(out);
+	free(e);
+	snprintf(args, sizeof(args), "--instance %s --hist nosuch", name);
+	expect_exit(bin, args, 2, "fraud_score");
+	dd_tm_close(&w, true);
+	unlink_inst(name);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -908,6 +1231,12 @@ int main(void)
 		cmocka_unit_test(test_truncated_object_is_refused_as_malformed),
 		cmocka_unit_test(test_attach_rejects_region_sizes_that_wrap_around_when_multiplied),
 		cmocka_unit_test(test_attach_to_a_missing_instance_fails_naming_it),
+		cmocka_unit_test(test_layout_init_describes_the_pipeline_stages_and_counters_at_their_enum_indexes),
+		cmocka_unit_test(test_layout_add_returns_the_next_index_and_refuses_bad_or_duplicate_names),
+		cmocka_unit_test(test_layout_add_reports_enospc_once_a_table_is_full),
+		cmocka_unit_test(test_operator_stage_and_counter_round_trip_through_create_attach_and_find),
+		cmocka_unit_test(test_create_refuses_a_layout_over_the_limits_naming_the_limit),
+		cmocka_unit_test(test_attach_refuses_tables_with_unterminated_empty_or_duplicate_names),
 		cmocka_unit_test(test_close_as_exited_marks_the_state_and_exit_time_for_readers),
 		cmocka_unit_test(test_close_without_exit_leaves_the_state_running),
 		cmocka_unit_test(test_tsc_conversion_is_exact_when_the_nanoseconds_are_whole),
@@ -918,6 +1247,7 @@ int main(void)
 		cmocka_unit_test(test_lat_reads_an_exited_instance_and_says_it_exited),
 		cmocka_unit_test(test_lat_percentiles_print_hdrhistogram_text),
 		cmocka_unit_test(test_lat_exit_status_tells_each_failure_apart),
+		cmocka_unit_test(test_lat_shows_the_stages_and_counters_an_operator_described),
 	};
 	return cmocka_run_group_tests(tests, NULL, unlink_all);
 }
