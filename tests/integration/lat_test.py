@@ -34,6 +34,11 @@ PID = os.getpid()
 INSTANCE = f"lat-{PID}"
 STAGED = f"lat-{PID}-staged"
 STAGES = ("rx", "ring", "wire_to_decision", "journal", "book")  # the pipeline's, then the book operator's
+PIPELINE_COUNTERS = {"packets": "counter", "bytes": "counter", "events": "counter", "gaps": "counter",
+                     "missing": "counter", "duplicates": "counter", "ring_used": "gauge",
+                     "ring_high_water": "gauge", "ring_size": "gauge", "ring_full": "counter",
+                     "jrn_lsn_written": "gauge", "jrn_lsn_durable": "gauge", "jrn_commits": "counter",
+                     "jrn_released": "counter"}
 HDR_JAR = "/usr/share/java/hdrhistogram.jar"
 
 TMP = tempfile.mkdtemp(prefix="lat_test.")
@@ -300,6 +305,18 @@ def main():
             if s["count"]:
                 ordered(st, s)
     check("percentiles ordered min <= p50 <= ... <= p9999 <= max", percentiles_ordered)
+
+    def described_layout():
+        lay = second["layout"]
+        need(lay["stages"] == list(STAGES), f"stages {lay['stages']}")
+        need(list(second["stages"]) == list(STAGES), f"stage keys {list(second['stages'])}")
+        need(lay["counters"] == PIPELINE_COUNTERS, f"counters {lay['counters']}")
+        need(second["counters"]["other"] == {}, f"other {second['counters']['other']}")
+        rx = second["lcores"][0]
+        need(list(rx["counters"]) == list(PIPELINE_COUNTERS), f"lcore counters {list(rx['counters'])}")
+        for k in ("packets", "bytes", "events", "ring_full"):
+            need(rx["counters"][k] == rx[k], f"{k}: {rx['counters'][k]} under counters, {rx[k]} flat")
+    check("layout: the pipeline's stages then the book's, counters with their kinds", described_layout)
 
     def watch_json():
         out, _ = lat_ok("--instance", INSTANCE, "--watch", "0.5", "--count", "2", "--json")
