@@ -700,18 +700,24 @@ static void print_ring(FILE *o, const struct seg *g, const struct ctr *c)
 /* The counters the segment describes beyond the pipeline's: "name=value", as many as fit a line. */
 static void print_other(FILE *o, const struct seg *g, const struct ctr *c)
 {
+	bool first = true;
 	int col = 0;
 	for (unsigned i = 0; i < g->ncounters; i++) {
 		if (!g->generic[i])
 			continue;
 		char v[32], item[DD_TM_NAME + 40];
 		int n = snprintf(item, sizeof(item), "%s=%s", g->counter[i], grouped(v, sizeof(v), c->v[i]));
-		if (col == 0 || col + 2 + n > 100)
-			col = fprintf(o, "%s  %-10s  %s", col ? "\n" : "", col ? "" : "counters", item) - (col ? 1 : 0);
+		if (col != 0 && col + 2 + n > 100) {
+			fputc('\n', o);
+			col = 0;
+		}
+		if (col == 0)
+			col = fprintf(o, "  %-10s  %s", first ? "counters" : "", item);
 		else
 			col += fprintf(o, "  %s", item);
+		first = false;
 	}
-	if (col)
+	if (!first)
 		fputc('\n', o);
 }
 
