@@ -6,7 +6,11 @@
  * datagrams in memory once; then each pass feeds every datagram through dd_feed_rx() (MoldUDP64
  * sequencing, ITCH decoding) into
  *   decode     a sink that only counts events,
- *   book       a sink that applies them to a dd_book (exactly what the run-to-completion lcore does),
+ *   book       a sink that applies them to a bare dd_book,
+ *   chain      a sink that runs them through a chain holding the book operator, with input positions
+ *              as causes and the top-of-book outputs taken: what the run-to-completion lcore does
+ *              (less the journal),
+ *   chain+tm   the same plus the latency recording the lcore does,
  *   peer_book  the same decode path into bench/peer_book.c, the book a competent engineer writes
  *              first with the C library (chained hash of malloc'd orders, sorted level arrays),
  *              so the comparison is made side by side in one run on the same datagrams.
@@ -32,6 +36,8 @@
 #include "dataplane/wire/itch.h"
 #include "bench/peer_book.h"
 #include "ops/book/book.h"
+#include "ops/book/book_op.h"
+#include "ops/chain.h"
 #include "tools/molddg.h"
 #include "tools/synth.h"
 
@@ -106,6 +112,9 @@ static void build(struct dgrams *d, uint64_t seed, uint32_t instruments, uint64_
 struct bench_sink {
 	struct dd_sink sink;
 	struct dd_book *book;
+	struct dd_chain *chain;   /* the book operator in a chain: what the daemon's lcores run */
+	uint64_t isn;             /* input positions, as the RX lcore numbers them */
+	uint64_t outputs;
 	struct dd_peer_book *peer;
 	uint64_t events;
 	uint64_t checked;    /* lockstep pass: events after which the books were compared */
@@ -129,21 +138,48 @@ static void book_flush(struct dd_sink *s)
 	s->n = 0;
 }
 
-/* What the run-to-completion lcore records per flush (dataplane/dpdk/lcore.c rtc_flush), on private
- * histograms: the difference to book_flush is what latency telemetry costs. */
+/*
+ * The chain, as the run-to-completion lcore runs it (dataplane/dpdk/lcore.c rtc_flush, less the
+ * journal): input positions as causes, the book operator's outputs taken and dropped.
+ */
+static inline void chain_run(struct bench_sink *b, struct dd_sink *s)
+{
+	uint64_t cause[512];
+	for (unsigned i = 0; i < s->n; i++)
+		cause[i] = b->isn + i;
+	b->isn += s->n;
+	dd_chain_run(b->chain, s->ev, cause, s->n);
+	b->outputs += b->chain->emit.n;
+	dd_chain_drain(b->chain);
+}
+
+static void chain_flush(struct dd_sink *s)
+{
+	struct bench_sink *b = s->ctx;
+	chain_run(b, s);
+	b->events += s->n;
+	s->n = 0;
+}
+
+/* What the run-to-completion lcore records per flush, on private histograms: the difference to
+ * chain_flush is what latency telemetry costs (the chain's per-operator clock included). */
 enum { TM_BOOK = DD_TM_STAGE__PIPELINE, TM_STAGES }; /* the book's stage comes first after the pipeline's */
 static struct dd_hdr *tm_hist[TM_STAGES];
 static struct dd_tsc_conv tm_conv;
 
-static void book_timed_flush(struct dd_sink *s)
+static uint64_t tsc_clock(void)
+{
+	return __rdtsc();
+}
+
+static void chain_timed_flush(struct dd_sink *s)
 {
 	struct bench_sink *b = s->ctx;
 	uint64_t t1 = __rdtsc();
-	for (unsigned i = 0; i < s->n; i++)
-		dd_book_apply(b->book, &s->ev[i]);
+	chain_run(b, s);
 	uint64_t t2 = __rdtsc();
 	dd_timing_rec_since_rx(tm_hist[DD_TM_RX], t1, tm_hist[DD_TM_WIRE], t2, &tm_conv, s->ev, s->n);
-	dd_timing_rec(tm_hist[TM_BOOK], &tm_conv, (t2 - t1) / s->n, s->n);
+	dd_timing_rec(tm_hist[TM_BOOK], &tm_conv, b->chain->op[0].ticks / s->n, s->n);
 	b->events += s->n;
 	s->n = 0;
 }
@@ -332,6 +368,26 @@ int main(int argc, char **argv)
 	static struct dd_book book;
 	dd_book_init(&book, bmem, blen, &bp);
 
+	/* the chain the daemon runs: the book operator (one feed), a flush of events per run */
+	static struct dd_chain_spec spec;
+	struct dd_book_op_params op = { .book = bp, .nfeeds = 1 };
+	dd_chain_spec_add(&spec, DD_OP_BOOK, &op, sizeof(op));
+	struct dd_chain_params cp = { .spec = &spec, .burst = 512 };
+	size_t clen = dd_chain_memsize(&cp);
+	void *cmem = mmap(NULL, clen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (cmem == MAP_FAILED) {
+		perror("mmap");
+		return 1;
+	}
+	if (!small_pages)
+		(void)madvise(cmem, clen, MADV_HUGEPAGE);
+	static struct dd_chain chain;
+	char cerr[256];
+	if (dd_chain_init(&chain, cmem, clen, &cp, cerr, sizeof(cerr)) != 0) {
+		fprintf(stderr, "bench_feed: %s\n", cerr);
+		return 1;
+	}
+
 	static struct dd_peer_book peer;
 	int rc = dd_peer_book_init(&peer, orders);
 	if (rc != 0) {
@@ -340,7 +396,8 @@ int main(int argc, char **argv)
 	}
 
 	static struct dd_event evbuf[512];
-	struct bench_sink bs = { .sink = { evbuf, 0, 512, count_flush, NULL }, .book = &book, .peer = &peer };
+	struct bench_sink bs = { .sink = { evbuf, 0, 512, count_flush, NULL }, .book = &book, .chain = &chain,
+				 .peer = &peer };
 	bs.sink.ctx = &bs;
 
 	for (unsigned st = 0; st < TM_STAGES; st++)
@@ -350,14 +407,17 @@ int main(int argc, char **argv)
 		}
 	dd_tsc_conv_init(&tm_conv, tsc_hz());
 
-	enum { DECODE, BOOK, BOOK_TIMED, PEER, NMODES };
-	const char *names[NMODES] = { "decode", "book", "book+tm", "peer_book" };
-	void (*flushes[NMODES])(struct dd_sink *) = { count_flush, book_flush, book_timed_flush, peer_flush };
+	enum { DECODE, BOOK, CHAIN, CHAIN_TIMED, PEER, NMODES };
+	const char *names[NMODES] = { "decode", "book", "chain", "chain+tm", "peer_book" };
+	void (*flushes[NMODES])(struct dd_sink *) = { count_flush, book_flush, chain_flush, chain_timed_flush,
+						      peer_flush };
 	double med_ns[NMODES], mps[NMODES];
 	for (int k = 0; k < NMODES; k++) {
 		bs.sink.flush = flushes[k];
-		if (k == BOOK_TIMED) /* a fresh book: the check below compares its volumes with the peer's */
-			dd_book_init(&book, bmem, blen, &bp);
+		if (k == CHAIN_TIMED) { /* fresh state, the per-operator clock on */
+			cp.clock = tsc_clock;
+			dd_chain_init(&chain, cmem, clen, &cp, cerr, sizeof(cerr));
+		}
 		double t[100];
 		pass(&d, &feed, &bs.sink); /* warm-up: page in the tables */
 		for (unsigned p = 0; p < passes; p++)
@@ -369,8 +429,13 @@ int main(int argc, char **argv)
 		       med_ns[k], mps[k], passes, (unsigned long long)messages);
 	}
 	printf("peer_book / book: %.2fx the time per message (same run)\n", med_ns[PEER] / med_ns[BOOK]);
-	printf("latency telemetry (book+tm - book): %+.2f ns/message (%llu records of the book stage)\n",
-	       med_ns[BOOK_TIMED] - med_ns[BOOK], (unsigned long long)dd_hdr_total(tm_hist[TM_BOOK]));
+	printf("the chain around the book (chain - book): %+.2f ns/message (%llu top-of-book outputs a pass)\n",
+	       med_ns[CHAIN] - med_ns[BOOK], (unsigned long long)(bs.outputs / (2 * (passes + 1))));
+	printf("latency telemetry (chain+tm - chain): %+.2f ns/message (%llu records of the book stage)\n",
+	       med_ns[CHAIN_TIMED] - med_ns[CHAIN], (unsigned long long)dd_hdr_total(tm_hist[TM_BOOK]));
+	const struct dd_book *cb = dd_book_op_book(dd_chain_state(&chain, DD_OP_BOOK), 0);
+	if (all_books_differ(cb, &peer, "the chain's book after the timed passes"))
+		return 1;
 	char why[256] = "";
 	if (dd_book_check(&book, why, sizeof(why)) != 0 || book.stats.unknown_ref != 0) {
 		fprintf(stderr, "bench_feed: the book went wrong: %s, %llu unknown refs\n", why,
@@ -429,10 +494,12 @@ int main(int argc, char **argv)
 			"{\"bench\": \"feed\", \"messages\": %llu, \"instruments\": %u, \"orders_capacity\": %u, \"levels_capacity\": %u, "
 			"\"datagrams\": %zu, \"passes\": %u,\n \"decode_ns_per_msg\": %.3f, \"decode_msgs_per_s\": %.0f,\n"
 			" \"book_ns_per_msg\": %.3f, \"book_msgs_per_s\": %.0f,\n"
-			" \"book_timed_ns_per_msg\": %.3f, \"book_timed_msgs_per_s\": %.0f,\n"
+			" \"chain_ns_per_msg\": %.3f, \"chain_msgs_per_s\": %.0f,\n"
+			" \"chain_timed_ns_per_msg\": %.3f, \"chain_timed_msgs_per_s\": %.0f,\n"
 			" \"peer_book_ns_per_msg\": %.3f, \"peer_book_msgs_per_s\": %.0f}\n",
 			(unsigned long long)messages, instruments, orders, levels, d.n, passes, med_ns[DECODE], mps[DECODE],
-			med_ns[BOOK], mps[BOOK], med_ns[BOOK_TIMED], mps[BOOK_TIMED], med_ns[PEER], mps[PEER]);
+			med_ns[BOOK], mps[BOOK], med_ns[CHAIN], mps[CHAIN], med_ns[CHAIN_TIMED], mps[CHAIN_TIMED],
+			med_ns[PEER], mps[PEER]);
 		fclose(f);
 	}
 	return 0;

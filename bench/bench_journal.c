@@ -71,6 +71,8 @@
 #include "dataplane/dpdk/journal.h"
 #include "dataplane/journal/replay.h"
 #include "ops/book/book.h"
+#include "ops/book/book_op.h"
+#include "ops/chain.h"
 #include "ops/event.h"
 #include "ops/output.h"
 #include "shm/hdr.h"
@@ -84,7 +86,7 @@
 #define SEGMENT_MB 64
 #define PEER_HALF (8u << 20) /* the peer's buffer halves: dadar's staging buffer size */
 #define PAGE DD_J_PAGE
-#define REC_SIZE dd_jrec_size(64) /* every record here: 24-byte header + a 64-byte event or output */
+#define REC_SIZE dd_jrec_size(sizeof(struct dd_output)) /* the largest record here: an output */
 
 static const struct dd_hdr_params lat_params = { .lowest = 1, .highest = 60ull * 1000 * 1000 * 1000, .sigfigs = 3 };
 
@@ -118,9 +120,10 @@ struct instr {
 struct gen {
 	uint64_t rng;
 	uint64_t seq, next_ref;
+	uint64_t inputs;          /* events made so far: the next one's input position */
 	struct instr in[NINSTR + 1];
-	struct dd_book book;
-	void *book_mem;
+	struct dd_chain chain;    /* the book operator, driven as the daemon drives it */
+	void *chain_mem;
 };
 
 static const struct dd_book_params book_params = { .max_instruments = 64, .max_orders = 1u << 16,
@@ -135,13 +138,31 @@ static uint64_t rnd(struct gen *g)
 	return (g->rng * 0x2545F4914F6CDD1Dull) >> 16;
 }
 
-static void book_new(struct dd_book *b, void **mem)
+/* The configuration the journal records: one shard, one feed, the book with book_params. */
+static void jconfig(struct dd_jconfig *jc)
 {
-	size_t len = dd_book_memsize(&book_params);
+	memset(jc, 0, sizeof(*jc));
+	jc->version = DD_JCONFIG_VERSION;
+	jc->nshards = 1;
+	jc->nfeeds = 1;
+	struct dd_book_op_params bp = { .book = book_params, .nfeeds = 1 };
+	if (dd_chain_spec_add(&jc->market, DD_OP_BOOK, &bp, sizeof(bp)) != 0) {
+		fprintf(stderr, "bench_journal: cannot describe the chain\n");
+		exit(1);
+	}
+}
+
+static void chain_new(struct dd_chain *c, void **mem)
+{
+	static struct dd_jconfig jc;
+	jconfig(&jc);
+	struct dd_chain_params cp = { .spec = &jc.market, .burst = 1 };
+	size_t len = dd_chain_memsize(&cp);
+	char err[256];
 	if (*mem == NULL)
 		*mem = xalloc(len);
-	if (dd_book_init(b, *mem, len, &book_params) != 0) {
-		fprintf(stderr, "bench_journal: dd_book_init failed\n");
+	if (dd_chain_init(c, *mem, len, &cp, err, sizeof(err)) != 0) {
+		fprintf(stderr, "bench_journal: %s\n", err);
 		exit(1);
 	}
 }
@@ -178,26 +199,28 @@ static struct dd_event make_add(struct gen *g, uint32_t l, bool deep)
 	return e;
 }
 
-static void put_item(struct dd_jitem *it, uint16_t type, uint32_t partition, const void *p)
+static void put_item(struct dd_jitem *it, uint16_t type, uint32_t partition, const void *p, uint32_t len)
 {
 	memset(it, 0, sizeof(*it));
 	it->type = type;
 	it->source = 0;
 	it->partition = partition;
-	it->len = 64;
-	memcpy(it->payload, p, 64);
+	it->len = len;
+	memcpy(it->payload, p, len);
 }
 
-/* Apply `e` to the generator's book; an output item after the event if the top changed. */
+/* Run `e` through the generator's chain; an output item after the event if the top changed. */
 static uint64_t emit(struct gen *g, const struct dd_event *e, struct dd_jitem *items, uint64_t k, uint64_t *nout)
 {
-	put_item(&items[k++], DD_JREC_EVENT, e->key, e);
-	unsigned flags = dd_book_apply(&g->book, e);
-	struct dd_output o;
-	if ((flags & (DD_BOOK_BID_CHANGED | DD_BOOK_ASK_CHANGED)) && dd_book_bbo_output(&g->book, e, &o)) {
-		put_item(&items[k++], DD_JREC_OUTPUT, o.locate, &o);
+	put_item(&items[k++], DD_JREC_EVENT, e->key, e, sizeof(*e));
+	uint64_t cause = g->inputs++;
+	dd_chain_run(&g->chain, e, &cause, 1);
+	for (unsigned i = 0; i < g->chain.emit.n; i++) {
+		const struct dd_output *o = &g->chain.emit.out[i];
+		put_item(&items[k++], DD_JREC_OUTPUT, o->key, o, sizeof(*o));
 		(*nout)++;
 	}
+	dd_chain_drain(&g->chain);
 	return k;
 }
 
@@ -213,7 +236,7 @@ static struct dd_jitem *make_items(uint64_t n, uint64_t *nevents, uint64_t *nout
 	g->rng = 0x9E3779B97F4A7C15ull;
 	for (uint32_t l = 1; l <= NINSTR; l++)
 		g->in[l].mid = 100000 * l + 500000; /* $60.00, $70.00, ... */
-	book_new(&g->book, &g->book_mem);
+	chain_new(&g->chain, &g->chain_mem);
 	uint64_t k = 0, ev = 0;
 	*noutputs = 0;
 	while (k < n) {
@@ -241,12 +264,12 @@ static struct dd_jitem *make_items(uint64_t n, uint64_t *nevents, uint64_t *nout
 		}
 	}
 	char why[256] = "";
-	if (dd_book_check(&g->book, why, sizeof(why)) != 0) {
+	if (dd_book_check(dd_book_op_book(dd_chain_state(&g->chain, DD_OP_BOOK), 0), why, sizeof(why)) != 0) {
 		fprintf(stderr, "bench_journal: the generator's book went wrong: %s\n", why);
 		exit(1);
 	}
 	*nevents = ev;
-	free(g->book_mem);
+	free(g->chain_mem);
 	free(g);
 	return items;
 }
@@ -331,7 +354,10 @@ static int run_dadar(struct dd_jitem *items, uint64_t n, uint64_t rate, const ch
 	struct dd_journal_start st = { .next_lsn = 1, .segment = "" };
 	char err[512];
 	struct dd_journal *j;
-	int rc = dd_journal_create(&j, &c, 1, 1, 1, &st, (int)rte_socket_id(), err, sizeof(err));
+	struct dd_jconfig jc;
+	jconfig(&jc);
+	int rc = dd_journal_create(&j, &c, 1, &jc, dd_journal_lag(&c, 0, 512), &st, (int)rte_socket_id(), err,
+				   sizeof(err));
 	if (rc != 0) {
 		fprintf(stderr, "bench_journal: %s\n", err);
 		return rc;
@@ -672,14 +698,8 @@ struct replay_result {
 
 static int replay_once(const char *dir, uint64_t nevents, uint64_t noutputs, double *s, struct replay_result *rr)
 {
-	static struct dd_book book;
-	static void *mem;
-	book_new(&book, &mem);
 	struct dd_replay r;
 	memset(&r, 0, sizeof(r));
-	r.nfeeds = 1;
-	r.nshards = 1;
-	r.books = &book;
 	r.use_snapshot = false;
 	char err[512] = "";
 	uint64_t t0 = rte_rdtsc();

@@ -16,6 +16,7 @@ static const char *const dd_event_names[DD_EV__COUNT] = {
 	[DD_EV_CROSS] = "cross",
 	[DD_EV_BROKEN] = "broken",
 	[DD_EV_MARK] = "mark",
+	[DD_EV_TICK] = "tick",
 };
 
 const char *dd_event_type_name(unsigned type)

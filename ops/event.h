@@ -32,8 +32,10 @@ enum dd_event_type {
 	DD_EV_TRADE,         /* ITCH P: trade against a non-displayed order */
 	DD_EV_CROSS,         /* ITCH Q: cross (opening, closing, halt/IPO) trade */
 	DD_EV_BROKEN,        /* ITCH B: a previously reported execution was broken */
-	DD_EV_MARK,          /* pipeline-internal timing mark (rx_tsc = enqueue time, key = events after
-	                      * it); consumed by the stage that receives it, never by an operator */
+	DD_EV_MARK,          /* pipeline-internal batch mark on a worker ring (dataplane/dpdk/lcore.c);
+	                      * consumed by the worker that receives it, never by an operator */
+	DD_EV_TICK,          /* explicit time: event_ns moves the watermarks of every shard's chain
+	                      * (journaled like any input; never the wall clock) */
 	DD_EV__COUNT
 };
 

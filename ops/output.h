@@ -4,43 +4,87 @@
 
 /*
  * Outputs: what the operators decide, journaled next to the inputs that caused them and released
- * downstream. One output is one cache line, fixed-width fields, host byte order (little-endian on
- * every platform dadar runs on), pinned with _Static_assert because outputs cross rings and files.
+ * downstream (DESIGN.md §3). An output is typed and fixed-size: two cache lines, a 64-byte header
+ * every output has and a 64-byte body whose layout its type names. Fixed-width fields in host byte
+ * order (little-endian on every platform dadar runs on), pinned with _Static_assert because
+ * outputs cross rings and files.
  *
- * The order book emits a top-of-book output whenever an event changes the best bid or offer of an
- * instrument (price, shares or order count): a consolidated quote stream that downstream consumers
- * (and replay) can check against the books.
+ * The header says who decided (operator, rule and rule version), about what (key, shard) and why:
+ * `cause` is the journal position (LSN) of the input that completed the output. Inside the daemon,
+ * until the release stage numbers the input, `cause` holds the input's position in the run's input
+ * stream instead (dataplane/dpdk/journal.h explains the translation); everything that is written
+ * or compared holds the LSN.
  */
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 enum dd_output_type {
 	DD_OUT_NONE = 0,
-	DD_OUT_BBO = 1, /* best bid and offer of one instrument after an event */
+	DD_OUT_BBO = 1,  /* best bid and offer of one instrument after an event (body: dd_out_bbo) */
+	DD_OUT_TEST = 2, /* emitted by the test operators of the unit and integration tests */
 	DD_OUT__COUNT
 };
 
-struct dd_output {
-	uint8_t type;       /* enum dd_output_type */
-	uint8_t source;     /* feed index of the event that caused it */
-	uint16_t locate;    /* instrument (ITCH stock locate) */
-	uint32_t flags;     /* reserved, zero */
-	uint64_t seq;       /* feed sequence number of the causing event */
-	uint64_t event_ns;  /* exchange time of the causing event */
-	uint32_t bid_price; /* 0 with bid_shares 0: no bid */
-	uint32_t ask_price; /* 0 with ask_shares 0: no offer */
+/* Body of DD_OUT_BBO. A side with no orders has price, shares and orders 0. */
+struct dd_out_bbo {
+	uint32_t bid_price;  /* feed fixed point (ITCH: 1e-4) */
+	uint32_t ask_price;
 	uint64_t bid_shares;
 	uint64_t ask_shares;
 	uint32_t bid_orders;
 	uint32_t ask_orders;
-	uint64_t rx_tsc;    /* RX time of the causing event (for wire-to-decision); not compared on replay */
+	uint16_t locate;     /* ITCH stock locate (= the header's key) */
+	uint8_t pad[30];
 };
 
-_Static_assert(sizeof(struct dd_output) == 64, "an output is one cache line");
-_Static_assert(offsetof(struct dd_output, rx_tsc) == 56, "rx_tsc last: replay compares the first 56 bytes");
+/* Body of DD_OUT_TEST: whatever a test operator wants to check. */
+struct dd_out_test {
+	uint64_t v[8];
+};
 
-/* Bytes of an output that replay compares (everything but rx_tsc). */
-#define DD_OUTPUT_CMP_LEN offsetof(struct dd_output, rx_tsc)
+#define DD_OUTPUT_BODY 64
+
+struct dd_output {
+	uint16_t type;         /* enum dd_output_type */
+	uint8_t op;            /* operator kind (enum dd_op_id, ops/op.h) */
+	uint8_t source;        /* feed index of the causing event */
+	uint16_t rule;         /* rule of the operator that fired (0: the operator's only rule) */
+	uint16_t rule_version; /* version of the rule set in force (0: the operator has none) */
+	uint32_t key;          /* partition key of the causing event (ITCH: stock locate) */
+	uint16_t shard;        /* chain (worker shard) that produced it */
+	uint16_t flags;        /* reserved, zero */
+	uint64_t seq;          /* feed sequence number of the causing event */
+	uint64_t event_ns;     /* event time of the causing event */
+	uint64_t cause;        /* journal position (LSN) of the input that completed it */
+	uint8_t reserved[16];  /* zero */
+	uint64_t rx_tsc;       /* RX time of the causing event (for wire-to-decision); not compared */
+	union {
+		uint8_t raw[DD_OUTPUT_BODY];
+		struct dd_out_bbo bbo;
+		struct dd_out_test test;
+	} u;
+};
+
+_Static_assert(sizeof(struct dd_out_bbo) == DD_OUTPUT_BODY, "bbo body is 64 bytes");
+_Static_assert(sizeof(struct dd_out_test) == DD_OUTPUT_BODY, "test body is 64 bytes");
+_Static_assert(sizeof(struct dd_output) == 128, "an output is two cache lines");
+_Static_assert(offsetof(struct dd_output, rx_tsc) == 56, "rx_tsc ends the header");
+_Static_assert(offsetof(struct dd_output, u) == 64, "the body is the second cache line");
+
+/*
+ * Do two outputs say the same thing? Every byte but rx_tsc (which replay cannot reproduce): this is
+ * what recovery and offline replay check journaled outputs with.
+ */
+static inline bool dd_output_same(const struct dd_output *a, const struct dd_output *b)
+{
+	return memcmp(a, b, offsetof(struct dd_output, rx_tsc)) == 0 &&
+	       memcmp(&a->u, &b->u, sizeof(a->u)) == 0;
+}
+
+/* Stable name of an output type ("bbo", "test"), "?" if unknown. */
+const char *dd_output_type_name(unsigned type);
 
 #endif /* DD_OPS_OUTPUT_H */

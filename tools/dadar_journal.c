@@ -29,6 +29,8 @@
 #include "dataplane/journal/replay.h"
 #include "dataplane/config/report.h"
 #include "ops/book/book.h"
+#include "ops/book/book_op.h"
+#include "ops/op.h"
 #include "ops/event.h"
 #include "ops/output.h"
 
@@ -64,20 +66,22 @@ static void usage(FILE *out)
 		"\n"
 		"  verify DIR      check every record of the journal in DIR (CRC, framing, LSN continuity)\n"
 		"  truncate DIR    cut a torn tail now (dadar does it at its next start); refuses corruption\n"
-		"  dump DIR [--from LSN] [--type event|output|feedpos|pad] [--limit N]\n"
+		"  dump DIR [--from LSN] [--type event|output|feedpos|pad|config] [--limit N]\n"
 		"                  one line per record, payload decoded\n"
 		"  stats DIR       records and bytes by type, segments and their fill, LSN and time range,\n"
 		"                  events per feed and per ITCH message type\n"
 		"  replay DIR [--no-snapshot] [--summary FILE] [--book-dump FILE] [dadar options]\n"
-		"                  replay the journal through the books as dadar shards them, check every\n"
-		"                  journaled output against the re-derived one; starts from the newest valid\n"
-		"                  snapshot unless --no-snapshot; --summary and --book-dump write dadar's\n"
-		"                  formats; dadar options (--config FILE, --capacity-orders N, --feed NAME=...)\n"
-		"                  give the book capacities and feed names (`" PROG " replay --help` lists them)\n"
+		"                  replay the journal through the operators its config records describe\n"
+		"                  (capacities included: nothing to repeat), sharded as dadar shards them;\n"
+		"                  check every journaled output against the re-derived one; starts from the\n"
+		"                  newest valid snapshot unless --no-snapshot; --summary and --book-dump write\n"
+		"                  dadar's formats; dadar options given (--capacity-orders N, ...) must agree\n"
+		"                  with the journal's; --feed NAME=... names the feeds\n"
 		"\n"
 		"exit status: 0 clean; 1 torn tail (verify, dump, stats); 2 corrupt, or replay found a mismatch\n"
-		"or could not replay the journal; 3 bad command line; 4 cannot read (no such directory, I/O\n"
-		"error, another journal format version, out of memory)\n");
+		"or could not replay the journal; 3 bad command line, or an option that conflicts with the\n"
+		"journal's configuration; 4 cannot read (no such directory, I/O error, another journal format\n"
+		"version, out of memory)\n");
 }
 
 /* ---- small helpers ------------------------------------------------------------------------------ */
@@ -320,6 +324,15 @@ static int print_verdict(FILE *o, const char *dir, const struct dd_jscan *s)
 			s->corrupt_why, good, dir, (unsigned long long)(s->corrupt_lsn > 20 ? s->corrupt_lsn - 20 : 0));
 		return EX_CORRUPT;
 	}
+	if (s->torn && s->short_bytes > 0) {
+		fprintf(o,
+			"TORN TAIL: %s is %llu bytes short of its %llu (a copy cut short, or a file system that lost "
+			"its end); the data ends at offset %llu, after LSN %llu; %s.\n"
+			"  dadar zero-fills it back to its size at its next start; `" PROG " truncate %s` does it now.\n",
+			s->last_segment, (unsigned long long)s->short_bytes, (unsigned long long)s->segment_size,
+			(unsigned long long)s->end_offset, (unsigned long long)s->last_lsn, good, dir);
+		return EX_TORN;
+	}
 	if (s->torn) {
 		fprintf(o,
 			"TORN TAIL: %llu byte%s at %s offset %llu, after LSN %llu: a crash while writing; %s.\n"
@@ -378,8 +391,8 @@ static void print_snapinfo(FILE *o, const char *dir, const struct snapinfo *si)
 		dd_jsnap_path(path, sizeof(path), dir, si->lsn);
 		fprintf(o, "  snapshot  LSN %llu (%s)", (unsigned long long)si->lsn, base(path));
 		if (si->have_meta)
-			fprintf(o, ": %u shard%s, %u feed%s, %llu events and %llu outputs before it", si->meta.nshards,
-				plural(si->meta.nshards), si->meta.nfeeds, plural(si->meta.nfeeds),
+			fprintf(o, ": %u shard%s, %u feed%s, %llu events and %llu outputs before it", si->meta.config.nshards,
+				plural(si->meta.config.nshards), si->meta.config.nfeeds, plural(si->meta.config.nfeeds),
 				(unsigned long long)si->meta.events, (unsigned long long)si->meta.outputs);
 		fputc('\n', o);
 	} else {
@@ -471,10 +484,16 @@ static int cmd_truncate(const char *dir)
 	rc = dd_jscan_dir(dir, 0, NULL, NULL, &after, err, sizeof(err));
 	if (rc < 0)
 		return scan_error(err);
-	printf("cut %llu byte%s of torn tail at %s offset %llu (zeroed and synced); journal %s now ends cleanly at "
-	       "LSN %llu\n",
-	       (unsigned long long)s.torn_bytes, plural(s.torn_bytes), s.last_segment, (unsigned long long)s.end_offset,
-	       dir, (unsigned long long)after.last_lsn);
+	if (s.short_bytes > 0)
+		printf("zero-filled %s from offset %llu back to its %llu bytes (it was %llu bytes short), synced; journal %s "
+		       "now ends cleanly at LSN %llu\n", s.last_segment, (unsigned long long)s.end_offset,
+		       (unsigned long long)s.segment_size, (unsigned long long)s.short_bytes, dir,
+		       (unsigned long long)after.last_lsn);
+	else
+		printf("cut %llu byte%s of torn tail at %s offset %llu (zeroed and synced); journal %s now ends cleanly at "
+		       "LSN %llu\n",
+		       (unsigned long long)s.torn_bytes, plural(s.torn_bytes), s.last_segment,
+		       (unsigned long long)s.end_offset, dir, (unsigned long long)after.last_lsn);
 	if (after.torn || after.corrupt || after.last_lsn != s.last_lsn) {
 		print_verdict(stdout, dir, &after);
 		return say(EX_CORRUPT, "%s still does not end cleanly after the cut (was it written to meanwhile?)", dir);
@@ -559,6 +578,9 @@ static void event_fields(FILE *o, const struct dd_event *ev)
 	case DD_EV_BROKEN:
 		fprintf(o, "match=%llu", (unsigned long long)ev->u.broken.match);
 		break;
+	case DD_EV_TICK:
+		fprintf(o, "watermark=%llu", (unsigned long long)ev->event_ns);
+		break;
 	default:
 		fprintf(o, "payload=");
 		for (size_t i = 0; i < sizeof(ev->u.raw); i++)
@@ -590,15 +612,36 @@ static void print_output(FILE *o, const struct dd_output *out)
 {
 	char t[48];
 
-	if (out->type == DD_OUT_BBO)
-		fprintf(o, "bbo");
-	else
-		fprintf(o, "type=%u", out->type);
-	fprintf(o, " locate=%u seq=%llu t=%s ", out->locate, (unsigned long long)out->seq,
-		tod(t, sizeof(t), out->event_ns));
-	print_side(o, "bid", out->bid_price, out->bid_shares, out->bid_orders);
-	fputc(' ', o);
-	print_side(o, "ask", out->ask_price, out->ask_shares, out->ask_orders);
+	fprintf(o, "%s op=%s", dd_output_type_name(out->type), dd_op_name(out->op));
+	if (out->rule != 0)
+		fprintf(o, " rule=%u", out->rule);
+	fprintf(o, " shard=%u cause=%llu key=%u seq=%llu t=%s ", out->shard, (unsigned long long)out->cause, out->key,
+		(unsigned long long)out->seq, tod(t, sizeof(t), out->event_ns));
+	if (out->type == DD_OUT_BBO) {
+		print_side(o, "bid", out->u.bbo.bid_price, out->u.bbo.bid_shares, out->u.bbo.bid_orders);
+		fputc(' ', o);
+		print_side(o, "ask", out->u.bbo.ask_price, out->u.bbo.ask_shares, out->u.bbo.ask_orders);
+	} else if (out->type == DD_OUT_TEST) {
+		fprintf(o, "v=%llu,%llu,%llu,%llu,%llu", (unsigned long long)out->u.test.v[0],
+			(unsigned long long)out->u.test.v[1], (unsigned long long)out->u.test.v[2],
+			(unsigned long long)out->u.test.v[3], (unsigned long long)out->u.test.v[4]);
+	}
+}
+
+/* A config record: the layout and each operator with the parameters dadar-journal knows. */
+static void print_config(FILE *o, const struct dd_jconfig *c)
+{
+	fprintf(o, "shards=%u feeds=%u market=", c->nshards, c->nfeeds);
+	for (unsigned i = 0; i < c->market.nops && i < DD_CHAIN_MAX_OPS; i++) {
+		const struct dd_chain_op_spec *op = &c->market.op[i];
+		fprintf(o, "%s%s", i ? "," : "", dd_op_name(op->id));
+		if (op->id == DD_OP_BOOK && op->len == sizeof(struct dd_book_op_params)) {
+			struct dd_book_op_params bp;
+			memcpy(&bp, op->params, sizeof(bp));
+			fprintf(o, "(instruments=%u orders=%u levels=%u)", bp.book.max_instruments, bp.book.max_orders,
+				bp.book.max_levels);
+		}
+	}
 }
 
 static void print_feedpos(FILE *o, const struct dd_jfeedpos *fp)
@@ -649,6 +692,12 @@ static int dump_record(void *ctx, const struct dd_jrec *r, const uint8_t *p, siz
 	case DD_JREC_PAD:
 		printf("%u bytes to the end of the segment", r->len);
 		break;
+	case DD_JREC_CONFIG: {
+		struct dd_jconfig c;
+		memcpy(&c, p, sizeof(c));
+		print_config(stdout, &c);
+		break;
+	}
 	default:
 		break;
 	}
@@ -679,12 +728,12 @@ static int cmd_dump(const char *dir, int argc, char **argv)
 			i++;
 		} else if (strcmp(a, "--type") == 0) {
 			if (v == NULL)
-				return say(EX_USAGE, "dump: --type needs one of event, output, feedpos, pad");
+				return say(EX_USAGE, "dump: --type needs one of event, output, feedpos, pad, config");
 			for (unsigned t = 1; t < DD_JREC__COUNT; t++)
 				if (strcmp(v, dd_jrec_type_name(t)) == 0)
 					d.type = t;
 			if (d.type == 0)
-				return say(EX_USAGE, "dump: --type '%s': must be event, output, feedpos or pad", v);
+				return say(EX_USAGE, "dump: --type '%s': must be event, output, feedpos, pad or config", v);
 			i++;
 		} else {
 			return say(EX_USAGE, "dump: unknown option '%s' (options: --from LSN, --type TYPE, --limit N)", a);
@@ -863,12 +912,8 @@ struct rep {
 	struct dd_config cfg;
 	unsigned nshards, nfeeds;
 	uint64_t tsc_hz;
-	bool layout_from_header;
 	struct dd_feed *feeds;
 	void **feed_mem;
-	struct dd_feed_cfg *feed_cfg;
-	struct dd_book *books;
-	void **book_mem;
 	const struct dd_book **book_ptrs;
 	struct dd_replay r;
 	uint64_t counted_to; /* the ITCH counting pass stops after this LSN */
@@ -886,22 +931,31 @@ static void feed_cfg_of(const struct rep *x, unsigned f, struct dd_feed_cfg *fc)
 		snprintf(fc->name, sizeof(fc->name), "feed%u", f);
 }
 
+/*
+ * The journal's configuration is the one replayed with; options given on the command line must
+ * agree with it (dd_config_adopt_journal() names the first that does not).
+ */
+static int rep_check_config(void *ctx, const struct dd_jconfig *j, char *err, size_t errlen)
+{
+	struct rep *x = ctx;
+	return dd_config_adopt_journal(&x->cfg, j, err, errlen);
+}
+
+/* Feeds (for the positions and message counts) and the book pointers of the chains replay built. */
 static int rep_alloc(struct rep *x, char *err, size_t errlen)
 {
-	unsigned nb = x->nshards * x->nfeeds;
-	size_t blen = dd_book_memsize(&x->cfg.book);
 	struct dd_mold_params mp = x->cfg.mold;
 	size_t flen;
 
+	x->nshards = x->r.nshards;
+	x->nfeeds = x->r.nfeeds;
 	mp.reorder_timeout = x->cfg.mold_timeout_us * (x->tsc_hz / 1000000);
 	flen = dd_feed_memsize(&mp);
 	x->feeds = calloc(x->nfeeds, sizeof(*x->feeds));
 	x->feed_mem = calloc(x->nfeeds, sizeof(*x->feed_mem));
-	x->books = calloc(nb, sizeof(*x->books));
-	x->book_mem = calloc(nb, sizeof(*x->book_mem));
-	x->book_ptrs = calloc(nb, sizeof(*x->book_ptrs));
-	if (x->feeds == NULL || x->feed_mem == NULL || x->books == NULL || x->book_mem == NULL || x->book_ptrs == NULL) {
-		snprintf(err, errlen, "out of memory for %u books", nb);
+	x->book_ptrs = calloc((size_t)x->nshards * x->nfeeds, sizeof(*x->book_ptrs));
+	if (x->feeds == NULL || x->feed_mem == NULL || x->book_ptrs == NULL) {
+		snprintf(err, errlen, "out of memory for %u feeds", x->nfeeds);
 		return -ENOMEM;
 	}
 	for (unsigned f = 0; f < x->nfeeds; f++) {
@@ -918,22 +972,9 @@ static int rep_alloc(struct rep *x, char *err, size_t errlen)
 			return rc;
 		}
 	}
-	for (unsigned i = 0; i < nb; i++) {
-		x->book_mem[i] = aligned_alloc(64, (blen + 63) & ~(size_t)63);
-		if (x->book_mem[i] == NULL) {
-			snprintf(err, errlen,
-				 "cannot allocate %.1f MB for book %u of %u (capacity.orders = %u, capacity.levels = %u, "
-				 "capacity.instruments = %u): lower them with --capacity-orders etc.",
-				 (double)blen / 1e6, i + 1, nb, x->cfg.book.max_orders, x->cfg.book.max_levels,
-				 x->cfg.book.max_instruments);
-			return -ENOMEM;
-		}
-		int rc = dd_book_init(&x->books[i], x->book_mem[i], blen, &x->cfg.book);
-		if (rc != 0) {
-			snprintf(err, errlen, "book capacities out of range");
-			return rc;
-		}
-		x->book_ptrs[i] = &x->books[i];
+	if (dd_report_books_of(x->r.chains, x->nshards, x->nfeeds, x->book_ptrs) != 0) {
+		snprintf(err, errlen, "the journal's market chain has no order book");
+		return -EINVAL;
 	}
 	return 0;
 }
@@ -943,12 +984,8 @@ static void rep_free(struct rep *x)
 	dd_replay_fini(&x->r);
 	for (unsigned f = 0; x->feed_mem != NULL && f < x->nfeeds; f++)
 		free(x->feed_mem[f]);
-	for (unsigned i = 0; x->book_mem != NULL && i < x->nshards * x->nfeeds; i++)
-		free(x->book_mem[i]);
 	free(x->feeds);
 	free(x->feed_mem);
-	free(x->books);
-	free(x->book_mem);
 	free(x->book_ptrs);
 }
 
@@ -974,12 +1011,8 @@ static int count_record(void *ctx, const struct dd_jrec *r, const uint8_t *p, si
 	return 0;
 }
 
-/*
- * The layout to replay into: shards and feeds from the last segment whose header checks (what
- * the scan reports as nshards/nfeeds), else 1 shard and the config's feeds. Returns an exit
- * status (EX_OK to go on).
- */
-static int rep_layout(struct rep *x, const char *dir)
+/* The TSC frequency of the writer (for the summary's times), from the last good segment header. */
+static int rep_tsc(struct rep *x, const char *dir)
 {
 	struct seg *segs;
 	size_t n;
@@ -988,27 +1021,12 @@ static int rep_layout(struct rep *x, const char *dir)
 
 	if (rc < 0)
 		return say(EX_IO, "%s", err);
-	x->nshards = 0;
-	x->nfeeds = 0;
 	for (size_t i = n; i-- > 0;)
 		if (segs[i].header_ok) {
-			x->nshards = segs[i].h.nshards;
-			x->nfeeds = segs[i].h.nfeeds;
 			x->tsc_hz = segs[i].h.tsc_hz;
 			break;
 		}
 	free(segs);
-	x->layout_from_header = x->nshards != 0 && x->nfeeds != 0;
-	if (x->nshards == 0)
-		x->nshards = 1;
-	if (x->nfeeds == 0)
-		x->nfeeds = x->cfg.nfeeds ? x->cfg.nfeeds : 1;
-	if (x->nshards > 64)
-		return say(EX_CORRUPT, "the segment header of %s says %u shards; dadar runs at most 64 workers: the header "
-			   "is wrong (see `" PROG " verify %s`)", dir, x->nshards, dir);
-	if (x->nfeeds > DD_MAX_FEEDS)
-		return say(EX_CORRUPT, "the segment header of %s says %u feeds; dadar configures at most %d", dir,
-			   x->nfeeds, DD_MAX_FEEDS);
 	return EX_OK;
 }
 
@@ -1030,12 +1048,13 @@ static void print_replay(FILE *o, const char *dir, struct rep *x, const struct s
 	struct dd_book_stats bs;
 	uint64_t ni, no, nl;
 
-	fprintf(o, "replay of %s: %u book shard%s, %u feed%s (", dir, x->nshards, plural(x->nshards), x->nfeeds,
+	fprintf(o, "replay of %s: %u shard%s, %u feed%s (", dir, x->nshards, plural(x->nshards), x->nfeeds,
 		plural(x->nfeeds));
 	for (unsigned f = 0; f < x->nfeeds; f++)
 		fprintf(o, "%s%s", f ? ", " : "", x->feeds[f].cfg.name);
-	fprintf(o, ") %s\n", x->layout_from_header ? "as the segment header says"
-						   : "(the journal does not record its layout: 1 shard, the configuration's feeds)");
+	fprintf(o, ") as the journal's configuration says\n  operators  ");
+	print_config(o, &r->config);
+	fputc('\n', o);
 	if (x->cfg.nfeeds != 0 && x->cfg.nfeeds != x->nfeeds)
 		fprintf(o, "  NOTE       the configuration names %u feed%s, the journal was written with %u\n", x->cfg.nfeeds,
 			plural(x->cfg.nfeeds), x->nfeeds);
@@ -1043,10 +1062,6 @@ static void print_replay(FILE *o, const char *dir, struct rep *x, const struct s
 		fprintf(o, "  snapshot   not used (--no-snapshot): replayed from LSN 1\n");
 	else if (r->snapshot_lsn != 0)
 		fprintf(o, "  snapshot   LSN %llu loaded: replayed the records after it\n", (unsigned long long)r->snapshot_lsn);
-	else if (si->found)
-		fprintf(o, "  snapshot   LSN %llu IGNORED: written with %u shard%s and %u feed%s, not this layout; replayed "
-			"from LSN 1\n", (unsigned long long)si->lsn, si->meta.nshards, plural(si->meta.nshards),
-			si->meta.nfeeds, plural(si->meta.nfeeds));
 	else
 		fprintf(o, "  snapshot   none: replayed from LSN 1\n");
 	if (use_snapshot && si->bad > 0)
@@ -1071,6 +1086,8 @@ static void print_replay(FILE *o, const char *dir, struct rep *x, const struct s
 	fputc('\n', o);
 	fprintf(o, "  outputs    journaled %llu, derived %llu, matched %llu", (unsigned long long)r->outputs_journaled,
 		(unsigned long long)r->outputs_derived, (unsigned long long)r->outputs_matched);
+	if (r->overflow != 0)
+		fprintf(o, "; %llu DID NOT FIT the chain's output buffer", (unsigned long long)r->overflow);
 	if (r->unjournaled == 0) {
 		fprintf(o, "; none derived but not journaled\n");
 	} else {
@@ -1097,9 +1114,8 @@ static void print_replay(FILE *o, const char *dir, struct rep *x, const struct s
 	if (bs.unknown_ref)
 		fprintf(o, "; %llu references to orders not in the book", (unsigned long long)bs.unknown_ref);
 	if (bs.order_overflow + bs.level_overflow + bs.instrument_overflow)
-		fprintf(o, "; %llu REFUSED FOR CAPACITY (raise --capacity-orders / --capacity-levels / "
-			"--capacity-instruments to dadar's)", (unsigned long long)(bs.order_overflow + bs.level_overflow +
-										    bs.instrument_overflow));
+		fprintf(o, "; %llu refused for capacity (as they were in dadar, with the journal's capacities)",
+			(unsigned long long)(bs.order_overflow + bs.level_overflow + bs.instrument_overflow));
 	fputc('\n', o);
 }
 
@@ -1137,7 +1153,7 @@ static int cmd_replay(const char *dir, int argc, char **argv)
 		free(x);
 		return say(EX_USAGE, "replay: %s", err);
 	}
-	status = rep_layout(x, dir);
+	status = rep_tsc(x, dir);
 	if (status != EX_OK) {
 		free(x);
 		return status;
@@ -1147,24 +1163,25 @@ static int cmd_replay(const char *dir, int argc, char **argv)
 		free(x);
 		return say(EX_IO, "%s", err);
 	}
-	if (rep_alloc(x, err, sizeof(err)) < 0) {
-		rep_free(x);
-		free(x);
-		return say(EX_IO, "replay: %s", err);
-	}
-	x->r.nshards = x->nshards;
-	x->r.nfeeds = x->nfeeds;
-	x->r.books = x->books;
+	snprintf(x->cfg.journal, sizeof(x->cfg.journal), "%s", dir); /* named in its messages */
 	x->r.use_snapshot = use_snapshot;
+	x->r.check_config = rep_check_config;
+	x->r.check_ctx = x;
 	rc = dd_replay_run(dir, &x->r, err, sizeof(err));
 	if (rc < 0) {
-		status = rc == -EINVAL || rc == -EBADMSG ? EX_CORRUPT : EX_IO;
+		/* a conflicting option is the user's to change; anything else is the journal's */
+		status = rc == -EINVAL ? EX_USAGE : rc == -EBADMSG ? EX_CORRUPT : EX_IO; /* -EPROTO: another major */
 		say(status, "replay of %s failed: %s", dir, err);
-		if (use_snapshot && strstr(err, "does not load") != NULL)
-			say(0, "a snapshot loads only into books that hold it: give dadar's capacities (--config FILE or "
-			    "--capacity-*), or replay from the start with --no-snapshot");
-		else if (use_snapshot && strstr(err, "past the journal") != NULL)
+		if (use_snapshot && strstr(err, "past the journal") != NULL)
 			say(0, "--no-snapshot replays what the journal still holds, from the start");
+		goto out;
+	}
+	if (!x->r.have_config) {
+		printf("replay of %s: the journal holds no record yet: nothing to replay\n", dir);
+		goto out;
+	}
+	if (rep_alloc(x, err, sizeof(err)) < 0) {
+		status = say(EX_IO, "replay: %s", err);
 		goto out;
 	}
 	/* a second pass for the message letters: replay hands no per-event hook */
@@ -1195,6 +1212,7 @@ static int cmd_replay(const char *dir, int argc, char **argv)
 		.nfeeds = x->nfeeds,
 		.books = x->book_ptrs,
 		.nshards = x->nshards,
+		.chains = x->r.chains,
 		.rx = &rx,
 		.tsc_hz = x->tsc_hz,
 		.tm = NULL,
@@ -1213,8 +1231,8 @@ static int cmd_replay(const char *dir, int argc, char **argv)
 	}
 	if (x->r.mismatch) {
 		printf("  result     MISMATCH at LSN %llu: %s\n", (unsigned long long)x->r.mismatch_lsn, x->r.mismatch_why);
-		say(0, "MISMATCH: the books do not re-derive the journaled outputs (first at LSN %llu); the journal "
-		    "and this replay disagree: were the capacities or the feeds different from dadar's?",
+		say(0, "MISMATCH: the operators do not re-derive the journaled outputs (first at LSN %llu): the journal "
+		    "was written by a build whose operators behave differently, or it was altered",
 		    (unsigned long long)x->r.mismatch_lsn);
 		if (x->r.snapshot_lsn != 0)
 			say(0, "replayed from snapshot %llu: if `" PROG " replay %s --no-snapshot` matches, the snapshot "
@@ -1229,7 +1247,7 @@ static int cmd_replay(const char *dir, int argc, char **argv)
 		       (unsigned long long)s->torn_bytes, plural(s->torn_bytes), s->last_segment,
 		       (unsigned long long)s->end_offset, (unsigned long long)s->last_lsn, dir);
 	if (!s->corrupt && !x->r.mismatch)
-		printf("  result     OK: the books re-derived every journaled output%s\n",
+		printf("  result     OK: the operators re-derived every journaled output%s\n",
 		       s->torn ? " (up to the torn tail)" : "");
 	if (x->cfg.summary[0] && status != EX_IO)
 		printf("  summary    %s\n", x->cfg.summary);
@@ -1266,9 +1284,11 @@ int main(int argc, char **argv)
 		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
 			usage(stdout);
 			if (strcmp(cmd, "replay") == 0) {
-				printf("\nreplay reads dadar's options below: capacity.* size the books (give dadar's, or a "
-				       "snapshot may not fit), feed.* name the feeds,\n--summary and --book-dump are written "
-				       "after the replay; the others are accepted and change nothing.\n\n");
+				printf("\nreplay builds the operators the journal's config records describe (capacities "
+				       "included): no option needs repeating.\ncapacity.* and chain.market, if given, must "
+				       "equal the journal's (replay refuses a conflict, naming it); feed.* name the feeds;\n"
+				       "--summary and --book-dump are written after the replay; the others are accepted and "
+				       "change nothing.\n\n");
 				dd_config_usage(stdout);
 			}
 			return EX_OK;

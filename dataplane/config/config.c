@@ -7,6 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ops/book/book_op.h"
+#include "ops/test/test_ops.h"
+
 enum opt_type { T_UINT, T_U64, T_BOOL, T_PATH, T_NAME, T_ENUM };
 
 struct opt {
@@ -23,6 +26,7 @@ static const char *const pipeline_names[] = { "rtc", "staged", NULL };
 static const char *const jsync_names[] = { "group", "page", "off", NULL };
 static const char *const jidle_names[] = { "spin", "yield", NULL };
 static const char *const release_names[] = { "durable", "immediate", NULL };
+static const char *const chain_names[] = { "book", "book,test_multi,test_timer", NULL };
 
 #define F(field) offsetof(struct dd_config, field), sizeof(((struct dd_config *)0)->field)
 
@@ -69,9 +73,18 @@ static const struct opt opts[] = {
 	{ "release", T_ENUM, F(release), 0, 0,
 	  "durable (an output leaves once its journal record is durable) or immediate", release_names },
 	{ "output", T_PATH, F(output), 0, 0, "released outputs as JSON lines; none = not written", NULL },
-	{ "snapshot_every", T_U64, F(snapshot_every), 0, UINT64_MAX, "events between state snapshots; 0 = never", NULL },
+	{ "snapshot_every", T_U64, F(snapshot_every), 0, UINT64_MAX,
+	  "journal records (LSNs) between state snapshots; 0 = never", NULL },
+	{ "chain.market", T_ENUM, F(market_chain), 0, 0,
+	  "operators of the market-data chain: book, or book,test_multi,test_timer (adds the test operators)",
+	  chain_names },
+	{ "watermark.interval_us", T_U64, F(wm_interval_us), 1, 86400000000ull,
+	  "event time between watermark ticks, µs (sent only when an operator is time-driven)", NULL },
+	{ "watermark.delay_us", T_U64, F(wm_delay_us), 0, 86400000000ull,
+	  "how far the watermark lags the latest event time, µs (bounded out-of-orderness)", NULL },
 };
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
+_Static_assert(NOPTS <= 64 * sizeof(((struct dd_config *)0)->was_set) / sizeof(uint64_t), "was_set has a bit per key");
 
 static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int fail(char *err, size_t errlen, const char *fmt, ...)
@@ -104,6 +117,7 @@ void dd_config_defaults(struct dd_config *c)
 	c->jcommit_bytes = 256u << 10;
 	c->jsegment_mb = 256;
 	c->jring_size = 65536;
+	c->wm_interval_us = 1000;
 	c->jstall_ms = 2000;
 	c->jidle = DD_JIDLE_SPIN;
 	c->release = DD_RELEASE_DURABLE;
@@ -267,6 +281,9 @@ static const struct opt *find_opt(const char *key)
 	return NULL;
 }
 
+static int set_opt(struct dd_config *c, const struct opt *o, const char *key, const char *value,
+		   const char *origin, char *err, size_t errlen);
+
 int dd_config_set(struct dd_config *c, const char *key, const char *value, const char *origin, char *err,
 		  size_t errlen)
 {
@@ -275,6 +292,92 @@ int dd_config_set(struct dd_config *c, const char *key, const char *value, const
 	const struct opt *o = find_opt(key);
 	if (o == NULL)
 		return fail(err, errlen, "%s: unknown key '%s' (dadar --help lists every key)", origin, key);
+	int rc = set_opt(c, o, key, value, origin, err, errlen);
+	if (rc == 0) {
+		size_t i = (size_t)(o - opts);
+		c->was_set[i / 64] |= 1ull << (i % 64);
+	}
+	return rc;
+}
+
+bool dd_config_was_set(const struct dd_config *c, const char *key)
+{
+	const struct opt *o = find_opt(key);
+	if (o == NULL)
+		return false;
+	size_t i = (size_t)(o - opts);
+	return (c->was_set[i / 64] >> (i % 64)) & 1;
+}
+
+int dd_config_market_chain(const struct dd_config *c, unsigned nfeeds, struct dd_chain_spec *out)
+{
+	memset(out, 0, sizeof(*out));
+	struct dd_book_op_params bp = { .book = c->book, .nfeeds = nfeeds };
+	int rc = dd_chain_spec_add(out, DD_OP_BOOK, &bp, sizeof(bp));
+	if (rc == 0 && c->market_chain == DD_CHAIN_BOOK_TEST) {
+		struct dd_test_multi_params mp = { .max = DD_TEST_MULTI_OUTPUTS };
+		struct dd_test_timer_params tp = { .period_ns = DD_TEST_TIMER_PERIOD_NS };
+		rc = dd_chain_spec_add(out, DD_OP_TEST_MULTI, &mp, sizeof(mp));
+		if (rc == 0)
+			rc = dd_chain_spec_add(out, DD_OP_TEST_TIMER, &tp, sizeof(tp));
+	}
+	return rc;
+}
+
+/* Refuse a value the user gave that differs from the journal's, naming both. */
+static int conflict_u32(const struct dd_config *c, const char *key, uint32_t mine, uint32_t journaled,
+			const char *dir, char *err, size_t errlen)
+{
+	if (mine == journaled || !dd_config_was_set(c, key))
+		return 0;
+	return fail(err, errlen,
+		    "journal %s was written with %s = %u, and %s = %u was given. A journal replays with the "
+		    "configuration it was written with: drop the option (the journal's value is used), or move the "
+		    "journal aside to start a new one", dir, key, journaled, key, mine);
+}
+
+int dd_config_adopt_journal(struct dd_config *c, const struct dd_jconfig *j, char *err, size_t errlen)
+{
+	const struct dd_chain_spec *m = &j->market;
+	const struct dd_book_op_params *bp = NULL;
+	for (unsigned i = 0; i < m->nops; i++)
+		if (m->op[i].id == DD_OP_BOOK && m->op[i].len == sizeof(*bp))
+			bp = (const void *)m->op[i].params;
+	if (bp == NULL) {
+		fail(err, errlen, "journal %s: its market chain has no order book: not a configuration this build runs",
+		     c->journal);
+		return -EBADMSG;
+	}
+	int rc = conflict_u32(c, "capacity.instruments", c->book.max_instruments, bp->book.max_instruments, c->journal,
+			      err, errlen);
+	if (rc == 0)
+		rc = conflict_u32(c, "capacity.orders", c->book.max_orders, bp->book.max_orders, c->journal, err, errlen);
+	if (rc == 0)
+		rc = conflict_u32(c, "capacity.levels", c->book.max_levels, bp->book.max_levels, c->journal, err, errlen);
+	if (rc != 0)
+		return rc;
+	struct dd_config t = *c;
+	t.book = bp->book;
+	for (unsigned k = 0; chain_names[k] != NULL; k++) {
+		t.market_chain = (enum dd_market_chain)k;
+		struct dd_chain_spec s;
+		if (dd_config_market_chain(&t, bp->nfeeds, &s) == 0 && dd_chain_spec_equal(&s, m)) {
+			if (dd_config_was_set(c, "chain.market") && t.market_chain != c->market_chain)
+				return fail(err, errlen, "journal %s was written with chain.market = %s; this start asks for "
+					    "chain.market = %s: drop the option, or move the journal aside", c->journal,
+					    chain_names[k], chain_names[c->market_chain]);
+			*c = t;
+			return 0;
+		}
+	}
+	fail(err, errlen, "journal %s: its market chain (%u operators) is not one this build offers "
+	     "(chain.market: book, or book,test_multi,test_timer)", c->journal, m->nops);
+	return -EBADMSG;
+}
+
+static int set_opt(struct dd_config *c, const struct opt *o, const char *key, const char *value,
+		   const char *origin, char *err, size_t errlen)
+{
 	void *field = (char *)c + o->off;
 	uint64_t v;
 	bool bv;

@@ -16,7 +16,9 @@
 #include <stdio.h>
 
 #include "dataplane/wire/feed.h"
+#include "dataplane/journal/jfile.h"
 #include "ops/book/book.h"
+#include "ops/chain.h"
 
 #define DD_PATH_MAX 512
 #define DD_INSTANCE_MAX 32
@@ -36,6 +38,16 @@ enum dd_jidle {
 	DD_JIDLE_SPIN,  /* keep polling: no syscall beyond io_uring's own */
 	DD_JIDLE_YIELD, /* sched_yield while waiting: an io_uring worker woken on this CPU can run */
 };
+
+/* The operators of the market-data chain (chain.market). */
+enum dd_market_chain {
+	DD_CHAIN_BOOK,      /* the order book */
+	DD_CHAIN_BOOK_TEST, /* the book, then the test operators (ops/test/test_ops.h) */
+};
+
+/* Parameters of the test operators when chain.market includes them. */
+#define DD_TEST_MULTI_OUTPUTS 3
+#define DD_TEST_TIMER_PERIOD_NS 1000000ull
 
 enum dd_release {
 	DD_RELEASE_DURABLE,   /* an output leaves once its journal record is durable */
@@ -72,9 +84,13 @@ struct dd_config {
 	enum dd_jidle jidle;       /* what the journal lcore does while only waiting for the disk */
 	enum dd_release release;
 	char output[DD_PATH_MAX];  /* released outputs as JSON lines; "" = none */
-	uint64_t snapshot_every;   /* events between snapshots; 0 = never */
+	uint64_t snapshot_every;   /* journal records (LSNs) between snapshots; 0 = never */
+	enum dd_market_chain market_chain;
+	uint64_t wm_interval_us;   /* event time between watermark ticks (time-driven operators only) */
+	uint64_t wm_delay_us;      /* bounded out-of-orderness: ticks lag the latest event time by this */
 	unsigned nfeeds;           /* 0 = one catch-all feed */
 	struct dd_feed_cfg feed[DD_MAX_FEEDS];
+	uint64_t was_set[2];       /* a bit per key: given in a file or a flag (not a default) */
 };
 
 /* Fill `c` with the defaults. */
@@ -96,6 +112,19 @@ int dd_config_load(struct dd_config *c, const char *path, char *err, size_t errl
  * `out`); -EINVAL with a message.
  */
 int dd_config_args(struct dd_config *c, int argc, char **argv, FILE *out, char *err, size_t errlen);
+
+/* Was `key` given (in a config file or a flag) rather than left at its default? */
+bool dd_config_was_set(const struct dd_config *c, const char *key);
+
+/* The market-data chain this configuration runs, for `nfeeds` feeds. Returns 0 or -errno. */
+int dd_config_market_chain(const struct dd_config *c, unsigned nfeeds, struct dd_chain_spec *out);
+
+/*
+ * Take the configuration a journal was written with (capacities, chain.market), so recovery and
+ * replay need nothing repeated. A value given explicitly that differs is refused: -EINVAL with a
+ * message naming the key and both values; a configuration this build cannot run is -EBADMSG.
+ */
+int dd_config_adopt_journal(struct dd_config *c, const struct dd_jconfig *j, char *err, size_t errlen);
 
 /* Cross-field checks once everything is set. Returns 0 or -EINVAL with a message. */
 int dd_config_check(const struct dd_config *c, char *err, size_t errlen);

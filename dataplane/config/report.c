@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #include "dataplane/config/report.h"
 
+#include "ops/book/book_op.h"
+
 #include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -175,14 +177,22 @@ static const char *const mold_reason_names[DD_MOLD_ERR__COUNT] = {
 	[DD_MOLD_ERR_BAD_SEQ] = "mold_bad_seq",
 };
 
+/* The reasons below: frame verdicts, 2, MoldUDP64 errors, 4. A new reason must still fit the names
+ * the summary, the telemetry segment and dadar-lat hold: the build fails here if it does not. */
+#define NREASONS ((DD_FRAME__COUNT - 1) + 2 + (DD_MOLD_ERR__COUNT - 1) + 4)
+_Static_assert(NREASONS <= DD_REPORT_REASONS, "raise DD_REPORT_REASONS");
+_Static_assert(NREASONS <= DD_TM_MAX_REASONS, "raise DD_TM_MAX_REASONS (a telemetry format change)");
+
 unsigned dd_report_reasons(const struct dd_rx_stats *rx, const struct dd_feed *feeds, unsigned nfeeds,
 			   const char **names, uint64_t *counts)
 {
 	unsigned n = 0;
-#define REASON(name, value)          \
-	do {                         \
-		names[n] = (name);   \
-		counts[n++] = (value); \
+#define REASON(name, value)                \
+	do {                               \
+		if (n < DD_REPORT_REASONS) { \
+			names[n] = (name);   \
+			counts[n++] = (value); \
+		}                          \
 	} while (0)
 	for (unsigned v = 1; v < DD_FRAME__COUNT; v++)
 		REASON(dd_frame_verdict_name((enum dd_frame_verdict)v), rx->frame[v]);
@@ -204,7 +214,7 @@ unsigned dd_report_reasons(const struct dd_rx_stats *rx, const struct dd_feed *f
 	REASON("itch_bad_length", bad_length);
 	REASON("itch_empty", empty);
 #undef REASON
-	return n;
+	return n; /* NREASONS */
 }
 
 /* Every input-drop reason with its count over the run, in one place for JSON and the human view. */
@@ -289,6 +299,52 @@ static void json_feeds(struct dd_jw *w, const struct dd_run *r)
 	dd_jw_close(w, ']');
 }
 
+int dd_report_books_of(const struct dd_chain *chains, unsigned nshards, unsigned nfeeds, const struct dd_book **out)
+{
+	for (unsigned s = 0; s < nshards; s++) {
+		const void *st = dd_chain_state(&chains[s], DD_OP_BOOK);
+		if (st == NULL)
+			return -ENOENT;
+		for (unsigned f = 0; f < nfeeds; f++)
+			out[s * nfeeds + f] = dd_book_op_book(st, f);
+	}
+	return 0;
+}
+
+/*
+ * "operators": each operator of the chain by name, its outputs and counters summed over shards,
+ * and "output_overflow": outputs the chains' buffers could not take (an operator broke its bound).
+ */
+static void json_operators(struct dd_jw *w, const struct dd_run *r)
+{
+	if (r->chains == NULL)
+		return;
+	const struct dd_chain *c0 = &r->chains[0];
+	uint64_t overflow = 0;
+	for (unsigned s = 0; s < r->nshards; s++)
+		overflow += dd_chain_overflow(&r->chains[s]);
+	dd_jw_u64(w, "output_overflow", overflow);
+	dd_jw_open(w, "operators", '{');
+	for (unsigned k = 0; k < c0->nops; k++) {
+		const struct dd_op_ops *ops = c0->op[k].ops;
+		uint64_t outputs = 0, sum[DD_OP_MAX_COUNTERS] = { 0 }, v[DD_OP_MAX_COUNTERS];
+		for (unsigned s = 0; s < r->nshards; s++) {
+			outputs += r->chains[s].op[k].outputs;
+			if (ops->counters != NULL) {
+				ops->counters(r->chains[s].op[k].state, v);
+				for (unsigned i = 0; i < ops->ncounters && i < DD_OP_MAX_COUNTERS; i++)
+					sum[i] += v[i];
+			}
+		}
+		dd_jw_open(w, ops->name, '{');
+		dd_jw_u64(w, "outputs", outputs);
+		for (unsigned i = 0; i < ops->ncounters && i < DD_OP_MAX_COUNTERS; i++)
+			dd_jw_u64(w, ops->counter_names[i], sum[i]);
+		dd_jw_close(w, '}');
+	}
+	dd_jw_close(w, '}');
+}
+
 int dd_report_summary(const struct dd_run *r, const char *path, char *err, size_t errlen)
 {
 	FILE *f = fopen(path, "w");
@@ -322,6 +378,7 @@ int dd_report_summary(const struct dd_run *r, const char *path, char *err, size_
 	dd_jw_close(&w, '}');
 	if (r->rx->ring_full)
 		dd_jw_u64(&w, "ring_full", r->rx->ring_full);
+	json_operators(&w, r);
 	json_latency(&w, r);
 	if (r->journal != NULL && r->journal->enabled) {
 		const struct dd_journal_summary *j = r->journal;

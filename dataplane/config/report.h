@@ -15,6 +15,7 @@
 #include "dataplane/wire/feed.h"
 #include "dataplane/wire/frame.h"
 #include "ops/book/book.h"
+#include "ops/chain.h"
 #include "shm/telemetry.h"
 
 /* Counters of the receive stage (one RX lcore). */
@@ -65,6 +66,7 @@ struct dd_run {
 	unsigned nfeeds;
 	const struct dd_book *const *books; /* [nshards * nfeeds]: shard s, feed f at s * nfeeds + f */
 	unsigned nshards;                   /* 1 (run to completion) or the number of workers */
+	const struct dd_chain *chains;      /* [nshards]: the operators (outputs, counters); may be NULL */
 	const struct dd_rx_stats *rx;
 	uint64_t tsc_hz;
 	const struct dd_tm *tm;             /* telemetry segment for the latency figures; may be NULL */
@@ -88,6 +90,13 @@ int dd_report_summary(const struct dd_run *r, const char *path, char *err, size_
  * Returns 0 or -errno with a message in err.
  */
 int dd_report_book_dump(const struct dd_run *r, const char *path, char *err, size_t errlen);
+
+/*
+ * The books of the book operator in each of `nshards` chains, into out[nshards * nfeeds] (shard s,
+ * feed f at s * nfeeds + f) as struct dd_run wants them. Returns 0, or -ENOENT if a chain has no
+ * book operator.
+ */
+int dd_report_books_of(const struct dd_chain *chains, unsigned nshards, unsigned nfeeds, const struct dd_book **out);
 
 /* The short human summary. */
 void dd_report_human(const struct dd_run *r, FILE *out);

@@ -36,6 +36,8 @@
 #define GROUPS (1u << 16)       /* runs of records sharing an append time, waiting for durability */
 /* The largest record a producer item can make. */
 #define MAX_ITEM_REC dd_jrec_size(sizeof(((struct dd_jitem *)0)->payload))
+/* The config record a start appends first is larger than an item's. */
+#define CONFIG_REC dd_jrec_size(sizeof(struct dd_jconfig))
 
 /* user_data tags of the SQEs */
 enum { U_WRITE = 1, U_SYNC, U_HDR, U_HDR_SYNC, U_RENAME, U_DIR_SYNC, U_CLOSE, U_OUT };
@@ -60,6 +62,7 @@ struct dd_journal {
 	unsigned cfg_segment_mb;
 	uint64_t tsc_hz;
 	uint32_t nshards, nfeeds;
+	struct dd_jconfig config;
 	char dir[DD_PATH_MAX];
 	char instance[DD_INSTANCE_MAX];
 	int dir_fd;
@@ -69,7 +72,10 @@ struct dd_journal {
 	/* per ring: items dequeued but not yet journaled (an output waits for its input) */
 	struct dd_jitem (*held)[DD_JOURNAL_BURST];
 	unsigned held_n[DD_JOURNAL_MAX_PRODUCERS], held_i[DD_JOURNAL_MAX_PRODUCERS];
-	uint64_t in_seq[DD_MAX_FEEDS];  /* highest feed sequence number of an input journaled */
+	/* inputs: position in the run's input stream → LSN, for the last isn_mask + 1 of them */
+	uint64_t isn_next;           /* position of the next input to append */
+	uint64_t *isn_lsn;
+	uint64_t isn_mask;
 	/* io_uring */
 	struct io_uring ring;
 	bool ring_ok;
@@ -202,7 +208,7 @@ static void out_line(struct dd_journal *j, uint64_t lsn, const struct dd_output 
 /* Room for one more line in the half being filled? */
 static inline bool out_room(const struct dd_journal *j)
 {
-	return j->out_fd < 0 || OUTBUF - j->outlen[j->outcur] >= 512;
+	return j->out_fd < 0 || OUTBUF - j->outlen[j->outcur] >= DD_OUTPUT_JSON_MAX;
 }
 
 /* Write the filled half if no output write is in flight. */
@@ -458,14 +464,15 @@ static void start_switch(struct dd_journal *j)
 static void finish_switch(struct dd_journal *j)
 {
 	j->old_fd = j->fd;
+	j->seg_first_lsn = j->next_lsn;
+	/* before the release store below: the control thread names the next spare after seg_index */
+	j->seg_index++;
 	if (j->sync != DD_JSYNC_OFF) {
 		j->fd = j->spare_fd;
 		j->spare_fd = -1;
-		/* hands the spare slot back to the control thread (its acquire load) */
+		/* hands the spare slot back to the control thread (its acquire load), seg_index with it */
 		atomic_store_explicit(&j->spare_ready, 0, memory_order_release);
 	}
-	j->seg_first_lsn = j->next_lsn;
-	j->seg_index++;
 	j->append = j->committed = PAGE;
 	j->rot = ROT_NONE;
 	j->st.segments++;
@@ -554,23 +561,31 @@ static void publish(struct dd_journal *j, uint64_t now)
 
 /*
  * An output may be journaled only after the input that caused it: in the staged pipeline outputs
- * come from the workers' rings and inputs from the RX lcore's, and a worker can be faster than
- * the journal reading the RX ring. (Outputs of one worker are in the order of their inputs.)
+ * come from the workers' rings and inputs from the RX lcore's, and a worker can be faster than the
+ * journal reading the RX ring. The cause is the input's position in the run's input stream, which
+ * only grows: right across a MoldUDP64 session change or a looped capture starting over.
  */
 static inline bool may_append(const struct dd_journal *j, const struct dd_jitem *it)
 {
-	if (it->type != DD_JREC_OUTPUT)
+	if (it->type != DD_JREC_OUTPUT || (it->flags & DD_JITEM_CAUSE_LSN))
 		return true;
 	const struct dd_output *o = (const struct dd_output *)(const void *)it->payload;
-	return o->source >= DD_MAX_FEEDS || o->seq <= j->in_seq[o->source];
+	return o->cause < j->isn_next;
 }
 
-static inline void note_input(struct dd_journal *j, const struct dd_jitem *it)
+/* Inputs are numbered as they are appended; an output's cause becomes the LSN of its input. */
+static inline void note_item(struct dd_journal *j, struct dd_jitem *it, unsigned ring)
 {
-	if (it->type == DD_JREC_EVENT && it->source < DD_MAX_FEEDS) {
-		const struct dd_event *ev = (const struct dd_event *)(const void *)it->payload;
-		if (ev->seq > j->in_seq[it->source])
-			j->in_seq[it->source] = ev->seq;
+	if (it->type == DD_JREC_EVENT && ring == 0) {
+		j->isn_lsn[j->isn_next++ & j->isn_mask] = j->next_lsn;
+	} else if (it->type == DD_JREC_OUTPUT && !(it->flags & DD_JITEM_CAUSE_LSN)) {
+		struct dd_output *o = (struct dd_output *)(void *)it->payload;
+		if (j->isn_next - o->cause <= j->isn_mask + 1) {
+			o->cause = j->isn_lsn[o->cause & j->isn_mask];
+		} else {
+			o->cause = 0;
+			j->st.cause_lost++;
+		}
 	}
 }
 
@@ -589,12 +604,13 @@ static unsigned take(struct dd_journal *j, uint64_t now)
 		uint64_t room = stage_free(j) / MAX_ITEM_REC;
 		uint64_t seg_room = (j->seg_size - j->append) / MAX_ITEM_REC;
 		uint64_t rel_room = RELQ - (j->r_tail - j->r_head);
-		uint64_t out_lines = out_room(j) ? DD_JOURNAL_BURST : 0; /* immediate release writes lines now */
+		/* outputs released as they are appended write their lines now: each needs a line's room */
+		uint64_t out_lines = j->out_fd < 0 ? UINT64_MAX : (OUTBUF - j->outlen[j->outcur]) / DD_OUTPUT_JSON_MAX;
 		if (seg_room < room)
 			room = seg_room;
 		if (rel_room < room)
 			room = rel_room;
-		if (j->release == DD_RELEASE_IMMEDIATE && out_lines < room)
+		if ((j->release == DD_RELEASE_IMMEDIATE || j->sync == DD_JSYNC_OFF) && out_lines < room)
 			room = out_lines;
 		if (room == 0) {
 			j->st.stalls++;
@@ -608,7 +624,7 @@ static unsigned take(struct dd_journal *j, uint64_t now)
 								  NULL);
 		}
 		while (room > 0 && j->held_i[r] < j->held_n[r] && may_append(j, &h[j->held_i[r]])) {
-			note_input(j, &h[j->held_i[r]]);
+			note_item(j, &h[j->held_i[r]], r);
 			append_item(j, &h[j->held_i[r]++], now);
 			room--;
 			total++;
@@ -625,14 +641,55 @@ static bool nothing_held(const struct dd_journal *j)
 	return true;
 }
 
+/*
+ * Every producer has finished and no input is left anywhere: outputs still waiting for their
+ * cause wait for an input that the RX lcore never handed over (it stopped taking input when the
+ * journal stalled). They were never journaled or released; count them and let the stage finish,
+ * instead of waiting for ever.
+ */
+static void drop_orphans(struct dd_journal *j)
+{
+	if (j->held_i[0] != j->held_n[0] || !rte_ring_empty(j->rings[0]))
+		return;
+	for (unsigned r = 1; r < j->nrings; r++) {
+		if (j->held_i[r] < j->held_n[r] && !may_append(j, &j->held[r][j->held_i[r]])) {
+			j->st.orphaned += j->held_n[r] - j->held_i[r];
+			j->held_i[r] = j->held_n[r];
+			struct dd_jitem *h = j->held[r];
+			unsigned n;
+			while ((n = rte_ring_dequeue_burst_elem(j->rings[r], h, sizeof(h[0]), DD_JOURNAL_BURST, NULL)) > 0)
+				j->st.orphaned += n;
+		}
+	}
+}
+
+static void append_config(struct dd_journal *j)
+{
+	uint8_t rec[dd_jrec_size(sizeof(struct dd_jconfig))];
+	size_t len = sizeof(rec);
+	uint64_t at = j->append;
+	if (j->sync != DD_JSYNC_OFF) {
+		dd_jrec_put(rec, DD_JREC_CONFIG, 0, 0, j->next_lsn, &j->config, sizeof(j->config));
+		/* a record is written contiguously at its ring position (the overflow area takes the rest) */
+		memcpy(j->buf + at % STAGE, rec, len);
+		wrap_fix(j, at, len);
+	}
+	j->next_lsn++;
+	j->append += len;
+	j->st.records++;
+	j->st.bytes += len;
+	if (j->uncommitted_tsc == 0)
+		j->uncommitted_tsc = rte_rdtsc();
+}
+
 int dd_journal_prepend_outputs(struct dd_journal *j, const struct dd_output *o, uint64_t n)
 {
 	for (uint64_t i = 0; i < n; i++) {
 		if (j->seg_size - j->append < MAX_ITEM_REC || stage_free(j) < MAX_ITEM_REC ||
 		    j->r_tail - j->r_head == RELQ)
 			return -ENOSPC;
-		struct dd_jitem it = { .type = DD_JREC_OUTPUT, .source = o[i].source, .partition = o[i].locate,
-				       .len = sizeof(o[i]), .tsc = rte_rdtsc() };
+		struct dd_jitem it = { .type = DD_JREC_OUTPUT, .source = o[i].source, .partition = o[i].key,
+				       .len = sizeof(o[i]), .flags = DD_JITEM_CAUSE_LSN, .tsc = rte_rdtsc() };
 		memcpy(it.payload, &o[i], sizeof(o[i]));
 		append_item(j, &it, it.tsc);
 	}
@@ -659,6 +716,8 @@ int dd_journal_main(void *arg)
 			    (j->append - j->committed >= j->commit_bytes || j->rot == ROT_PAD_COMMIT ||
 			     (j->uncommitted_tsc != 0 && now - j->uncommitted_tsc >= j->commit_tsc));
 		bool draining = atomic_load_explicit(L->producers_left, memory_order_acquire) == 0;
+		if (draining && took == 0)
+			drop_orphans(j);
 		if (!j->inflight && !failed && (want || (draining && j->append > j->committed)))
 			submit_commit(j);
 		if (j->inflight && j->c_wait == 0)
@@ -836,7 +895,7 @@ static int continue_segment(struct dd_journal *j, const struct dd_journal_start 
 	memcpy(&h, j->hdr_page, sizeof(h));
 	j->seg_size = h.segment_size; /* segments keep the size they were created with */
 	j->seg_index = h.segment_index;
-	if (st->end_offset + MAX_ITEM_REC > h.segment_size) {
+	if (st->end_offset + CONFIG_REC + MAX_ITEM_REC > h.segment_size) {
 		close(fd);
 		j->seg_index++;
 		j->seg_size = (uint64_t)j->cfg_segment_mb << 20;
@@ -872,8 +931,21 @@ static void remove_stale_spares(struct dd_journal *j)
 	closedir(d);
 }
 
+uint64_t dd_journal_lag(const struct dd_config *c, unsigned nworkers, unsigned rx_events)
+{
+	/*
+	 * After input i, the RX lcore hands over at most what the worker rings hold (it waits when one
+	 * is full) plus a buffer of events before the worker that got i runs it; the worker's output
+	 * then waits in its journal ring behind at most ring_size items, while the journal reads at
+	 * most that many from the RX ring (it reads every ring in turn, a burst at a time). Doubled
+	 * for margin.
+	 */
+	uint64_t lag = (uint64_t)nworkers * c->ring_size + 2ull * c->jring_size + 4ull * rx_events;
+	return 2 * lag;
+}
+
 int dd_journal_create(struct dd_journal **out, const struct dd_config *c, unsigned nproducers,
-		      unsigned nshards, unsigned nfeeds, const struct dd_journal_start *st, int socket,
+		      const struct dd_jconfig *jc, uint64_t lag, const struct dd_journal_start *st, int socket,
 		      char *err, size_t errlen)
 {
 	if (nproducers == 0 || nproducers > DD_JOURNAL_MAX_PRODUCERS) {
@@ -887,8 +959,9 @@ int dd_journal_create(struct dd_journal **out, const struct dd_config *c, unsign
 	}
 	int rc = 0;
 	j->fd = j->spare_fd = j->old_fd = j->out_fd = j->dir_fd = -1;
-	j->sync = c->jsync;
-	j->release = c->release;
+	bool disk = c->journal[0] != '\0';
+	j->sync = disk ? c->jsync : DD_JSYNC_OFF;
+	j->release = disk ? c->release : DD_RELEASE_IMMEDIATE;
 	j->tsc_hz = rte_get_tsc_hz();
 	j->commit_tsc = c->jcommit_us * j->tsc_hz / 1000000;
 	j->stall_tsc = c->jstall_ms * j->tsc_hz / 1000;
@@ -896,8 +969,13 @@ int dd_journal_create(struct dd_journal **out, const struct dd_config *c, unsign
 	j->commit_bytes = c->jcommit_bytes;
 	j->seg_size = (uint64_t)c->jsegment_mb << 20;
 	j->cfg_segment_mb = c->jsegment_mb;
-	j->nshards = nshards;
-	j->nfeeds = nfeeds;
+	j->nshards = jc->nshards;
+	j->nfeeds = jc->nfeeds;
+	j->config = *jc;
+	uint64_t slots = 1;
+	while (slots < lag)
+		slots <<= 1;
+	j->isn_mask = slots - 1;
 	snprintf(j->dir, sizeof(j->dir), "%s", c->journal);
 	snprintf(j->instance, sizeof(j->instance), "%s", c->instance);
 	j->next_lsn = st->next_lsn;
@@ -911,9 +989,11 @@ int dd_journal_create(struct dd_journal **out, const struct dd_config *c, unsign
 	j->relq = rte_malloc_socket("journal release", RELQ * sizeof(*j->relq), 64, socket);
 	j->groups = rte_malloc_socket("journal groups", GROUPS * sizeof(*j->groups), 64, socket);
 	j->held = rte_malloc_socket("journal held", nproducers * sizeof(*j->held), 64, socket);
+	j->isn_lsn = rte_malloc_socket("journal input positions", slots * sizeof(*j->isn_lsn), 64, socket);
 	if (!j->buf || !j->bounce || !j->hdr_page || !j->outbuf[0] || !j->outbuf[1] || !j->relq || !j->groups ||
-	    !j->held) {
-		snprintf(err, errlen, "journal: cannot allocate %u MiB of staging memory (raise -m)", (STAGE >> 20) + 6);
+	    !j->held || !j->isn_lsn) {
+		snprintf(err, errlen, "journal: cannot allocate %llu MiB of staging memory (raise -m)",
+			 (unsigned long long)((STAGE >> 20) + 7 + ((slots * 8) >> 20)));
 		rc = -ENOMEM;
 		goto err;
 	}
@@ -944,7 +1024,7 @@ int dd_journal_create(struct dd_journal **out, const struct dd_config *c, unsign
 	}
 	j->ring_ok = true;
 	if (c->output[0] != '\0') {
-		j->out_fd = open(c->output, O_WRONLY | O_CREAT | O_CLOEXEC, 0640);
+		j->out_fd = open(c->output, O_WRONLY | O_CREAT | O_CLOEXEC | (disk ? 0 : O_TRUNC), 0640);
 		struct stat sb;
 		if (j->out_fd < 0 || fstat(j->out_fd, &sb) != 0) {
 			rc = -errno;
@@ -953,9 +1033,10 @@ int dd_journal_create(struct dd_journal **out, const struct dd_config *c, unsign
 		}
 		j->out_off = (uint64_t)sb.st_size;
 	}
-	if (j->sync == DD_JSYNC_OFF || c->journal[0] == '\0') {
+	if (j->sync == DD_JSYNC_OFF) {
 		j->seg_first_lsn = j->next_lsn;
 		j->append = j->committed = PAGE;
+		append_config(j);
 		*out = j;
 		return 0;
 	}
@@ -977,6 +1058,7 @@ int dd_journal_create(struct dd_journal **out, const struct dd_config *c, unsign
 	rc = dd_journal_tend(j, err, errlen);
 	if (rc != 0)
 		goto err;
+	append_config(j);
 	*out = j;
 	return 0;
 err:
@@ -1012,5 +1094,6 @@ void dd_journal_destroy(struct dd_journal *j)
 	rte_free(j->relq);
 	rte_free(j->groups);
 	rte_free(j->held);
+	rte_free(j->isn_lsn);
 	rte_free(j);
 }

@@ -46,17 +46,27 @@
 #include "ops/output.h"
 #include "shm/telemetry.h"
 
-/* What a producer hands the journal stage: one record's content, by value. */
+/*
+ * What a producer hands the journal stage: one record's content, by value.
+ *
+ * Inputs come from producer 0 (the RX lcore) only, so the journal knows the position of every input
+ * in the run's input stream (the k-th EVENT item of ring 0 is input k, counting from 0 each run).
+ * An output's cause is that input position when a producer hands it over; the journal appends it
+ * only after the input (so a worker faster than the journal never puts an output before its cause,
+ * whatever the feeds' sequence numbers do) and rewrites the cause to the input's LSN as it appends.
+ */
 struct dd_jitem {
 	uint16_t type;      /* DD_JREC_EVENT, DD_JREC_OUTPUT, DD_JREC_FEEDPOS */
 	uint16_t source;
 	uint32_t partition;
 	uint32_t len;       /* payload bytes */
-	uint32_t pad;
+	uint32_t flags;     /* DD_JITEM_* */
 	uint64_t tsc;       /* when the producer handed it over (append → durable starts here) */
-	uint8_t payload[64];
+	uint8_t payload[sizeof(struct dd_output)];
 };
-_Static_assert(sizeof(struct dd_jitem) == 88, "journal item layout");
+_Static_assert(sizeof(struct dd_jitem) == 24 + 128, "journal item layout");
+
+#define DD_JITEM_CAUSE_LSN 0x1u /* an output whose cause is an LSN already (recovered outputs) */
 
 #define DD_JOURNAL_MAX_PRODUCERS 65
 #define DD_JOURNAL_BURST 64
@@ -72,6 +82,9 @@ struct dd_journal_stats {
 	uint64_t unreleased;      /* outputs left unreleased at exit (not durable) */
 	uint64_t stalls;          /* times the staging buffer or the release queue was full */
 	uint64_t write_errors;
+	uint64_t orphaned;        /* outputs whose cause never reached the journal (input stopped first):
+				   * dropped at exit, never journaled or released */
+	uint64_t cause_lost;      /* outputs whose cause was too far back to translate (cause written 0) */
 };
 
 struct dd_journal;
@@ -87,12 +100,22 @@ struct dd_journal_start {
 
 /*
  * Set up the journal stage: directory, io_uring, staging buffer, the rings producers write to
- * (one per producer, `ring_size` items), the output file, the telemetry slot. Returns 0 or -errno
- * with a message in err. Control plane; allocates.
+ * (one per producer, `ring_size` items), the output file, the telemetry slot; then journal the
+ * configuration `jc` as the run's first record. `lag` bounds how many inputs the journal can have
+ * appended after an input before it gets the last output caused by that input (the rings' sizes
+ * bound it: see dd_journal_lag()); it sizes the input-position → LSN map.
+ *
+ * Without a journal directory (c->journal empty: --output alone) the stage runs as with
+ * journal.sync = off: records are numbered as they would be, nothing is written but the output
+ * file (truncated at start: without a journal there is nothing to continue), and outputs are
+ * released at once. Returns 0 or -errno with a message in err. Control plane; allocates.
  */
 int dd_journal_create(struct dd_journal **out, const struct dd_config *c, unsigned nproducers,
-		      unsigned nshards, unsigned nfeeds, const struct dd_journal_start *st, int socket,
+		      const struct dd_jconfig *jc, uint64_t lag, const struct dd_journal_start *st, int socket,
 		      char *err, size_t errlen);
+
+/* The lag bound for dd_journal_create() of a pipeline with `nworkers` workers. */
+uint64_t dd_journal_lag(const struct dd_config *c, unsigned nworkers, unsigned rx_events);
 
 /* The ring producer `i` writes to. */
 struct rte_ring *dd_journal_ring(struct dd_journal *j, unsigned i);

@@ -13,9 +13,15 @@
 
 /* ---- latency recording (dataplane/config/timing.h says what it costs) ------------------------------- */
 
-static inline void rec(const struct dd_lcore_tm *tm, unsigned stage, uint64_t ticks, uint64_t n)
+static inline void rec_stage(const struct dd_lcore_tm *tm, unsigned stage, uint64_t ticks, uint64_t n)
 {
 	dd_timing_rec(tm->hist[stage], &tm->conv, ticks, n);
+}
+
+/* operator k of the lcore's chain */
+static inline void rec(const struct dd_lcore_tm *tm, unsigned k, uint64_t ticks, uint64_t n)
+{
+	dd_timing_rec(tm->op_hist[k], &tm->conv, ticks, n);
 }
 
 /* now_a - rx time into stage a, now_b - rx time into stage b (DD_TM_MAX_STAGES: none), per run */
@@ -27,17 +33,47 @@ static inline void rec_since_rx(const struct dd_lcore_tm *tm, unsigned a, uint64
 
 /* ---- journal items ---------------------------------------------------------------------------- */
 
+/*
+ * Gather one item for the journal. items[] is sized at start for the most one flush can gather
+ * (its events, every output its chain can emit, the feed positions), so this never finds it full;
+ * the check keeps a broken bound from writing past it.
+ */
 static inline void jadd(struct dd_jprod *jp, uint16_t type, uint16_t source, uint32_t partition, const void *p,
 			uint32_t len, uint64_t tsc)
 {
+	if (unlikely(jp->n == jp->cap))
+		return;
 	struct dd_jitem *it = &jp->items[jp->n++];
 	it->type = type;
 	it->source = source;
 	it->partition = partition;
 	it->len = len;
-	it->pad = 0;
+	it->flags = 0;
 	it->tsc = tsc;
 	memcpy(it->payload, p, len);
+}
+
+/* Every output the chain derived from the last run, to the journal (which releases them). */
+static inline void jadd_outputs(struct dd_jprod *jp, struct dd_chain *ch, uint64_t tsc)
+{
+	if (jp->ring != NULL)
+		for (unsigned i = 0; i < ch->emit.n; i++) {
+			const struct dd_output *o = &ch->emit.out[i];
+			jadd(jp, DD_JREC_OUTPUT, o->source, o->key, o, sizeof(*o), tsc);
+		}
+	dd_chain_drain(ch);
+}
+
+/* Each operator's share of the run, into its stage: what it took, per event. */
+static inline void rec_ops(const struct dd_lcore_tm *tm, const struct dd_chain *ch, unsigned n)
+{
+	for (unsigned k = 0; k < ch->nops; k++)
+		rec(tm, k, ch->op[k].ticks / n, n);
+}
+
+uint64_t dd_lcore_clock(void)
+{
+	return rte_rdtsc();
 }
 
 /*
@@ -77,40 +113,95 @@ static void jfeedpos(struct dd_rx_ctx *c, uint64_t tsc)
 
 /* ---- event consumers ------------------------------------------------------------------------ */
 
-/* Run to completion: the RX lcore applies its own events. */
+/* ---- watermark ticks ------------------------------------------------------------------------ */
+
+static inline uint64_t wm_due(const struct dd_rx_ctx *c)
+{
+	return c->ev_max < c->wm_delay ? 0 : (c->ev_max - c->wm_delay) / c->wm_interval * c->wm_interval;
+}
+
+static inline void put_tick(struct dd_rx_ctx *c, struct dd_event *t, uint64_t rx_tsc)
+{
+	c->tick_last = wm_due(c);
+	memset(t, 0, sizeof(*t));
+	t->type = DD_EV_TICK;
+	t->event_ns = c->tick_last;
+	t->rx_tsc = rx_tsc;
+}
+
+/*
+ * The flush's events with the ticks they cause in place: s->ev itself when there is none (the
+ * common case, a compare per event), else a copy in tickbuf. A tick is due after recovery too, when
+ * the journal ends between an event and the tick it caused: it comes first then.
+ */
+static unsigned with_ticks(struct dd_rx_ctx *c, struct dd_sink *s, struct dd_event **evp)
+{
+	*evp = s->ev;
+	if (c->wm_interval == 0)
+		return s->n;
+	struct dd_event *t = c->tickbuf;
+	unsigned m = 0;
+	bool copied = false;
+	if (s->n > 0 && wm_due(c) > c->tick_last) {
+		put_tick(c, &t[m++], s->ev[0].rx_tsc);
+		copied = true;
+	}
+	for (unsigned i = 0; i < s->n; i++) {
+		const struct dd_event *e = &s->ev[i];
+		if (copied)
+			t[m++] = *e;
+		if (e->event_ns <= c->ev_max)
+			continue;
+		c->ev_max = e->event_ns;
+		if (wm_due(c) <= c->tick_last)
+			continue;
+		if (!copied) {
+			memcpy(t, s->ev, (i + 1) * sizeof(*t));
+			m = i + 1;
+			copied = true;
+		}
+		put_tick(c, &t[m++], e->rx_tsc);
+	}
+	if (!copied)
+		return s->n;
+	*evp = t;
+	return m;
+}
+
+/* Run to completion: the RX lcore runs its own chain over the events, numbered as inputs. */
 static void rtc_flush(struct dd_sink *s)
 {
 	struct dd_rx_ctx *c = s->ctx;
+	if (unlikely(c->jp.stalled)) { /* input stopped: these were never acknowledged */
+		s->n = 0;
+		return;
+	}
 	uint64_t t1 = rte_rdtsc();
+	struct dd_event *ev;
+	unsigned n = with_ticks(c, s, &ev);
+	uint64_t cause[DD_RX_RUN];
+	for (unsigned i = 0; i < n; i++)
+		cause[i] = c->isn + i;
+	c->isn += n;
 	/* Prefetching the order slots of event i + 4..16 was measured and gained nothing: see
 	 * docs/benchmarks.md. */
-	if (c->jp.ring == NULL) {
-		for (unsigned i = 0; i < s->n; i++)
-			dd_book_apply(&c->books[s->ev[i].source], &s->ev[i]);
-	} else {
-		/* each input journaled, followed by the output it caused */
-		for (unsigned i = 0; i < s->n; i++) {
-			const struct dd_event *ev = &s->ev[i];
-			struct dd_book *b = &c->books[ev->source];
-			unsigned flags = dd_book_apply(b, ev);
-			jadd(&c->jp, DD_JREC_EVENT, ev->source, ev->key, ev, sizeof(*ev), t1);
-			struct dd_output o;
-			if ((flags & (DD_BOOK_BID_CHANGED | DD_BOOK_ASK_CHANGED)) && dd_book_bbo_output(b, ev, &o))
-				jadd(&c->jp, DD_JREC_OUTPUT, ev->source, o.locate, &o, sizeof(o), t1);
-		}
-	}
+	if (c->jp.ring != NULL)
+		for (unsigned i = 0; i < n; i++)
+			jadd(&c->jp, DD_JREC_EVENT, ev[i].source, ev[i].key, &ev[i], sizeof(ev[i]), t1);
+	dd_chain_run(c->chain, ev, cause, n);
+	jadd_outputs(&c->jp, c->chain, t1);
 	uint64_t t2 = rte_rdtsc();
-	rec_since_rx(&c->tm, DD_TM_RX, t1, DD_TM_WIRE, t2, s->ev, s->n);
-	rec(&c->tm, c->tm.book, (t2 - t1) / s->n, s->n);
+	rec_since_rx(&c->tm, DD_TM_RX, t1, DD_TM_WIRE, t2, ev, n);
+	rec_ops(&c->tm, c->chain, n);
 	if (c->jp.ring != NULL)
 		jpush(&c->jp, c->ctl);
 	s->n = 0;
 }
 
 /*
- * Hand a worker's staged events to its ring, behind a timing mark that tells the worker when they
- * were enqueued. A full ring is backpressure, never a drop: the RX lcore waits (counting the
- * batches that had to), its NIC queue fills, and the NIC's own drop counters say so.
+ * Hand a worker's staged events to its ring, behind the mark that says when they were enqueued and
+ * which input positions they are. A full ring is backpressure, never a drop: the RX lcore waits
+ * (counting the batches that had to), its NIC queue fills, and the NIC's own drop counters say so.
  */
 static void push_batch(struct dd_rx_ctx *c, unsigned w)
 {
@@ -118,6 +209,7 @@ static void push_batch(struct dd_rx_ctx *c, unsigned w)
 	unsigned n = c->nbatch[w] + 1, done = 0;
 	b[0].type = DD_EV_MARK;
 	b[0].key = c->nbatch[w];
+	b[0].seq = c->bbase[w];
 	b[0].rx_tsc = rte_rdtsc();
 	bool waited = false;
 	while (done < n) {
@@ -129,39 +221,56 @@ static void push_batch(struct dd_rx_ctx *c, unsigned w)
 	c->nbatch[w] = 0;
 }
 
-static inline void stage(struct dd_rx_ctx *c, unsigned w, const struct dd_event *ev)
+static inline void stage(struct dd_rx_ctx *c, unsigned w, const struct dd_event *ev, uint64_t isn)
 {
+	if (c->nbatch[w] > 0 && isn - c->bbase[w] >= DD_MARK_SPAN)
+		push_batch(c, w);
+	uint64_t *bits = (uint64_t *)(void *)c->batch[w][0].u.raw;
+	if (c->nbatch[w] == 0) {
+		c->bbase[w] = isn;
+		memset(bits, 0, DD_EVENT_PAYLOAD);
+	}
+	uint64_t d = isn - c->bbase[w];
+	bits[d / 64] |= 1ull << (d % 64);
 	c->batch[w][1 + c->nbatch[w]++] = *ev;
 	if (c->nbatch[w] == DD_WORKER_BURST)
 		push_batch(c, w);
 }
 
 /*
- * Staged: partition by instrument (stock locate) so each book lives on exactly one worker. System
- * events go to every worker so each shard sees the same day; everything else, locate 0 included,
- * goes to exactly one worker, so nothing is counted twice.
+ * Staged: partition by key so each key's state lives on exactly one worker. Broadcast events
+ * (system events, ticks) go to every worker so each shard sees the same day; everything else,
+ * key 0 included, goes to exactly one worker, so nothing is counted twice.
  */
 static void staged_flush(struct dd_sink *s)
 {
 	struct dd_rx_ctx *c = s->ctx;
 	const unsigned nw = c->nworkers;
+	if (unlikely(c->jp.stalled)) { /* input stopped: these were never acknowledged */
+		s->n = 0;
+		return;
+	}
 	uint64_t t1 = rte_rdtsc();
-	rec_since_rx(&c->tm, DD_TM_RX, t1, DD_TM_MAX_STAGES, 0, s->ev, s->n);
+	struct dd_event *evs;
+	unsigned n = with_ticks(c, s, &evs);
+	rec_since_rx(&c->tm, DD_TM_RX, t1, DD_TM_MAX_STAGES, 0, evs, n);
 	if (c->jp.ring != NULL) {
 		/* inputs go to the journal before the workers see them */
-		for (unsigned i = 0; i < s->n; i++)
-			jadd(&c->jp, DD_JREC_EVENT, s->ev[i].source, s->ev[i].key, &s->ev[i], sizeof(s->ev[i]), t1);
+		for (unsigned i = 0; i < n; i++)
+			jadd(&c->jp, DD_JREC_EVENT, evs[i].source, evs[i].key, &evs[i], sizeof(evs[i]), t1);
 		jpush(&c->jp, c->ctl);
 	}
-	for (unsigned i = 0; i < s->n; i++) {
-		const struct dd_event *ev = &s->ev[i];
-		if (ev->type == DD_EV_SYSTEM) {
+	for (unsigned i = 0; i < n; i++) {
+		const struct dd_event *ev = &evs[i];
+		uint64_t isn = c->isn + i;
+		if (dd_chain_broadcast(ev)) {
 			for (unsigned w = 0; w < nw; w++)
-				stage(c, w, ev);
+				stage(c, w, ev, isn);
 		} else {
-			stage(c, (ev->key * 0x9E3779B1u) % nw, ev);
+			stage(c, dd_shard_of(ev->key, nw), ev, isn);
 		}
 	}
+	c->isn += n;
 	s->n = 0;
 	for (unsigned w = 0; w < nw; w++)
 		if (c->nbatch[w])
@@ -245,6 +354,24 @@ static unsigned rx_do_work(struct dd_rx_ctx *c)
 	return total;
 }
 
+/* The chain's operators' counters into the lcore's slot: each one's outputs, then its own. */
+static void publish_chain(struct dd_tm_slot *sl, const struct dd_lcore_tm *tm, const struct dd_chain *ch)
+{
+	if (tm->overflow_counter == 0)
+		return;
+	dd_tm_set(dd_tm_counter(sl, tm->overflow_counter), dd_chain_overflow(ch));
+	for (unsigned k = 0; k < ch->nops; k++) {
+		const struct dd_op_ops *ops = ch->op[k].ops;
+		uint64_t v[DD_OP_MAX_COUNTERS];
+		dd_tm_set(dd_tm_counter(sl, tm->op_counter[k]), ch->op[k].outputs);
+		if (ops->counters == NULL)
+			continue;
+		ops->counters(ch->op[k].state, v);
+		for (unsigned i = 0; i < ops->ncounters && i < DD_OP_MAX_COUNTERS; i++)
+			dd_tm_set(dd_tm_counter(sl, tm->op_counter[k] + 1 + i), v[i]);
+	}
+}
+
 void dd_rx_publish(struct dd_rx_ctx *c, uint64_t now)
 {
 	struct dd_tm_slot *sl = c->tm.slot;
@@ -270,6 +397,8 @@ void dd_rx_publish(struct dd_rx_ctx *c, uint64_t now)
 	dd_tm_set(dd_tm_counter(sl, DD_TM_C_MISSING), missing);
 	dd_tm_set(dd_tm_counter(sl, DD_TM_C_DUPLICATES), dups);
 	dd_tm_set(dd_tm_counter(sl, DD_TM_C_RING_FULL), c->st.ring_full);
+	if (c->chain != NULL)
+		publish_chain(sl, &c->tm, c->chain);
 	dd_tm_set(&sl->publish_tsc, now);
 }
 
@@ -323,38 +452,56 @@ void dd_worker_publish(struct dd_worker_ctx *w, uint64_t now)
 	dd_tm_set(dd_tm_counter(sl, DD_TM_C_EVENTS), w->events);
 	dd_tm_set(dd_tm_counter(sl, DD_TM_C_RING_USED), w->ring_used);
 	dd_tm_set(dd_tm_counter(sl, DD_TM_C_RING_HIGH_WATER), w->ring_high_water);
+	publish_chain(sl, &w->tm, w->chain);
 	dd_tm_set(&sl->publish_tsc, now);
+}
+
+/* The input position of the next event of the current batch: the next bit of its mark. */
+static inline uint64_t next_cause(struct dd_worker_ctx *w)
+{
+	for (unsigned k = 0; k < DD_MARK_SPAN / 64; k++)
+		if (w->mk_bits[k] != 0) {
+			unsigned bit = (unsigned)__builtin_ctzll(w->mk_bits[k]);
+			w->mk_bits[k] &= w->mk_bits[k] - 1;
+			return w->mk_base + k * 64 + bit;
+		}
+	return w->mk_base; /* a mark always has a bit per event: not reached */
 }
 
 static unsigned worker_do_work(struct dd_worker_ctx *w)
 {
 	struct dd_event ev[DD_WORKER_BURST + 1];
+	uint64_t cause[DD_WORKER_BURST + 1];
 	unsigned left;
 	unsigned n = rte_ring_dequeue_burst_elem(w->ring, ev, sizeof(ev[0]), DD_WORKER_BURST + 1, &left);
 	if (n == 0)
 		return 0;
-	uint64_t t1 = rte_rdtsc(), applied = 0;
+	uint64_t t1 = rte_rdtsc();
+	unsigned m = 0;
 	for (unsigned i = 0; i < n; i++) {
 		if (ev[i].type == DD_EV_MARK) {
-			rec(&w->tm, DD_TM_RING, t1 > ev[i].rx_tsc ? t1 - ev[i].rx_tsc : 0, ev[i].key);
+			rec_stage(&w->tm, DD_TM_RING, t1 > ev[i].rx_tsc ? t1 - ev[i].rx_tsc : 0, ev[i].key);
+			w->mk_base = ev[i].seq;
+			memcpy(w->mk_bits, ev[i].u.raw, sizeof(w->mk_bits));
 			continue;
 		}
-		struct dd_book *b = &w->books[ev[i].source];
-		unsigned flags = dd_book_apply(b, &ev[i]);
-		struct dd_output o;
-		if (w->jp.ring != NULL && (flags & (DD_BOOK_BID_CHANGED | DD_BOOK_ASK_CHANGED)) &&
-		    dd_book_bbo_output(b, &ev[i], &o))
-			jadd(&w->jp, DD_JREC_OUTPUT, ev[i].source, o.locate, &o, sizeof(o), t1);
-		applied++;
+		cause[m] = next_cause(w);
+		if (m != i)
+			ev[m] = ev[i];
+		m++;
 	}
-	if (w->jp.ring != NULL)
-		jpush(&w->jp, w->ctl);
+	if (m > 0) {
+		dd_chain_run(w->chain, ev, cause, m);
+		jadd_outputs(&w->jp, w->chain, t1);
+		if (w->jp.ring != NULL)
+			jpush(&w->jp, w->ctl);
+	}
 	uint64_t t2 = rte_rdtsc();
-	if (applied) {
-		rec(&w->tm, w->tm.book, (t2 - t1) / applied, applied);
-		rec_since_rx(&w->tm, DD_TM_WIRE, t2, DD_TM_MAX_STAGES, 0, ev, n);
+	if (m > 0) {
+		rec_ops(&w->tm, w->chain, m);
+		rec_since_rx(&w->tm, DD_TM_WIRE, t2, DD_TM_MAX_STAGES, 0, ev, m);
 	}
-	w->events += applied;
+	w->events += m;
 	w->bursts++;
 	w->ring_used = n + left;
 	if (w->ring_used > w->ring_high_water)

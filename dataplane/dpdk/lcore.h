@@ -6,10 +6,15 @@
  * The lcore loops and their per-lcore contexts.
  *
  *   RX lcore   polls every port's queue 0, parses frames, hands each UDP datagram to the feed it
- *              belongs to (MoldUDP64 sequencing, ITCH decoding) and then, by pipeline shape:
- *              run to completion - applies the events to its own books;
- *              staged            - partitions them by instrument over SPSC rings to workers.
- *   worker     (staged) dequeues events and applies them to its shard of the books.
+ *              belongs to (MoldUDP64 sequencing, ITCH decoding), numbers the events (their
+ *              position in the run's input stream: the cause of what they lead to), hands them to
+ *              the journal, and then, by pipeline shape:
+ *              run to completion - runs its own operator chain over them;
+ *              staged            - partitions them by key (dd_shard_of) over SPSC rings to workers.
+ *   worker     (staged) dequeues events and runs its shard's operator chain over them.
+ *
+ * Either way the outputs of a chain go to the journal stage (which also releases them), as
+ * records caused by their inputs.
  *
  * Each loop is a do_work() step that returns how much it did, repeated until the quit flag (set by
  * the signal handler or by the idle timeout) is seen; then the RX lcore drains what the reorder
@@ -28,12 +33,13 @@
 #include "dataplane/wire/feed.h"
 #include "dataplane/dpdk/journal.h"
 #include "dataplane/config/report.h"
-#include "ops/book/book.h"
+#include "ops/chain.h"
 #include "shm/telemetry.h"
 
 #define DD_MAX_RXQ 32
 #define DD_MAX_WORKERS 64
 #define DD_RX_EVENTS 512   /* events buffered by the RX lcore before they are applied or dispatched */
+#define DD_RX_RUN (2 * DD_RX_EVENTS) /* the most one flush runs: its events, each followed by a tick at most */
 #define DD_WORKER_BURST 64 /* events per ring enqueue/dequeue */
 #define DD_SCRATCH 16384   /* reassembly buffer for multi-segment frames */
 
@@ -43,8 +49,10 @@
  */
 struct dd_lcore_tm {
 	struct dd_tm_slot *slot;
-	struct dd_hdr *hist[DD_TM_MAX_STAGES];
-	unsigned book;         /* index of the book operator's stage (registered at start) */
+	struct dd_hdr *hist[DD_TM_MAX_STAGES];   /* the pipeline's stages (enum dd_tm_stage) */
+	struct dd_hdr *op_hist[DD_CHAIN_MAX_OPS]; /* each operator's stage (NULL: not recorded) */
+	unsigned op_counter[DD_CHAIN_MAX_OPS];   /* each operator's first counter: its outputs, then its own */
+	unsigned overflow_counter;               /* the chain's output_overflow (0: no chain on this lcore) */
 	struct dd_tsc_conv conv;
 	uint64_t period;       /* TSC ticks between counter publications */
 	uint64_t next_publish; /* TSC deadline */
@@ -64,11 +72,16 @@ struct dd_control {
  */
 struct dd_jprod {
 	struct rte_ring *ring;          /* NULL: no journal */
-	struct dd_jitem *items;         /* cap of them */
+	struct dd_jitem *items;         /* cap of them: sized at start for the most one flush gathers */
 	unsigned n, cap;
 	uint64_t stall_tsc;
 	bool stalled;                   /* the journal did not take our items: input stopped */
 };
+
+/* A worker ring carries batches: a DD_EV_MARK, then the events. The mark says when the batch was
+ * enqueued (rx_tsc), how many events follow (key), the input position of the first (seq) and,
+ * as a bitmap in its payload, which of the next DD_MARK_SPAN input positions the batch holds. */
+#define DD_MARK_SPAN (DD_EVENT_PAYLOAD * 8)
 
 struct dd_rxq {
 	uint16_t port;
@@ -79,8 +92,10 @@ struct dd_rxq {
 struct dd_worker_ctx {
 	alignas(64) unsigned lcore;
 	struct rte_ring *ring;          /* events from the RX lcore */
-	struct dd_book *books;          /* [nfeeds]: this worker's shard */
+	struct dd_chain *chain;         /* this worker's shard */
 	unsigned nfeeds;
+	uint64_t mk_base;               /* the current batch's mark: input positions left to hand out */
+	uint64_t mk_bits[DD_MARK_SPAN / 64];
 	struct dd_control *ctl;
 	struct dd_lcore_tm tm;
 	struct dd_jprod jp;             /* outputs to the journal */
@@ -104,13 +119,21 @@ struct dd_rx_ctx {
 	struct dd_feed *feeds;          /* [nfeeds] */
 	unsigned nfeeds;
 	struct dd_sink sink;            /* decoded events, DD_RX_EVENTS of them */
+	uint64_t isn;                   /* input position of the next event */
+	/* watermark ticks (ops/chain.h): a DD_EV_TICK follows the event that moves the largest event
+	 * time seen (less wm_delay) past the next multiple of wm_interval; wm_interval 0: none */
+	uint64_t wm_interval, wm_delay;
+	uint64_t ev_max;                /* largest event time seen */
+	uint64_t tick_last;             /* event time of the last tick */
+	struct dd_event *tickbuf;       /* 2 * DD_RX_EVENTS: a flush with its ticks in place */
 	/* run to completion */
-	struct dd_book *books;          /* [nfeeds] */
+	struct dd_chain *chain;
 	/* staged */
 	struct dd_worker_ctx *workers;  /* [nworkers] */
 	unsigned nworkers;
 	struct dd_event (*batch)[DD_WORKER_BURST + 1]; /* [nworkers] per-worker staging, a mark first */
 	unsigned *nbatch;               /* [nworkers] */
+	uint64_t *bbase;                /* [nworkers] input position of each batch's first event */
 	struct dd_rx_stats st;
 	struct dd_lcore_tm tm;
 	struct dd_jprod jp;             /* inputs (and, run to completion, outputs) to the journal */
@@ -118,12 +141,15 @@ struct dd_rx_ctx {
 	uint8_t *scratch;               /* DD_SCRATCH bytes */
 };
 
-/* Point the RX context's event sink at its consumer: its books (run to completion) or its rings. */
+/* Point the RX context's event sink at its consumer: its chain (run to completion) or its rings. */
 void dd_lcore_bind_consumers(struct dd_rx_ctx *c);
 
 /* Publish an lcore's counters into its telemetry slot now (also done periodically by the loops). */
 void dd_rx_publish(struct dd_rx_ctx *c, uint64_t now);
 void dd_worker_publish(struct dd_worker_ctx *w, uint64_t now);
+
+/* The clock chains time their operators with (the TSC). */
+uint64_t dd_lcore_clock(void);
 
 /* Lcore entry points for rte_eal_remote_launch(); the argument is the context. */
 int dd_rx_main(void *arg);

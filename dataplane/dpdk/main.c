@@ -45,21 +45,22 @@ struct app {
 	struct dd_feed_cfg default_feed;
 	unsigned nfeeds;
 	unsigned nshards;
-	struct dd_book *books;            /* [nshards * nfeeds]: shard s, feed f at s * nfeeds + f */
-	const struct dd_book **book_ptrs; /* [nshards * nfeeds] for the report */
+	unsigned burst;                   /* events per chain run: the RX buffer (rtc) or a worker burst */
+	struct dd_jconfig jconfig;        /* what the chains are: journaled, and checked against the journal */
+	struct dd_chain *chains;          /* [nshards]: the market chain of each shard */
+	void **chain_mem;                 /* [nshards] */
 	struct dd_tm tm;                  /* the telemetry segment */
-	/* journal */
+	/* journal (or, with --output alone, the release stage) */
 	struct dd_journal *journal;
 	struct dd_journal_lcore jl;
 	unsigned journal_lcore;
 	struct dd_recovery rec;
 	char journal_note[1024];          /* what recovery did, for the report */
-	/* snapshots, written by the control thread from its own replica of the books */
-	struct dd_book *snap_books;
-	void **snap_mem;
-	size_t book_len;
+	/* snapshots, written by the control thread from its own replay of the journal */
 	uint64_t snap_lsn;
+	uint64_t snap_next;               /* durable LSN at which the next snapshot is due */
 	uint64_t snapshots;
+	uint64_t snapshot_failures;
 	char snap_error[512];
 };
 
@@ -74,38 +75,59 @@ static void *zalloc(const char *what, size_t size, int socket, char *err, size_t
 	return p;
 }
 
-static int init_books(struct app *a, struct dd_book *books, unsigned n, void **mems, char *err, size_t errlen)
+/* Chain memory for recovery's replay: DPDK memory on our socket (hugepages on a real host). */
+static void *chain_alloc(void *ctx, size_t len)
 {
-	size_t len = dd_book_memsize(&a->cfg.book);
-	for (unsigned i = 0; i < n; i++) {
-		void *mem = mems != NULL && mems[i] != NULL ? mems[i] : rte_malloc_socket("book", len, 64, a->socket);
-		if (mem == NULL) {
-			snprintf(err, errlen,
-				 "cannot allocate %.1f MB for an order book (capacity.orders = %u, capacity.levels = %u, "
-				 "capacity.instruments = %u) on socket %d. With --no-huge raise -m; with hugepages reserve "
-				 "more; or lower the capacities",
-				 (double)len / 1e6, a->cfg.book.max_orders, a->cfg.book.max_levels,
-				 a->cfg.book.max_instruments, a->socket);
-			return -ENOMEM;
-		}
-		if (mems != NULL)
-			mems[i] = mem;
-		if (dd_book_init(&books[i], mem, len, &a->cfg.book) != 0) {
-			snprintf(err, errlen, "book capacities out of range");
-			return -EINVAL;
-		}
-	}
-	return 0;
+	const struct app *a = ctx;
+	return rte_malloc_socket("operators", len, 64, a->socket);
 }
 
-/* Every shard's books, one per feed, in one array (the layout replay and snapshots use). */
-static int make_books(struct app *a, char *err, size_t errlen)
+static void chain_release(void *ctx, void *p)
 {
-	unsigned n = a->nshards * a->nfeeds;
-	a->books = zalloc("books", n * sizeof(*a->books), a->socket, err, errlen);
-	if (a->books == NULL)
+	(void)ctx;
+	rte_free(p);
+}
+
+/* The chain spec and layout this start runs. */
+static int make_jconfig(struct app *a, char *err, size_t errlen)
+{
+	memset(&a->jconfig, 0, sizeof(a->jconfig));
+	a->jconfig.version = DD_JCONFIG_VERSION;
+	a->jconfig.nshards = a->nshards;
+	a->jconfig.nfeeds = a->nfeeds;
+	int rc = dd_config_market_chain(&a->cfg, a->nfeeds, &a->jconfig.market);
+	if (rc != 0)
+		snprintf(err, errlen, "cannot describe the market chain: %s", strerror(-rc));
+	return rc;
+}
+
+/* Every shard's chain, built from the configuration (when recovery did not build them already). */
+static int make_chains(struct app *a, char *err, size_t errlen)
+{
+	struct dd_chain_params cp = { .spec = &a->jconfig.market, .burst = a->burst, .clock = dd_lcore_clock };
+	size_t len = dd_chain_memsize(&cp);
+	if (len == 0)
+		return dd_chain_init(&(struct dd_chain){ 0 }, NULL, 0, &cp, err, errlen);
+	a->chain_mem = calloc(a->nshards, sizeof(*a->chain_mem));
+	if (a->chain_mem == NULL)
 		return -ENOMEM;
-	return init_books(a, a->books, n, NULL, err, errlen);
+	for (unsigned s = 0; s < a->nshards; s++) {
+		a->chain_mem[s] = rte_malloc_socket("operators", len, 64, a->socket);
+		if (a->chain_mem[s] == NULL) {
+			snprintf(err, errlen,
+				 "cannot allocate %.1f MB for the operators of shard %u (capacity.orders = %u, capacity.levels "
+				 "= %u, capacity.instruments = %u, %u feed(s)) on socket %d. With --no-huge raise -m; with "
+				 "hugepages reserve more; or lower the capacities",
+				 (double)len / 1e6, s, a->cfg.book.max_orders, a->cfg.book.max_levels,
+				 a->cfg.book.max_instruments, a->nfeeds, a->socket);
+			return -ENOMEM;
+		}
+		cp.shard = s;
+		int rc = dd_chain_init(&a->chains[s], a->chain_mem[s], len, &cp, err, errlen);
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
 }
 
 static int setup_feeds(struct app *a, char *err, size_t errlen)
@@ -137,6 +159,67 @@ static int setup_feeds(struct app *a, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * recovery's view of a journal's configuration: the same layout, and the journal's capacities and
+ * operators unless the user gave other values explicitly (then refuse, naming them).
+ */
+static int check_journal_config(void *ctx, const struct dd_jconfig *j, char *err, size_t errlen)
+{
+	struct app *a = ctx;
+	if (j->nshards != a->nshards || j->nfeeds != a->nfeeds) {
+		snprintf(err, errlen,
+			 "journal %s was written by a pipeline with %u shard(s) and %u feed(s); this start has %u and %u: "
+			 "start with the same --pipeline/--workers and feeds (or replay it offline with dadar-journal replay)",
+			 a->cfg.journal, j->nshards, j->nfeeds, a->nshards, a->nfeeds);
+		return -EINVAL;
+	}
+	int rc = dd_config_adopt_journal(&a->cfg, j, err, errlen);
+	if (rc == 0)
+		rc = make_jconfig(a, err, errlen);
+	if (rc == 0 && !dd_chain_spec_equal(&a->jconfig.market, &j->market)) {
+		snprintf(err, errlen, "journal %s: its operator configuration cannot be reproduced by this build",
+			 a->cfg.journal);
+		return -EINVAL;
+	}
+	return rc;
+}
+
+/*
+ * Recovery (state from the journal, feed positions, outputs owed), before the pipeline exists:
+ * replay builds the chains the journal describes, in DPDK memory, and the pipeline runs on them.
+ */
+static int recover(struct app *a, char *err, size_t errlen)
+{
+	struct dd_recovery *r = &a->rec;
+	*r = (struct dd_recovery){ .dir = a->cfg.journal, .output = a->cfg.output, .feeds = a->feeds,
+				   .nfeeds = a->nfeeds, .nshards = a->nshards, .burst = a->burst,
+				   .check_config = check_journal_config, .check_ctx = a, .alloc = chain_alloc,
+				   .release = chain_release, .alloc_ctx = a, .clock = dd_lcore_clock };
+	if (a->cfg.journal[0] == '\0') {
+		r->fresh = true;
+		r->next_lsn = 1;
+		return 0;
+	}
+	int rc = a->cfg.jsync == DD_JSYNC_OFF ? 0 : dd_recover(r, err, errlen);
+	if (rc != 0)
+		return rc;
+	if (a->cfg.jsync == DD_JSYNC_OFF) {
+		r->fresh = true;
+		r->next_lsn = 1;
+		snprintf(r->message, sizeof(r->message), "journal.sync = off: nothing is written, nothing recovered");
+	}
+	fprintf(stderr, "dadar: %s\n", r->message);
+	snprintf(a->journal_note, sizeof(a->journal_note), "%s", r->message);
+	if (r->replay.chains != NULL) {
+		void **mem;
+		struct dd_chain *c = dd_replay_take_chains(&r->replay, &mem);
+		memcpy(a->chains, c, a->nshards * sizeof(*c));
+		free(c);
+		a->chain_mem = mem;
+	}
+	return 0;
+}
+
 /* Lcores in launch order: the worker lcores, then the main lcore. */
 static unsigned lcore_list(unsigned *ids, unsigned max)
 {
@@ -150,9 +233,23 @@ static unsigned lcore_list(unsigned *ids, unsigned max)
 	return n;
 }
 
-static int setup_pipeline(struct app *a, unsigned *roles, unsigned nroles, char *err, size_t errlen)
+/* The pipeline's shape: shards, workers, the events one chain run takes. */
+static void plan_pipeline(struct app *a)
+{
+	bool staged = a->cfg.pipeline == DD_PIPELINE_STAGED;
+	a->nworkers = staged ? a->cfg.workers : 0;
+	a->nshards = staged ? a->cfg.workers : 1;
+	a->burst = staged ? DD_WORKER_BURST : DD_RX_RUN;
+}
+
+static int setup_pipeline(struct app *a, const unsigned *roles, char *err, size_t errlen)
 {
 	const struct dd_config *c = &a->cfg;
+	if (a->chain_mem == NULL) { /* recovery did not build them */
+		int rc = make_chains(a, err, errlen);
+		if (rc != 0)
+			return rc;
+	}
 	struct dd_rx_ctx *rx = zalloc("rx context", sizeof(*rx), a->socket, err, errlen);
 	if (rx == NULL)
 		return -ENOMEM;
@@ -176,23 +273,26 @@ static int setup_pipeline(struct app *a, unsigned *roles, unsigned nroles, char 
 		return -ENOMEM;
 	rx->sink.cap = DD_RX_EVENTS;
 	rx->sink.ctx = rx;
+	/* ticks only when an operator is time-driven: a book-only chain has no use for them */
+	for (unsigned k = 0; k < a->chains[0].nops; k++)
+		if (a->chains[0].op[k].ops->advance != NULL)
+			rx->wm_interval = c->wm_interval_us * 1000;
+	rx->wm_delay = c->wm_delay_us * 1000;
+	rx->ev_max = a->rec.replay.max_event_ns;
+	rx->tick_last = a->rec.replay.last_tick_ns;
+	rx->tickbuf = zalloc("tick buffer", DD_RX_RUN * sizeof(struct dd_event), a->socket, err, errlen);
+	if (rx->tickbuf == NULL)
+		return -ENOMEM;
 
-	(void)nroles;
-	if (c->pipeline == DD_PIPELINE_RTC) {
-		a->nshards = 1;
-		int rc = make_books(a, err, errlen);
-		rx->books = a->books;
-		return rc;
+	if (a->nworkers == 0) {
+		rx->chain = &a->chains[0];
+		return 0;
 	}
-	a->nworkers = c->workers;
-	a->nshards = c->workers;
-	int rc = make_books(a, err, errlen);
-	if (rc != 0)
-		return rc;
 	a->workers = zalloc("worker contexts", a->nworkers * sizeof(*a->workers), a->socket, err, errlen);
 	rx->batch = zalloc("staging batches", a->nworkers * sizeof(*rx->batch), a->socket, err, errlen);
 	rx->nbatch = zalloc("staging counts", a->nworkers * sizeof(*rx->nbatch), a->socket, err, errlen);
-	if (a->workers == NULL || rx->batch == NULL || rx->nbatch == NULL)
+	rx->bbase = zalloc("staging positions", a->nworkers * sizeof(*rx->bbase), a->socket, err, errlen);
+	if (a->workers == NULL || rx->batch == NULL || rx->nbatch == NULL || rx->bbase == NULL)
 		return -ENOMEM;
 	rx->workers = a->workers;
 	rx->nworkers = a->nworkers;
@@ -210,7 +310,7 @@ static int setup_pipeline(struct app *a, unsigned *roles, unsigned nroles, char 
 				 c->ring_size, rte_strerror(rte_errno));
 			return -ENOMEM;
 		}
-		wk->books = &a->books[w * a->nfeeds];
+		wk->chain = &a->chains[w];
 	}
 	return 0;
 }
@@ -225,30 +325,20 @@ static int jprod_init(struct app *a, struct dd_jprod *jp, unsigned i, unsigned c
 }
 
 /*
- * Recovery (state from the journal, feed positions, outputs owed), then the journal stage with one
- * producer ring per lcore that journals (the RX lcore, each worker).
+ * The journal stage (or, with --output alone, the release stage: the same lcore, writing no
+ * journal), with one producer ring per lcore that hands it records (the RX lcore, each worker).
+ * Each producer's item buffer holds the most one flush can gather: its events, every output its
+ * chain can emit for them, the feed positions.
  */
 static int setup_journal(struct app *a, char *err, size_t errlen)
 {
-	if (a->cfg.journal[0] == '\0')
+	if (a->cfg.journal[0] == '\0' && a->cfg.output[0] == '\0')
 		return 0;
 	struct dd_recovery *r = &a->rec;
-	*r = (struct dd_recovery){ .dir = a->cfg.journal, .output = a->cfg.output, .nshards = a->nshards,
-				   .nfeeds = a->nfeeds, .books = a->books, .feeds = a->feeds };
-	int rc = a->cfg.jsync == DD_JSYNC_OFF ? 0 : dd_recover(r, err, errlen);
-	if (rc != 0)
-		return rc;
-	if (a->cfg.jsync == DD_JSYNC_OFF) {
-		r->fresh = true;
-		r->next_lsn = 1;
-		snprintf(r->message, sizeof(r->message), "journal.sync = off: nothing is written, nothing recovered");
-	}
-	fprintf(stderr, "dadar: %s\n", r->message);
-	snprintf(a->journal_note, sizeof(a->journal_note), "%s", r->message);
 	struct dd_journal_start st = { .next_lsn = r->next_lsn, .segment = r->segment, .end_offset = r->end_offset,
 				       .released_lsn = r->released_lsn };
-	rc = dd_journal_create(&a->journal, &a->cfg, 1 + a->nworkers, a->nshards, a->nfeeds, &st, a->socket, err,
-			       errlen);
+	uint64_t lag = dd_journal_lag(&a->cfg, a->nworkers, DD_RX_RUN);
+	int rc = dd_journal_create(&a->journal, &a->cfg, 1 + a->nworkers, &a->jconfig, lag, &st, a->socket, err, errlen);
 	if (rc != 0)
 		return rc;
 	if (r->replay.ntail > 0 && (rc = dd_journal_prepend_outputs(a->journal, r->replay.tail, r->replay.ntail)) != 0) {
@@ -256,28 +346,15 @@ static int setup_journal(struct app *a, char *err, size_t errlen)
 		return rc;
 	}
 	a->snap_lsn = r->replay.snapshot_lsn;
+	a->snap_next = a->snap_lsn + a->cfg.snapshot_every;
 	for (unsigned f = 0; f < a->nfeeds; f++)
 		a->rx->jpos_seq[f] = a->feeds[f].mold.next_seq; /* journaled already */
-	if ((rc = jprod_init(a, &a->rx->jp, 0, 2 * DD_RX_EVENTS + DD_MAX_FEEDS, err, errlen)) != 0)
+	unsigned outs = a->chains[0].emit.cap;
+	if ((rc = jprod_init(a, &a->rx->jp, 0, DD_RX_RUN + (a->nworkers ? 0 : outs) + DD_MAX_FEEDS, err, errlen)) != 0)
 		return rc;
 	for (unsigned w = 0; w < a->nworkers; w++)
-		if ((rc = jprod_init(a, &a->workers[w].jp, 1 + w, DD_WORKER_BURST + 1, err, errlen)) != 0)
+		if ((rc = jprod_init(a, &a->workers[w].jp, 1 + w, outs, err, errlen)) != 0)
 			return rc;
-	if (a->cfg.snapshot_every != 0) {
-		unsigned n = a->nshards * a->nfeeds;
-		a->book_len = dd_book_memsize(&a->cfg.book);
-		a->snap_books = calloc(n, sizeof(*a->snap_books));
-		a->snap_mem = calloc(n, sizeof(*a->snap_mem));
-		if (a->snap_books == NULL || a->snap_mem == NULL)
-			return -ENOMEM;
-		/* the replica lives in ordinary memory: it is control-plane state */
-		for (unsigned i = 0; i < n; i++)
-			if ((a->snap_mem[i] = aligned_alloc(64, (a->book_len + 63) & ~(size_t)63)) == NULL) {
-				snprintf(err, errlen, "cannot allocate %.1f MB for the snapshot replica of a book",
-					 (double)a->book_len / 1e6);
-				return -ENOMEM;
-			}
-	}
 	atomic_store_explicit(&g_ctl.producers, (int)(1 + a->nworkers), memory_order_relaxed);
 	a->jl = (struct dd_journal_lcore){ .j = a->journal, .producers_left = &g_ctl.producers, .quit = &g_ctl.quit,
 					   .running = &g_ctl.running };
@@ -286,29 +363,34 @@ static int setup_journal(struct app *a, char *err, size_t errlen)
 
 /*
  * A snapshot, off the hot path: replay the journal from the last snapshot up to the durable LSN
- * into the control thread's replica of the books, and write it. The replay also checks, again,
- * that the journaled outputs are the ones the operators derive.
+ * into chains of the control thread's own, and write it. The replay also checks, again, that the
+ * journaled outputs are the ones the operators derive. A failure is reported once and retried
+ * only after another snapshot_every records, never every tick of the control thread.
  */
 static void take_snapshot(struct app *a, uint64_t durable)
 {
 	char err[512];
-	unsigned n = a->nshards * a->nfeeds;
-	if (init_books(a, a->snap_books, n, a->snap_mem, err, sizeof(err)) != 0)
-		return;
-	struct dd_replay r = { .nfeeds = a->nfeeds, .nshards = a->nshards, .books = a->snap_books,
-			       .use_snapshot = true, .max_lsn = durable };
+	struct dd_replay r = { .use_snapshot = true, .max_lsn = durable };
 	int rc = dd_replay_run(a->cfg.journal, &r, err, sizeof(err));
 	if (rc == 0 && r.mismatch)
 		snprintf(err, sizeof(err), "replay for a snapshot: at LSN %llu: %s", (unsigned long long)r.mismatch_lsn,
 			 r.mismatch_why);
-	if (rc == 0 && !r.mismatch && r.last_lsn > a->snap_lsn)
+	if (rc == 0 && !r.mismatch && r.last_lsn > a->snap_lsn && r.have_config)
 		rc = dd_replay_snapshot_state(&r, a->cfg.journal, err, sizeof(err));
 	if (rc == 0 && !r.mismatch) {
-		a->snap_lsn = r.last_lsn;
-		a->snapshots++;
-	} else if (a->snap_error[0] == '\0') {
-		snprintf(a->snap_error, sizeof(a->snap_error), "%s", err);
-		fprintf(stderr, "dadar: snapshot failed: %s\n", err);
+		if (r.last_lsn > a->snap_lsn) {
+			a->snap_lsn = r.last_lsn;
+			a->snapshots++;
+		}
+		a->snap_next = a->snap_lsn + a->cfg.snapshot_every;
+	} else {
+		a->snapshot_failures++;
+		a->snap_next = durable + a->cfg.snapshot_every;
+		if (a->snap_error[0] == '\0') {
+			snprintf(a->snap_error, sizeof(a->snap_error), "%s", err);
+			fprintf(stderr, "dadar: snapshot failed (retried after another %llu records): %s\n",
+				(unsigned long long)a->cfg.snapshot_every, err);
+		}
 	}
 	dd_replay_fini(&r);
 }
@@ -323,6 +405,7 @@ static void *control_main(void *arg)
 	uint64_t hz = rte_get_tsc_hz(), next_cal = rte_get_tsc_cycles() + hz;
 	char err[512];
 	bool tend_failed = false;
+	bool disk = a->cfg.journal[0] != '\0';
 	/* pairs with the release decrement at the end of every lcore loop */
 	while (atomic_load_explicit(&g_ctl.running, memory_order_acquire) > 0) {
 		/* 10 ms: a spare segment is back in place well before a fast journal fills the current one */
@@ -332,7 +415,7 @@ static void *control_main(void *arg)
 			dd_ports_calibrate(&a->ports);
 			next_cal += hz;
 		}
-		if (a->journal == NULL)
+		if (a->journal == NULL || !disk)
 			continue;
 		if (dd_journal_tend(a->journal, err, sizeof(err)) != 0 && !tend_failed) {
 			/* the journal lcore waits for the spare; after journal.stall_ms it stops input */
@@ -340,7 +423,7 @@ static void *control_main(void *arg)
 			tend_failed = true;
 		}
 		uint64_t durable = dd_journal_durable_lsn(a->journal);
-		if (a->cfg.snapshot_every != 0 && durable >= a->snap_lsn + a->cfg.snapshot_every)
+		if (a->cfg.snapshot_every != 0 && a->cfg.jsync != DD_JSYNC_OFF && durable >= a->snap_next)
 			take_snapshot(a, durable);
 	}
 	return NULL;
@@ -349,19 +432,55 @@ static void *control_main(void *arg)
 /* Telemetry period: counters are published every millisecond. */
 #define DD_PUBLISH_US 1000
 
-static void tm_bind(struct dd_lcore_tm *t, struct dd_tm *tm, unsigned slot, const unsigned *stages, unsigned nstages,
-		    unsigned book)
+static void tm_bind(struct dd_lcore_tm *t, struct dd_tm *tm, unsigned slot, const unsigned *stages, unsigned nstages)
 {
 	memset(t, 0, sizeof(*t));
 	t->slot = dd_tm_slot(tm, slot);
-	t->book = book;
 	for (unsigned i = 0; i < nstages; i++)
 		t->hist[stages[i]] = dd_tm_hist(tm, slot, stages[i]);
 	dd_tsc_conv_init(&t->conv, rte_get_tsc_hz());
 	t->period = rte_get_tsc_hz() / (1000000 / DD_PUBLISH_US);
 }
 
-/* One slot for the RX lcore, one per worker; the reasons named as the summary names them. */
+/* What each operator of the chain adds to the telemetry layout: its stage and its counters. */
+struct op_tm {
+	int stage[DD_CHAIN_MAX_OPS];
+	int counter[DD_CHAIN_MAX_OPS];    /* "<op>_outputs", then the operator's own counters */
+	int overflow;                     /* "output_overflow" */
+	char outputs_name[DD_CHAIN_MAX_OPS][DD_TM_NAME];
+};
+
+static int layout_ops(struct dd_tm_layout *l, const struct dd_chain *c, struct op_tm *ot, char *err, size_t errlen)
+{
+	int rc = ot->overflow = dd_tm_layout_counter(l, "output_overflow", DD_TM_KIND_COUNTER);
+	for (unsigned k = 0; rc >= 0 && k < c->nops; k++) {
+		const struct dd_op_ops *ops = c->op[k].ops;
+		if ((rc = ot->stage[k] = dd_tm_layout_stage(l, ops->name)) < 0)
+			break;
+		snprintf(ot->outputs_name[k], DD_TM_NAME, "%s_outputs", ops->name);
+		rc = ot->counter[k] = dd_tm_layout_counter(l, ot->outputs_name[k], DD_TM_KIND_COUNTER);
+		for (unsigned i = 0; rc >= 0 && i < ops->ncounters; i++)
+			rc = dd_tm_layout_counter(l, ops->counter_names[i], DD_TM_KIND_COUNTER);
+	}
+	if (rc < 0)
+		snprintf(err, errlen, "telemetry: the operators' stages and counters do not fit the segment (at most %d "
+			 "stages and %d counters): %s", DD_TM_MAX_STAGES, DD_TM_MAX_COUNTERS, strerror(-rc));
+	return rc < 0 ? rc : 0;
+}
+
+/* An lcore that runs a chain records each operator's stage and publishes its counters. */
+static void tm_bind_ops(struct dd_lcore_tm *t, struct dd_tm *tm, unsigned slot, const struct dd_chain *c,
+			const struct op_tm *ot)
+{
+	t->overflow_counter = (unsigned)ot->overflow;
+	for (unsigned k = 0; k < c->nops; k++) {
+		t->op_hist[k] = dd_tm_hist(tm, slot, (unsigned)ot->stage[k]);
+		t->op_counter[k] = (unsigned)ot->counter[k];
+	}
+}
+
+/* One slot for the RX lcore, one per worker, one for the journal; the reasons named as the summary
+ * names them; every operator's stage and counters described, so dadar-lat shows them. */
 static int setup_telemetry(struct app *a, char *err, size_t errlen)
 {
 	struct dd_rx_stats zero;
@@ -369,19 +488,17 @@ static int setup_telemetry(struct app *a, char *err, size_t errlen)
 	const char *names[DD_REPORT_REASONS];
 	uint64_t counts[DD_REPORT_REASONS];
 	unsigned nreasons = dd_report_reasons(&zero, a->feeds, a->nfeeds, names, counts);
-	/* the pipeline's stages and counters, then the book operator's stage */
 	struct dd_tm_layout l;
+	struct op_tm ot;
 	dd_tm_layout_init(&l);
-	int book = dd_tm_layout_stage(&l, "book");
-	if (book < 0) {
-		snprintf(err, errlen, "telemetry: cannot add the book's stage: %s", strerror(-book));
-		return book;
-	}
+	int rc = layout_ops(&l, &a->chains[0], &ot, err, errlen);
+	if (rc != 0)
+		return rc;
 	for (unsigned i = 0; i < nreasons && i < DD_TM_MAX_REASONS; i++)
 		l.reason[l.nreasons++] = names[i];
 	bool replaced;
-	int rc = dd_tm_create(&a->tm, a->cfg.instance, 1 + a->nworkers + (a->journal != NULL), rte_get_tsc_hz(), &l, &replaced,
-			      err, errlen);
+	rc = dd_tm_create(&a->tm, a->cfg.instance, 1 + a->nworkers + (a->journal != NULL), rte_get_tsc_hz(), &l,
+			  &replaced, err, errlen);
 	if (rc != 0)
 		return rc;
 	if (replaced)
@@ -391,20 +508,23 @@ static int setup_telemetry(struct app *a, char *err, size_t errlen)
 	sl->lcore = a->rx->lcore;
 	sl->role = DD_TM_ROLE_RX;
 	snprintf(sl->name, sizeof(sl->name), "rx");
-	const unsigned rtc_stages[] = { DD_TM_RX, (unsigned)book, DD_TM_WIRE };
+	static const unsigned rtc_stages[] = { DD_TM_RX, DD_TM_WIRE };
 	static const unsigned rx_stages[] = { DD_TM_RX };
-	const unsigned worker_stages[] = { DD_TM_RING, (unsigned)book, DD_TM_WIRE };
-	if (a->nworkers == 0)
-		tm_bind(&a->rx->tm, &a->tm, 0, rtc_stages, 3, (unsigned)book);
-	else
-		tm_bind(&a->rx->tm, &a->tm, 0, rx_stages, 1, (unsigned)book);
+	static const unsigned worker_stages[] = { DD_TM_RING, DD_TM_WIRE };
+	if (a->nworkers == 0) {
+		tm_bind(&a->rx->tm, &a->tm, 0, rtc_stages, 2);
+		tm_bind_ops(&a->rx->tm, &a->tm, 0, a->rx->chain, &ot);
+	} else {
+		tm_bind(&a->rx->tm, &a->tm, 0, rx_stages, 1);
+	}
 	for (unsigned w = 0; w < a->nworkers; w++) {
 		sl = dd_tm_slot(&a->tm, 1 + w);
 		sl->lcore = a->workers[w].lcore;
 		sl->role = DD_TM_ROLE_WORKER;
 		snprintf(sl->name, sizeof(sl->name), "worker%u", w);
 		dd_tm_set(dd_tm_counter(sl, DD_TM_C_RING_SIZE), rte_ring_get_capacity(a->workers[w].ring));
-		tm_bind(&a->workers[w].tm, &a->tm, 1 + w, worker_stages, 3, (unsigned)book);
+		tm_bind(&a->workers[w].tm, &a->tm, 1 + w, worker_stages, 2);
+		tm_bind_ops(&a->workers[w].tm, &a->tm, 1 + w, a->workers[w].chain, &ot);
 	}
 	if (a->journal != NULL) {
 		unsigned js = 1 + a->nworkers;
@@ -420,25 +540,72 @@ static int setup_telemetry(struct app *a, char *err, size_t errlen)
 	return 0;
 }
 
-/* Returns 0, or -1 if a report that was asked for could not be written. */
+/*
+ * Everything before the lcores start, in order: ports, feeds, recovery (which builds the operator
+ * chains the journal describes), the pipeline, the journal stage, telemetry. Returns 0 or -errno
+ * with a message; what was set up is torn down by the caller (ports, recovery) or by the EAL.
+ */
+static int setup(struct app *a, const unsigned *roles, char *err, size_t errlen)
+{
+	int rc;
+	plan_pipeline(a);
+	if ((rc = dd_ports_start(&a->ports, &a->cfg, a->socket, err, errlen)) != 0)
+		goto err;
+	if ((rc = setup_feeds(a, err, errlen)) != 0)
+		goto err;
+	/* every count that something else bounds, checked here, naming the option, never later */
+	bool stage = a->cfg.journal[0] != '\0' || a->cfg.output[0] != '\0';
+	if (a->nshards > DD_REPLAY_MAX_SHARDS || 1 + a->nworkers + stage > DD_TM_MAX_SLOTS ||
+	    1 + a->nworkers > DD_JOURNAL_MAX_PRODUCERS) {
+		unsigned max = DD_TM_MAX_SLOTS - 1 - stage;
+		if (max > DD_REPLAY_MAX_SHARDS)
+			max = DD_REPLAY_MAX_SHARDS;
+		if (max > DD_JOURNAL_MAX_PRODUCERS - 1)
+			max = DD_JOURNAL_MAX_PRODUCERS - 1;
+		snprintf(err, errlen, "workers = %u: at most %u%s (telemetry slots, journal producers and snapshot sections "
+			 "are sized for that)", a->nworkers, max, stage ? " with a journal or --output" : "");
+		rc = -EINVAL;
+		goto err;
+	}
+	a->chains = zalloc("chains", a->nshards * sizeof(*a->chains), a->socket, err, errlen);
+	if (a->chains == NULL) {
+		rc = -ENOMEM;
+		goto err;
+	}
+	if ((rc = make_jconfig(a, err, errlen)) != 0 || (rc = recover(a, err, errlen)) != 0)
+		goto err;
+	if ((rc = setup_pipeline(a, roles, err, errlen)) != 0 || (rc = setup_journal(a, err, errlen)) != 0)
+		goto err;
+	a->journal_lcore = roles[1 + a->nworkers];
+	if ((rc = setup_telemetry(a, err, errlen)) != 0)
+		goto err;
+	dd_lcore_bind_consumers(a->rx);
+	return 0;
+err:
+	if (a->journal != NULL) {
+		dd_journal_destroy(a->journal);
+		a->journal = NULL;
+	}
+	return rc;
+}
+
+/* Returns 0, or -errno if a report that was asked for could not be written. */
 static int report(struct app *a)
 {
 	const struct dd_config *c = &a->cfg;
-	a->book_ptrs = calloc((size_t)a->nshards * a->nfeeds, sizeof(*a->book_ptrs));
-	if (a->book_ptrs == NULL) {
+	const struct dd_book **books = calloc((size_t)a->nshards * a->nfeeds, sizeof(*books));
+	if (books == NULL) {
 		fprintf(stderr, "dadar: out of memory for the report\n");
-		return -1;
+		return -ENOMEM;
 	}
-	for (unsigned s = 0; s < a->nshards; s++)
-		for (unsigned f = 0; f < a->nfeeds; f++)
-			a->book_ptrs[s * a->nfeeds + f] =
-				c->pipeline == DD_PIPELINE_RTC ? &a->rx->books[f] : &a->workers[s].books[f];
+	dd_report_books_of(a->chains, a->nshards, a->nfeeds, books); /* the market chain always has a book */
 	struct dd_run r = {
 		.cfg = c,
 		.feeds = a->feeds,
 		.nfeeds = a->nfeeds,
-		.books = a->book_ptrs,
+		.books = books,
 		.nshards = a->nshards,
+		.chains = a->chains,
 		.rx = &a->rx->st,
 		.tsc_hz = rte_get_tsc_hz(),
 		.tm = a->tm.hdr != NULL ? &a->tm : NULL,
@@ -450,7 +617,10 @@ static int report(struct app *a)
 	if (a->journal != NULL) {
 		const struct dd_journal_stats *st = dd_journal_stats(a->journal);
 		js = (struct dd_journal_summary){
-			.enabled = true, .dir = c->journal, .sync = sync_names[c->jsync], .release = rel_names[c->release],
+			.enabled = true, .dir = c->journal,
+			/* --output alone: the stage ran writing no journal, releasing at once */
+			.sync = c->journal[0] ? sync_names[c->jsync] : "off",
+			.release = c->journal[0] ? rel_names[c->release] : "immediate",
 			.recovery = a->journal_note, .error = dd_journal_error(a->journal),
 			.records = st->records, .bytes = st->bytes, .commits = st->commits,
 			.commit_bytes_max = st->commit_bytes_max, .segments = st->segments,
@@ -466,15 +636,16 @@ static int report(struct app *a)
 		fflush(stdout);
 	}
 	int rc = 0;
-	if (c->summary[0] && dd_report_summary(&r, c->summary, err, sizeof(err)) != 0) {
+	int e;
+	if (c->summary[0] && (e = dd_report_summary(&r, c->summary, err, sizeof(err))) != 0) {
 		fprintf(stderr, "dadar: %s\n", err);
-		rc = -1;
+		rc = e;
 	}
-	if (c->book_dump[0] && dd_report_book_dump(&r, c->book_dump, err, sizeof(err)) != 0) {
+	if (c->book_dump[0] && (e = dd_report_book_dump(&r, c->book_dump, err, sizeof(err))) != 0) {
 		fprintf(stderr, "dadar: %s\n", err);
-		rc = -1;
+		rc = e;
 	}
-	free(a->book_ptrs);
+	free(books);
 	return rc;
 }
 
@@ -507,36 +678,27 @@ int main(int argc, char **argv)
 	unsigned roles[RTE_MAX_LCORE];
 	unsigned nroles = lcore_list(roles, RTE_MAX_LCORE);
 	unsigned nworkers = a.cfg.pipeline == DD_PIPELINE_RTC ? 0 : a.cfg.workers;
-	bool journaling = a.cfg.journal[0] != '\0';
+	bool journaling = a.cfg.journal[0] != '\0' || a.cfg.output[0] != '\0';
 	unsigned need = 1 + nworkers + journaling;
 	if (nroles < need) {
 		fprintf(stderr,
 			"dadar: %s needs %u lcores (one RX, %u worker%s%s), EAL gave %u: pass -l with more cores (e.g. -l "
 			"0-%u), or --lcores to map several lcores onto fewer cores for testing (e.g. --lcores '(0-%u)@(0-1)')\n",
 			nworkers ? "the staged pipeline" : "run to completion", need, nworkers, nworkers == 1 ? "" : "s",
-			journaling ? ", the journal" : "", nroles, need - 1, need - 1);
+			a.cfg.journal[0] ? ", the journal" : journaling ? ", the output release stage" : "", nroles, need - 1,
+			need - 1);
 		rte_eal_cleanup();
 		return 2;
 	}
 	a.socket = (int)rte_lcore_to_socket_id(roles[0]);
 
-	rc = dd_ports_start(&a.ports, &a.cfg, a.socket, err, sizeof(err));
-	if (rc == 0)
-		rc = setup_feeds(&a, err, sizeof(err));
-	if (rc == 0)
-		rc = setup_pipeline(&a, roles, nroles, err, sizeof(err));
-	if (rc == 0)
-		rc = setup_journal(&a, err, sizeof(err));
-	a.journal_lcore = roles[1 + a.nworkers];
-	if (rc == 0)
-		rc = setup_telemetry(&a, err, sizeof(err));
-	if (rc != 0) {
+	if ((rc = setup(&a, roles, err, sizeof(err))) != 0) {
 		fprintf(stderr, "dadar: %s\n", err);
+		dd_recovery_fini(&a.rec);
 		dd_ports_stop(&a.ports);
 		rte_eal_cleanup();
 		return 1;
 	}
-	dd_lcore_bind_consumers(a.rx);
 
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);

@@ -242,6 +242,7 @@ __attribute__((cold)) const char *dd_jrec_type_name(unsigned type)
 		[DD_JREC_OUTPUT] = "output",
 		[DD_JREC_FEEDPOS] = "feedpos",
 		[DD_JREC_PAD] = "pad",
+		[DD_JREC_CONFIG] = "config",
 	};
 
 	return type < DD_JREC__COUNT && names[type] != NULL ? names[type] : "?";
@@ -334,6 +335,9 @@ __attribute__((cold)) int dd_jseg_header_check(const struct dd_jseg_header *h, c
 	if (h->segment_size % DD_J_PAGE != 0 || h->segment_size < 2 * DD_J_PAGE)
 		return fail(-EBADMSG, err, errlen, "segment_size %llu is not a multiple of %u of at least %u",
 			    (unsigned long long)h->segment_size, DD_J_PAGE, 2 * DD_J_PAGE);
+	if (h->segment_size > DD_J_MAX_SEGMENT)
+		return fail(-EBADMSG, err, errlen, "segment_size %llu is over the largest a writer makes (%llu)",
+			    (unsigned long long)h->segment_size, (unsigned long long)DD_J_MAX_SEGMENT);
 	if (h->first_lsn == 0)
 		return fail(-EBADMSG, err, errlen, "first_lsn is 0 (LSNs start at 1)");
 	return 0;
@@ -736,6 +740,8 @@ static uint32_t min_payload(unsigned type)
 		return sizeof(struct dd_output);
 	case DD_JREC_FEEDPOS:
 		return sizeof(struct dd_jfeedpos);
+	case DD_JREC_CONFIG:
+		return sizeof(struct dd_jconfig);
 	default:
 		return 0;
 	}
@@ -777,9 +783,11 @@ static int scan_records(struct scan *sc, bool last)
 				h.len, min_payload(h.type));
 			return 0;
 		}
-		if (h.type == DD_JREC_PAD && h.len != r->size - off) {
+		/* against the header's size: in a newest segment cut short, a PAD that ends where the file
+		 * ends but not where its segment does was written that way */
+		if (h.type == DD_JREC_PAD && h.len != s->segment_size - off) {
 			corrupt(sc, off, "pad record of %u bytes does not end the segment (%llu bytes left)", h.len,
-				(unsigned long long)(r->size - off));
+				(unsigned long long)(s->segment_size - off));
 			return 0;
 		}
 		s->records++;
@@ -852,11 +860,21 @@ static int scan_segment(struct scan *sc, const char *dir, uint64_t num, bool las
 		corrupt(sc, 0, "%s", why);
 		goto out;
 	}
-	if (h.segment_size != r->size) {
-		corrupt(sc, 0, "header segment_size %llu, but the file is %llu bytes", (unsigned long long)h.segment_size,
-			(unsigned long long)r->size);
+	/*
+	 * The newest segment cut short (a copy that stopped, a file system that lost the end of the
+	 * file) lost only its tail: what it still holds is read, and the rest is a torn tail that
+	 * recovery cuts (and gives the file its size back). An older segment cut short lost records
+	 * that later ones continue: corruption. A segment longer than its header says is never ours.
+	 */
+	if (h.segment_size != r->size && (!last || r->size > h.segment_size)) {
+		corrupt(sc, 0, "header segment_size %llu, but the file is %llu bytes%s", (unsigned long long)h.segment_size,
+			(unsigned long long)r->size, last ? "" : " (only the newest segment may be cut short)");
 		goto out;
 	}
+	s->short_bytes = h.segment_size - r->size;
+	s->segment_size = h.segment_size;
+	/* records are 8-byte aligned: the last few bytes of a file cut mid-word are only torn record */
+	r->size &= ~(uint64_t)7;
 	if (h.first_lsn != num) {
 		corrupt(sc, 0, "header first_lsn %llu does not match the file name", (unsigned long long)h.first_lsn);
 		goto out;
@@ -879,6 +897,8 @@ static int scan_segment(struct scan *sc, const char *dir, uint64_t num, bool las
 	snprintf(s->last_segment, sizeof(s->last_segment), "%s", sc->path);
 	s->end_offset = DD_J_PAGE;
 	rc = scan_records(sc, last);
+	if (rc == 0 && !s->corrupt && s->short_bytes > 0)
+		s->torn = true;
 out:
 	close(fd);
 	r->fd = -1;
@@ -935,11 +955,32 @@ out:
 	return rc;
 }
 
-__attribute__((cold)) int dd_jtruncate_tail(const struct dd_jscan *s, char *err, size_t errlen)
+/* Write zeros over [off, end) of `fd`. Returns 0 or -errno with a message. */
+static int zero_range(int fd, const char *path, uint64_t off, uint64_t end, char *err, size_t errlen)
 {
 	const size_t chunk = 64 * 1024;
+	uint8_t *zeros = calloc(1, chunk);
+	if (zeros == NULL)
+		return fail(-ENOMEM, err, errlen, "cutting the tail of %s: out of memory", path);
+	int rc = 0;
+	while (off < end && rc == 0) {
+		size_t k = end - off < chunk ? (size_t)(end - off) : chunk;
+		ssize_t w = pwrite(fd, zeros, k, (off_t)off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			rc = fail(w < 0 ? -errno : -EIO, err, errlen, "pwrite(%s, %zu, %llu) failed: %s", path, k,
+				  (unsigned long long)off, w < 0 ? strerror(errno) : "wrote nothing");
+		else
+			off += (uint64_t)w;
+	}
+	free(zeros);
+	return rc;
+}
+
+__attribute__((cold)) int dd_jtruncate_tail(const struct dd_jscan *s, char *err, size_t errlen)
+{
 	uint64_t off = s->end_offset, end = s->end_offset + s->torn_bytes;
-	uint8_t *zeros = NULL;
 	struct stat st;
 	int fd, rc;
 
@@ -947,7 +988,7 @@ __attribute__((cold)) int dd_jtruncate_tail(const struct dd_jscan *s, char *err,
 		return fail(-EINVAL, err, errlen,
 			    "journal is corrupt at %s offset %llu (%s): corruption is never cut automatically; inspect it "
 			    "with dadar-journal", s->corrupt_segment, (unsigned long long)s->corrupt_offset, s->corrupt_why);
-	if (!s->torn || s->torn_bytes == 0)
+	if (!s->torn || (s->torn_bytes == 0 && s->short_bytes == 0))
 		return 0;
 	fd = open(s->last_segment, O_WRONLY | O_CLOEXEC);
 	if (fd < 0)
@@ -956,35 +997,26 @@ __attribute__((cold)) int dd_jtruncate_tail(const struct dd_jscan *s, char *err,
 		rc = fail(-errno, err, errlen, "fstat(%s) failed: %s", s->last_segment, strerror(errno));
 		goto out;
 	}
-	if (end < off || end > (uint64_t)st.st_size) {
+	if (end < off || (end > (uint64_t)st.st_size && s->short_bytes == 0)) {
 		rc = fail(-EINVAL, err, errlen, "%s is %llu bytes, but the torn tail ends at %llu: scan it again",
 			  s->last_segment, (unsigned long long)st.st_size, (unsigned long long)end);
 		goto out;
 	}
-	zeros = calloc(1, chunk);
-	if (zeros == NULL) {
-		rc = fail(-ENOMEM, err, errlen, "cutting the tail of %s: out of memory", s->last_segment);
-		goto out;
-	}
-	while (off < end) {
-		size_t k = end - off < chunk ? (size_t)(end - off) : chunk;
-		ssize_t w = pwrite(fd, zeros, k, (off_t)off);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0) {
-			rc = fail(w < 0 ? -errno : -EIO, err, errlen, "pwrite(%s, %zu, %llu) failed: %s", s->last_segment,
-				  k, (unsigned long long)off, w < 0 ? strerror(errno) : "wrote nothing");
-			goto out;
-		}
-		off += (uint64_t)w;
-	}
-	if (fsync(fd) != 0) {
+	/*
+	 * A segment cut short gets its size back: zeros over what is left of the file after the data,
+	 * then the file extended to its header's segment_size. The extension is a hole (the
+	 * appender's commits into it allocate as they go, a one-off cost for one segment after a rare
+	 * failure): writing zeros instead would spend disk on whatever size a header claims.
+	 */
+	if (s->short_bytes > 0)
+		end = (uint64_t)st.st_size;
+	rc = zero_range(fd, s->last_segment, off, end, err, errlen);
+	if (rc == 0 && s->short_bytes > 0 && ftruncate(fd, (off_t)s->segment_size) != 0)
+		rc = fail(-errno, err, errlen, "ftruncate(%s, %llu) failed: %s", s->last_segment,
+			  (unsigned long long)s->segment_size, strerror(errno));
+	if (rc == 0 && fsync(fd) != 0)
 		rc = fail(-errno, err, errlen, "fsync(%s) failed: %s", s->last_segment, strerror(errno));
-		goto out;
-	}
-	rc = 0;
 out:
-	free(zeros);
 	close(fd);
 	return rc;
 }

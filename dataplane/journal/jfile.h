@@ -28,8 +28,9 @@
  *   lsn        log sequence number: consecutive across the whole journal, starting at 1
  *   crc        CRC32C (Castagnoli) of the whole record (header with crc = 0, payload, padding)
  *   partition  instrument (stock locate) for events and outputs, 0 otherwise
- * len is at most DD_J_MAX_REC except for DD_JREC_PAD. The payload of an event or output is at least
- * 64 bytes, of a feed position at least 24 (longer payloads are allowed: readers use the prefix).
+ * len is at most DD_J_MAX_REC except for DD_JREC_PAD. The payload of an event is at least 64 bytes,
+ * of an output 128, of a feed position 24, of a config record sizeof(struct dd_jconfig) (longer
+ * payloads are allowed: readers use the prefix).
  * Every record, PAD included, takes one LSN.
  *
  * Every read of the format is bounds-checked: a journal is untrusted input. The format is
@@ -41,26 +42,31 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ops/chain.h"
+
 #define DD_J_MAGIC 0x4c4e4a5241444144ull /* "DADARJNL" as little-endian bytes */
-#define DD_J_MAJOR 1
+#define DD_J_MAJOR 2                     /* 2: typed 128-byte outputs with a cause, CONFIG records */
 #define DD_J_MINOR 0
 #define DD_J_PAGE 4096                   /* O_DIRECT alignment; the segment header's size */
 #define DD_J_REC_HDR 24
 #define DD_J_MAX_REC 4096                /* largest record (header + payload) */
+#define DD_J_MAX_SEGMENT (65536ull << 20) /* largest segment (journal.segment_mb's limit) */
 #define DD_J_SNAP_MAGIC 0x50414e5352414444ull /* "DDARSNAP" */
-#define DD_J_SNAP_MAJOR 1
+#define DD_J_SNAP_MAJOR 2
 #define DD_J_SNAP_MINOR 0
-#define DD_J_SNAP_MAX_SECTIONS 64
+#define DD_J_SNAP_MAX_SECTIONS 128
 
 enum dd_jrec_type {
 	DD_JREC_EVENT = 1,   /* payload: struct dd_event (ops/event.h), an input to the operators */
 	DD_JREC_OUTPUT = 2,  /* payload: struct dd_output (ops/output.h), what an operator decided */
 	DD_JREC_FEEDPOS = 3, /* payload: struct dd_jfeedpos, where a feed stands after a datagram */
 	DD_JREC_PAD = 4,     /* no payload meaning: fills a segment's tail before rotation */
+	DD_JREC_CONFIG = 5,  /* payload: struct dd_jconfig, the configuration outputs depend on: written at
+			      * every start (before any input) and whenever it changes */
 	DD_JREC__COUNT
 };
 
-/* Stable name of a record type ("event", "output", "feedpos", "pad"), "?" if unknown. */
+/* Stable name of a record type ("event", "output", "feedpos", "pad", "config"), "?" if unknown. */
 const char *dd_jrec_type_name(unsigned type);
 
 struct dd_jseg_header {
@@ -91,6 +97,21 @@ struct dd_jrec {
 	uint32_t partition;
 };
 _Static_assert(sizeof(struct dd_jrec) == DD_J_REC_HDR, "record header is 24 bytes");
+
+/*
+ * What outputs depend on besides the inputs: the pipeline layout and each chain's operators with
+ * their parameters (capacities now; rule sets later). Replay and recovery build their chains from
+ * it, so nothing has to be repeated on their command line.
+ */
+#define DD_JCONFIG_VERSION 1
+struct dd_jconfig {
+	uint32_t version;            /* DD_JCONFIG_VERSION */
+	uint32_t nshards;            /* chains per input kind: 1 (run to completion) or the workers */
+	uint32_t nfeeds;
+	uint32_t pad;
+	struct dd_chain_spec market; /* the market-data chain */
+};
+_Static_assert(sizeof(struct dd_jconfig) == 16 + sizeof(struct dd_chain_spec), "config record layout");
 
 struct dd_jfeedpos {
 	char session[10];        /* MoldUDP64 session name */
@@ -144,7 +165,7 @@ void dd_jseg_header_init(struct dd_jseg_header *h, uint64_t segment_size, uint64
 void dd_jseg_header_set_layout(struct dd_jseg_header *h, uint32_t nshards, uint32_t nfeeds);
 
 /* Check a segment header read from disk: magic, major version, CRC, header_size, segment_size (a
- * multiple of DD_J_PAGE, at least two pages), first_lsn (not 0). Any minor version is accepted.
+ * multiple of DD_J_PAGE, at least two pages, at most DD_J_MAX_SEGMENT), first_lsn (not 0). Any minor version is accepted.
  * Returns 0, -EPROTO (another major version) or -EBADMSG, with a message in err. */
 int dd_jseg_header_check(const struct dd_jseg_header *h, char *err, size_t errlen);
 
@@ -191,6 +212,9 @@ struct dd_jscan {
 	/* torn tail */
 	bool torn;
 	uint64_t torn_bytes;     /* from end_offset to the last non-zero byte of the last segment */
+	uint64_t short_bytes;    /* the last segment file is this much shorter than its header's segment_size
+				  * (its end was lost): part of the torn tail, torn is set */
+	uint64_t segment_size;   /* the last segment's size as its header says */
 	/* corruption */
 	bool corrupt;
 	char corrupt_segment[512];
@@ -222,7 +246,8 @@ int dd_jscan_dir(const char *dir, uint64_t from_lsn, dd_jrec_fn fn, void *ctx, s
 
 /*
  * Cut a torn tail found by dd_jscan_dir(): zero the bytes of the last segment from s->end_offset
- * to its last non-zero byte, and fsync. Does nothing (returns 0) if s is not torn; -EINVAL if s is
+ * to its last non-zero byte (a segment cut short: to its end, then extend it back to its header's
+ * segment_size), and fsync. Does nothing (returns 0) if s is not torn; -EINVAL if s is
  * corrupt (corruption is never cut automatically). Returns 0 or -errno with a message.
  */
 int dd_jtruncate_tail(const struct dd_jscan *s, char *err, size_t errlen);

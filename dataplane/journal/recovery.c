@@ -9,15 +9,50 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-int dd_output_json(char *buf, size_t len, uint64_t lsn, const struct dd_output *o)
+#include "ops/op.h"
+
+/* The keys every output line has after "lsn" and "type". */
+static int head_json(char *buf, size_t len, const struct dd_output *o)
 {
 	return snprintf(buf, len,
-			"{\"lsn\":%" PRIu64 ",\"type\":\"bbo\",\"feed\":%u,\"seq\":%" PRIu64 ",\"event_ns\":%" PRIu64
-			",\"locate\":%u,\"bid\":\"%u.%04u\",\"bid_shares\":%" PRIu64 ",\"bid_orders\":%u,"
-			"\"ask\":\"%u.%04u\",\"ask_shares\":%" PRIu64 ",\"ask_orders\":%u}\n",
-			lsn, o->source, o->seq, o->event_ns, o->locate, o->bid_price / 10000, o->bid_price % 10000,
-			o->bid_shares, o->bid_orders, o->ask_price / 10000, o->ask_price % 10000, o->ask_shares,
-			o->ask_orders);
+			",\"op\":\"%s\",\"rule\":%u,\"rule_version\":%u,\"shard\":%u,\"cause\":%" PRIu64
+			",\"feed\":%u,\"seq\":%" PRIu64 ",\"event_ns\":%" PRIu64,
+			dd_op_name(o->op), o->rule, o->rule_version, o->shard, o->cause, o->source, o->seq, o->event_ns);
+}
+
+int dd_output_json(char *buf, size_t len, uint64_t lsn, const struct dd_output *o)
+{
+	int n = snprintf(buf, len, "{\"lsn\":%" PRIu64 ",\"type\":\"%s\"", lsn, dd_output_type_name(o->type));
+	if (n < 0 || (size_t)n >= len)
+		return n;
+	int h = head_json(buf + n, len - (size_t)n, o);
+	if (h < 0 || (size_t)(n + h) >= len)
+		return n + h;
+	n += h;
+	size_t room = len - (size_t)n;
+	int t;
+	switch (o->type) {
+	case DD_OUT_BBO: {
+		const struct dd_out_bbo *b = &o->u.bbo;
+		t = snprintf(buf + n, room,
+			     ",\"locate\":%u,\"bid\":\"%u.%04u\",\"bid_shares\":%" PRIu64 ",\"bid_orders\":%u,"
+			     "\"ask\":\"%u.%04u\",\"ask_shares\":%" PRIu64 ",\"ask_orders\":%u}\n",
+			     b->locate, b->bid_price / 10000, b->bid_price % 10000, b->bid_shares, b->bid_orders,
+			     b->ask_price / 10000, b->ask_price % 10000, b->ask_shares, b->ask_orders);
+		break;
+	}
+	case DD_OUT_TEST: {
+		const uint64_t *v = o->u.test.v;
+		t = snprintf(buf + n, room,
+			     ",\"key\":%u,\"v\":[%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 "]}\n", o->key,
+			     v[0], v[1], v[2], v[3], v[4]);
+		break;
+	}
+	default:
+		t = snprintf(buf + n, room, ",\"key\":%u}\n", o->key);
+		break;
+	}
+	return t < 0 ? t : n + t;
 }
 
 int dd_output_last_lsn(const char *path, uint64_t *lsn, uint64_t *cut, char *err, size_t errlen)
@@ -90,7 +125,7 @@ static int rerelease_one(void *ctx, const struct dd_jrec *r, const uint8_t *p, s
 		return 0;
 	struct dd_output o;
 	memcpy(&o, p, sizeof(o));
-	char line[512];
+	char line[DD_OUTPUT_JSON_MAX];
 	int len = dd_output_json(line, sizeof(line), r->lsn, &o);
 	if (fwrite(line, 1, (size_t)len, rr->f) != (size_t)len)
 		return -EIO;
@@ -119,12 +154,23 @@ int dd_recover(struct dd_recovery *rc, char *err, size_t errlen)
 
 	struct dd_replay *rp = &rc->replay;
 	memset(rp, 0, sizeof(*rp));
-	rp->nfeeds = rc->nfeeds;
-	rp->nshards = rc->nshards;
-	rp->books = rc->books;
 	rp->use_snapshot = true;
+	rp->burst = rc->burst;
+	rp->check_config = rc->check_config;
+	rp->check_ctx = rc->check_ctx;
+	rp->alloc = rc->alloc;
+	rp->release = rc->release;
+	rp->alloc_ctx = rc->alloc_ctx;
+	rp->clock = rc->clock;
 	r = dd_replay_run(rc->dir, rp, err, errlen);
 	if (r == -ENOENT || (r == 0 && rp->scan.segments == 0)) {
+		if (rc->released_lsn != 0) {
+			snprintf(err, errlen,
+				 "the output file %s holds outputs released up to LSN %llu, but journal %s is new: they would be "
+				 "numbered again from LSN 1. Move the output file aside (or give the journal it was written "
+				 "with)", rc->output, (unsigned long long)rc->released_lsn, rc->dir);
+			return -EPROTO;
+		}
 		rc->fresh = true;
 		rc->next_lsn = 1;
 		rc->segment[0] = '\0';
@@ -135,11 +181,11 @@ int dd_recover(struct dd_recovery *rc, char *err, size_t errlen)
 	if (r != 0)
 		return r;
 	const struct dd_jscan *s = &rp->scan;
-	if ((s->nshards != 0 && s->nshards != rc->nshards) || (s->nfeeds != 0 && s->nfeeds != rc->nfeeds)) {
+	if (rp->have_config && (rp->nshards != rc->nshards || rp->nfeeds != rc->nfeeds)) {
 		snprintf(err, errlen,
-			 "journal %s was written by a pipeline with %u book shard(s) and %u feed(s); this start has %u and %u: "
+			 "journal %s was written by a pipeline with %u shard(s) and %u feed(s); this start has %u and %u: "
 			 "start with the same --pipeline/--workers and feeds (or replay it offline with dadar-journal replay)",
-			 rc->dir, s->nshards, s->nfeeds, rc->nshards, rc->nfeeds);
+			 rc->dir, rp->nshards, rp->nfeeds, rc->nshards, rc->nfeeds);
 		return -EINVAL;
 	}
 	if (s->corrupt) {
@@ -155,6 +201,20 @@ int dd_recover(struct dd_recovery *rc, char *err, size_t errlen)
 			 "journal %s: replaying it does not give the outputs it recorded (at LSN %llu: %s). The operators "
 			 "or their configuration changed since it was written; dadar will not start on it",
 			 rc->dir, (unsigned long long)rp->mismatch_lsn, rp->mismatch_why);
+		return -EPROTO;
+	}
+	/*
+	 * The output file must not be ahead of the journal: outputs released past the journal's end
+	 * were acknowledged and then lost from the journal (a segment deleted or cut short, a journal
+	 * restored from an older copy). Going on would release different outputs under the same LSNs.
+	 */
+	if (rc->released_lsn > s->last_lsn) {
+		snprintf(err, errlen,
+			 "the output file %s holds outputs released up to LSN %llu, but journal %s ends at LSN %llu: the "
+			 "journal lost records whose outputs were released. dadar will not number new outputs over them: "
+			 "move the output file aside (its lines stay valid up to LSN %llu), or restore the journal",
+			 rc->output, (unsigned long long)rc->released_lsn, rc->dir, (unsigned long long)s->last_lsn,
+			 (unsigned long long)s->last_lsn);
 		return -EPROTO;
 	}
 	if (s->torn) {
@@ -180,10 +240,13 @@ int dd_recover(struct dd_recovery *rc, char *err, size_t errlen)
 		rc->next_lsn = first;
 	}
 	/*
-	 * A feed resumes after the later of its last journaled position and its last journaled event:
-	 * positions are journaled once per receive burst, events as they come, so a crash can leave
-	 * events past the last position. Without a position (a crash in the very first burst) the name
-	 * is unknown: the first datagram names the session.
+	 * A feed resumes after the later of its last journaled position and the last event journaled
+	 * after that position: positions are journaled once per receive burst, events as they come, so
+	 * a crash can leave events past the last position. Only events after the position count, so an
+	 * earlier MoldUDP64 session's larger sequence numbers never move a later session's position.
+	 * (If a session changed within the last burst, before its position was journaled, the events
+	 * of the new session already journaled are received again.) Without a position (a crash in
+	 * the very first burst) the name is unknown: the first datagram names the session.
 	 */
 	for (unsigned f = 0; f < rc->nfeeds && f < DD_MAX_FEEDS; f++) {
 		uint64_t next = rp->have_pos[f] ? rp->pos[f].next_seq : 0;
@@ -228,6 +291,10 @@ int dd_recover(struct dd_recovery *rc, char *err, size_t errlen)
 			      "; cut a torn tail of %llu bytes at %s offset %llu after LSN %llu",
 			      (unsigned long long)rc->cut_bytes, s->last_segment, (unsigned long long)s->end_offset,
 			      (unsigned long long)s->last_lsn);
+	if (rc->truncated && s->short_bytes > 0 && n > 0 && (size_t)n < sizeof(rc->message))
+		n += snprintf(rc->message + n, sizeof(rc->message) - (size_t)n,
+			      " (the file was %llu bytes short of its %llu: zero-filled back to its size)",
+			      (unsigned long long)s->short_bytes, (unsigned long long)s->segment_size);
 	if (rp->ntail && n > 0 && (size_t)n < sizeof(rc->message))
 		n += snprintf(rc->message + n, sizeof(rc->message) - (size_t)n,
 			      "; %llu outputs derived but not journaled before the stop are journaled now",

@@ -28,17 +28,22 @@
 
 #include "dataplane/wire/feed.h"
 #include "dataplane/journal/replay.h"
-#include "ops/book/book.h"
 #include "ops/output.h"
 
 struct dd_recovery {
 	/* in */
 	const char *dir;            /* journal directory */
 	const char *output;         /* released outputs file, "" for none */
-	unsigned nshards;
-	unsigned nfeeds;
-	struct dd_book *books;      /* [nshards * nfeeds], empty */
 	struct dd_feed *feeds;      /* [nfeeds] */
+	unsigned nfeeds;
+	unsigned nshards;           /* the pipeline this start runs (the journal must match) */
+	unsigned burst;             /* events per chain run in this pipeline (replay builds the chains so) */
+	int (*check_config)(void *ctx, const struct dd_jconfig *journaled, char *err, size_t errlen);
+	void *check_ctx;            /* see struct dd_replay */
+	void *(*alloc)(void *ctx, size_t len);
+	void (*release)(void *ctx, void *p);
+	void *alloc_ctx;
+	uint64_t (*clock)(void);
 	/* out */
 	bool fresh;                 /* no journal yet: a new one starts at LSN 1 */
 	uint64_t next_lsn;
@@ -49,7 +54,7 @@ struct dd_recovery {
 	uint64_t rereleased;        /* journaled outputs released now */
 	bool truncated;             /* a torn journal tail was cut */
 	uint64_t cut_bytes;
-	struct dd_replay replay;    /* what replay found (events, snapshot, outputs); tail = to journal */
+	struct dd_replay replay;    /* what replay found (chains, events, snapshot, outputs); tail = to journal */
 	char message[768];          /* one human paragraph on what recovery did */
 };
 
@@ -64,8 +69,10 @@ void dd_recovery_fini(struct dd_recovery *rc);
 
 /*
  * Format one released output as a JSON line (with its newline) into buf; returns its length
- * (snprintf's: the caller checks it fits).
+ * (snprintf's: the caller checks it fits; DD_OUTPUT_JSON_MAX always does). docs/outputs.md
+ * describes every key.
  */
+#define DD_OUTPUT_JSON_MAX 512
 int dd_output_json(char *buf, size_t len, uint64_t lsn, const struct dd_output *o);
 
 /*

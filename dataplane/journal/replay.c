@@ -2,9 +2,12 @@
 #include "dataplane/journal/replay.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "ops/book/book_op.h"
 
 /* A FIFO of outputs, grown as needed (replay is control-plane code). */
 struct ofifo {
@@ -38,87 +41,246 @@ static inline bool ofifo_empty(const struct ofifo *q)
 	return q->head == q->tail;
 }
 
-/* Per shard: outputs derived and not yet seen journaled, and journaled ones not yet derived. */
-struct shard_q {
+/* Per shard and operator: outputs derived and not yet seen journaled, and journaled ones not yet
+ * derived (a staged daemon journals a worker's outputs when the journal lcore gets to them). */
+struct out_q {
 	struct ofifo derived;
 	struct ofifo journaled;
 };
 
 struct priv {
 	struct dd_replay *r;
-	struct shard_q *q; /* [nshards] */
-	uint64_t skip_to;  /* records up to this LSN are in the snapshot */
+	struct out_q *q;       /* [nshards * DD_CHAIN_MAX_OPS] */
+	void **chain_mem;      /* [nshards] */
+	uint64_t skip_to;      /* records up to this LSN are in the snapshot */
+	uint64_t base_events;  /* events and outputs up to the snapshot replay started from */
+	uint64_t base_outputs;
+	uint64_t last_event_lsn;
 	/* why on_record stopped the scan: the scanner writes its own message into the caller's err
 	 * when a callback fails, so ours is kept here and copied over it afterwards */
-	char why[256];
+	char why[320];
 };
 
-static void mismatch(struct dd_replay *r, uint64_t lsn, const char *fmt, const struct dd_output *a,
-		     const struct dd_output *b)
+void dd_output_describe(const struct dd_output *o, char *buf, size_t len)
+{
+	int n = snprintf(buf, len, "%s by %s shard %u cause %" PRIu64 " feed %u seq %" PRIu64 " key %u",
+			 dd_output_type_name(o->type), dd_op_name(o->op), o->shard, o->cause, o->source, o->seq, o->key);
+	if (n < 0 || (size_t)n >= len)
+		return;
+	if (o->type == DD_OUT_BBO)
+		snprintf(buf + n, len - (size_t)n, " bid %u x %" PRIu64 " ask %u x %" PRIu64, o->u.bbo.bid_price,
+			 o->u.bbo.bid_shares, o->u.bbo.ask_price, o->u.bbo.ask_shares);
+	else if (o->type == DD_OUT_TEST)
+		snprintf(buf + n, len - (size_t)n, " v %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64, o->u.test.v[0],
+			 o->u.test.v[1], o->u.test.v[2], o->u.test.v[3]);
+}
+
+static void mismatch(struct dd_replay *r, uint64_t lsn, const char *what, const struct dd_output *j,
+		     const struct dd_output *d)
 {
 	if (r->mismatch)
 		return;
 	r->mismatch = true;
 	r->mismatch_lsn = lsn;
-	char da[96] = "none", db[96] = "none";
-	if (a != NULL)
-		snprintf(da, sizeof(da), "feed %u seq %llu locate %u bid %u x %llu ask %u x %llu", a->source,
-			 (unsigned long long)a->seq, a->locate, a->bid_price, (unsigned long long)a->bid_shares,
-			 a->ask_price, (unsigned long long)a->ask_shares);
-	if (b != NULL)
-		snprintf(db, sizeof(db), "feed %u seq %llu locate %u bid %u x %llu ask %u x %llu", b->source,
-			 (unsigned long long)b->seq, b->locate, b->bid_price, (unsigned long long)b->bid_shares,
-			 b->ask_price, (unsigned long long)b->ask_shares);
-	snprintf(r->mismatch_why, sizeof(r->mismatch_why), "%s: journaled {%s}, re-derived {%s}", fmt, da, db);
+	char dj[128] = "none", dd[128] = "none";
+	if (j != NULL)
+		dd_output_describe(j, dj, sizeof(dj));
+	if (d != NULL)
+		dd_output_describe(d, dd, sizeof(dd));
+	snprintf(r->mismatch_why, sizeof(r->mismatch_why), "%s: journaled {%s}, re-derived {%s}", what, dj, dd);
 }
 
-/* Pair the heads of a shard's two queues while both have one; a differing pair is a mismatch. */
-static void match(struct dd_replay *r, struct shard_q *q, uint64_t lsn)
+/* Pair the heads of a queue's two sides while both have one; a differing pair is a mismatch. */
+static void match(struct dd_replay *r, struct out_q *q, uint64_t lsn)
 {
 	while (!ofifo_empty(&q->derived) && !ofifo_empty(&q->journaled)) {
 		const struct dd_output *d = &q->derived.v[q->derived.head++];
 		const struct dd_output *j = &q->journaled.v[q->journaled.head++];
-		if (memcmp(d, j, DD_OUTPUT_CMP_LEN) != 0)
-			mismatch(r, lsn, "a journaled output differs from the one the books derive", j, d);
+		if (!dd_output_same(d, j))
+			mismatch(r, lsn, "a journaled output differs from the one the operators derive", j, d);
 		else
 			r->outputs_matched++;
 	}
 }
 
-static struct dd_book *book_of(struct dd_replay *r, unsigned shard, unsigned feed)
+/* The queue of (shard, operator kind), or NULL if the chain has no such operator. */
+static struct out_q *queue_of(struct priv *p, unsigned shard, unsigned op_id)
 {
-	return &r->books[shard * r->nfeeds + feed];
+	const struct dd_chain *c = &p->r->chains[shard];
+	for (unsigned k = 0; k < c->nops; k++)
+		if (c->op[k].ops->id == op_id)
+			return &p->q[shard * DD_CHAIN_MAX_OPS + k];
+	return NULL;
+}
+
+static void *default_alloc(void *ctx, size_t len)
+{
+	(void)ctx;
+	return aligned_alloc(64, (len + 63) & ~(size_t)63);
+}
+
+static void default_release(void *ctx, void *ptr)
+{
+	(void)ctx;
+	free(ptr);
+}
+
+/* Build the chains the configuration describes (once). */
+static int build_chains(struct priv *p, const struct dd_jconfig *cfg, char *err, size_t errlen)
+{
+	struct dd_replay *r = p->r;
+	if (cfg->version != DD_JCONFIG_VERSION || cfg->nshards == 0 || cfg->nshards > DD_REPLAY_MAX_SHARDS ||
+	    cfg->nfeeds == 0 || cfg->nfeeds > DD_MAX_FEEDS) {
+		snprintf(err, errlen, "journal configuration version %u with %u shard(s) and %u feed(s): not one this "
+			 "build can replay", cfg->version, cfg->nshards, cfg->nfeeds);
+		return -EBADMSG;
+	}
+	for (unsigned i = 0; i < cfg->market.nops && i < DD_CHAIN_MAX_OPS; i++)
+		if (cfg->market.op[i].len > DD_OP_PARAMS_MAX) {
+			snprintf(err, errlen, "journal configuration: operator %u has %u bytes of parameters (at most %u)", i,
+				 cfg->market.op[i].len, DD_OP_PARAMS_MAX);
+			return -EBADMSG;
+		}
+	int rc;
+	if (r->check_config != NULL && (rc = r->check_config(r->check_ctx, cfg, err, errlen)) != 0)
+		return rc;
+	struct dd_chain_params cp = { .spec = &cfg->market, .burst = r->burst ? r->burst : 1, .clock = r->clock };
+	size_t len = dd_chain_memsize(&cp);
+	if (len == 0) {
+		char why[160];
+		dd_chain_init(&(struct dd_chain){ 0 }, NULL, 0, &cp, why, sizeof(why));
+		snprintf(err, errlen, "journal configuration: %s", why);
+		return -EBADMSG;
+	}
+	r->chains = calloc(cfg->nshards, sizeof(*r->chains));
+	p->chain_mem = calloc(cfg->nshards, sizeof(*p->chain_mem));
+	p->q = calloc((size_t)cfg->nshards * DD_CHAIN_MAX_OPS, sizeof(*p->q));
+	if (r->chains == NULL || p->chain_mem == NULL || p->q == NULL) {
+		snprintf(err, errlen, "replay: out of memory");
+		return -ENOMEM;
+	}
+	r->config = *cfg;
+	r->nshards = cfg->nshards;
+	r->nfeeds = cfg->nfeeds;
+	r->have_config = true;
+	for (unsigned s = 0; s < cfg->nshards; s++) {
+		p->chain_mem[s] = r->alloc(r->alloc_ctx, len);
+		if (p->chain_mem[s] == NULL) {
+			snprintf(err, errlen, "cannot allocate %.1f MB for the operators of shard %u (lower the capacities "
+				 "the journal was written with? they are in its config records: dadar-journal dump)",
+				 (double)len / 1e6, s);
+			return -ENOMEM;
+		}
+		cp.shard = s;
+		if ((rc = dd_chain_init(&r->chains[s], p->chain_mem[s], len, &cp, err, errlen)) != 0)
+			return rc;
+	}
+	return 0;
+}
+
+static int on_config(struct priv *p, const struct dd_jrec *rec, const uint8_t *payload, char *err, size_t errlen)
+{
+	struct dd_jconfig cfg;
+	memcpy(&cfg, payload, sizeof(cfg)); /* the scanner checked the payload's size */
+	struct dd_replay *r = p->r;
+	if (!r->have_config)
+		return build_chains(p, &cfg, err, errlen);
+	if (cfg.nshards != r->config.nshards || cfg.nfeeds != r->config.nfeeds ||
+	    !dd_chain_spec_equal(&cfg.market, &r->config.market)) {
+		snprintf(err, errlen, "journal LSN %llu: the configuration changes (%u shard(s), %u feed(s), %u operators "
+			 "→ %u, %u, %u); this build replays a journal under one configuration only",
+			 (unsigned long long)rec->lsn, r->config.nshards, r->config.nfeeds, r->config.market.nops,
+			 cfg.nshards, cfg.nfeeds, cfg.market.nops);
+		return -EBADMSG;
+	}
+	return 0;
+}
+
+static int take_outputs(struct priv *p, unsigned s, uint64_t lsn)
+{
+	struct dd_replay *r = p->r;
+	struct dd_chain *c = &r->chains[s];
+	for (unsigned k = 0; k < c->nops; k++)
+		for (unsigned i = c->op[k].out_begin; i < c->op[k].out_end; i++) {
+			struct out_q *q = &p->q[s * DD_CHAIN_MAX_OPS + k];
+			r->outputs_derived++;
+			if (ofifo_push(&q->derived, &c->emit.out[i]) != 0) {
+				snprintf(p->why, sizeof(p->why), "journal LSN %llu: out of memory for the derived outputs "
+					 "waiting for their journaled twins", (unsigned long long)lsn);
+				return -ENOMEM;
+			}
+			match(r, q, lsn);
+		}
+	dd_chain_drain(c);
+	return 0;
 }
 
 static int on_event(struct priv *p, const struct dd_jrec *rec, const struct dd_event *ev)
 {
 	struct dd_replay *r = p->r;
+	if (!r->have_config) {
+		snprintf(p->why, sizeof(p->why), "journal LSN %llu: an event before any configuration record: the "
+			 "journal's start is missing (or it was written by another version)", (unsigned long long)rec->lsn);
+		return -EBADMSG;
+	}
 	if (ev->source >= r->nfeeds) {
-		snprintf(p->why, sizeof(p->why), "journal LSN %llu: an event of feed %u, but %u feed(s) are configured: "
-			 "start with the configuration that wrote the journal", (unsigned long long)rec->lsn, ev->source,
-			 r->nfeeds);
-		return -EINVAL;
+		snprintf(p->why, sizeof(p->why), "journal LSN %llu: an event of feed %u, but the journal's configuration "
+			 "has %u feed(s)", (unsigned long long)rec->lsn, ev->source, r->nfeeds);
+		return -EBADMSG;
 	}
 	unsigned first = 0, last = r->nshards - 1;
-	if (ev->type != DD_EV_SYSTEM)
+	if (!dd_chain_broadcast(ev))
 		first = last = dd_shard_of(ev->key, r->nshards);
 	for (unsigned s = first; s <= last; s++) {
-		struct dd_book *b = book_of(r, s, ev->source);
-		unsigned flags = dd_book_apply(b, ev);
-		struct dd_output o;
-		if ((flags & (DD_BOOK_BID_CHANGED | DD_BOOK_ASK_CHANGED)) && dd_book_bbo_output(b, ev, &o)) {
-			r->outputs_derived++;
-			if (ofifo_push(&p->q[s].derived, &o) != 0) {
-				snprintf(p->why, sizeof(p->why), "journal LSN %llu: out of memory for the derived outputs "
-					 "waiting for their journaled twins", (unsigned long long)rec->lsn);
-				return -ENOMEM;
-			}
-			match(r, &p->q[s], rec->lsn);
-		}
+		uint64_t overflow = dd_chain_overflow(&r->chains[s]);
+		dd_chain_run(&r->chains[s], ev, &rec->lsn, 1);
+		r->overflow += dd_chain_overflow(&r->chains[s]) - overflow;
+		int rc = take_outputs(p, s, rec->lsn);
+		if (rc != 0)
+			return rc;
 	}
-	if (ev->seq > r->max_seq[ev->source])
-		r->max_seq[ev->source] = ev->seq;
+	if (ev->type == DD_EV_TICK) {
+		if (ev->event_ns > r->last_tick_ns)
+			r->last_tick_ns = ev->event_ns;
+	} else {
+		if (ev->seq > r->max_seq[ev->source])
+			r->max_seq[ev->source] = ev->seq;
+		if (ev->event_ns > r->max_event_ns)
+			r->max_event_ns = ev->event_ns;
+	}
+	p->last_event_lsn = rec->lsn;
 	r->events++;
+	return 0;
+}
+
+static int on_output(struct priv *p, const struct dd_jrec *rec, const struct dd_output *o)
+{
+	struct dd_replay *r = p->r;
+	r->outputs_journaled++;
+	if (!r->have_config || o->shard >= r->nshards) {
+		mismatch(r, rec->lsn, "a journaled output of a shard the configuration does not have", o, NULL);
+		return 0;
+	}
+	/* the writer journals an output only after the input that caused it */
+	if (o->cause >= rec->lsn || o->cause > p->last_event_lsn) {
+		mismatch(r, rec->lsn, "a journaled output before its cause", o, NULL);
+		return 0;
+	}
+	struct out_q *q = queue_of(p, o->shard, o->op);
+	if (q == NULL) {
+		mismatch(r, rec->lsn, "a journaled output of an operator the chain does not have", o, NULL);
+		return 0;
+	}
+	if (ofifo_empty(&q->derived)) {
+		mismatch(r, rec->lsn, "a journaled output the operators do not derive (at least not before it)", o, NULL);
+		return 0;
+	}
+	if (ofifo_push(&q->journaled, o) != 0) {
+		snprintf(p->why, sizeof(p->why), "journal LSN %llu: out of memory for the journaled outputs waiting for "
+			 "the operators to derive them", (unsigned long long)rec->lsn);
+		return -ENOMEM;
+	}
+	match(r, q, rec->lsn);
 	return 0;
 }
 
@@ -126,6 +288,7 @@ static int on_record(void *ctx, const struct dd_jrec *rec, const uint8_t *payloa
 {
 	struct priv *p = ctx;
 	struct dd_replay *r = p->r;
+	(void)n; /* the scanner checked n against the type's payload size */
 	if (rec->lsn <= p->skip_to)
 		return 0;
 	if (r->max_lsn != 0 && rec->lsn > r->max_lsn)
@@ -134,34 +297,22 @@ static int on_record(void *ctx, const struct dd_jrec *rec, const uint8_t *payloa
 	switch (rec->type) {
 	case DD_JREC_EVENT: {
 		struct dd_event ev;
-		memcpy(&ev, payload, sizeof(ev)); /* the scanner checked n >= sizeof(ev) */
-		(void)n;
+		memcpy(&ev, payload, sizeof(ev));
 		return on_event(p, rec, &ev);
 	}
 	case DD_JREC_OUTPUT: {
 		struct dd_output o;
 		memcpy(&o, payload, sizeof(o));
-		r->outputs_journaled++;
-		unsigned s = dd_shard_of(o.locate, r->nshards);
-		/* the writer journals an output only after its input: one that the books have not
-		 * derived yet never had its cause journaled before it */
-		if (ofifo_empty(&p->q[s].derived)) {
-			mismatch(r, rec->lsn, "a journaled output the books do not derive (at least not before it)", &o,
-				 NULL);
-			return 0;
-		}
-		if (ofifo_push(&p->q[s].journaled, &o) != 0) {
-			snprintf(p->why, sizeof(p->why), "journal LSN %llu: out of memory for the journaled outputs "
-				 "waiting for the books to derive them", (unsigned long long)rec->lsn);
-			return -ENOMEM;
-		}
-		match(r, &p->q[s], rec->lsn);
-		return 0;
+		return on_output(p, rec, &o);
 	}
+	case DD_JREC_CONFIG:
+		return on_config(p, rec, payload, p->why, sizeof(p->why));
 	case DD_JREC_FEEDPOS:
 		if (rec->source < DD_MAX_FEEDS) {
 			memcpy(&r->pos[rec->source], payload, sizeof(r->pos[0]));
 			r->have_pos[rec->source] = true;
+			/* the events before it are covered by it, whatever session they were of */
+			r->max_seq[rec->source] = 0;
 		}
 		return 0;
 	default:
@@ -202,74 +353,71 @@ static int membuf_get(void *ctx, void *p, size_t n)
 	return 0;
 }
 
-static int write_snapshot(const char *dir, uint64_t lsn, const struct dd_book *books, unsigned nshards,
-			  unsigned nfeeds, const struct dd_jfeedpos *pos, const bool *have_pos, uint64_t events,
-			  uint64_t outputs, const struct shard_q *q, char *err, size_t errlen)
+int dd_replay_snapshot_state(const struct dd_replay *r, const char *dir, char *err, size_t errlen)
 {
+	const struct priv *p = r->priv;
+	if (p == NULL || !r->have_config) {
+		snprintf(err, errlen, "snapshot: nothing replayed yet");
+		return -EINVAL;
+	}
 	struct dd_jsnap_writer *w;
-	int rc = dd_jsnap_begin(&w, dir, lsn, err, errlen);
+	int rc = dd_jsnap_begin(&w, dir, r->last_lsn, err, errlen);
 	if (rc != 0)
 		return rc;
-	struct dd_snap_meta meta = { nshards, nfeeds, events, outputs };
+	struct dd_snap_meta meta = { .config = r->config, .events = p->base_events + r->events,
+				     .outputs = p->base_outputs + r->outputs_derived,
+				     .max_event_ns = r->max_event_ns, .last_tick_ns = r->last_tick_ns };
+	memcpy(meta.max_seq, r->max_seq, sizeof(meta.max_seq));
 	rc = dd_jsnap_section(w, DD_SNAP_TAG_META, &meta, sizeof(meta));
 	struct dd_jfeedpos fp[DD_MAX_FEEDS];
 	memset(fp, 0, sizeof(fp));
-	for (unsigned f = 0; f < nfeeds && f < DD_MAX_FEEDS; f++)
-		if (have_pos[f])
-			fp[f] = pos[f];
+	for (unsigned f = 0; f < r->nfeeds && f < DD_MAX_FEEDS; f++)
+		if (r->have_pos[f])
+			fp[f] = r->pos[f];
 	if (rc == 0)
 		rc = dd_jsnap_section(w, DD_SNAP_TAG_FEEDPOS, fp, sizeof(fp));
 	struct membuf m = { 0 };
-	if (q != NULL) {
-		for (unsigned s = 0; rc == 0 && s < nshards; s++) {
-			uint32_t hdr[2] = { s, (uint32_t)(q[s].derived.tail - q[s].derived.head) };
-			rc = membuf_put(&m, hdr, sizeof(hdr));
-			if (rc == 0 && hdr[1] > 0)
-				rc = membuf_put(&m, q[s].derived.v + q[s].derived.head, hdr[1] * sizeof(struct dd_output));
-		}
-		if (rc == 0)
-			rc = dd_jsnap_section(w, DD_SNAP_TAG_PENDING, m.p, m.len);
+	for (size_t i = 0; rc == 0 && i < (size_t)r->nshards * DD_CHAIN_MAX_OPS; i++) {
+		const struct ofifo *d = &p->q[i].derived;
+		if (d->tail > d->head)
+			rc = membuf_put(&m, d->v + d->head, (d->tail - d->head) * sizeof(struct dd_output));
 	}
-	for (unsigned s = 0; rc == 0 && s < nshards; s++)
-		for (unsigned f = 0; rc == 0 && f < nfeeds; f++) {
-			m.len = 0;
-			rc = dd_book_save(&books[s * nfeeds + f], membuf_put, &m);
-			if (rc == 0)
-				rc = dd_jsnap_section(w, DD_SNAP_TAG_BOOK + s * DD_MAX_FEEDS + f, m.p, m.len);
-		}
+	if (rc == 0)
+		rc = dd_jsnap_section(w, DD_SNAP_TAG_PENDING, m.p, m.len);
+	for (unsigned s = 0; rc == 0 && s < r->nshards; s++) {
+		m.len = 0;
+		rc = dd_chain_save(&r->chains[s], membuf_put, &m);
+		if (rc == 0)
+			rc = dd_jsnap_section(w, DD_SNAP_TAG_CHAIN + s, m.p, m.len);
+	}
 	free(m.p);
 	if (rc != 0) {
 		dd_jsnap_end(w, false, err, errlen);
-		snprintf(err, errlen, "snapshot %llu in %s: %s", (unsigned long long)lsn, dir, strerror(-rc));
+		snprintf(err, errlen, "snapshot %llu in %s: %s", (unsigned long long)r->last_lsn, dir, strerror(-rc));
 		return rc;
 	}
 	return dd_jsnap_end(w, true, err, errlen);
 }
 
-int dd_replay_snapshot(const char *dir, uint64_t lsn, const struct dd_book *books, unsigned nshards,
-		       unsigned nfeeds, const struct dd_jfeedpos *pos, const bool *have_pos, uint64_t events,
-		       uint64_t outputs, char *err, size_t errlen)
+/* Restore chains and positions from a snapshot. */
+static int load_snapshot(struct priv *p, const struct dd_jsnap *snap, char *err, size_t errlen)
 {
-	return write_snapshot(dir, lsn, books, nshards, nfeeds, pos, have_pos, events, outputs, NULL, err, errlen);
-}
-
-int dd_replay_snapshot_state(const struct dd_replay *r, const char *dir, char *err, size_t errlen)
-{
-	const struct priv *p = r->priv;
-	return write_snapshot(dir, r->last_lsn, r->books, r->nshards, r->nfeeds, r->pos, r->have_pos, r->events,
-			      r->outputs_derived, p != NULL ? p->q : NULL, err, errlen);
-}
-
-/* Restore books and positions from a snapshot whose layout matches; false if it does not fit. */
-static int load_snapshot(struct dd_replay *r, struct shard_q *q, const struct dd_jsnap *snap, char *err,
-			 size_t errlen)
-{
+	struct dd_replay *r = p->r;
 	const struct dd_snap_meta *meta = NULL;
 	for (unsigned i = 0; i < snap->nsections; i++)
 		if (snap->section[i].tag == DD_SNAP_TAG_META && snap->section[i].len == sizeof(*meta))
 			meta = (const void *)snap->section[i].p;
-	if (meta == NULL || meta->nshards != r->nshards || meta->nfeeds != r->nfeeds)
-		return 1; /* written by another layout: replay from the start instead */
+	if (meta == NULL) {
+		snprintf(err, errlen, "snapshot %llu has no metadata section", (unsigned long long)snap->lsn);
+		return -EBADMSG;
+	}
+	int rc = build_chains(p, &meta->config, err, errlen);
+	if (rc != 0)
+		return rc;
+	r->max_event_ns = meta->max_event_ns;
+	r->last_tick_ns = meta->last_tick_ns;
+	memcpy(r->max_seq, meta->max_seq, sizeof(r->max_seq));
+	unsigned chains = 0;
 	for (unsigned i = 0; i < snap->nsections; i++) {
 		uint32_t tag = snap->section[i].tag;
 		if (tag == DD_SNAP_TAG_FEEDPOS && snap->section[i].len == DD_MAX_FEEDS * sizeof(struct dd_jfeedpos)) {
@@ -280,37 +428,47 @@ static int load_snapshot(struct dd_replay *r, struct shard_q *q, const struct dd
 					r->have_pos[f] = true;
 				}
 		} else if (tag == DD_SNAP_TAG_PENDING) {
-			const uint8_t *p = snap->section[i].p, *end = p + snap->section[i].len;
-			while (end - p >= 8) {
-				uint32_t hdr[2];
-				memcpy(hdr, p, sizeof(hdr));
-				p += sizeof(hdr);
-				if (hdr[0] >= r->nshards || (uint64_t)(end - p) < (uint64_t)hdr[1] * sizeof(struct dd_output)) {
-					snprintf(err, errlen, "snapshot %llu: malformed pending outputs", (unsigned long long)snap->lsn);
+			if (snap->section[i].len % sizeof(struct dd_output) != 0) {
+				snprintf(err, errlen, "snapshot %llu: malformed pending outputs", (unsigned long long)snap->lsn);
+				return -EBADMSG;
+			}
+			for (size_t k = 0; k < snap->section[i].len / sizeof(struct dd_output); k++) {
+				struct dd_output o;
+				memcpy(&o, snap->section[i].p + k * sizeof(o), sizeof(o));
+				struct out_q *q = o.shard < r->nshards ? queue_of(p, o.shard, o.op) : NULL;
+				if (q == NULL) {
+					snprintf(err, errlen, "snapshot %llu: a pending output of shard %u operator %u",
+						 (unsigned long long)snap->lsn, o.shard, o.op);
 					return -EBADMSG;
 				}
-				for (uint32_t k = 0; k < hdr[1]; k++, p += sizeof(struct dd_output)) {
-					struct dd_output o;
-					memcpy(&o, p, sizeof(o));
-					if (ofifo_push(&q[hdr[0]].derived, &o) != 0)
-						return -ENOMEM;
-				}
+				if (ofifo_push(&q->derived, &o) != 0)
+					return -ENOMEM;
 			}
-		} else if (tag >= DD_SNAP_TAG_BOOK) {
-			unsigned s = (tag - DD_SNAP_TAG_BOOK) / DD_MAX_FEEDS, f = (tag - DD_SNAP_TAG_BOOK) % DD_MAX_FEEDS;
-			if (s >= r->nshards || f >= r->nfeeds) {
-				snprintf(err, errlen, "snapshot %llu: a book for shard %u feed %u", (unsigned long long)snap->lsn, s, f);
+		} else if (tag >= DD_SNAP_TAG_CHAIN) {
+			unsigned s = tag - DD_SNAP_TAG_CHAIN;
+			if (s >= r->nshards) {
+				snprintf(err, errlen, "snapshot %llu: a chain for shard %u of %u", (unsigned long long)snap->lsn,
+					 s, r->nshards);
 				return -EBADMSG;
 			}
 			struct membuf m = { .p = (uint8_t *)(uintptr_t)snap->section[i].p, .len = snap->section[i].len };
-			int rc = dd_book_load(book_of(r, s, f), membuf_get, &m);
+			rc = dd_chain_load(&r->chains[s], membuf_get, &m);
 			if (rc != 0 || m.pos != m.len) {
-				snprintf(err, errlen, "snapshot %llu: the book of shard %u feed %u does not load (%s)",
-					 (unsigned long long)snap->lsn, s, f, rc ? strerror(-rc) : "trailing bytes");
+				snprintf(err, errlen, "snapshot %llu: the operators of shard %u do not load (%s)",
+					 (unsigned long long)snap->lsn, s, rc ? strerror(-rc) : "trailing bytes");
 				return rc ? rc : -EBADMSG;
 			}
+			chains++;
 		}
 	}
+	if (chains != r->nshards) {
+		snprintf(err, errlen, "snapshot %llu holds %u of %u shards", (unsigned long long)snap->lsn, chains,
+			 r->nshards);
+		return -EBADMSG;
+	}
+	r->events = 0;
+	p->base_events = meta->events;
+	p->base_outputs = meta->outputs;
 	r->snapshot_lsn = snap->lsn;
 	return 0;
 }
@@ -319,27 +477,23 @@ static int load_snapshot(struct dd_replay *r, struct shard_q *q, const struct dd
 
 int dd_replay_run(const char *dir, struct dd_replay *r, char *err, size_t errlen)
 {
-	if (r->nshards == 0 || r->nfeeds == 0 || r->nfeeds > DD_MAX_FEEDS) {
-		snprintf(err, errlen, "replay: %u shard(s), %u feed(s)", r->nshards, r->nfeeds);
-		return -EINVAL;
-	}
 	struct priv *p = calloc(1, sizeof(*p));
-	struct shard_q *q = calloc(r->nshards, sizeof(*q));
-	if (p == NULL || q == NULL) {
-		free(p);
-		free(q);
+	if (p == NULL)
 		return -ENOMEM;
-	}
-	*p = (struct priv){ .r = r, .q = q };
+	p->r = r;
 	r->priv = p;
+	if (r->alloc == NULL) {
+		r->alloc = default_alloc;
+		r->release = default_release;
+	}
 	int rc;
 	if (r->use_snapshot) {
 		struct dd_jsnap snap;
 		unsigned bad = 0;
 		char serr[256] = "";
-		rc = dd_jsnap_load(dir, UINT64_MAX, &snap, &bad, serr, sizeof(serr));
+		rc = dd_jsnap_load(dir, r->max_lsn != 0 ? r->max_lsn : UINT64_MAX, &snap, &bad, serr, sizeof(serr));
 		if (rc == 0) {
-			rc = load_snapshot(r, q, &snap, err, errlen);
+			rc = load_snapshot(p, &snap, err, errlen);
 			dd_jsnap_free(&snap);
 			if (rc < 0)
 				return rc;
@@ -355,6 +509,7 @@ int dd_replay_run(const char *dir, struct dd_replay *r, char *err, size_t errlen
 	 * segment is still empty it reads no record at all (last_lsn 0) though nothing was lost.
 	 */
 	p->skip_to = r->snapshot_lsn;
+	p->last_event_lsn = r->snapshot_lsn;
 	r->last_lsn = r->snapshot_lsn;
 	rc = dd_jscan_dir(dir, r->snapshot_lsn, on_record, p, &r->scan, err, errlen);
 	if (rc == -ECANCELED) {
@@ -370,36 +525,75 @@ int dd_replay_run(const char *dir, struct dd_replay *r, char *err, size_t errlen
 			 "lost durable records", (unsigned long long)r->snapshot_lsn, (unsigned long long)r->scan.last_lsn);
 		return -EBADMSG;
 	}
-	/* Journaled outputs the books never derived are a mismatch; derived ones never journaled
+	/* Journaled outputs the operators never derived are a mismatch; derived ones never journaled
 	 * are the outputs the daemon had not journaled yet when it stopped. */
-	for (unsigned s = 0; s < r->nshards; s++) {
-		if (!ofifo_empty(&q[s].journaled))
-			mismatch(r, r->last_lsn, "a journaled output the books do not derive",
-				 &q[s].journaled.v[q[s].journaled.head], NULL);
-		for (size_t i = q[s].derived.head; i < q[s].derived.tail; i++) {
-			struct dd_output *t = realloc(r->tail, (r->ntail + 1) * sizeof(*t));
-			if (t == NULL)
-				return -ENOMEM;
-			r->tail = t;
-			r->tail[r->ntail++] = q[s].derived.v[i];
-		}
+	for (size_t i = 0; r->have_config && i < (size_t)r->nshards * DD_CHAIN_MAX_OPS; i++) {
+		struct out_q *q = &p->q[i];
+		if (!ofifo_empty(&q->journaled))
+			mismatch(r, r->last_lsn, "a journaled output the operators do not derive",
+				 &q->journaled.v[q->journaled.head], NULL);
+		size_t n = q->derived.tail - q->derived.head;
+		if (n == 0)
+			continue;
+		struct dd_output *t = realloc(r->tail, (r->ntail + n) * sizeof(*t));
+		if (t == NULL)
+			return -ENOMEM;
+		r->tail = t;
+		memcpy(r->tail + r->ntail, q->derived.v + q->derived.head, n * sizeof(*t));
+		r->ntail += n;
+	}
+	/* In cause order, equal causes staying in queue order (the order the daemon journals them in):
+	 * an insertion sort, stable, over what was in flight at the stop (small). */
+	for (uint64_t i = 1; i < r->ntail; i++) {
+		struct dd_output x = r->tail[i];
+		uint64_t j = i;
+		for (; j > 0 && r->tail[j - 1].cause > x.cause; j--)
+			r->tail[j] = r->tail[j - 1];
+		r->tail[j] = x;
 	}
 	r->unjournaled = r->ntail;
 	return 0;
+}
+
+struct dd_chain *dd_replay_take_chains(struct dd_replay *r, void ***mem)
+{
+	struct priv *p = r->priv;
+	struct dd_chain *c = r->chains;
+	*mem = p != NULL ? p->chain_mem : NULL;
+	if (p != NULL)
+		p->chain_mem = NULL;
+	r->chains = NULL;
+	return c;
+}
+
+const struct dd_book *dd_replay_book(const struct dd_replay *r, unsigned shard, unsigned feed)
+{
+	if (r->chains == NULL || shard >= r->nshards)
+		return NULL;
+	const void *st = dd_chain_state(&r->chains[shard], DD_OP_BOOK);
+	return st != NULL ? dd_book_op_book(st, feed) : NULL;
 }
 
 void dd_replay_fini(struct dd_replay *r)
 {
 	struct priv *p = r->priv;
 	if (p != NULL) {
-		for (unsigned s = 0; s < r->nshards; s++) {
-			free(p->q[s].derived.v);
-			free(p->q[s].journaled.v);
+		for (size_t i = 0; p->q != NULL && i < (size_t)r->nshards * DD_CHAIN_MAX_OPS; i++) {
+			free(p->q[i].derived.v);
+			free(p->q[i].journaled.v);
 		}
 		free(p->q);
+		if (p->chain_mem != NULL) {
+			for (unsigned s = 0; s < r->nshards; s++)
+				if (p->chain_mem[s] != NULL)
+					r->release(r->alloc_ctx, p->chain_mem[s]);
+			free(p->chain_mem);
+		}
 		free(p);
 		r->priv = NULL;
 	}
+	free(r->chains);
+	r->chains = NULL;
 	free(r->tail);
 	r->tail = NULL;
 	r->ntail = 0;

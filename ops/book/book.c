@@ -670,7 +670,7 @@ bool dd_book_order(const struct dd_book *b, uint64_t ref, struct dd_book_order_v
 
 /* ---- outputs ------------------------------------------------------------------------------- */
 
-bool dd_book_bbo_output(const struct dd_book *b, const struct dd_event *ev, struct dd_output *out)
+bool dd_book_bbo(const struct dd_book *b, const struct dd_event *ev, struct dd_out_bbo *out)
 {
 	const struct dd_book_instr *in = NULL;
 	if (ev->type == DD_EV_EXEC || ev->type == DD_EV_EXEC_PRICE || ev->type == DD_EV_CANCEL ||
@@ -681,20 +681,13 @@ bool dd_book_bbo_output(const struct dd_book *b, const struct dd_event *ev, stru
 	struct dd_book_level bid = { 0, 0, 0 }, ask = { 0, 0, 0 };
 	dd_book_best(b, in, DD_BOOK_BID, &bid);
 	dd_book_best(b, in, DD_BOOK_ASK, &ask);
-	*out = (struct dd_output){
-		.type = DD_OUT_BBO,
-		.source = ev->source,
-		.locate = in->locate,
-		.seq = ev->seq,
-		.event_ns = ev->event_ns,
-		.bid_price = bid.price,
-		.ask_price = ask.price,
-		.bid_shares = bid.shares,
-		.ask_shares = ask.shares,
-		.bid_orders = bid.orders,
-		.ask_orders = ask.orders,
-		.rx_tsc = ev->rx_tsc,
-	};
+	out->bid_price = bid.price;
+	out->ask_price = ask.price;
+	out->bid_shares = bid.shares;
+	out->ask_shares = ask.shares;
+	out->bid_orders = bid.orders;
+	out->ask_orders = ask.orders;
+	out->locate = in->locate;
 	return true;
 }
 

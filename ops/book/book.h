@@ -166,11 +166,11 @@ unsigned dd_book_depth(const struct dd_book *b, const struct dd_book_instr *in, 
 bool dd_book_order(const struct dd_book *b, uint64_t ref, struct dd_book_order_view *out);
 
 /*
- * The top of book of the instrument `ev` touched, as an output (DD_OUT_BBO) caused by `ev`: call it
- * after dd_book_apply() returned DD_BOOK_BID_CHANGED or DD_BOOK_ASK_CHANGED. Returns false (and
+ * The top of book of the instrument the event `ev` touched, into `out` (zero sides are empty): call
+ * it after dd_book_apply() returned DD_BOOK_BID_CHANGED or DD_BOOK_ASK_CHANGED. Returns false (and
  * writes nothing) if the event names no instrument the book knows.
  */
-bool dd_book_bbo_output(const struct dd_book *b, const struct dd_event *ev, struct dd_output *out);
+bool dd_book_bbo(const struct dd_book *b, const struct dd_event *ev, struct dd_out_bbo *out);
 
 /*
  * Snapshots. dd_book_save() writes the book's state — statistics, instruments, every live order —

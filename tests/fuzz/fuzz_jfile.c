@@ -125,7 +125,8 @@ static int scan_checked(struct dd_jscan *s, struct seen *v)
 		CHECK(s->first_lsn == 0 && s->last_lsn == 0 && s->bytes == 0);
 	}
 	CHECK(!(s->torn && s->corrupt));
-	CHECK(s->torn == (s->torn_bytes > 0));
+	CHECK(s->corrupt || s->torn == (s->torn_bytes > 0 || s->short_bytes > 0)); /* a newest segment cut short is torn too */
+	CHECK(s->short_bytes == 0 || s->torn || s->corrupt);
 	if (s->last_segment[0] != '\0') {
 		struct stat st;
 		CHECK(stat(s->last_segment, &st) == 0);
@@ -277,7 +278,8 @@ static void run_built(const uint8_t *body, size_t n)
 			b.last_len = dd_jrec_put(seg + b.off, (uint16_t)type, 0, 0, b.next_lsn++, zero, len);
 			b.off += b.last_len;
 			b.records++;
-			if (type == 0 || type >= DD_JREC_PAD || len < (type == DD_JREC_FEEDPOS ? 24u : 64u))
+			if (type == 0 || type >= DD_JREC_PAD ||
+			    len < (type == DD_JREC_FEEDPOS ? 24u : type == DD_JREC_OUTPUT ? 128u : 64u))
 				b.damaged = true;
 			break;
 		}
@@ -313,7 +315,8 @@ static void run_built(const uint8_t *body, size_t n)
 		}
 		default: { /* a valid record: event, output, feed position, or an oversized payload */
 			unsigned type = op % 3 + 1;
-			size_t len = type == DD_JREC_FEEDPOS ? 24 : 64;
+			/* the smallest valid payload of each type (jfile.h): an output is 128 bytes */
+			size_t len = type == DD_JREC_FEEDPOS ? 24 : type == DD_JREC_OUTPUT ? 128 : 64;
 			if (op >= 13) /* 13-15: longer payloads, still valid */
 				len += 8u * (arg % 16);
 			for (size_t k = 0; k < sizeof(payload); k++)

@@ -14,10 +14,12 @@ stops input with exit status 1 and a message naming the durable LSN, and once th
 restart on the same capture ends with the uninterrupted run's books and outputs.
 
 Exit 0 all passed, 1 a failure, 77 (skip, loudly) if a binary is missing.
-usage: tests/integration/crash_test.py   (env B = build dir, default build)
+usage: tests/integration/crash_test.py [SUBSTRING...]   (env B = build dir, default build)
+       scenarios: rtc, full_disk, staged, session_change_rtc, session_change_staged, torn_and_corrupt
 """
 import json
 import os
+import re
 import shutil
 import signal
 import struct
@@ -28,7 +30,11 @@ import time
 
 B = os.environ.get("B", "build")
 PID = os.getpid()
+TAG = "it7"  # prefix of this runner's EAL file prefixes and instance names
 FAILS = []
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import chain_test  # noqa: E402  (the independent top-of-book model)
+import pcaplib as pl  # noqa: E402
 
 
 def check(cond, what):
@@ -39,16 +45,43 @@ def check(cond, what):
 
 def eal(tag, pcap, lcores):
     return [f"{B}/dadar", "--no-huge", "--no-pci", "-m", "1024", "--no-telemetry", "--log-level=*:warning",
-            "--file-prefix", f"crash{PID}{tag}", "--lcores", lcores, "--vdev", f"net_pcap0,rx_pcap={pcap}", "--"]
+            "--file-prefix", f"{TAG}-crash{PID}{tag}", "--lcores", lcores, "--vdev", f"net_pcap0,rx_pcap={pcap}", "--"]
 
 
 def run(args, **kw):
     return subprocess.run(args, capture_output=True, text=True, **kw)
 
 
+def run_until(cmd, out, threshold, timeout=60):
+    """Start dadar; SIGKILL it (it alone, by its pid) as soon as the output file `out` holds
+    `threshold` bytes. Returns (whether it was still running when the kill was sent, its stderr)."""
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, errors="replace",
+                         start_new_session=True)
+    deadline = time.monotonic() + timeout
+    while p.poll() is None and time.monotonic() < deadline:
+        if os.path.exists(out) and os.path.getsize(out) >= threshold:
+            break
+        time.sleep(0.0005)
+    running = p.poll() is None
+    if running:
+        p.send_signal(signal.SIGKILL)
+    _, err = p.communicate()
+    return running, err
+
+
 def outputs(path):
-    lines = [json.loads(l) for l in open(path)] if os.path.exists(path) else []
-    return lines
+    """The output file's complete lines (a line a kill cut short is not an output yet)."""
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return [json.loads(l) for l in f if l.endswith("\n")]
+
+
+def journal_position(jdir):
+    """(last LSN, session of feed 0) of a journal as `dadar-journal stats` reads it (a torn tail is fine)."""
+    r = run([f"{B}/dadar-journal", "stats", jdir])
+    m, s = re.search(r"LSN 1\.\.(\d+)", r.stdout), re.search(r"feed 0 position: session=(\S+)", r.stdout)
+    return (int(m[1]) if m else 0), (s[1] if s else None)
 
 
 def key(o):
@@ -59,11 +92,11 @@ def scenario(tmp, pcap, name, lcores, opts, kills):
     print(f"crash recovery: {name}", flush=True)
     ref_book = os.path.join(tmp, f"{name}-ref.csv")
     r = run(eal(f"{name}r", pcap, lcores) + ["--exit-on-idle", "300", "--book-dump", ref_book, "--quiet",
-                                              "--instance", f"crash-{PID}-{name}r"] + opts)
+                                              "--instance", f"{TAG}-crash-{PID}-{name}r"] + opts)
     check(r.returncode == 0, f"uninterrupted run exits 0 ({r.stderr.strip()[-200:]})")
     uj, uout = os.path.join(tmp, f"{name}-uj"), os.path.join(tmp, f"{name}-u.out")
     r = run(eal(f"{name}u", pcap, lcores) + ["--exit-on-idle", "300", "--journal", uj, "--output", uout, "--quiet",
-                                              "--instance", f"crash-{PID}-{name}u"] + opts)
+                                              "--instance", f"{TAG}-crash-{PID}-{name}u"] + opts)
     check(r.returncode == 0, "uninterrupted journaled run exits 0")
     if os.path.exists(f"{B}/dadar-journal"):
         # default 256 MiB segments: far more data than the journal's 8 MiB staging ring, so the ring
@@ -73,22 +106,19 @@ def scenario(tmp, pcap, name, lcores, opts, kills):
 
     jdir, out, book = os.path.join(tmp, f"{name}-j"), os.path.join(tmp, f"{name}.out"), os.path.join(tmp, f"{name}.csv")
     common = ["--exit-on-idle", "300", "--journal", jdir, "--output", out, "--journal-segment-mb", "8",
-              "--snapshot-every", "150000", "--quiet", "--instance", f"crash-{PID}-{name}"] + opts
-    interrupted = 0
-    for i, k in enumerate(kills):
-        p = subprocess.Popen(eal(f"{name}{i}", pcap, lcores) + common, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.PIPE, text=True)
-        time.sleep(k)
-        if p.poll() is None:
-            p.send_signal(signal.SIGKILL)
-            interrupted += 1
-        _, err = p.communicate()
+              "--snapshot-every", "150000", "--quiet", "--instance", f"{TAG}-crash-{PID}-{name}"] + opts
+    want_n, want_bytes = len(outputs(uout)), os.path.getsize(uout) if os.path.exists(uout) else 0
+    for i, frac in enumerate(kills):
+        running, err = run_until(eal(f"{name}{i}", pcap, lcores) + common, out, int(frac * want_bytes))
         for line in err.splitlines():
             if "recovered" in line or "torn" in line:
                 print(f"        {line}")
+        at_kill, (lsn, _s), (want_lsn, _ws) = len(outputs(out)), journal_position(jdir), journal_position(uj)
+        check(running and at_kill < want_n and 0 < lsn < want_lsn,
+              f"kill {i + 1} (at {frac:.0%} of the outputs) interrupted a running dadar: still running when "
+              f"SIGKILL was sent: {running}; {at_kill} of {want_n} outputs released, journal at LSN {lsn} of {want_lsn}")
     r = run(eal(f"{name}f", pcap, lcores) + common + ["--book-dump", book])
     check(r.returncode == 0, f"the final restart exits 0 ({r.stderr.strip()[-300:]})")
-    print(f"        {interrupted} of {len(kills)} runs were killed mid-way")
     check(os.path.exists(book) and open(book).read() == open(ref_book).read(),
           "book dump after the crashes equals the uninterrupted run's")
     got, want = outputs(out), outputs(uout)
@@ -107,10 +137,102 @@ def scenario(tmp, pcap, name, lcores, opts, kills):
         print(f"SKIP: {B}/dadar-journal is not built: offline replay not checked", file=sys.stderr)
 
 
+def session_change(tmp, name, lcores, opts):
+    """A MoldUDP64 session change (DAY1 -> DAY2) in the middle of a journaled run; kill -9 once in
+    DAY1 and once in DAY2 (each checked to have interrupted a running dadar at that point), restart;
+    the end state is the uninterrupted run's, which is the independent model's."""
+    print(f"crash recovery: session change, {name}", flush=True)
+    caps = session_captures(tmp)
+    both, day2, msgs = caps["both"], caps["DAY2"], caps["msgs"]
+    want_model, model_book = caps["model"], caps["model_csv"]
+    n1 = caps["n1"]  # outputs of DAY1
+    staged = "--pipeline" in opts
+
+    def same(got, what):
+        g = [chain_test.json_key(o) for o in got]
+        try:
+            (chain_test.same_per_instrument if staged else chain_test.same_sequence)(g, want_model, what)
+            check(True, what)
+        except AssertionError as e:
+            check(False, str(e)[:600])
+
+    uj, uout, ubook = (os.path.join(tmp, f"sc-{name}-{x}") for x in ("uj", "u.out", "u.csv"))
+    base = ["--exit-on-idle", "300", "--journal-segment-mb", "8", "--quiet"] + opts
+    r = run(eal(f"sc{name}u", both, lcores) + base + ["--journal", uj, "--output", uout, "--book-dump", ubook,
+                                                       "--instance", f"{TAG}-crash-{PID}-sc{name}u"])
+    check(r.returncode == 0, f"uninterrupted journaled run over DAY1+DAY2 exits 0 ({r.stderr.strip()[-300:]})")
+    check(os.path.exists(ubook) and open(ubook).read() == open(model_book).read(),
+          "the uninterrupted run's book dump equals the model's (DAY1 then DAY2 on the same books)")
+    same(outputs(uout), "the uninterrupted run's outputs equal the model's")
+    want_n, want_bytes = len(outputs(uout)), os.path.getsize(uout) if os.path.exists(uout) else 0
+    want_lsn, _ = journal_position(uj)
+    per_line = want_bytes / max(1, want_n)
+
+    jdir, out, book = (os.path.join(tmp, f"sc-{name}-{x}") for x in ("j", "out", "csv"))
+    common = base + ["--journal", jdir, "--output", out, "--snapshot-every", "100000",
+                     "--instance", f"{TAG}-crash-{PID}-sc{name}"]
+    # kill 1 half way through DAY1's outputs, kill 2 half way through DAY2's; each restart is fed
+    # what the feed would carry: DAY1+DAY2 while the journal is in DAY1, DAY2 alone once it is in DAY2
+    for i, (target, day) in enumerate(((n1 // 2, "DAY1"), (n1 + (want_n - n1) // 2, "DAY2"))):
+        _lsn, session = journal_position(jdir) if os.path.isdir(jdir) else (0, None)
+        pcap = day2 if session == "DAY2" else both
+        running, err = run_until(eal(f"sc{name}{i}", pcap, lcores) + common, out, int(target * per_line))
+        for line in err.splitlines():
+            if "recovered" in line or "torn" in line or "journal" in line and "new" not in line:
+                print(f"        {line}")
+        at_kill, (lsn, session) = len(outputs(out)), journal_position(jdir)
+        check(running and at_kill < want_n and 0 < lsn < want_lsn and session == day,
+              f"kill {i + 1} interrupted a running dadar in {day}: still running when SIGKILL was sent: {running}; "
+              f"{at_kill} of {want_n} outputs released, journal at LSN {lsn} of {want_lsn}, session {session}")
+    _lsn, session = journal_position(jdir)
+    r = run(eal(f"sc{name}f", day2 if session == "DAY2" else both, lcores) + common + ["--book-dump", book])
+    check(r.returncode == 0, f"the restart after the kill in DAY2 exits 0 ({r.stderr.strip()[-400:]})")
+    check(os.path.exists(book) and open(book).read() == open(ubook).read(),
+          "book dump after the crashes equals the uninterrupted run's")
+    got = outputs(out)
+    lsns = [o["lsn"] for o in got]
+    check(len(lsns) == len(set(lsns)) and lsns == sorted(lsns),
+          f"{len(lsns)} released outputs across the crashes, each LSN once, in order")
+    same(got, f"the outputs released across the crashes are the uninterrupted run's, none missing, none twice "
+              f"({len(got)} vs {want_n})")
+    v = run([f"{B}/dadar-journal", "verify", jdir])
+    check(v.returncode == 0, f"dadar-journal verify: clean ({(v.stdout.strip().splitlines() or [v.stderr])[-1]})")
+
+
+_session_caps = {}
+
+
+def session_captures(tmp):
+    """Two synthetic days with sessions DAY1 and DAY2, alone and concatenated into one capture, and
+    what the model makes of DAY1 then DAY2 applied to one set of books."""
+    if not _session_caps:
+        c = _session_caps
+        sessions = []
+        # DAY1 ends with every order deleted (--drain): the two days draw order references from the
+        # same range, and a reference live in one book shard but not in another would make the
+        # staged pipeline's books differ from run to completion's for a reason that is no fault
+        for day, seed, extra in (("DAY1", 11, ["--drain"]), ("DAY2", 12, [])):
+            pcap, itch = os.path.join(tmp, f"{day}.pcap"), os.path.join(tmp, f"{day}.itch")
+            r = run([f"{B}/dadar-gen", "synth", pcap, "--seed", str(seed), "--instruments", "50", "--messages",
+                     "150000", "--session", day, "--itch-out", itch] + extra)
+            if r.returncode != 0:
+                raise SystemExit(f"dadar-gen failed: {r.stderr}")
+            c[day] = pcap
+            sessions.append(pl.read_binaryfile(itch))
+        c["both"] = os.path.join(tmp, "DAY1+DAY2.pcap")
+        pl.write_pcap(c["both"], [f for d in ("DAY1", "DAY2") for _t, f in pl.read_pcap(c[d])])
+        c["msgs"] = sessions
+        c["model"], b = chain_test.model_outputs(sessions)
+        c["n1"] = len(chain_test.model_outputs(sessions[:1])[0])
+        c["model_csv"] = os.path.join(tmp, "DAY1+DAY2-model.csv")
+        b.write_csv(c["model_csv"])
+    return _session_caps
+
+
 def torn_and_corrupt(tmp, pcap):
     print("crash recovery: torn tail and corruption", flush=True)
     jdir = os.path.join(tmp, "tc-j")
-    base = ["--exit-on-idle", "300", "--journal", jdir, "--quiet", "--instance", f"crash-{PID}-tc"]
+    base = ["--exit-on-idle", "300", "--journal", jdir, "--quiet", "--instance", f"{TAG}-crash-{PID}-tc"]
     r = run(eal("tc0", pcap, "(0-1)@(0-1)") + base)
     check(r.returncode == 0, "journaled run exits 0")
     segs = sorted(f for f in os.listdir(jdir) if f.startswith("seg-"))
@@ -159,7 +281,7 @@ def full_disk(tmp, pcap):
             return
         jdir, out, book = os.path.join(mnt, "j"), os.path.join(tmp, "fd.out"), os.path.join(tmp, "fd.csv")
         common = ["--exit-on-idle", "300", "--journal", jdir, "--output", out, "--journal-segment-mb", "4",
-                  "--journal-stall-ms", "500", "--quiet", "--instance", f"crash-{PID}-fd"]
+                  "--journal-stall-ms", "500", "--quiet", "--instance", f"{TAG}-crash-{PID}-fd"]
         r = run(eal("fd0", pcap, "(0-1)@(0-1)") + common, timeout=60)
         err = r.stderr.strip()
         check(r.returncode == 1 and "No space left on device" in err and "durable LSN" in err
@@ -187,24 +309,46 @@ def main():
         if not os.path.exists(f"{B}/{b}"):
             print(f"SKIP: crash_test: {B}/{b} is not built", file=sys.stderr)
             return 77
-    tmp = tempfile.mkdtemp(prefix="dd-crash-", dir=os.path.join(B, "it") if os.path.isdir(os.path.join(B, "it")) else None)
+    os.makedirs(os.path.join(B, "it"), exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=f"{TAG}-crash-", dir=os.path.join(B, "it"))
+    sel = sys.argv[1:]
+
+    def want(name):
+        return not sel or any(a in name for a in sel)
     try:
         pcap = os.path.join(tmp, "feed.pcap")
-        r = run([f"{B}/dadar-gen", "synth", pcap, "--seed", "5", "--instruments", "100", "--messages", "600000"])
-        if r.returncode != 0:
-            print(r.stderr)
-            return 1
-        scenario(tmp, pcap, "rtc", "(0-1)@(0-1)", [], [0.3, 0.6, 0.9])
-        full_disk(tmp, pcap)  # compares with the rtc scenario's uninterrupted runs
-        scenario(tmp, pcap, "staged", "(0-3)@(0-1)", ["--pipeline", "staged", "--workers", "2"], [0.4, 0.8, 1.2])
-        small = os.path.join(tmp, "small.pcap")
-        run([f"{B}/dadar-gen", "synth", small, "--seed", "9", "--instruments", "20", "--messages", "20000"])
-        torn_and_corrupt(tmp, small)
+        if want("rtc") or want("staged") or want("full_disk"):
+            r = run([f"{B}/dadar-gen", "synth", pcap, "--seed", "5", "--instruments", "100", "--messages", "600000"])
+            if r.returncode != 0:
+                print(r.stderr)
+                return 1
+        if want("rtc") or want("full_disk"):
+            scenario(tmp, pcap, "rtc", "(0-1)@(0-1)", [], [0.25, 0.5, 0.75])
+        if want("full_disk"):
+            full_disk(tmp, pcap)  # compares with the rtc scenario's uninterrupted runs
+        if want("staged"):
+            scenario(tmp, pcap, "staged", "(0-3)@(0-1)", ["--pipeline", "staged", "--workers", "2"], [0.25, 0.5, 0.75])
+        if want("session_change_rtc"):
+            session_change(tmp, "rtc", "(0-1)@(0-1)", [])
+        if want("session_change_staged"):
+            session_change(tmp, "staged", "(0-3)@(0-1)", ["--pipeline", "staged", "--workers", "2"])
+        if want("torn_and_corrupt"):
+            small = os.path.join(tmp, "small.pcap")
+            run([f"{B}/dadar-gen", "synth", small, "--seed", "9", "--instruments", "20", "--messages", "20000"])
+            torn_and_corrupt(tmp, small)
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if FAILS:
+            print(f"crash_test: scratch files kept in {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
         for e in os.listdir("/dev/shm"):
-            if e.startswith(f"dadar-crash-{PID}"):
+            if e.startswith(f"dadar-{TAG}-crash-{PID}"):
                 os.unlink(os.path.join("/dev/shm", e))
+        rt = "/var/run/dpdk" if os.getuid() == 0 else os.path.join(os.environ.get("XDG_RUNTIME_DIR") or "/tmp", "dpdk")
+        if os.path.isdir(rt):
+            for e in os.listdir(rt):
+                if e.startswith(f"{TAG}-crash{PID}"):
+                    shutil.rmtree(os.path.join(rt, e), ignore_errors=True)
     print(f"crash_test: {'all passed' if not FAILS else f'{len(FAILS)} failed'}")
     return 1 if FAILS else 0
 

@@ -39,6 +39,12 @@ PIPELINE_COUNTERS = {"packets": "counter", "bytes": "counter", "events": "counte
                      "ring_high_water": "gauge", "ring_size": "gauge", "ring_full": "counter",
                      "jrn_lsn_written": "gauge", "jrn_lsn_durable": "gauge", "jrn_commits": "counter",
                      "jrn_released": "counter"}
+# what the chain adds (dataplane/dpdk/main.c layout_ops, ops/book/book_op.c): the chain's overflow, then
+# per operator its outputs and its own counters
+OP_COUNTERS = {k: "counter" for k in (
+    "output_overflow", "book_outputs", "book_events", "book_adds", "book_executions", "book_cancels",
+    "book_deletes", "book_replaces", "book_unknown_ref", "book_duplicate_ref", "book_overexecuted",
+    "book_bad_order", "book_order_overflow", "book_level_overflow", "book_instr_overflow", "book_bad_source")}
 HDR_JAR = "/usr/share/java/hdrhistogram.jar"
 
 TMP = tempfile.mkdtemp(prefix="lat_test.")
@@ -310,10 +316,15 @@ def main():
         lay = second["layout"]
         need(lay["stages"] == list(STAGES), f"stages {lay['stages']}")
         need(list(second["stages"]) == list(STAGES), f"stage keys {list(second['stages'])}")
-        need(lay["counters"] == PIPELINE_COUNTERS, f"counters {lay['counters']}")
-        need(second["counters"]["other"] == {}, f"other {second['counters']['other']}")
+        want = {**PIPELINE_COUNTERS, **OP_COUNTERS}
+        need(lay["counters"] == want and list(lay["counters"]) == list(want), f"counters {lay['counters']}")
+        other = second["counters"]["other"]
+        need(list(other) == list(OP_COUNTERS), f"other {other}")
         rx = second["lcores"][0]
-        need(list(rx["counters"]) == list(PIPELINE_COUNTERS), f"lcore counters {list(rx['counters'])}")
+        need(list(rx["counters"]) == list(want), f"lcore counters {list(rx['counters'])}")
+        need(other["book_events"] == rx["counters"]["events"] > 0,
+             f"the book applied {other['book_events']} events, the rx lcore decoded {rx['counters']['events']}")
+        need(other["output_overflow"] == 0 and other["book_bad_source"] == 0, f"other {other}")
         for k in ("packets", "bytes", "events", "ring_full"):
             need(rx["counters"][k] == rx[k], f"{k}: {rx['counters'][k]} under counters, {rx[k]} flat")
     check("layout: the pipeline's stages then the book's, counters with their kinds", described_layout)

@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef DD_OPS_BOOK_BOOK_OP_H
+#define DD_OPS_BOOK_BOOK_OP_H
+
+/*
+ * The order book as an operator (ops/op.h): one full-depth book (ops/book/book.h) per feed, chosen
+ * by the event's source. It emits a DD_OUT_BBO output whenever an event changes the best bid or
+ * offer of an instrument (price, shares or order count): a consolidated quote stream that
+ * downstream consumers (and replay) can check against the books. At most one output per event.
+ */
+
+#include <stdint.h>
+
+#include "ops/book/book.h"
+#include "ops/op.h"
+
+#define DD_BOOK_OP_MAX_FEEDS 8
+
+struct dd_book_op_params {
+	struct dd_book_params book; /* capacities of each feed's book */
+	uint32_t nfeeds;            /* 1..DD_BOOK_OP_MAX_FEEDS */
+};
+
+extern const struct dd_op_ops dd_book_op;
+
+/* The book of feed `feed` in a book operator's state (NULL if out of range). */
+const struct dd_book *dd_book_op_book(const void *state, unsigned feed);
+
+/* Events whose source names no feed of the operator (ignored and counted). */
+uint64_t dd_book_op_bad_source(const void *state);
+
+#endif /* DD_OPS_BOOK_BOOK_OP_H */
