@@ -426,8 +426,9 @@ static int run_dadar(struct dd_jitem *items, uint64_t n, uint64_t rate, const ch
 		fprintf(stderr, "bench_journal: dadar's journal stopped after %llu of %llu records: %s\n",
 			(unsigned long long)pushed, (unsigned long long)n, why != NULL ? why : "push stalled");
 		rc = -EIO;
-	} else if (durable != last || durable != s->records || s->records < n || s->records > n + s->segments - 1) {
-		/* every record, and the PAD closing a full segment when it fits, takes one LSN */
+	} else if (durable != last || durable != s->records || s->records < n + 1 || s->records > n + s->segments) {
+		/* every record, the config record of the start, and the PAD closing a full segment when it
+		 * fits, takes one LSN */
 		fprintf(stderr, "bench_journal: dadar's journal: durable LSN %llu (last seen %llu), %llu records written "
 			"in %llu segments, %llu pushed\n", (unsigned long long)durable, (unsigned long long)last,
 			(unsigned long long)s->records, (unsigned long long)s->segments, (unsigned long long)n);
@@ -870,11 +871,11 @@ int main(int argc, char **argv)
 	snprintf(fbuf, sizeof(fbuf), "%s/peer-buffered.log", root);
 	snprintf(fdirect, sizeof(fdirect), "%s/peer-direct.log", root);
 
-	printf("bench_journal: %llu records (%llu events, %llu outputs: one per %.2f events), %zu bytes each, "
-	       "in bursts of %d; paced at %llu records/s; on %s\n",
-	       (unsigned long long)n, (unsigned long long)nevents, (unsigned long long)noutputs,
-	       (double)nevents / (double)(noutputs ? noutputs : 1), (size_t)REC_SIZE, BURST, (unsigned long long)rate,
-	       root);
+	printf("bench_journal: %llu records (%llu events of %zu bytes, %llu outputs of %zu bytes framed: one per %.2f "
+	       "events), in bursts of %d; paced at %llu records/s; on %s\n",
+	       (unsigned long long)n, (unsigned long long)nevents, dd_jrec_size(sizeof(struct dd_event)),
+	       (unsigned long long)noutputs, (size_t)REC_SIZE, (double)nevents / (double)(noutputs ? noutputs : 1), BURST,
+	       (unsigned long long)rate, root);
 
 	static struct result res[NRUNS];
 	for (int k = 0; k < NRUNS; k++)
@@ -938,7 +939,7 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		fprintf(f, "{\"bench\": \"journal\", \"records\": %llu, \"events\": %llu, \"outputs\": %llu, "
-			"\"record_bytes\": %zu, \"burst\": %d, \"rate\": %llu, \"segment_mb\": %d, \"idle\": \"%s\",\n"
+			"\"output_record_bytes\": %zu, \"burst\": %d, \"rate\": %llu, \"segment_mb\": %d, \"idle\": \"%s\",\n"
 			" \"modes\": [\n",
 			(unsigned long long)n, (unsigned long long)nevents, (unsigned long long)noutputs, (size_t)REC_SIZE,
 			BURST, (unsigned long long)rate, SEGMENT_MB, idle == DD_JIDLE_YIELD ? "yield" : "spin");

@@ -264,6 +264,44 @@ def torn_and_corrupt(tmp, pcap):
           f"a corrupted record in the middle refuses the start, naming segment and offset: {r.stderr.strip()[:300]}")
 
 
+
+def short_segments(tmp, pcap):
+    """The newest segment file cut short (a copy that stopped) at several offsets: dadar recovers,
+    says so, and, fed the capture again, ends with the uninterrupted run's books; an older segment
+    cut short refuses the start."""
+    print("crash recovery: segment files cut short", flush=True)
+    inst = ["--quiet", "--instance", f"{TAG}-crash-{PID}-ss", "--exit-on-idle", "300"]
+    ubook = os.path.join(tmp, "ss-u.csv")
+    r = run(eal("ssu", pcap, "(0-1)@(0-1)") + inst + ["--book-dump", ubook])
+    check(r.returncode == 0, "uninterrupted run without a journal exits 0")
+    for frac in (0.2, 0.55, 0.9, 1.5):  # of the newest segment's data; 1.5: in the zeros after it
+        jdir = os.path.join(tmp, f"ss-{frac}")
+        base = inst + ["--journal", jdir, "--journal-segment-mb", "2"]
+        r = run(eal("ss0", pcap, "(0-1)@(0-1)") + base)
+        segs = sorted(f for f in os.listdir(jdir) if f.startswith("seg-"))
+        check(r.returncode == 0 and len(segs) >= 2, f"journaled run exits 0 with {len(segs)} segments")
+        last = os.path.join(jdir, segs[-1])
+        size = os.path.getsize(last)
+        v = run([f"{B}/dadar-journal", "verify", jdir])
+        end = int(re.search(r"data ends at \S+ offset (\d+)", v.stdout)[1])
+        cut = min(int(4096 + (end - 4096) * frac) | 5, size - 4096)  # not 8-byte aligned
+        os.truncate(last, cut)
+        book = os.path.join(tmp, f"ss-{frac}.csv")
+        r = run(eal("ss1", pcap, "(0-1)@(0-1)") + base + ["--book-dump", book])
+        check(r.returncode == 0 and "bytes short of its" in r.stderr and os.path.getsize(last) == size,
+              f"newest segment cut at {cut} of {size}: recovered, said so, its size back ({r.stderr.strip()[-300:]})")
+        check(open(book).read() == open(ubook).read(),
+              f"newest segment cut at {cut}: the books after the capture again are the uninterrupted run's")
+        v = run([f"{B}/dadar-journal", "verify", jdir])
+        check(v.returncode == 0, f"dadar-journal verify after the recovery: {(v.stdout.strip().splitlines() or [''])[-1]}")
+    # an older segment cut short: corruption, never cut
+    jdir = os.path.join(tmp, "ss-0.2")
+    segs = sorted(f for f in os.listdir(jdir) if f.startswith("seg-"))
+    os.truncate(os.path.join(jdir, segs[0]), 4096 * 3 + 3)
+    r = run(eal("ss2", pcap, "(0-1)@(0-1)") + inst + ["--journal", jdir])
+    check(r.returncode == 1 and "only the newest segment may be cut short" in r.stderr,
+          f"an older segment cut short refuses the start: {r.stderr.strip()[-300:]}")
+
 def full_disk(tmp, pcap):
     print("crash recovery: the journal's file system fills up", flush=True)
     mnt = os.path.join(tmp, "small-fs")
@@ -336,6 +374,10 @@ def main():
             small = os.path.join(tmp, "small.pcap")
             run([f"{B}/dadar-gen", "synth", small, "--seed", "9", "--instruments", "20", "--messages", "20000"])
             torn_and_corrupt(tmp, small)
+        if want("short_segments"):
+            mid = os.path.join(tmp, "mid.pcap")
+            run([f"{B}/dadar-gen", "synth", mid, "--seed", "13", "--instruments", "30", "--messages", "60000"])
+            short_segments(tmp, mid)
     finally:
         if FAILS:
             print(f"crash_test: scratch files kept in {tmp}")
