@@ -168,26 +168,42 @@ static unsigned with_ticks(struct dd_rx_ctx *c, struct dd_sink *s, struct dd_eve
 	return m;
 }
 
+/*
+ * A flush's inputs, as both pipeline shapes take them: the events with their ticks in place
+ * (*evp), gathered for the journal (pushed by the caller). Their input positions start at the
+ * returned *isn. Returns how many; 0 once input stopped (a stalled journal: these events were
+ * never acknowledged, and workers must not decide what the journal never got).
+ */
+static inline unsigned take_inputs(struct dd_rx_ctx *c, struct dd_sink *s, struct dd_event **evp, uint64_t *isn,
+				   uint64_t tsc)
+{
+	if (unlikely(c->jp.stalled)) {
+		s->n = 0;
+		return 0;
+	}
+	unsigned n = with_ticks(c, s, evp);
+	if (c->jp.ring != NULL)
+		for (unsigned i = 0; i < n; i++)
+			jadd(&c->jp, DD_JREC_EVENT, (*evp)[i].source, (*evp)[i].key, &(*evp)[i], sizeof(**evp), tsc);
+	*isn = c->isn;
+	c->isn += n;
+	return n;
+}
+
 /* Run to completion: the RX lcore runs its own chain over the events, numbered as inputs. */
 static void rtc_flush(struct dd_sink *s)
 {
 	struct dd_rx_ctx *c = s->ctx;
-	if (unlikely(c->jp.stalled)) { /* input stopped: these were never acknowledged */
-		s->n = 0;
-		return;
-	}
-	uint64_t t1 = rte_rdtsc();
+	uint64_t t1 = rte_rdtsc(), isn;
 	struct dd_event *ev;
-	unsigned n = with_ticks(c, s, &ev);
+	unsigned n = take_inputs(c, s, &ev, &isn, t1);
+	if (n == 0)
+		return;
 	uint64_t cause[DD_RX_RUN];
 	for (unsigned i = 0; i < n; i++)
-		cause[i] = c->isn + i;
-	c->isn += n;
+		cause[i] = isn + i;
 	/* Prefetching the order slots of event i + 4..16 was measured and gained nothing: see
 	 * docs/benchmarks.md. */
-	if (c->jp.ring != NULL)
-		for (unsigned i = 0; i < n; i++)
-			jadd(&c->jp, DD_JREC_EVENT, ev[i].source, ev[i].key, &ev[i], sizeof(ev[i]), t1);
 	dd_chain_run(c->chain, ev, cause, n);
 	jadd_outputs(&c->jp, c->chain, t1);
 	uint64_t t2 = rte_rdtsc();
@@ -246,31 +262,23 @@ static void staged_flush(struct dd_sink *s)
 {
 	struct dd_rx_ctx *c = s->ctx;
 	const unsigned nw = c->nworkers;
-	if (unlikely(c->jp.stalled)) { /* input stopped: these were never acknowledged */
-		s->n = 0;
-		return;
-	}
-	uint64_t t1 = rte_rdtsc();
+	uint64_t t1 = rte_rdtsc(), isn;
 	struct dd_event *evs;
-	unsigned n = with_ticks(c, s, &evs);
+	unsigned n = take_inputs(c, s, &evs, &isn, t1);
+	if (n == 0)
+		return;
 	rec_since_rx(&c->tm, DD_TM_RX, t1, DD_TM_MAX_STAGES, 0, evs, n);
-	if (c->jp.ring != NULL) {
-		/* inputs go to the journal before the workers see them */
-		for (unsigned i = 0; i < n; i++)
-			jadd(&c->jp, DD_JREC_EVENT, evs[i].source, evs[i].key, &evs[i], sizeof(evs[i]), t1);
-		jpush(&c->jp, c->ctl);
-	}
+	if (c->jp.ring != NULL)
+		jpush(&c->jp, c->ctl); /* inputs go to the journal before the workers see them */
 	for (unsigned i = 0; i < n; i++) {
 		const struct dd_event *ev = &evs[i];
-		uint64_t isn = c->isn + i;
 		if (dd_chain_broadcast(ev)) {
 			for (unsigned w = 0; w < nw; w++)
-				stage(c, w, ev, isn);
+				stage(c, w, ev, isn + i);
 		} else {
-			stage(c, dd_shard_of(ev->key, nw), ev, isn);
+			stage(c, dd_shard_of(ev->key, nw), ev, isn + i);
 		}
 	}
-	c->isn += n;
 	s->n = 0;
 	for (unsigned w = 0; w < nw; w++)
 		if (c->nbatch[w])
