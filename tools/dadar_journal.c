@@ -106,19 +106,7 @@ static int parse_u64(const char *s, uint64_t *out)
  * spaces and NULs dropped, anything outside printable ASCII as \xNN. */
 static const char *text(char *buf, size_t len, const char *p, size_t n)
 {
-	size_t j = 0;
-
-	while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\0'))
-		n--;
-	for (size_t i = 0; i < n && j + 5 < len; i++) {
-		unsigned char c = (unsigned char)p[i];
-		if (c < 0x20 || c > 0x7e || c == '\\')
-			j += (size_t)snprintf(buf + j, len - j, "\\x%02x", c);
-		else
-			buf[j++] = (char)c;
-	}
-	buf[j] = '\0';
-	return buf;
+	return dd_report_text(buf, len, p, n);
 }
 
 /* A one-byte code (side, state, flag): the letter, ' ' for a space (ITCH's "not applicable"), or
@@ -425,8 +413,10 @@ static int cmd_verify(const char *dir)
 	print_counts(stdout, &s);
 	print_layout(stdout, s.nshards, s.nfeeds);
 	/* a daemon restarted with another pipeline leaves segments of two layouts: replay can use one */
+	uint64_t oldest = 0;
 	if (read_segments(dir, &segs, &nseg, err, sizeof(err)) == 0) {
 		const struct seg *last = nseg ? &segs[nseg - 1] : NULL;
+		oldest = nseg ? segs[0].num : 0;
 		for (size_t i = 0; last != NULL && last->header_ok && i + 1 < nseg; i++) {
 			if (!segs[i].header_ok || (segs[i].h.nshards == last->h.nshards && segs[i].h.nfeeds == last->h.nfeeds))
 				continue;
@@ -448,6 +438,14 @@ static int cmd_verify(const char *dir)
 		printf("SNAPSHOT PAST THE END: snapshot %llu covers records past the journal's last good LSN %llu: the "
 		       "journal lost records that were durable. Replay (and dadar's recovery) refuses it.\n",
 		       (unsigned long long)si.lsn, (unsigned long long)s.last_lsn);
+		return EX_CORRUPT;
+	}
+	/* segments before a snapshot may be archived; without one covering them the start is lost */
+	if (oldest > 1 && (!si.found || si.lsn + 1 < oldest) && !s.corrupt) {
+		printf("MISSING START: the oldest segment starts at LSN %llu: records 1..%llu are gone and %s. Replay "
+		       "(and dadar's recovery) cannot rebuild the state: restore the missing segments, or move the "
+		       "journal aside to start a new one.\n", (unsigned long long)oldest, (unsigned long long)(oldest - 1),
+		       si.found ? "the newest snapshot does not reach them" : "no snapshot covers them");
 		return EX_CORRUPT;
 	}
 	if (status == EX_OK)

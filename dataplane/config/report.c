@@ -7,6 +7,8 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "dataplane/wire/itch.h"
 #include "dataplane/config/jsonw.h"
@@ -299,6 +301,57 @@ static void json_feeds(struct dd_jw *w, const struct dd_run *r)
 	dd_jw_close(w, ']');
 }
 
+/*
+ * A report file is written whole or not at all: to PATH.tmp, synced, then renamed over PATH, so a
+ * full disk or a crash leaves the old file (or none), never a file cut short. A PATH that exists
+ * and is not a regular file (/dev/stdout, a FIFO, a device) is written in place: there is nothing
+ * to rename over it. *tmp is "" then.
+ */
+static FILE *whole_open(const char *path, char *tmp, size_t tmplen, const char *what, int *rc, char *err,
+			size_t errlen)
+{
+	struct stat st;
+	tmp[0] = '\0';
+	bool special = stat(path, &st) == 0 && !S_ISREG(st.st_mode);
+	if (!special && (size_t)snprintf(tmp, tmplen, "%s.tmp", path) >= tmplen) {
+		*rc = -ENAMETOOLONG;
+		snprintf(err, errlen, "cannot write %s %s: path too long", what, path);
+		return NULL;
+	}
+	if (!special && stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+		*rc = -EISDIR;
+		snprintf(err, errlen, "cannot write %s %s: %s", what, path, strerror(EISDIR));
+		return NULL;
+	}
+	FILE *f = fopen(special ? path : tmp, "w");
+	if (f == NULL) {
+		*rc = -errno;
+		snprintf(err, errlen, "cannot write %s %s: %s", what, path, strerror(errno));
+	}
+	return f;
+}
+
+static int whole_close(FILE *f, const char *path, const char *tmp, const char *what, char *err, size_t errlen)
+{
+	int e = 0;
+	if (fflush(f) != 0 || ferror(f))
+		e = errno ? errno : EIO;
+	if (e == 0 && tmp[0] != '\0' && fsync(fileno(f)) != 0)
+		e = errno;
+	if (fclose(f) != 0 && e == 0)
+		e = errno;
+	if (e == 0 && tmp[0] != '\0' && rename(tmp, path) != 0)
+		e = errno;
+	if (e != 0) {
+		if (tmp[0] != '\0')
+			unlink(tmp);
+		snprintf(err, errlen, "writing %s %s failed: %s%s", what, path, strerror(e),
+			 tmp[0] != '\0' ? " (nothing was written over it)" : "");
+		return -e;
+	}
+	return 0;
+}
+
 int dd_report_books_of(const struct dd_chain *chains, unsigned nshards, unsigned nfeeds, const struct dd_book **out)
 {
 	for (unsigned s = 0; s < nshards; s++) {
@@ -347,12 +400,11 @@ static void json_operators(struct dd_jw *w, const struct dd_run *r)
 
 int dd_report_summary(const struct dd_run *r, const char *path, char *err, size_t errlen)
 {
-	FILE *f = fopen(path, "w");
-	if (f == NULL) {
-		int e = errno;
-		snprintf(err, errlen, "cannot write summary %s: %s", path, strerror(e));
-		return -e;
-	}
+	char tmp[4096 + 8];
+	int orc;
+	FILE *f = whole_open(path, tmp, sizeof(tmp), "summary", &orc, err, errlen);
+	if (f == NULL)
+		return orc;
 	struct dd_jw w;
 	dd_jw_init(&w, f, false);
 	dd_jw_open(&w, NULL, '{');
@@ -394,6 +446,8 @@ int dd_report_summary(const struct dd_run *r, const char *path, char *err, size_
 		dd_jw_u64(&w, "durable_lsn", j->durable_lsn);
 		dd_jw_u64(&w, "released", j->released);
 		dd_jw_u64(&w, "unreleased", j->unreleased);
+		dd_jw_u64(&w, "orphaned", j->orphaned);
+		dd_jw_u64(&w, "cause_lost", j->cause_lost);
 		dd_jw_u64(&w, "snapshots", j->snapshots);
 		dd_jw_u64(&w, "snapshot_lsn", j->snapshot_lsn);
 		if (j->recovery != NULL)
@@ -405,15 +459,47 @@ int dd_report_summary(const struct dd_run *r, const char *path, char *err, size_
 	json_feeds(&w, r);
 	dd_jw_close(&w, '}');
 	fputc('\n', f);
-	if (fclose(f) != 0) {
-		int e = errno;
-		snprintf(err, errlen, "writing summary %s failed: %s", path, strerror(e));
-		return -e;
-	}
-	return 0;
+	return whole_close(f, path, tmp, "summary", err, errlen);
 }
 
 /* ---- book dump ------------------------------------------------------------------------------ */
+
+const char *dd_report_text(char *buf, size_t len, const char *p, size_t n)
+{
+	size_t j = 0;
+	if (len == 0)
+		return buf;
+	while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\0'))
+		n--;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)p[i];
+		bool esc = c < 0x20 || c > 0x7e || c == '\\';
+		if (j + (esc ? 4 : 1) >= len)
+			break; /* what does not fit is left out whole, never half an escape */
+		if (esc)
+			j += (size_t)snprintf(buf + j, len - j, "\\x%02x", c);
+		else
+			buf[j++] = (char)c;
+	}
+	buf[j] = '\0';
+	return buf;
+}
+
+/* A CSV field (RFC 4180): quoted, with quotes doubled, when it holds a comma, a quote or a line end. */
+static void csv_field(FILE *out, const char *s)
+{
+	if (strpbrk(s, ",\"\r\n") == NULL) {
+		fputs(s, out);
+		return;
+	}
+	fputc('"', out);
+	for (; *s; s++) {
+		if (*s == '"')
+			fputc('"', out);
+		fputc(*s, out);
+	}
+	fputc('"', out);
+}
 
 struct dump_row {
 	char sym[9];
@@ -466,12 +552,12 @@ int dd_report_book_dump(const struct dd_run *r, const char *path, char *err, siz
 		}
 	qsort(rows, n, sizeof(*rows), row_cmp);
 
-	FILE *out = fopen(path, "w");
+	char tmp[4096 + 8];
+	int orc;
+	FILE *out = whole_open(path, tmp, sizeof(tmp), "book dump", &orc, err, errlen);
 	if (out == NULL) {
-		int e = errno;
-		snprintf(err, errlen, "cannot write book dump %s: %s", path, strerror(e));
 		free(rows);
-		return -e;
+		return orc;
 	}
 	fputs("symbol,side,level,price,shares,orders\n", out);
 	for (size_t i = 0; i < n; i++) {
@@ -479,21 +565,21 @@ int dd_report_book_dump(const struct dd_run *r, const char *path, char *err, siz
 		for (unsigned side = 0; side < 2; side++) {
 			unsigned k = dd_book_depth(rows[i].b, rows[i].in, side, lv, DD_REPORT_DEPTH);
 			for (unsigned j = 0; j < k; j++) {
+				char sym[8 * 4 + 1], field[DD_FEED_NAME_MAX + sizeof(sym) + 1];
+				dd_report_text(sym, sizeof(sym), rows[i].sym, strlen(rows[i].sym));
 				if (r->nfeeds > 1)
-					fprintf(out, "%s:", r->feeds[rows[i].feed].cfg.name);
-				fprintf(out, "%s,%c,%u,%u.%04u,%llu,%u\n", rows[i].sym, side == DD_BOOK_BID ? 'B' : 'S',
-					j + 1, lv[j].price / 10000, lv[j].price % 10000,
-					(unsigned long long)lv[j].shares, lv[j].orders);
+					snprintf(field, sizeof(field), "%s:%s", r->feeds[rows[i].feed].cfg.name, sym);
+				else
+					snprintf(field, sizeof(field), "%s", sym);
+				csv_field(out, field);
+				fprintf(out, ",%c,%u,%u.%04u,%llu,%u\n", side == DD_BOOK_BID ? 'B' : 'S', j + 1,
+					lv[j].price / 10000, lv[j].price % 10000, (unsigned long long)lv[j].shares,
+					lv[j].orders);
 			}
 		}
 	}
 	free(rows);
-	if (fclose(out) != 0) {
-		int e = errno;
-		snprintf(err, errlen, "writing book dump %s failed: %s", path, strerror(e));
-		return -e;
-	}
-	return 0;
+	return whole_close(out, path, tmp, "book dump", err, errlen);
 }
 
 /* ---- human summary -------------------------------------------------------------------------- */
@@ -563,9 +649,11 @@ void dd_report_human(const struct dd_run *r, FILE *out)
 		uint64_t arb = 0;
 		for (unsigned l = 0; l < DD_MOLD_MAX_LINES; l++)
 			arb += m->line[l].arb_dropped;
-		fprintf(out, "  mold     %s: session %.10s, next seq %llu%s; gaps %llu (%llu missing), duplicates %llu, "
+		char session[10 * 4 + 1];
+		dd_report_text(session, sizeof(session), s->name, s->started ? sizeof(s->name) : 0);
+		fprintf(out, "  mold     %s: session %s, next seq %llu%s; gaps %llu (%llu missing), duplicates %llu, "
 			"A/B copies dropped %llu, heartbeats %llu\n",
-			r->feeds[f].cfg.name, s->started ? s->name : "(none)", (unsigned long long)s->next_seq,
+			r->feeds[f].cfg.name, s->started ? session : "(none)", (unsigned long long)s->next_seq,
 			s->ended ? " (ended)" : "", (unsigned long long)m->gaps, (unsigned long long)m->missing,
 			(unsigned long long)(m->duplicates - arb), (unsigned long long)arb,
 			(unsigned long long)m->heartbeats);
@@ -608,9 +696,14 @@ void dd_report_human(const struct dd_run *r, FILE *out)
 	if (r->journal != NULL && r->journal->enabled) {
 		const struct dd_journal_summary *j = r->journal;
 		fprintf(out, "  journal  %s (sync %s, release %s): %llu records, %llu commits, durable LSN %llu, %llu "
-			"outputs released%s%s\n", j->dir, j->sync, j->release, (unsigned long long)j->records,
-			(unsigned long long)j->commits, (unsigned long long)j->durable_lsn, (unsigned long long)j->released,
-			j->error ? "; STOPPED: " : "", j->error ? j->error : "");
+			"outputs released", j->dir, j->sync, j->release, (unsigned long long)j->records,
+			(unsigned long long)j->commits, (unsigned long long)j->durable_lsn, (unsigned long long)j->released);
+		if (j->orphaned)
+			fprintf(out, "; %llu outputs dropped: their input never reached the journal (input stopped)",
+				(unsigned long long)j->orphaned);
+		if (j->cause_lost)
+			fprintf(out, "; %llu outputs journaled WITHOUT their cause", (unsigned long long)j->cause_lost);
+		fprintf(out, "%s%s\n", j->error ? "; STOPPED: " : "", j->error ? j->error : "");
 	}
 
 	/* the top of the first few books, so a person sees the market at a glance */
@@ -626,8 +719,8 @@ void dd_report_human(const struct dd_run *r, FILE *out)
 					fprintf(out, "  top of book (symbol  bid shares @ price | ask price x shares  volume):\n");
 				struct dd_book_level bid, ask;
 				bool hb = dd_book_best(b, in, DD_BOOK_BID, &bid), ha = dd_book_best(b, in, DD_BOOK_ASK, &ask);
-				char sym[9];
-				trimmed_symbol(in->symbol, sym);
+				char sym[8 * 4 + 1];
+				dd_report_text(sym, sizeof(sym), in->symbol, sizeof(in->symbol));
 				fprintf(out, "    %-8s ", sym);
 				if (hb)
 					fprintf(out, "%8llu @ %u.%04u", (unsigned long long)bid.shares, bid.price / 10000,

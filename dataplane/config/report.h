@@ -56,6 +56,8 @@ struct dd_journal_summary {
 	uint64_t records, bytes, commits, commit_bytes_max, segments;
 	uint64_t durable_lsn;
 	uint64_t released, unreleased;
+	uint64_t orphaned;        /* outputs whose cause never reached the journal (input stopped first) */
+	uint64_t cause_lost;      /* outputs whose cause could not be translated to an LSN */
 	uint64_t snapshots;
 	uint64_t snapshot_lsn;
 };
@@ -97,6 +99,14 @@ int dd_report_book_dump(const struct dd_run *r, const char *path, char *err, siz
  * book operator.
  */
 int dd_report_books_of(const struct dd_chain *chains, unsigned nshards, unsigned nfeeds, const struct dd_book **out);
+
+/*
+ * Text from the wire (a symbol, a session name) made safe to print or write as text: trailing
+ * spaces and NULs dropped, printable ASCII kept, a backslash and every other byte written \xNN (so
+ * nothing reaches a terminal as a control sequence, and the text reads back unambiguously). Writes
+ * at most len - 1 characters and a NUL; 4 * n + 1 is always enough. Returns buf.
+ */
+const char *dd_report_text(char *buf, size_t len, const char *p, size_t n);
 
 /* The short human summary. */
 void dd_report_human(const struct dd_run *r, FILE *out);

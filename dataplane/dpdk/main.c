@@ -625,7 +625,8 @@ static int report(struct app *a)
 			.records = st->records, .bytes = st->bytes, .commits = st->commits,
 			.commit_bytes_max = st->commit_bytes_max, .segments = st->segments,
 			.durable_lsn = dd_journal_durable_lsn(a->journal), .released = st->released,
-			.unreleased = st->unreleased, .snapshots = a->snapshots, .snapshot_lsn = a->snap_lsn,
+			.unreleased = st->unreleased, .orphaned = st->orphaned, .cause_lost = st->cause_lost,
+			.snapshots = a->snapshots, .snapshot_lsn = a->snap_lsn,
 		};
 		r.journal = &js;
 	}

@@ -657,6 +657,49 @@ static void test_book_dump_to_an_unwritable_path_fails_naming_it(void **state)
 	assert_contains(g_err, x->dir);
 }
 
+static void test_book_dump_quotes_and_escapes_symbols_from_the_wire(void **state)
+{
+	(void)state;
+	struct fx *x = fx_new(1, 1, NULL);
+	const char *path = fx_path(x, "book.csv");
+
+	/* a comma, a quote, a newline, an escape sequence and a backslash, as a hostile feed sends them */
+	add(&x->book[0], 1, "X,Y\"\n\x1b[\\", 1, 'B', 10, 10000);
+	assert_int_equal(dd_report_book_dump(&x->run, path, g_err, sizeof(g_err)), 0);
+	assert_file_equal(path, CSV_HEADER "\"X,Y\"\"\\x0a\\x1b[\\x5c\",B,1,1.0000,10,1\n");
+	char buf[40];
+	assert_string_equal(dd_report_text(buf, sizeof(buf), "AB\x01\x7f\\  ", 7), "AB\\x01\\x7f\\x5c");
+	assert_string_equal(dd_report_text(buf, 6, "ABCDEFGH", 8), "ABCDE");
+	assert_string_equal(dd_report_text(buf, 6, "A\x01", 2), "A\\x01");
+	assert_string_equal(dd_report_text(buf, 5, "A\x01", 2), "A"); /* an escape that does not fit is left out */
+}
+
+static void test_a_report_that_cannot_be_written_leaves_the_old_file_whole(void **state)
+{
+	(void)state;
+	struct fx *x = fx_new(1, 1, NULL);
+	const char *path = fx_path(x, "book.csv");
+	char tmp[600];
+
+	add(&x->book[0], 1, "ABC", 1, 'B', 10, 10000);
+	assert_int_equal(dd_report_book_dump(&x->run, path, g_err, sizeof(g_err)), 0);
+	char *before = strdup(read_all(path));
+	/* the temporary file cannot be made: the write fails, the file is as it was, no temporary left */
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	assert_int_equal(mkdir(tmp, 0700), 0);
+	add(&x->book[0], 1, "ABC", 2, 'B', 20, 10100);
+	assert_true(dd_report_book_dump(&x->run, path, g_err, sizeof(g_err)) < 0);
+	assert_contains(g_err, path);
+	assert_string_equal(read_all(path), before);
+	assert_int_equal(rmdir(tmp), 0);
+	assert_int_equal(dd_report_summary(&x->run, "/dev/null", g_err, sizeof(g_err)), 0); /* in place */
+	struct stat st;
+	assert_int_equal(stat("/dev/null", &st), 0);
+	assert_true(S_ISCHR(st.st_mode));
+	assert_int_equal(access(tmp, F_OK), -1);
+	free(before);
+}
+
 static void test_book_dump_reports_a_failed_write(void **state)
 {
 	(void)state;
@@ -784,6 +827,8 @@ int main(void)
 		cmocka_unit_test_teardown(test_book_dump_of_empty_books_is_the_header_only, teardown),
 		cmocka_unit_test_teardown(test_book_dump_to_an_unwritable_path_fails_naming_it, teardown),
 		cmocka_unit_test_teardown(test_book_dump_reports_a_failed_write, teardown),
+		cmocka_unit_test_teardown(test_book_dump_quotes_and_escapes_symbols_from_the_wire, teardown),
+		cmocka_unit_test_teardown(test_a_report_that_cannot_be_written_leaves_the_old_file_whole, teardown),
 		cmocka_unit_test_teardown(test_human_summary_states_the_run_in_readable_numbers, teardown),
 		cmocka_unit_test_teardown(test_human_summary_of_a_clean_run_says_nothing_dropped, teardown),
 		cmocka_unit_test_teardown(test_human_summary_lists_every_drop_the_json_errors_list, teardown),
