@@ -6,6 +6,7 @@
 #   make asan       build with ASan+UBSan into build/asan/ and run the unit tests
 #   make bench      run the benchmarks in bench/ (JSON into build/bench/, table in docs/benchmarks.md)
 #   make fuzz       build the libFuzzer targets with clang and run each for FUZZ_SECONDS
+#                   (make test runs each for FUZZ_RUNS inputs with a fixed seed)
 #   make deps       install the Debian packages needed to build and test (idempotent)
 #
 # V=1 prints full command lines; MARCH overrides -march (default: native).
@@ -18,7 +19,7 @@ Q        := $(if $(V),,@)
 
 PKGS     := libdpdk liburing jemalloc cmocka libpcap zlib
 DEB_PKGS := build-essential pkg-config dpdk-dev libdpdk-dev liburing-dev libjemalloc-dev \
-            libcmocka-dev libpcap-dev zlib1g-dev python3 iproute2 tcpreplay \
+            libcmocka-dev libpcap-dev zlib1g-dev python3 iproute2 tcpreplay clang libclang-rt-14-dev \
             openjdk-17-jdk-headless libhdrhistogram-java
 
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
@@ -69,6 +70,9 @@ deps:
 	command -v python3 >/dev/null || missing="$$missing python3"; \
 	command -v javac >/dev/null || missing="$$missing javac"; \
 	command -v tcpreplay >/dev/null || missing="$$missing tcpreplay"; \
+	command -v clang >/dev/null || missing="$$missing clang"; \
+	ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1 || \
+		missing="$$missing libFuzzer"; \
 	[ -r /usr/share/java/hdrhistogram.jar ] || missing="$$missing hdrhistogram.jar"; \
 	if [ -n "$$missing" ]; then \
 		echo "deps: missing$$missing; installing Debian packages"; \
@@ -139,7 +143,7 @@ run: deps
 
 test: deps
 	$(Q)$(MAKE) --no-print-directory all
-	$(Q)$(MAKE) --no-print-directory unit integration
+	$(Q)$(MAKE) --no-print-directory unit integration fuzz-smoke
 
 unit: $(TEST_BINS) $(TOOLS)
 	$(Q)B=$(B) tests/run-unit $(TEST_BINS)
@@ -165,6 +169,13 @@ bench: all
 FUZZ_SECONDS ?= 60
 fuzz:
 	$(Q)B=$(B) FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run
+
+# every fuzz target for a fixed number of inputs from the committed seeds, with a fixed seed
+FUZZ_RUNS ?= 3000
+.PHONY: fuzz-smoke
+fuzz-smoke:
+	$(Q)echo "fuzz: every target for $(FUZZ_RUNS) inputs"; B=$(B) FUZZ_RUNS=$(FUZZ_RUNS) tests/fuzz/run; rc=$$?; \
+	if [ $$rc = 77 ]; then echo "  SKIP  fuzz (see the message above)"; elif [ $$rc != 0 ]; then exit 1; fi
 
 clean:
 	rm -rf $(B)

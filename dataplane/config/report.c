@@ -177,6 +177,7 @@ static const char *const mold_reason_names[DD_MOLD_ERR__COUNT] = {
 	[DD_MOLD_ERR_COUNT_MISMATCH] = "mold_count_mismatch",
 	[DD_MOLD_ERR_TRAILING] = "mold_trailing",
 	[DD_MOLD_ERR_BAD_SEQ] = "mold_bad_seq",
+	[DD_MOLD_ERR_SEQ_JUMP] = "mold_seq_jump",
 };
 
 /* The reasons below: frame verdicts, 2, MoldUDP64 errors, 4. A new reason must still fit the names

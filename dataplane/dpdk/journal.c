@@ -115,6 +115,7 @@ struct dd_journal {
 	uint64_t out_off;
 	uint8_t *outbuf[2];
 	size_t outlen[2];
+	uint64_t outlines[2];        /* lines in each half: released (counted) once their write completes */
 	unsigned outcur;             /* the half being filled */
 	bool out_inflight;
 	struct relitem *relq;
@@ -201,7 +202,7 @@ static void out_line(struct dd_journal *j, uint64_t lsn, const struct dd_output 
 	size_t room = OUTBUF - j->outlen[j->outcur];
 	int n = dd_output_json((char *)b + j->outlen[j->outcur], room, lsn, o); /* out_room: it fits */
 	j->outlen[j->outcur] += (size_t)n;
-	j->st.released++;
+	j->outlines[j->outcur]++;
 	j->released_lsn = lsn;
 }
 
@@ -532,8 +533,13 @@ static void reap(struct dd_journal *j, uint64_t now)
 				if ((size_t)res != j->outlen[j->outcur ^ 1])
 					set_error(j, "output file: short write (%d of %zu bytes): disk full?", res,
 						  j->outlen[j->outcur ^ 1]);
+				else /* released: the lines are in the file */
+					j->st.released += j->outlines[j->outcur ^ 1];
 			}
+			if (res < 0 || (size_t)res != j->outlen[j->outcur ^ 1])
+				j->st.unwritten += j->outlines[j->outcur ^ 1];
 			j->outlen[j->outcur ^ 1] = 0;
+			j->outlines[j->outcur ^ 1] = 0;
 			j->out_inflight = false;
 			break;
 		default:
@@ -770,7 +776,8 @@ int dd_journal_main(void *arg)
 				break;
 		}
 	}
-	j->st.unreleased = j->r_tail - j->r_head;
+	/* outputs never written: still waiting for durability, or in an output buffer a failure left */
+	j->st.unreleased = j->r_tail - j->r_head + j->outlines[0] + j->outlines[1] + j->st.unwritten;
 	publish(j, rte_rdtsc());
 	atomic_fetch_sub_explicit(L->running, 1, memory_order_release);
 	return 0;

@@ -78,8 +78,10 @@ struct dd_journal_stats {
 	uint64_t commits;
 	uint64_t commit_bytes_max;
 	uint64_t segments;        /* segments started by this run */
-	uint64_t released;        /* outputs released */
-	uint64_t unreleased;      /* outputs left unreleased at exit (not durable) */
+	uint64_t released;        /* outputs released: their lines written to the output file (or, without
+				   * one, let go) */
+	uint64_t unreleased;      /* outputs not released at exit: not durable, or their write failed */
+	uint64_t unwritten;       /* of those, lines whose write to the output file failed */
 	uint64_t stalls;          /* times the staging buffer or the release queue was full */
 	uint64_t write_errors;
 	uint64_t orphaned;        /* outputs whose cause never reached the journal (input stopped first):

@@ -53,6 +53,7 @@ static const char *const dd_mold_err_names[DD_MOLD_ERR__COUNT] = {
 	[DD_MOLD_ERR_COUNT_MISMATCH] = "count_mismatch",
 	[DD_MOLD_ERR_TRAILING] = "trailing",
 	[DD_MOLD_ERR_BAD_SEQ] = "bad_seq",
+	[DD_MOLD_ERR_SEQ_JUMP] = "seq_jump",
 };
 
 __attribute__((cold)) const char *dd_mold_err_name(enum dd_mold_err e)
@@ -154,7 +155,8 @@ static void declare_gap(struct dd_mold_session *s, uint64_t last)
 	s->gap_log[s->gap_log_n % DD_MOLD_GAP_LOG] = (struct dd_mold_gap){ s->next_seq, last };
 	s->gap_log_n++;
 	s->stats.gaps++;
-	s->stats.missing += last - s->next_seq + 1;
+	uint64_t k = last - s->next_seq + 1;
+	s->stats.missing = s->stats.missing > UINT64_MAX - k ? UINT64_MAX : s->stats.missing + k;
 	s->next_seq = last + 1;
 }
 
@@ -442,6 +444,10 @@ enum dd_mold_verdict dd_mold_rx(struct dd_mold_session *s, const uint8_t *p, siz
 			return hold(s, c, p, len, &h, line, now, 0, true);
 		}
 		change_session(s, c, h.session);
+	}
+	if (h.seq > s->next_seq && h.seq - s->next_seq > DD_MOLD_MAX_JUMP) {
+		s->stats.errors[DD_MOLD_ERR_SEQ_JUMP]++;
+		return DD_MOLD_DROP;
 	}
 	return sequence(s, p, len, &h, line, now, out);
 }

@@ -44,7 +44,11 @@
 /* Number of most recent gaps whose ranges are kept. */
 #define DD_MOLD_GAP_LOG      64
 
-/* Why a datagram was rejected by dd_mold_parse(). */
+/* The furthest a datagram may be ahead of its started session (a late join from sequence 1 is
+ * within it: a trading day is well under 2^32 messages). */
+#define DD_MOLD_MAX_JUMP (1ull << 32)
+
+/* Why a datagram was rejected: by dd_mold_parse(), or (seq_jump) by the session. */
 enum dd_mold_err {
 	DD_MOLD_OK = 0,
 	DD_MOLD_ERR_SHORT,          /* shorter than the 20-byte header */
@@ -52,6 +56,8 @@ enum dd_mold_err {
 	DD_MOLD_ERR_COUNT_MISMATCH, /* fewer messages present than the header's count */
 	DD_MOLD_ERR_TRAILING,       /* bytes left over after `count` messages */
 	DD_MOLD_ERR_BAD_SEQ,        /* sequence number 0 with messages, or seq + count overflows */
+	DD_MOLD_ERR_SEQ_JUMP,       /* more than DD_MOLD_MAX_JUMP ahead of the session: dropped whole, the
+				     * sequence not moved (no real feed skips billions of messages) */
 	DD_MOLD_ERR__COUNT
 };
 
@@ -122,7 +128,7 @@ struct dd_mold_stats {
 	uint64_t heartbeats;
 	uint64_t end_of_session;  /* end-of-session datagrams received */
 	uint64_t gaps;            /* gaps declared */
-	uint64_t missing;         /* messages in declared gaps */
+	uint64_t missing;         /* messages in declared gaps (saturates at UINT64_MAX) */
 	uint64_t duplicates;      /* messages dropped as already delivered (all lines) */
 	uint64_t reordered;       /* held datagrams put back in order by a late arrival (no gap declared while they waited) */
 	uint64_t late;            /* messages that arrived after their gap was declared (in duplicates);

@@ -55,6 +55,14 @@ static char g_err[1024];
 static char g_files[MAX_SEGS + 1][256];
 static unsigned g_nfiles;
 
+static void clean_dir(void);
+
+static void remove_dir(void)
+{
+	clean_dir();
+	rmdir(g_dir);
+}
+
 static void clean_dir(void)
 {
 	while (g_nfiles > 0)
@@ -394,6 +402,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (g_dir[0] == '\0') {
 		snprintf(g_dir, sizeof(g_dir), "%s/dd-fuzz-jfile-XXXXXX", access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
 		CHECK(mkdtemp(g_dir) != NULL);
+		atexit(remove_dir); /* the directory, not only its files: nothing left in /dev/shm */
 	}
 	if (size < 1 || size > 64 * 1024)
 		return 0;

@@ -220,6 +220,7 @@ static void test_err_name_is_stable_snake_case(void **state)
 	assert_string_equal(dd_mold_err_name(DD_MOLD_ERR_COUNT_MISMATCH), "count_mismatch");
 	assert_string_equal(dd_mold_err_name(DD_MOLD_ERR_TRAILING), "trailing");
 	assert_string_equal(dd_mold_err_name(DD_MOLD_ERR_BAD_SEQ), "bad_seq");
+	assert_string_equal(dd_mold_err_name(DD_MOLD_ERR_SEQ_JUMP), "seq_jump");
 	assert_string_equal(dd_mold_err_name(DD_MOLD_ERR__COUNT), "?");
 }
 
@@ -480,6 +481,40 @@ static void test_gap_with_window_zero_is_declared_at_once_and_logged(void **stat
 	assert_int_equal(f->s.next_seq, 12);
 	const uint64_t want[] = { 1, 2, 10, 11 };
 	assert_seen(f, want, 4);
+}
+
+static void test_a_jump_past_the_limit_is_dropped_whole_and_counted_and_the_feed_goes_on(void **state)
+{
+	(void)state;
+	struct fx *f = fx_init(0, 0, false);
+	struct dgram d;
+
+	feed(f, dg_std(&d, SESS_A, 1, 2), 0, 0);
+	/* hostile sequence numbers: far ahead, and a heartbeat far ahead */
+	assert_int_equal(feed(f, dg_std(&d, SESS_A, 3 + DD_MOLD_MAX_JUMP + 1, 2), 0, 1), DD_MOLD_DROP);
+	assert_int_equal(feed(f, dg_std(&d, SESS_A, UINT64_MAX - 10, 2), 0, 2), DD_MOLD_DROP);
+	assert_int_equal(feed(f, dg_marker(&d, SESS_A, 1ull << 62, 0), 0, 3), DD_MOLD_DROP);
+	assert_int_equal(f->s.stats.errors[DD_MOLD_ERR_SEQ_JUMP], 3);
+	assert_int_equal(f->s.stats.gaps, 0);
+	assert_int_equal(f->s.stats.missing, 0);
+	assert_int_equal(f->s.next_seq, 3);
+	/* exactly at the limit is a gap like any other, and the feed goes on */
+	assert_int_equal(feed(f, dg_std(&d, SESS_A, 3 + DD_MOLD_MAX_JUMP, 1), 0, 4), DD_MOLD_DELIVER);
+	assert_int_equal(f->s.stats.missing, DD_MOLD_MAX_JUMP);
+	assert_int_equal(f->s.next_seq, 4 + DD_MOLD_MAX_JUMP);
+}
+
+static void test_the_missing_count_saturates_instead_of_wrapping(void **state)
+{
+	(void)state;
+	struct fx *f = fx_init(0, 0, false);
+	struct dgram d;
+
+	feed(f, dg_std(&d, SESS_A, 1, 1), 0, 0);
+	f->s.stats.missing = UINT64_MAX - 5; /* as after many large gaps */
+	assert_int_equal(feed(f, dg_std(&d, SESS_A, 100, 1), 0, 1), DD_MOLD_DELIVER);
+	assert_true(f->s.stats.missing == UINT64_MAX);
+	assert_int_equal(f->s.stats.gaps, 1);
 }
 
 static void test_duplicate_datagram_on_same_line_counts_own_duplicates(void **state)
@@ -1289,6 +1324,8 @@ int main(void)
 		cmocka_unit_test(test_end_of_session_ahead_declares_gap_then_ends),
 		cmocka_unit_test(test_held_datagram_beyond_end_of_session_is_dropped_without_gap),
 		cmocka_unit_test(test_gap_with_window_zero_is_declared_at_once_and_logged),
+		cmocka_unit_test(test_a_jump_past_the_limit_is_dropped_whole_and_counted_and_the_feed_goes_on),
+		cmocka_unit_test(test_the_missing_count_saturates_instead_of_wrapping),
 		cmocka_unit_test(test_duplicate_datagram_on_same_line_counts_own_duplicates),
 		cmocka_unit_test(test_partial_overlap_delivers_only_new_messages),
 		cmocka_unit_test(test_second_line_copies_are_arbitration_losses_not_duplicates),

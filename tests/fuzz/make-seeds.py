@@ -1,0 +1,113 @@
+#!/usr/bin/env python3
+"""Seed corpora for the libFuzzer targets, from real-derived and generated inputs (committed in
+tests/fuzz/seeds/NAME/, small; tests/fuzz/run reads them next to the working corpus).
+
+    tests/fuzz/make-seeds.py [B]        (B: the build directory holding dadar-gen; default build)
+
+  fuzz_feed      frames of a dadar-gen synth capture (gaps, duplicates, reordering and malformed
+                 frames injected) and of the RITCH sample, as u16 length + frame records
+  fuzz_itch      one message of every ITCH type the RITCH sample and a synth day hold
+  fuzz_moldudp64 built records: in order, a gap, duplicates on the other line, heartbeats, end
+                 of session, a session change, a raw datagram
+  fuzz_jfile     built journals (mode 2): records, PADs, rotations, each kind of damage once
+  fuzz_hdr       an interval-log line and base64 of a V2 histogram, from the format's own texts
+  fuzz_replay    op lists: a config then events and outputs, snapshots between, raw configs
+"""
+import base64
+import os
+import struct
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
+sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+import pcaplib as pl  # noqa: E402
+
+B = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "build")
+SEEDS = os.path.join(HERE, "seeds")
+
+
+def put(name, i, data):
+    d = os.path.join(SEEDS, name)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, f"seed-{i:03d}"), "wb") as f:
+        f.write(data)
+
+
+def frames_records(frames):
+    return b"".join(struct.pack(">H", len(f)) + f for f in frames)
+
+
+def main():
+    tmp = tempfile.mkdtemp(prefix="dd-seeds-")
+    synth = os.path.join(tmp, "s.pcap")
+    itch = os.path.join(tmp, "s.itch")
+    subprocess.run([f"{B}/dadar-gen", "synth", synth, "--seed", "3", "--instruments", "4", "--messages", "400",
+                    "--gap-rate", "0.05", "--dup-rate", "0.05", "--reorder-rate", "0.05", "--malformed-rate", "0.05",
+                    "--lines", "2", "--heartbeat-every", "7",
+                    "--itch-out", itch], check=True, capture_output=True)
+    sample = os.path.join(tmp, "r.pcap")
+    ritch = os.path.join(ROOT, "tests", "data", "itch", "ex20101224.TEST_ITCH_50.fixed")
+    subprocess.run([f"{B}/dadar-gen", "itch-file", ritch, sample], check=True, capture_output=True)
+
+    # fuzz_feed: runs of 12 frames
+    n = 0
+    for cap in (synth, sample):
+        frames = [f for _t, f in pl.read_pcap(cap)]
+        for k in range(0, min(len(frames), 96), 12):
+            put("fuzz_feed", n, frames_records(frames[k:k + 12]))
+            n += 1
+
+    # fuzz_itch: one message per type
+    seen = {}
+    for m in pl.read_binaryfile(ritch) + pl.read_binaryfile(itch):
+        seen.setdefault(m[0], m)
+    for i, (_t, m) in enumerate(sorted(seen.items())):
+        put("fuzz_itch", i, m)
+
+    # fuzz_moldudp64: param byte, then (line|kind<<2, time, session, seq, lengths...)
+    def built(line, t, sess, nmsg, seq, lens, kind=1):
+        return bytes([line | kind << 2, t, sess | (nmsg << 2), seq & 0xFF] + lens)
+    seeds = [
+        bytes([0x05]) + built(0, 1, 0, 3, 0, [9, 10, 11]) + built(0, 1, 0, 2, 0, [9, 9]),
+        bytes([0x02]) + built(0, 1, 0, 2, 0, [9, 9]) + built(0, 1, 0, 2, 5, [9, 9]) + built(1, 1, 0, 2, 0, [9, 9]),
+        bytes([0x13]) + built(0, 1, 0, 0, 0, []) + built(0, 1, 0, 1, 3, []) + built(0, 0xFF, 1, 3, 0, [12, 12, 12]),
+        bytes([0x00]) + built(0, 1, 0, 4, 0, [10, 0, 3, 15], kind=2) + bytes([3 << 2, 1, 0, 24]) + b"R" * 24,
+    ]
+    for i, s in enumerate(seeds):
+        put("fuzz_moldudp64", i, s)
+
+    # fuzz_jfile: mode 2 built journals, (op, arg) pairs
+    ops = [
+        [(13, 1)] * 20,
+        [(13, 2), (14, 3), (15, 4)] * 10 + [(11, 5)],
+        [(13, 1)] * 8 + [(9, 7)] + [(13, 1)] * 4,
+        [(13, 1)] * 8 + [(10, 0x29)] + [(12, 4)] + [(13, 1)] * 2,
+    ]
+    for i, o in enumerate(ops):
+        put("fuzz_jfile", i, bytes([2]) + bytes(x for pair in o for x in pair))
+
+    # fuzz_hdr: an interval-log line (mode 4) and base64 text (mode 3) of a small V2 encoding
+    v2 = bytes.fromhex("1c84931300000000000000000000000003000000000000000100000000000000ffff") + bytes(8)
+    put("fuzz_hdr", 0, bytes([4]) + b"0.000,1.000,0.099," + base64.b64encode(v2) + b"\n")
+    put("fuzz_hdr", 1, bytes([3]) + base64.b64encode(v2))
+    put("fuzz_hdr", 2, bytes([2, 1]) + bytes([2, 4, 6, 8, 1, 1, 0, 0]))
+
+    # fuzz_replay: (op, a, c, d) records then payload bytes
+    def rec(op, a=0, c=0, d=0):
+        return bytes([op, a, c, d])
+    body = [rec(0, 0x11, 3), rec(1, 4, 0, 1), rec(2, 4, 0, 2), rec(3, 6, 0, 1), rec(7), rec(4, 8, 0, 2),
+            rec(5, 0, 1, 2), rec(6, 0), rec(1, 14, 0, 0), rec(7), rec(2, 4, 1, 3)]
+    payload = bytes(range(256)) * 4
+    put("fuzz_replay", 0, bytes([len(body)]) + b"".join(body) + payload)
+    body = [rec(0, 0x02, 9), rec(1, 4, 0, 5), rec(1, 7, 0, 5), rec(7), rec(1, 8, 0, 5), rec(0, 0x02, 9)]
+    put("fuzz_replay", 1, bytes([len(body)]) + b"".join(body) + payload)
+    body = [rec(0, 0x80), rec(1, 4, 0, 1)]
+    put("fuzz_replay", 2, bytes([len(body)]) + b"".join(body) + payload)
+    print(f"seeds written under {SEEDS}")
+
+
+if __name__ == "__main__":
+    main()
