@@ -15,6 +15,7 @@ found, against the real binaries.
   diskfull     the summary and the book dump to a full file system: no partial file is left
   seqjump      hostile MoldUDP64 sequence numbers: counted as mold_seq_jump, `missing` does not
                wrap, the feed goes on
+  help         --help says snapshot_every counts journal records (it said events)
 
 Exit 0 all passed, 1 a failure, 77 if dadar is not built.  usage: hardening_test.py [NAME...]
 """
@@ -201,6 +202,17 @@ def test_seqjump(tmp):
     check(s["book"]["adds"] == 1, f"the feed went on: the add at seq 3 applied: {s['book']}")
 
 
+def test_help(tmp):
+    print("hardening: --help says what snapshot_every counts", flush=True)
+    r = subprocess.run([f"{B}/dadar", "--no-huge", "--no-pci", "--no-shconf", "--no-telemetry", "--log-level=*:error",
+                        "-m", "256", "--", "--help"], capture_output=True, text=True)
+    lines = r.stdout.splitlines()
+    at = next((i for i, l in enumerate(lines) if l.strip().startswith("snapshot_every")), None)
+    line = " ".join(lines[at:at + 2]) if at is not None else ""
+    check(r.returncode == 0 and "journal records" in line and "events between" not in line,
+          f"snapshot_every counts journal records (LSNs), as the code does: {line.strip()}")
+
+
 def main():
     for b in ("dadar", "dadar-gen", "dadar-journal"):
         if not os.path.exists(f"{B}/{b}"):
@@ -210,7 +222,7 @@ def main():
     tmp = tempfile.mkdtemp(prefix="hard-", dir=os.path.join(B, "it"))
     sel = sys.argv[1:]
     tests = [("stall", test_stall), ("ahead", test_ahead), ("start", test_start), ("symbols", test_symbols),
-             ("diskfull", test_diskfull), ("seqjump", test_seqjump)]
+             ("diskfull", test_diskfull), ("seqjump", test_seqjump), ("help", test_help)]
     try:
         for name, fn in tests:
             if not sel or name in sel:
