@@ -39,7 +39,8 @@
 #define DD_MAX_RXQ 32
 #define DD_MAX_WORKERS 64
 #define DD_RX_EVENTS 512   /* events buffered by the RX lcore before they are applied or dispatched */
-#define DD_RX_RUN (2 * DD_RX_EVENTS) /* the most one flush runs: its events, each followed by a tick at most */
+#define DD_RX_RUN (2 * DD_RX_EVENTS + 1) /* the most one flush runs: its events, each followed by a tick at
+					 * most, and a tick recovery left due before them */
 #define DD_WORKER_BURST 64 /* events per ring enqueue/dequeue */
 #define DD_SCRATCH 16384   /* reassembly buffer for multi-segment frames */
 
