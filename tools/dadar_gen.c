@@ -21,6 +21,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "dataplane/config/config.h"
 #include "dataplane/wire/itch.h"
 #include "tools/molddg.h"
 #include "tools/pcapw.h"
@@ -1144,6 +1145,11 @@ out:
 
 int main(int argc, char **argv)
 {
+	for (int i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--version") == 0) {
+			printf("%s %s\n", "dadar-gen", DD_VERSION);
+			return 0;
+		}
 	const char *cmd = argc > 1 ? argv[1] : NULL;
 
 	if (cmd == NULL) {

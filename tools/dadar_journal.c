@@ -1261,6 +1261,11 @@ out:
 
 int main(int argc, char **argv)
 {
+	for (int i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--version") == 0) {
+			printf("%s %s\n", "dadar-journal", DD_VERSION);
+			return 0;
+		}
 	static const char *const cmds[] = { "verify", "truncate", "dump", "stats", "replay" };
 	const char *cmd, *dir;
 	bool known = false;

@@ -31,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dataplane/config/config.h"
 #include "dataplane/config/jsonw.h"
 #include "shm/hdr.h"
 #include "shm/telemetry.h"
@@ -1689,6 +1690,11 @@ static int select_slots(struct seg *g, const struct opts *op)
 
 int main(int argc, char **argv)
 {
+	for (int i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--version") == 0) {
+			printf("%s %s\n", "dadar-lat", DD_VERSION);
+			return 0;
+		}
 	struct opts op;
 	int rc = parse_args(argc, argv, &op);
 	if (rc != EX_OK)

@@ -492,6 +492,17 @@ static const struct opt *opt_of_flag(const char *flag)
 	return NULL;
 }
 
+bool dd_config_is_flag(const char *arg)
+{
+	static const char *const extra[] = { "--config", "--set", "--feed", "--bench-loop", NULL };
+	if (strncmp(arg, "--", 2) != 0)
+		return false;
+	for (unsigned i = 0; extra[i] != NULL; i++)
+		if (strcmp(arg, extra[i]) == 0)
+			return true;
+	return opt_of_flag(arg + 2) != NULL;
+}
+
 /*
  * Does flag `a` take the next argument, `next`, as its value? No value of ours starts with "--",
  * so `--workers --help` is a missing value followed by --help, not a worker count of "--help".

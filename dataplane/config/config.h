@@ -21,6 +21,10 @@
 #include "ops/chain.h"
 
 #define DD_PATH_MAX 512
+
+/* What every binary's --version prints (after its name). */
+#define DD_VERSION "0.3 (journal format 2, telemetry segment 2)"
+
 #define DD_INSTANCE_MAX 32
 
 enum dd_pipeline {
@@ -128,6 +132,9 @@ int dd_config_adopt_journal(struct dd_config *c, const struct dd_jconfig *j, cha
 
 /* Cross-field checks once everything is set. Returns 0 or -EINVAL with a message. */
 int dd_config_check(const struct dd_config *c, char *err, size_t errlen);
+
+/* Is `arg` ("--exit-on-idle") one of dadar's flags (as dd_config_args() takes them)? */
+bool dd_config_is_flag(const char *arg);
 
 /* Print the option reference (every key, its flag, default and range) to `out`. */
 void dd_config_usage(FILE *out);

@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <rte_cycles.h>
 #include <rte_eal.h>
@@ -650,11 +652,110 @@ static int report(struct app *a)
 	return rc;
 }
 
+/*
+ * What can be said before DPDK starts (it would answer with its own usage, or a misleading error):
+ * --help and --version anywhere before "--", dadar's own options put before "--", and a net_pcap
+ * device whose capture does not exist. Returns -1 to go on, else the exit status.
+ */
+static int preflight(int argc, char **argv)
+{
+	int sep = argc;
+	for (int i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--") == 0) {
+			sep = i;
+			break;
+		}
+	for (int i = 1; i < sep; i++) {
+		const char *a = argv[i];
+		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+			printf("usage: dadar [DPDK EAL options] -- [dadar options]\n\n"
+			       "DPDK's options come first: the cores (-l 0-1), the ports (-a PCI address, or --vdev for a\n"
+			       "virtual one), memory (--no-huge -m MB without hugepages). For example, without a NIC:\n"
+			       "  dadar --no-huge --no-pci -m 512 -l 0-1 --vdev net_pcap0,rx_pcap=feed.pcap -- --exit-on-idle 200\n"
+			       "docs/operations.md explains them; DPDK's guide \"EAL parameters\" lists every one.\n"
+			       "dadar's own options come after the -- (also as `key = value` lines in --config FILE):\n\n");
+			dd_config_usage(stdout);
+			return 0;
+		}
+		if (strcmp(a, "--version") == 0 || strcmp(a, "-V") == 0) {
+			printf("dadar %s\n", DD_VERSION);
+			return 0;
+		}
+		if (dd_config_is_flag(a)) {
+			fprintf(stderr, "dadar: %s is one of dadar's options, not DPDK's: put it after --, e.g.\n"
+				"  dadar [DPDK options] -- %s ...\n", a, a);
+			return 2;
+		}
+		/* a capture that does not exist: DPDK would say there are no ports */
+		const char *dev = strcmp(a, "--vdev") == 0 && i + 1 < sep ? argv[i + 1] :
+				  strncmp(a, "--vdev=", 7) == 0 ? a + 7 : NULL;
+		const char *rx = dev != NULL ? strstr(dev, "rx_pcap=") : NULL;
+		if (rx != NULL && strncmp(dev, "net_pcap", 8) == 0) {
+			char path[DD_PATH_MAX];
+			size_t n = strcspn(rx + 8, ",");
+			snprintf(path, sizeof(path), "%.*s", (int)(n < sizeof(path) ? n : sizeof(path) - 1), rx + 8);
+			if (access(path, R_OK) != 0) {
+				fprintf(stderr, "dadar: --vdev %s: cannot read the capture %s: %s\n", dev, path, strerror(errno));
+				return 2;
+			}
+		}
+	}
+	return -1;
+}
+
+/*
+ * Where the run writes, checked before it starts, naming the option: a bad path fails in the
+ * first second, not after the run.
+ */
+static int check_paths(const struct dd_config *c, char *err, size_t errlen)
+{
+	const struct { const char *opt; const char *path; } files[] = {
+		{ "--summary", c->summary }, { "--book-dump", c->book_dump }, { "--output", c->output },
+	};
+	for (unsigned i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		const char *p = files[i].path;
+		if (p[0] == '\0')
+			continue;
+		char dir[DD_PATH_MAX];
+		snprintf(dir, sizeof(dir), "%s", p);
+		char *slash = strrchr(dir, '/');
+		if (slash == NULL)
+			strcpy(dir, ".");
+		else if (slash == dir)
+			dir[1] = '\0';
+		else
+			*slash = '\0';
+		struct stat st;
+		if (stat(p, &st) == 0 && S_ISDIR(st.st_mode)) {
+			snprintf(err, errlen, "%s %s: is a directory: give a file name", files[i].opt, p);
+			return -EISDIR;
+		}
+		if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode) || access(dir, W_OK | X_OK) != 0) {
+			int e = errno ? errno : ENOTDIR;
+			snprintf(err, errlen, "%s %s: cannot write in %s: %s", files[i].opt, p, dir,
+				 stat(dir, &st) == 0 && !S_ISDIR(st.st_mode) ? "not a directory" : strerror(e));
+			return -e;
+		}
+	}
+	if (c->journal[0] != '\0') {
+		int rc = dd_jdir_create(c->journal);
+		if (rc != 0) {
+			snprintf(err, errlen, "--journal %s: cannot use it as the journal directory: %s", c->journal,
+				 strerror(-rc));
+			return rc;
+		}
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static struct app a;
 	char err[1024];
-	int rc = rte_eal_init(argc, argv);
+	int rc = preflight(argc, argv);
+	if (rc >= 0)
+		return rc;
+	rc = rte_eal_init(argc, argv);
 	if (rc < 0) {
 		fprintf(stderr,
 			"dadar: DPDK initialisation failed: %s. Without hugepages or NICs run with --no-huge --no-pci -m "
@@ -669,6 +770,8 @@ int main(int argc, char **argv)
 	rc = dd_config_args(&a.cfg, argc - 1, argv + 1, stdout, err, sizeof(err));
 	if (rc == 0)
 		rc = dd_config_check(&a.cfg, err, sizeof(err));
+	if (rc == 0)
+		rc = check_paths(&a.cfg, err, sizeof(err));
 	if (rc != 0) {
 		if (rc < 0)
 			fprintf(stderr, "dadar: %s\n", err);

@@ -1469,6 +1469,29 @@ def test_help_lists_every_key_and_exits_0():
 
 
 @test
+def test_first_contact_help_version_misplaced_options_and_a_missing_capture():
+    """What a user who does not know DPDK's flags meets first: help and version with no EAL start,
+    dadar's own option put before -- named with the fix, a capture that does not exist named."""
+    need_dadar()
+    for args in (["--help"], ["-h"], ["--no-huge", "--help"]):
+        r = subprocess.run([DADAR] + args, capture_output=True, text=True, timeout=30)
+        check(r.returncode == 0 and r.stdout.startswith("usage: dadar [DPDK EAL options] -- [dadar options]")
+              and "capacity.orders" in r.stdout and "EAL:" not in r.stderr,
+              f"dadar {' '.join(args)}: exit {r.returncode}, {r.stdout[:80]!r} {r.stderr[:200]!r}")
+    for tool in ("dadar", "dadar-gen", "dadar-lat", "dadar-journal"):
+        r = subprocess.run([os.path.join(BUILD, tool), "--version"], capture_output=True, text=True, timeout=30)
+        check(r.returncode == 0 and re.match(rf"{tool} \d+\.\d+ ", r.stdout), f"{tool} --version: {r.stdout!r}")
+    r = subprocess.run([DADAR, "--no-huge", "--exit-on-idle", "200", "--"], capture_output=True, text=True,
+                       timeout=30)
+    check(r.returncode == 2 and "--exit-on-idle is one of dadar's options" in r.stderr and "put it after --"
+          in r.stderr and r.stderr.count("\n") <= 3, f"an option before --: exit {r.returncode}, {r.stderr!r}")
+    r = subprocess.run([DADAR, "--no-huge", "--no-pci", "--vdev", "net_pcap0,rx_pcap=/no/such.pcap", "--"],
+                       capture_output=True, text=True, timeout=30)
+    check(r.returncode == 2 and "cannot read the capture /no/such.pcap" in r.stderr,
+          f"a missing capture: exit {r.returncode}, {r.stderr!r}")
+
+
+@test
 def test_no_ports_fails_with_advice_to_give_a_vdev():
     need_dadar()
     rc, _out, err, _cmd = dadar_plain(["--exit-on-idle", "1"], vdev=False, instance=True)
@@ -1528,14 +1551,20 @@ def test_instrument_capacity_overflow_is_counted():
 
 
 @test
-def test_unwritable_summary_fails_the_run():
-    """A summary or book dump that was asked for and could not be written is a runtime failure."""
+def test_unwritable_output_paths_fail_at_start_naming_the_option():
+    """A summary, book dump or output file in a directory that cannot be written fails at start
+    (exit 2, before any packet), naming the option and the path; so does a journal directory that
+    cannot be one. (A write that fails later, on a full disk, is hardening_test's.)"""
     need_dadar()
-    for flag in ("--summary", "--book-dump"):
+    for flag in ("--summary", "--book-dump", "--output"):
         path = os.path.join(TMP, "no-such-dir", "out")
         rc, _out, err, _cmd = dadar_plain(["--exit-on-idle", IDLE_MS, "--quiet", flag, path], instance=True)
-        check(path in err, f"{flag}: stderr does not name {path}: {err!r}")
-        eq(rc, 1, f"{flag} {path}: exit status")
+        check(path in err and flag in err, f"{flag}: stderr does not name {flag} and {path}: {err!r}")
+        eq(rc, 2, f"{flag} {path}: exit status")
+    rc, _out, err, _cmd = dadar_plain(["--exit-on-idle", IDLE_MS, "--quiet", "--journal", "/etc/hostname/j"],
+                                      instance=True)
+    check("--journal /etc/hostname/j" in err and "Not a directory" in err, f"--journal: {err!r}")
+    eq(rc, 2, "--journal /etc/hostname/j: exit status")
 
 
 # ---- runner ------------------------------------------------------------------------------------------------
