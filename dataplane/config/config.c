@@ -261,14 +261,22 @@ static int set_feed(struct dd_config *c, const char *name, const char *value, co
 	}
 	if (f.nlines == 0)
 		return fail(err, errlen, "%s: feed.%s = '%s': needs at least one line GROUP:PORT", origin, name, value);
+	/* A flag overrides what a config file said (as for every key); otherwise a feed defined twice
+	 * is a mistake: which definition did the user mean? */
+	bool flag = origin[0] == '-';
 	for (unsigned i = 0; i < c->nfeeds; i++)
 		if (strcmp(c->feed[i].name, name) == 0) {
-			c->feed[i] = f; /* redefinition replaces the lines */
+			if (!flag || c->feed_origin[i][0] == '-')
+				return fail(err, errlen, "feed.%s is defined twice: at %s and at %s (a flag may override a "
+					    "config file's feed; otherwise keep one)", name, c->feed_origin[i], origin);
+			c->feed[i] = f;
+			snprintf(c->feed_origin[i], sizeof(c->feed_origin[i]), "%s", origin);
 			return 0;
 		}
 	if (c->nfeeds == DD_MAX_FEEDS)
 		return fail(err, errlen, "%s: feed.%s = '%s': too many feeds (at most %d)", origin, name, value,
 			    DD_MAX_FEEDS);
+	snprintf(c->feed_origin[c->nfeeds], sizeof(c->feed_origin[0]), "%s", origin);
 	c->feed[c->nfeeds++] = f;
 	return 0;
 }

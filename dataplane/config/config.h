@@ -95,6 +95,7 @@ struct dd_config {
 	unsigned nfeeds;           /* 0 = one catch-all feed */
 	struct dd_feed_cfg feed[DD_MAX_FEEDS];
 	uint64_t was_set[2];       /* a bit per key: given in a file or a flag (not a default) */
+	char feed_origin[DD_MAX_FEEDS][48]; /* where each feed was defined ("file.conf:12", "--feed") */
 };
 
 /* Fill `c` with the defaults. */

@@ -42,6 +42,19 @@ static int set(struct dd_config *c, const char *key, const char *value)
 	return dd_config_set(c, key, value, ORIGIN, g_err, sizeof(g_err));
 }
 
+/* Define feed `key` afresh (a test parsing one line after another: defining it twice is refused). */
+static int redefine(struct dd_config *c, const char *key, const char *value)
+{
+	for (unsigned i = 0; i < c->nfeeds; i++)
+		if (strcmp(c->feed[i].name, key + 5) == 0) {
+			memmove(&c->feed[i], &c->feed[i + 1], (c->nfeeds - i - 1) * sizeof(c->feed[0]));
+			memmove(c->feed_origin[i], c->feed_origin[i + 1], (c->nfeeds - i - 1) * sizeof(c->feed_origin[0]));
+			c->nfeeds--;
+			break;
+		}
+	return set(c, key, value);
+}
+
 /* Set must fail with -EINVAL, leave `c` unchanged and name the key, the value and the origin. */
 static void assert_rejected(struct dd_config *c, const char *key, const char *value)
 {
@@ -453,19 +466,19 @@ static void test_feed_line_wildcards_and_dpdk_port_suffix(void **state)
 	dd_config_defaults(&c);
 	assert_int_equal(set(&c, "feed.a", "*:26477"), 0);
 	assert_line(&c.feed[0].line[0], 0, 26477, DD_ANY_PORT);
-	assert_int_equal(set(&c, "feed.a", "233.54.12.111:*"), 0);
+	assert_int_equal(redefine(&c, "feed.a", "233.54.12.111:*"), 0);
 	assert_line(&c.feed[0].line[0], IP_233_54_12_111, 0, DD_ANY_PORT);
-	assert_int_equal(set(&c, "feed.a", "*:*"), 0);
+	assert_int_equal(redefine(&c, "feed.a", "*:*"), 0);
 	assert_line(&c.feed[0].line[0], 0, 0, DD_ANY_PORT);
-	assert_int_equal(set(&c, "feed.a", "233.54.12.111:26477@1"), 0);
+	assert_int_equal(redefine(&c, "feed.a", "233.54.12.111:26477@1"), 0);
 	assert_line(&c.feed[0].line[0], IP_233_54_12_111, 26477, 1);
-	assert_int_equal(set(&c, "feed.a", "*:26477@0"), 0);
+	assert_int_equal(redefine(&c, "feed.a", "*:26477@0"), 0);
 	assert_line(&c.feed[0].line[0], 0, 26477, 0);
-	assert_int_equal(set(&c, "feed.a", "*:*@65534"), 0);
+	assert_int_equal(redefine(&c, "feed.a", "*:*@65534"), 0);
 	assert_line(&c.feed[0].line[0], 0, 0, 65534);
-	assert_int_equal(set(&c, "feed.a", "0.0.0.1:1"), 0);
+	assert_int_equal(redefine(&c, "feed.a", "0.0.0.1:1"), 0);
 	assert_line(&c.feed[0].line[0], 1, 1, DD_ANY_PORT);
-	assert_int_equal(set(&c, "feed.a", "255.255.255.255:65535"), 0);
+	assert_int_equal(redefine(&c, "feed.a", "255.255.255.255:65535"), 0);
 	assert_line(&c.feed[0].line[0], 0xFFFFFFFFu, 65535, DD_ANY_PORT);
 	assert_int_equal(c.nfeeds, 1);
 }
@@ -609,8 +622,8 @@ static void test_more_than_max_feeds_is_rejected_naming_the_feed(void **state)
 		assert_int_equal(set(&c, key, value), 0);
 	}
 	assert_int_equal(c.nfeeds, DD_MAX_FEEDS);
-	/* redefining one of them is still fine */
-	assert_int_equal(set(&c, "feed.f3", "10.0.1.1:2000"), 0);
+	/* a flag overriding one of them is still fine */
+	assert_int_equal(dd_config_set(&c, "feed.f3", "10.0.1.1:2000", "--feed", g_err, sizeof(g_err)), 0);
 	assert_int_equal(c.nfeeds, DD_MAX_FEEDS);
 
 	assert_int_equal(set(&c, "feed.ninth", "10.0.0.9:1000"), -EINVAL);
@@ -621,15 +634,21 @@ static void test_more_than_max_feeds_is_rejected_naming_the_feed(void **state)
 	assert_contains(g_err, "ninth");
 }
 
-static void test_redefining_a_feed_replaces_its_lines(void **state)
+static void test_a_feed_defined_twice_is_refused_naming_both_unless_a_flag_overrides_a_file(void **state)
 {
 	(void)state;
 	struct dd_config c;
 
 	dd_config_defaults(&c);
-	assert_int_equal(set(&c, "feed.a", "1.1.1.1:1,1.1.1.2:2,1.1.1.3:3"), 0);
-	assert_int_equal(set(&c, "feed.b", "2.2.2.2:2"), 0);
-	assert_int_equal(set(&c, "feed.a", "3.3.3.3:3"), 0);
+	assert_int_equal(dd_config_set(&c, "feed.a", "1.1.1.1:1,1.1.1.2:2,1.1.1.3:3", "f.conf:3", g_err, sizeof(g_err)), 0);
+	assert_int_equal(dd_config_set(&c, "feed.b", "2.2.2.2:2", "f.conf:4", g_err, sizeof(g_err)), 0);
+	/* twice in files (or twice on the command line): which one was meant? */
+	assert_int_equal(dd_config_set(&c, "feed.a", "4.4.4.4:4", "f.conf:9", g_err, sizeof(g_err)), -EINVAL);
+	assert_string_equal(g_err, "feed.a is defined twice: at f.conf:3 and at f.conf:9 (a flag may override a "
+			    "config file's feed; otherwise keep one)");
+	assert_int_equal(c.feed[0].nlines, 3);
+	/* a flag overrides the file's definition, once */
+	assert_int_equal(dd_config_set(&c, "feed.a", "3.3.3.3:3", "--feed", g_err, sizeof(g_err)), 0);
 	assert_int_equal(c.nfeeds, 2);
 	assert_string_equal(c.feed[0].name, "a");
 	assert_int_equal(c.feed[0].nlines, 1);
@@ -637,6 +656,8 @@ static void test_redefining_a_feed_replaces_its_lines(void **state)
 	assert_string_equal(c.feed[1].name, "b");
 	assert_int_equal(c.feed[1].nlines, 1);
 	assert_line(&c.feed[1].line[0], 0x02020202u, 2, DD_ANY_PORT);
+	assert_int_equal(dd_config_set(&c, "feed.a", "5.5.5.5:5", "--feed", g_err, sizeof(g_err)), -EINVAL);
+	assert_contains(g_err, "at --feed and at --feed");
 }
 
 /* ---- the config file ---------------------------------------------------------------------------- */
@@ -1147,8 +1168,8 @@ static void test_check_rejects_a_wildcard_line_shadowing_another_feed(void **sta
 	assert_int_equal(dd_config_check(&c, g_err, sizeof(g_err)), -EINVAL);
 	assert_string_equal(g_err, "feed.a line *:26477 and feed.b line 233.54.12.111:26477 can match the same datagrams: make them distinct");
 	/* a different DPDK port keeps them apart */
-	assert_int_equal(set(&c, "feed.a", "*:26477@0"), 0);
-	assert_int_equal(set(&c, "feed.b", "233.54.12.111:26477@1"), 0);
+	assert_int_equal(redefine(&c, "feed.a", "*:26477@0"), 0);
+	assert_int_equal(redefine(&c, "feed.b", "233.54.12.111:26477@1"), 0);
 	assert_int_equal(dd_config_check(&c, g_err, sizeof(g_err)), 0);
 }
 
@@ -1206,7 +1227,7 @@ static void test_feed_line_format_round_trips_through_the_parser(void **state)
 		dd_feed_line_format(&c.feed[0].line[0], buf, sizeof(buf));
 		assert_string_equal(buf, lines[i]);
 		struct dd_feed_line first = c.feed[0].line[0];
-		assert_int_equal(set(&c, "feed.rt", buf), 0);
+		assert_int_equal(redefine(&c, "feed.rt", buf), 0);
 		assert_memory_equal(&c.feed[0].line[0], &first, sizeof(first));
 	}
 }
@@ -1240,7 +1261,7 @@ int main(void)
 		cmocka_unit_test(test_feed_without_any_line_is_rejected),
 		cmocka_unit_test(test_feed_names_are_validated),
 		cmocka_unit_test(test_more_than_max_feeds_is_rejected_naming_the_feed),
-		cmocka_unit_test(test_redefining_a_feed_replaces_its_lines),
+		cmocka_unit_test(test_a_feed_defined_twice_is_refused_naming_both_unless_a_flag_overrides_a_file),
 		cmocka_unit_test(test_load_applies_keys_and_skips_comments_blank_lines_and_whitespace),
 		cmocka_unit_test(test_load_of_an_empty_file_changes_nothing),
 		cmocka_unit_test(test_load_error_names_file_and_line_of_a_bad_value),
