@@ -80,7 +80,7 @@ static struct fx *fx_new(unsigned nfeeds, unsigned nshards, const char *const *n
 			snprintf(key, sizeof(key), "feed.%s", names[f]);
 			char value[32];
 			snprintf(value, sizeof(value), "233.54.12.%u:26477", 111 + f);
-			assert_int_equal(dd_config_set(&x->cfg, key, value, "test", g_err, sizeof(g_err)), 0);
+			assert_int_equal(dd_config_set(&x->cfg, key, value, "fixture.conf:1", g_err, sizeof(g_err)), 0);
 			fc = x->cfg.feed[f];
 		}
 		size_t len = dd_feed_memsize(&x->cfg.mold);
@@ -280,7 +280,7 @@ static struct fx *busy_run(void)
 	static const char *const names[] = { "nasdaq" };
 	struct fx *x = fx_new(1, 1, names);
 
-	assert_int_equal(dd_config_set(&x->cfg, "feed.nasdaq", "233.54.12.111:26477,233.54.12.112:26477@1", "test",
+	assert_int_equal(dd_config_set(&x->cfg, "feed.nasdaq", "233.54.12.111:26477,233.54.12.112:26477@1", "--feed",
 				       g_err, sizeof(g_err)),
 			 0);
 	x->feeds[0].cfg = x->cfg.feed[0];
