@@ -41,8 +41,10 @@ static inline void rec_since_rx(const struct dd_lcore_tm *tm, unsigned a, uint64
 static inline void jadd(struct dd_jprod *jp, uint16_t type, uint16_t source, uint32_t partition, const void *p,
 			uint32_t len, uint64_t tsc)
 {
-	if (unlikely(jp->n == jp->cap))
+	if (unlikely(jp->n == jp->cap)) {
+		jp->overflow++; /* reported at exit, and the run fails: never a silent loss */
 		return;
+	}
 	struct dd_jitem *it = &jp->items[jp->n++];
 	it->type = type;
 	it->source = source;
@@ -110,8 +112,6 @@ static void jfeedpos(struct dd_rx_ctx *c, uint64_t tsc)
 		c->jpos_seq[f] = m->next_seq;
 	}
 }
-
-/* ---- event consumers ------------------------------------------------------------------------ */
 
 /* ---- watermark ticks ------------------------------------------------------------------------ */
 

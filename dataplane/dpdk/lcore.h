@@ -77,6 +77,7 @@ struct dd_jprod {
 	unsigned n, cap;
 	uint64_t stall_tsc;
 	bool stalled;                   /* the journal did not take our items: input stopped */
+	uint64_t overflow;              /* items that did not fit items[] (a broken bound: fails the run) */
 };
 
 /* A worker ring carries batches: a DD_EV_MARK, then the events. The mark says when the batch was

@@ -855,6 +855,15 @@ int main(int argc, char **argv)
 			fprintf(stderr, "dadar: %s\n", jerr);
 			status = 1;
 		}
+		uint64_t lost = a.rx->jp.overflow;
+		for (unsigned w = 0; w < a.nworkers; w++)
+			lost += a.workers[w].jp.overflow;
+		if (lost != 0) {
+			fprintf(stderr, "dadar: %llu journal records did not fit a producer's buffer and were not journaled "
+				"(a bound on outputs per event was broken): this run's journal is incomplete\n",
+				(unsigned long long)lost);
+			status = 1;
+		}
 		if (a.rx->jp.stalled) {
 			fprintf(stderr, "dadar: the journal did not take records for %llu ms: input was stopped (durable LSN "
 				"%llu kept)\n", (unsigned long long)a.cfg.jstall_ms,
