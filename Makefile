@@ -44,7 +44,7 @@ DPDK_SRCS := $(wildcard dataplane/dpdk/*.c)
 DADAR     := $(if $(wildcard dataplane/dpdk/main.c),$(B)/dadar)
 CORE_SRCS := $(wildcard ops/*.c ops/*/*.c shm/*.c dataplane/*/*.c)
 CORE_SRCS := $(filter-out $(DPDK_SRCS),$(CORE_SRCS))
-CORE_OBJS := $(CORE_SRCS:%.c=$(B)/%.o)
+CORE_OBJS := $(CORE_SRCS:%.c=$(B)/%.o) $(B)/gen/fraud_default.o
 CORE_LIB  := $(B)/libdadar.a
 
 DADAR_OBJS := $(DPDK_SRCS:%.c=$(B)/%.o)
@@ -98,6 +98,20 @@ $(B)/%.o: %.c
 	@mkdir -p $(dir $@)
 	@echo "  CC    $<"
 	$(Q)$(CC) $(CF) -c $< -o $@
+
+# The default fraud rule set is built in (dadar runs with no file), from the file that ships.
+$(B)/gen/fraud_default.c: rules/fraud-paytm.rules
+	@mkdir -p $(dir $@)
+	@echo "  GEN   $@"
+	$(Q){ echo '/* generated from $< by the Makefile: edit that file */'; \
+	  echo '#include "ops/fraud/rules.h"'; \
+	  echo 'const char dd_frules_default_origin[] = "$<";'; \
+	  echo 'const char dd_frules_default_text[] ='; \
+	  sed 's/\\/\\\\/g; s/"/\\"/g; s/^/\t"/; s/$$/\\n"/' $<; \
+	  echo ';'; } > $@.tmp && mv $@.tmp $@
+$(B)/gen/fraud_default.o: $(B)/gen/fraud_default.c
+	@echo "  CC    $<"
+	$(Q)$(CC) $(CFLAGS_CORE) -c $< -o $@
 
 $(B)/dadar: $(DADAR_OBJS) $(CORE_LIB)
 	@echo "  LD    $@"

@@ -17,6 +17,8 @@ static const char *const dd_event_names[DD_EV__COUNT] = {
 	[DD_EV_BROKEN] = "broken",
 	[DD_EV_MARK] = "mark",
 	[DD_EV_TICK] = "tick",
+	[DD_EV_PAYMENT] = "payment",
+	[DD_EV_PAYMENT_X] = "payment_x",
 };
 
 const char *dd_event_type_name(unsigned type)

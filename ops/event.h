@@ -36,6 +36,8 @@ enum dd_event_type {
 	                      * consumed by the worker that receives it, never by an operator */
 	DD_EV_TICK,          /* explicit time: event_ns moves the watermarks of every shard's chain
 	                      * (journaled like any input; never the wall clock) */
+	DD_EV_PAYMENT,       /* payment authorisation, first half (dd_ev_payment): always followed by */
+	DD_EV_PAYMENT_X,     /* its second half (dd_ev_payment_x), which completes it */
 	DD_EV__COUNT
 };
 
@@ -124,6 +126,43 @@ struct dd_ev_broken {
 	uint64_t match;
 };
 
+/*
+ * A payment takes two events (DESIGN.md §3: "a payment may take two" cache lines): the decoder
+ * emits the first half and then the second, with the same header (source, msg 'P', key, seq,
+ * event_ns). They travel as two inputs, each journaled with its own LSN; the fraud operator keeps
+ * the first half and decides when the second arrives, so the decision's cause is the second's LSN.
+ * Money is in minor units, coordinates in millionths of a degree, time in ns since the Unix epoch.
+ */
+struct dd_ev_payment {
+	uint64_t txn_id;
+	uint64_t payer;    /* payer account; the event's key is dd_payment_key(payer) */
+	int64_t amount;    /* minor units (paise, cents) of the currency */
+	uint64_t device;   /* device fingerprint id */
+};
+
+struct dd_ev_payment_x {
+	uint64_t payee;    /* payee account, 0 when the payment is to a merchant */
+	uint64_t merchant; /* merchant id, 0 when there is none */
+	int32_t lat_e6;    /* payer location; both 0: none */
+	int32_t lon_e6;
+	char currency[3];  /* ISO 4217 alphabetic code, as on the wire */
+	uint8_t channel;   /* 'U' UPI, 'C' card, 'W' wallet (as on the wire; validated by the operator) */
+	uint8_t kind;      /* 'P' P2P, 'M' P2M, 'B' bill */
+	uint8_t pad;
+	uint16_t mcc;      /* merchant category code */
+};
+
+/* The partition key of a payer's events: the payer's 64 bits folded to 32. */
+static inline uint32_t dd_payment_key(uint64_t payer)
+{
+	return (uint32_t)(payer ^ (payer >> 32));
+}
+
+static inline int dd_event_is_payment(unsigned type)
+{
+	return type == DD_EV_PAYMENT || type == DD_EV_PAYMENT_X;
+}
+
 #define DD_EVENT_PAYLOAD 32
 
 struct dd_event {
@@ -131,9 +170,9 @@ struct dd_event {
 	uint8_t source;    /* feed index in the configuration */
 	uint8_t msg;       /* wire message type ('A', 'F', ...) */
 	uint8_t flags;     /* reserved, zero */
-	uint32_t key;      /* partition key: the ITCH stock locate code */
+	uint32_t key;      /* partition key: the ITCH stock locate code; payments: dd_payment_key() */
 	uint64_t seq;      /* feed sequence number (MoldUDP64) */
-	uint64_t event_ns; /* exchange timestamp: ns since midnight for ITCH */
+	uint64_t event_ns; /* event time: ns since midnight for ITCH, since the Unix epoch for payments */
 	uint64_t rx_tsc;   /* TSC when the packet was polled (or the NIC timestamp as TSC) */
 	union {
 		uint8_t raw[DD_EVENT_PAYLOAD];
@@ -148,6 +187,8 @@ struct dd_event {
 		struct dd_ev_trade trade;
 		struct dd_ev_cross cross;
 		struct dd_ev_broken broken;
+		struct dd_ev_payment pay;
+		struct dd_ev_payment_x payx;
 	} u;
 };
 
@@ -158,6 +199,8 @@ _Static_assert(sizeof(struct dd_ev_add) <= DD_EVENT_PAYLOAD, "add fits");
 _Static_assert(sizeof(struct dd_ev_exec) <= DD_EVENT_PAYLOAD, "exec fits");
 _Static_assert(sizeof(struct dd_ev_trade) <= DD_EVENT_PAYLOAD, "trade fits");
 _Static_assert(sizeof(struct dd_ev_cross) <= DD_EVENT_PAYLOAD, "cross fits");
+_Static_assert(sizeof(struct dd_ev_payment) == DD_EVENT_PAYLOAD, "payment fits");
+_Static_assert(sizeof(struct dd_ev_payment_x) == DD_EVENT_PAYLOAD, "payment second half fits");
 
 /* Name of an event type for logs and dumps ("add", "exec", ...); "?" if out of range. */
 const char *dd_event_type_name(unsigned type);

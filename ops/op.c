@@ -2,11 +2,13 @@
 #include "ops/op.h"
 
 #include "ops/book/book_op.h"
+#include "ops/fraud/fraud.h"
 #include "ops/test/test_ops.h"
 
 /* Every operator kind dadar knows. A new operator adds itself here and to enum dd_op_id. */
 static const struct dd_op_ops *const kinds[] = {
 	&dd_book_op,
+	&dd_fraud_op,
 	&dd_test_multi_op,
 	&dd_test_timer_op,
 };
@@ -28,6 +30,7 @@ const char *dd_op_name(unsigned id)
 const char *dd_output_type_name(unsigned type)
 {
 	static const char *const names[DD_OUT__COUNT] = { [DD_OUT_NONE] = "none", [DD_OUT_BBO] = "bbo",
-							  [DD_OUT_TEST] = "test" };
+							  [DD_OUT_TEST] = "test",
+							  [DD_OUT_DECISION] = "decision" };
 	return type < DD_OUT__COUNT ? names[type] : "?";
 }

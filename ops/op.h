@@ -53,6 +53,7 @@
 enum dd_op_id {
 	DD_OP_NONE = 0,
 	DD_OP_BOOK = 1,
+	DD_OP_FRAUD = 2,
 	DD_OP_TEST_MULTI = 200, /* test operators (tests/ops/test_chain.c, dadar --test-ops) */
 	DD_OP_TEST_TIMER = 201,
 };

@@ -25,6 +25,7 @@ enum dd_output_type {
 	DD_OUT_NONE = 0,
 	DD_OUT_BBO = 1,  /* best bid and offer of one instrument after an event (body: dd_out_bbo) */
 	DD_OUT_TEST = 2, /* emitted by the test operators of the unit and integration tests */
+	DD_OUT_DECISION = 3, /* the fraud operator's decision on a payment (body: dd_out_decision) */
 	DD_OUT__COUNT
 };
 
@@ -39,6 +40,29 @@ struct dd_out_bbo {
 	uint16_t locate;     /* ITCH stock locate (= the header's key) */
 	uint8_t pad[30];
 };
+
+/*
+ * Body of DD_OUT_DECISION: one per payment. The header's rule_version is the rule set's version,
+ * its key the payer's partition key, its cause the LSN of the payment's second half.
+ */
+struct dd_out_decision {
+	uint64_t txn_id;
+	uint64_t payer;
+	int64_t amount;      /* minor units */
+	uint64_t merchant;   /* 0: none */
+	uint64_t device;
+	uint32_t reasons;    /* bit i: reason code i (enum dd_reason, ops/fraud/rules.h) */
+	uint16_t score;
+	uint8_t action;      /* enum dd_action: 0 approve, 1 verify, 2 review, 3 block */
+	uint8_t flags;       /* DD_DECISION_* */
+	uint16_t mcc;
+	char currency[3];
+	uint8_t pad[11];
+};
+
+#define DD_DECISION_OUT_OF_ORDER 0x01u /* earlier than the payer's latest payment */
+#define DD_DECISION_INVALID      0x02u /* a field failed validation (reason `invalid`) */
+#define DD_DECISION_NO_PAYER     0x04u /* the payer table was full: scored without payer state */
 
 /* Body of DD_OUT_TEST: whatever a test operator wants to check. */
 struct dd_out_test {
@@ -65,11 +89,13 @@ struct dd_output {
 		uint8_t raw[DD_OUTPUT_BODY];
 		struct dd_out_bbo bbo;
 		struct dd_out_test test;
+		struct dd_out_decision decision;
 	} u;
 };
 
 _Static_assert(sizeof(struct dd_out_bbo) == DD_OUTPUT_BODY, "bbo body is 64 bytes");
 _Static_assert(sizeof(struct dd_out_test) == DD_OUTPUT_BODY, "test body is 64 bytes");
+_Static_assert(sizeof(struct dd_out_decision) == DD_OUTPUT_BODY, "decision body is 64 bytes");
 _Static_assert(sizeof(struct dd_output) == 128, "an output is two cache lines");
 _Static_assert(offsetof(struct dd_output, rx_tsc) == 56, "rx_tsc ends the header");
 _Static_assert(offsetof(struct dd_output, u) == 64, "the body is the second cache line");

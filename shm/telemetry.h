@@ -45,13 +45,13 @@
 #include "shm/hdr.h"
 
 #define DD_TM_MAGIC      0x4d454c4554444144ull /* "DADTELEM" read as little-endian bytes */
-#define DD_TM_MAJOR      2
+#define DD_TM_MAJOR      3
 #define DD_TM_MINOR      0
 #define DD_TM_NAME       24  /* bytes of a name field, NUL included */
 #define DD_TM_INSTANCE   32
 #define DD_TM_MAX_SLOTS  64
 #define DD_TM_MAX_STAGES 32
-#define DD_TM_MAX_COUNTERS 64
+#define DD_TM_MAX_COUNTERS 128
 #define DD_TM_MAX_REASONS 32
 
 /* The pipeline's own latency stages: the first entries of every stage table, at these indexes. */
@@ -147,27 +147,27 @@ struct dd_tm_slot {
 	_Atomic uint64_t reasons[DD_TM_MAX_REASONS]; /* drops and errors by reason (header names them) */
 };
 
-/* The layout readers of v2 rely on: pinned so that a change shows up as a build failure, not as a
+/* The layout readers of v3 rely on (v3: 128 counters a slot, v2 had 64): pinned so that a change shows up as a build failure, not as a
  * reader that misreads a segment. */
 _Static_assert(offsetof(struct dd_tm_header, magic) == 0, "magic first");
 _Static_assert(sizeof(_Atomic uint64_t) == 8 && alignof(_Atomic uint64_t) == 8, "plain 64-bit words in shm");
 _Static_assert(sizeof(_Atomic uint32_t) == 4, "plain 32-bit words in shm");
 _Static_assert(sizeof(struct dd_tm_desc) == 32, "table entries are 32 bytes");
-_Static_assert(offsetof(struct dd_tm_header, instance) == 56, "header v2 layout");
-_Static_assert(offsetof(struct dd_tm_header, nslots) == 88, "header v2 layout");
-_Static_assert(offsetof(struct dd_tm_header, slot_offset) == 104, "header v2 layout");
-_Static_assert(offsetof(struct dd_tm_header, state) == 136, "header v2 layout");
-_Static_assert(offsetof(struct dd_tm_header, exit_time_ns) == 144, "header v2 layout");
-_Static_assert(offsetof(struct dd_tm_header, stage) == 152, "header v2 layout");
-_Static_assert(offsetof(struct dd_tm_header, counter) == 152 + 32 * DD_TM_MAX_STAGES, "header v2 layout");
+_Static_assert(offsetof(struct dd_tm_header, instance) == 56, "header v3 layout");
+_Static_assert(offsetof(struct dd_tm_header, nslots) == 88, "header v3 layout");
+_Static_assert(offsetof(struct dd_tm_header, slot_offset) == 104, "header v3 layout");
+_Static_assert(offsetof(struct dd_tm_header, state) == 136, "header v3 layout");
+_Static_assert(offsetof(struct dd_tm_header, exit_time_ns) == 144, "header v3 layout");
+_Static_assert(offsetof(struct dd_tm_header, stage) == 152, "header v3 layout");
+_Static_assert(offsetof(struct dd_tm_header, counter) == 152 + 32 * DD_TM_MAX_STAGES, "header v3 layout");
 _Static_assert(offsetof(struct dd_tm_header, reason_names) == 152 + 32 * (DD_TM_MAX_STAGES + DD_TM_MAX_COUNTERS),
-	       "header v2 layout");
+	       "header v3 layout");
 _Static_assert(sizeof(struct dd_tm_header) == 152 + 32 * (DD_TM_MAX_STAGES + DD_TM_MAX_COUNTERS) +
-	       DD_TM_NAME * DD_TM_MAX_REASONS, "header v2 layout");
-_Static_assert(offsetof(struct dd_tm_slot, name) == 8 && offsetof(struct dd_tm_slot, counter) == 64, "slot v2 layout");
-_Static_assert(offsetof(struct dd_tm_slot, publish_tsc) == 64 + 8 * DD_TM_MAX_COUNTERS, "slot v2 layout");
-_Static_assert(offsetof(struct dd_tm_slot, reasons) == 72 + 8 * DD_TM_MAX_COUNTERS, "slot v2 layout");
-_Static_assert(sizeof(struct dd_tm_slot) == 896, "slot v2 layout: 840 bytes on whole cache lines");
+	       DD_TM_NAME * DD_TM_MAX_REASONS, "header v3 layout");
+_Static_assert(offsetof(struct dd_tm_slot, name) == 8 && offsetof(struct dd_tm_slot, counter) == 64, "slot v3 layout");
+_Static_assert(offsetof(struct dd_tm_slot, publish_tsc) == 64 + 8 * DD_TM_MAX_COUNTERS, "slot v3 layout");
+_Static_assert(offsetof(struct dd_tm_slot, reasons) == 72 + 8 * DD_TM_MAX_COUNTERS, "slot v3 layout");
+_Static_assert(sizeof(struct dd_tm_slot) == 1408, "slot v3 layout: 1352 bytes on whole cache lines");
 
 /* Counter `i` (enum dd_tm_counter, or an index a layout returned) of slot `s`. */
 static inline _Atomic uint64_t *dd_tm_counter(struct dd_tm_slot *s, unsigned i)

@@ -2,10 +2,12 @@
 /*
  * dadar-gen: feed generator and file-to-pcap packetizer (docs/dadar-gen.md).
  *
- *   itch-file IN OUT.pcap   a NASDAQ BinaryFILE packetized as MoldUDP64 / UDP / IPv4 / Ethernet
- *   synth OUT.pcap          a deterministic synthetic ITCH 5.0 day, packetized the same way
+ *   itch-file IN OUT.pcap         a NASDAQ BinaryFILE packetized as MoldUDP64 / UDP / IPv4 / Ethernet
+ *   synth OUT.pcap                a deterministic synthetic ITCH 5.0 day, packetized the same way
+ *   payments-csv IN.csv OUT.pcap  payments from a CSV as dadar's 73-byte messages, same packetizing
+ *   payments OUT.pcap             a deterministic synthetic payment stream with labelled fraud
  *
- * Both feed one pipeline: messages -> MoldUDP64 packer -> per line (A, and B when --lines 2):
+ * All feed one pipeline: messages -> MoldUDP64 packer -> per line (A, and B when --lines 2):
  * injections -> frames -> pcap. Exit status: 0 done, 1 I/O or input-data error, 2 usage error.
  */
 
@@ -19,11 +21,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "dataplane/config/config.h"
 #include "dataplane/wire/itch.h"
 #include "tools/molddg.h"
+#include "tools/paygen.h"
 #include "tools/pcapw.h"
 #include "tools/synth.h"
 
@@ -33,6 +38,7 @@
 #define NS_PER_S        1000000000ull
 #define BASE_ITCH_FILE  1293148800ull /* 2010-12-24 00:00:00 UTC, the sample's trading day */
 #define BASE_SYNTH      1735776000ull /* 2025-01-02 00:00:00 UTC, a Thursday */
+#define BASE_PAYMENTS   0ull          /* payment times are already ns since the Unix epoch */
 #define MAX_B_DELAY     10000
 #define IN_IOBUF        (1u << 20)
 
@@ -41,6 +47,10 @@ enum { MAL_TRUNCATED, MAL_COUNT, MAL_OVERRUN, MAL_RANDOM, MAL_OTHER_UDP, MAL_NON
 static const char *const mal_names[MAL__N] = {
 	"truncated", "wrong count", "length overrun", "random bytes", "garbage UDP", "non-UDP",
 };
+
+enum cmd { CMD_ITCH_FILE, CMD_SYNTH, CMD_PAYMENTS_CSV, CMD_PAYMENTS };
+
+static const char *const cmd_names[] = { "itch-file", "synth", "payments-csv", "payments" };
 
 struct opts {
 	const char *session;
@@ -63,6 +73,15 @@ struct opts {
 	uint64_t messages;
 	bool drain;
 	const char *itch_out;
+	/* payments */
+	uint64_t count;
+	uint64_t payers;
+	uint64_t days;
+	uint64_t scenarios;
+	uint64_t start_ns;
+	const char *labels;
+	const char *csv_out;
+	const char *merchant_table;
 };
 
 /* A datagram on its way to a line: in the B line's delay queue or a line's reorder slot. */
@@ -116,12 +135,17 @@ static void usage(FILE *f)
 {
 	fputs("usage: dadar-gen itch-file IN OUT.pcap [options]   packetize a NASDAQ BinaryFILE\n"
 	      "       dadar-gen synth OUT.pcap [options]           generate a synthetic ITCH 5.0 day\n"
+	      "       dadar-gen payments-csv IN.csv OUT.pcap [options]\n"
+	      "                                                    packetize payments from a CSV\n"
+	      "       dadar-gen payments OUT.pcap [options]        generate synthetic payments with fraud\n"
 	      "       dadar-gen help\n"
 	      "\n"
-	      "packetizing (both):\n"
-	      "  --session NAME        MoldUDP64 session, 1-10 printable characters (default DADAR00001)\n"
-	      "  --group IP            multicast group of line A (default 233.54.12.111)\n"
-	      "  --port N              UDP destination port (default 26477)\n"
+	      "packetizing (all subcommands; payments and payments-csv have defaults of their own):\n"
+	      "  --session NAME        MoldUDP64 session, 1-10 printable characters\n"
+	      "                        (default DADAR00001; payments DADARPAY01)\n"
+	      "  --group IP            multicast group of line A (default 233.54.12.111; payments\n"
+	      "                        239.192.26.48)\n"
+	      "  --port N              UDP destination port (default 26477; payments 26480)\n"
 	      "  --src IP              source address (default 192.0.2.1)\n"
 	      "  --max-payload N       largest UDP payload, 64..8972 bytes (default 1400)\n"
 	      "  --flush-ns N          close a datagram when the next message is N ns or more after its\n"
@@ -131,10 +155,11 @@ static void usage(FILE *f)
 	      "  --heartbeat-every N   a heartbeat after every N data datagrams (default 0: none)\n"
 	      "  --end-of-session      append an end-of-session datagram\n"
 	      "  --lines 1|2           2: also send every datagram on line B (default 1)\n"
-	      "  --group-b IP          multicast group of line B (default 233.49.196.111)\n"
+	      "  --group-b IP          multicast group of line B (default 233.49.196.111; payments\n"
+	      "                        239.192.26.49)\n"
 	      "  --b-delay K           write line B's copy K datagrams after line A's (default 0, max 10000)\n"
 	      "\n"
-	      "injections (both; each line independently, data datagrams only):\n"
+	      "injections (all; each line independently, data datagrams only):\n"
 	      "  --gap-rate P          drop a datagram with probability P (0..1)\n"
 	      "  --dup-rate P          send a datagram twice\n"
 	      "  --reorder-rate P      swap a datagram with the next one\n"
@@ -147,6 +172,21 @@ static void usage(FILE *f)
 	      "  --messages M          ITCH messages in total (default 100000)\n"
 	      "  --drain               end the order flow by deleting every live order\n"
 	      "  --itch-out FILE       also write the clean stream as a BinaryFILE\n"
+	      "\n"
+	      "payments-csv reads a CSV with the header\n"
+	      "  " DD_PAYGEN_CSV_HEADER "\n"
+	      "\n"
+	      "payments only:\n"
+	      "  --seed S              seed of the stream (default 1)\n"
+	      "  --count N             payments in total, scenarios included (default 100000)\n"
+	      "  --payers N            ordinary payers, 1..1000000 (default 20000)\n"
+	      "  --days N              days the stream covers, 1..366 (default 1)\n"
+	      "  --scenarios K         instances of each fraud scenario, 0..10000 (default 1)\n"
+	      "  --start-ns T          start, ns since the Unix epoch (default 1773081000000000000,\n"
+	      "                        2026-03-10 00:00 IST)\n"
+	      "  --labels FILE         write txn_id,scenario for every scenario payment\n"
+	      "  --csv FILE            also write the stream as a payments-csv CSV\n"
+	      "  --merchant-table FILE write the merchants' risks as merchant,risk\n"
 	      "\n"
 	      "Exit status: 0 done, 1 I/O or input data error, 2 usage error.\n",
 	      f);
@@ -236,7 +276,8 @@ static int parse_session(const char *arg)
 enum {
 	O_SESSION = 256, O_GROUP, O_PORT, O_SRC, O_MAX_PAYLOAD, O_FLUSH_NS, O_VLAN, O_FIRST_SEQ,
 	O_HEARTBEAT, O_EOS, O_LINES, O_GROUP_B, O_B_DELAY, O_GAP, O_DUP, O_REORDER, O_MALFORMED,
-	O_INJECT_SEED, O_SEED, O_INSTRUMENTS, O_MESSAGES, O_DRAIN, O_ITCH_OUT, O_HELP,
+	O_INJECT_SEED, O_SEED, O_INSTRUMENTS, O_MESSAGES, O_DRAIN, O_ITCH_OUT, O_COUNT, O_PAYERS, O_DAYS,
+	O_SCENARIOS, O_START_NS, O_LABELS, O_CSV, O_MERCHANT_TABLE, O_HELP,
 };
 
 static const struct option long_opts[] = {
@@ -263,6 +304,14 @@ static const struct option long_opts[] = {
 	{ "messages", required_argument, NULL, O_MESSAGES },
 	{ "drain", no_argument, NULL, O_DRAIN },
 	{ "itch-out", required_argument, NULL, O_ITCH_OUT },
+	{ "count", required_argument, NULL, O_COUNT },
+	{ "payers", required_argument, NULL, O_PAYERS },
+	{ "days", required_argument, NULL, O_DAYS },
+	{ "scenarios", required_argument, NULL, O_SCENARIOS },
+	{ "start-ns", required_argument, NULL, O_START_NS },
+	{ "labels", required_argument, NULL, O_LABELS },
+	{ "csv", required_argument, NULL, O_CSV },
+	{ "merchant-table", required_argument, NULL, O_MERCHANT_TABLE },
 	{ "help", no_argument, NULL, O_HELP },
 	{ NULL, 0, NULL, 0 },
 };
@@ -275,14 +324,27 @@ static const char *opt_name(int code)
 	return "?";
 }
 
-static void default_opts(struct opts *o)
+static bool is_payments(enum cmd cmd)
+{
+	return cmd == CMD_PAYMENTS || cmd == CMD_PAYMENTS_CSV;
+}
+
+static void default_opts(struct opts *o, enum cmd cmd)
 {
 	memset(o, 0, sizeof(*o));
-	o->session = "DADAR00001";
-	o->group = 0xe9360c6f;   /* 233.54.12.111 */
-	o->group_b = 0xe931c46f; /* 233.49.196.111 */
+	if (is_payments(cmd)) {
+		/* docs/wire-formats.md, "Where payments arrive": dadar's default payment port. */
+		o->session = "DADARPAY01";
+		o->group = 0xefc01a30;   /* 239.192.26.48 */
+		o->group_b = 0xefc01a31; /* 239.192.26.49 */
+		o->port = 26480;
+	} else {
+		o->session = "DADAR00001";
+		o->group = 0xe9360c6f;   /* 233.54.12.111 */
+		o->group_b = 0xe931c46f; /* 233.49.196.111 */
+		o->port = 26477;
+	}
 	o->src = 0xc0000201;     /* 192.0.2.1 (TEST-NET-1) */
-	o->port = 26477;
 	o->max_payload = 1400;
 	o->first_seq = 1;
 	o->lines = 1;
@@ -290,18 +352,24 @@ static void default_opts(struct opts *o)
 	o->seed = 1;
 	o->instruments = 100;
 	o->messages = 100000;
+	o->count = 100000;
+	o->payers = 20000;
+	o->days = 1;
+	o->scenarios = 1;
+	o->start_ns = DD_PAYGEN_DEFAULT_START_NS;
 }
 
 /*
  * Parse the options of subcommand `cmd` (argv[0] is the subcommand) and its `npos` positional
  * arguments into pos[]. Returns 0, 1 for --help, or -EINVAL after telling the user.
  */
-static int parse_opts(int argc, char **argv, bool synth, struct opts *o, const char **pos, int npos)
+static int parse_opts(int argc, char **argv, enum cmd cmd, struct opts *o, const char **pos, int npos)
 {
+	bool synth = cmd == CMD_SYNTH;
 	uint64_t v;
 	int c, n = 0;
 
-	default_opts(o);
+	default_opts(o, cmd);
 	opterr = 0;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, ":h", long_opts, NULL)) != -1) {
@@ -310,6 +378,24 @@ static int parse_opts(int argc, char **argv, bool synth, struct opts *o, const c
 
 		switch (c) {
 		case O_SEED:
+			if (cmd != CMD_SYNTH && cmd != CMD_PAYMENTS) {
+				fail("--%s: only for synth and payments (see dadar-gen help)", name);
+				return -EINVAL;
+			}
+			break;
+		case O_COUNT:
+		case O_PAYERS:
+		case O_DAYS:
+		case O_SCENARIOS:
+		case O_START_NS:
+		case O_LABELS:
+		case O_CSV:
+		case O_MERCHANT_TABLE:
+			if (cmd != CMD_PAYMENTS) {
+				fail("--%s: only for payments (see dadar-gen help)", name);
+				return -EINVAL;
+			}
+			break;
 		case O_INSTRUMENTS:
 		case O_MESSAGES:
 		case O_DRAIN:
@@ -402,6 +488,30 @@ static int parse_opts(int argc, char **argv, bool synth, struct opts *o, const c
 		case O_ITCH_OUT:
 			o->itch_out = optarg;
 			break;
+		case O_COUNT:
+			ret = parse_u64(name, optarg, 1, DD_PAYGEN_MAX_COUNT, 10, &o->count);
+			break;
+		case O_PAYERS:
+			ret = parse_u64(name, optarg, 1, DD_PAYGEN_MAX_PAYERS, 10, &o->payers);
+			break;
+		case O_DAYS:
+			ret = parse_u64(name, optarg, 1, DD_PAYGEN_MAX_DAYS, 10, &o->days);
+			break;
+		case O_SCENARIOS:
+			ret = parse_u64(name, optarg, 0, DD_PAYGEN_MAX_INSTANCES, 10, &o->scenarios);
+			break;
+		case O_START_NS:
+			ret = parse_u64(name, optarg, 1, UINT64_MAX, 10, &o->start_ns);
+			break;
+		case O_LABELS:
+			o->labels = optarg;
+			break;
+		case O_CSV:
+			o->csv_out = optarg;
+			break;
+		case O_MERCHANT_TABLE:
+			o->merchant_table = optarg;
+			break;
 		case ':':
 			fail("%s: needs a value (see dadar-gen help)", argv[optind - 1]);
 			return -EINVAL;
@@ -434,6 +544,11 @@ static int parse_opts(int argc, char **argv, bool synth, struct opts *o, const c
 	}
 	if (o->lines == 2 && o->group_b == o->group) {
 		fail("--group-b: line B needs its own group, not line A's");
+		return -EINVAL;
+	}
+	if (is_payments(cmd) && o->max_payload < DD_MOLDDG_HDR_LEN + 2 + DD_PAYGEN_MSG_LEN) {
+		fail("--max-payload %zu: %s needs at least %d (a payment message is %d bytes)", o->max_payload,
+		     cmd_names[cmd], DD_MOLDDG_HDR_LEN + 2 + DD_PAYGEN_MSG_LEN, DD_PAYGEN_MSG_LEN);
 		return -EINVAL;
 	}
 	if (synth && o->max_payload < DD_MOLDDG_HDR_LEN + 2 + DD_ITCH_MAX_LEN) {
@@ -917,7 +1032,7 @@ static int cmd_itch_file(int argc, char **argv)
 	int ret;
 	bool failed = true;
 
-	ret = parse_opts(argc, argv, false, &o, pos, 2);
+	ret = parse_opts(argc, argv, CMD_ITCH_FILE, &o, pos, 2);
 	if (ret) {
 		if (ret == 1)
 			usage(stdout);
@@ -1051,7 +1166,7 @@ static int cmd_synth(int argc, char **argv)
 	bool failed = true;
 	int ret;
 
-	ret = parse_opts(argc, argv, true, &o, pos, 1);
+	ret = parse_opts(argc, argv, CMD_SYNTH, &o, pos, 1);
 	if (ret) {
 		if (ret == 1)
 			usage(stdout);
@@ -1143,6 +1258,256 @@ out:
 	return gen_close(g, failed) ? EXIT_DATA : 0;
 }
 
+/* ---- payments-csv ----------------------------------------------------------------------------- */
+
+static int cmd_payments_csv(int argc, char **argv)
+{
+	struct opts o;
+	const char *pos[2];
+	struct dd_paygen_csv rd;
+	struct dd_paygen_msg m;
+	struct gen *g;
+	FILE *in;
+	char *iobuf;
+	uint8_t msg[DD_PAYGEN_MSG_LEN];
+	uint64_t rows = 0;
+	bool failed = true;
+	int ret;
+
+	ret = parse_opts(argc, argv, CMD_PAYMENTS_CSV, &o, pos, 2);
+	if (ret) {
+		if (ret == 1)
+			usage(stdout);
+		return ret == 1 ? 0 : EXIT_USAGE;
+	}
+	in = fopen(pos[0], "r");
+	if (in == NULL) {
+		fail("open(%s) failed: %s", pos[0], strerror(errno));
+		return EXIT_DATA;
+	}
+	iobuf = malloc(IN_IOBUF);
+	if (iobuf)
+		setvbuf(in, iobuf, _IOFBF, IN_IOBUF);
+	if (gen_open(&g, &o, pos[1], BASE_PAYMENTS)) {
+		fclose(in);
+		free(iobuf);
+		return EXIT_DATA;
+	}
+	dd_paygen_csv_init(&rd, in, pos[0]);
+	while ((ret = dd_paygen_csv_next(&rd, &m)) == 1) {
+		dd_paygen_encode(&m, msg);
+		ret = add_msg(g, msg, sizeof(msg), m.event_ns);
+		if (ret) {
+			char what[96];
+
+			snprintf(what, sizeof(what), "%s:%" PRIu64 ": the payment", pos[0], rd.line);
+			pipeline_error(g, ret, what);
+			goto out;
+		}
+		rows++;
+	}
+	if (ret < 0) {
+		fail("%s", rd.err);
+		goto out;
+	}
+	ret = finish(g);
+	if (ret) {
+		pipeline_error(g, ret, "end of stream");
+		goto out;
+	}
+	failed = false;
+out:
+	fclose(in);
+	free(iobuf);
+	if (!failed) {
+		fprintf(stderr, "dadar-gen: payments-csv %s: %" PRIu64 " payments\n", pos[0], rows);
+		print_summary(g);
+	}
+	return gen_close(g, failed) ? EXIT_DATA : 0;
+}
+
+/* ---- payments --------------------------------------------------------------------------------- */
+
+/* An output file besides the capture (--csv, --labels, --merchant-table): removed if the run fails. */
+struct side_out {
+	const char *path;
+	FILE *f;
+	bool created;   /* a regular file this run created or truncated: removed on failure */
+};
+
+static int side_open(struct side_out *s, const char *path, const char *header)
+{
+	struct stat st;
+
+	s->path = path;
+	if (path == NULL)
+		return 0;
+	s->f = fopen(path, "w");
+	if (s->f == NULL) {
+		fail("open(%s) failed: %s", path, strerror(errno));
+		return -1;
+	}
+	/* Never remove what is not a regular file (--csv /dev/stdout, a FIFO). */
+	s->created = fstat(fileno(s->f), &st) == 0 && S_ISREG(st.st_mode);
+	if (fprintf(s->f, "%s\n", header) < 0) {
+		fail("write(%s) failed: %s", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* Close `s`; returns -1 (after telling the user unless `quiet`) if its data did not all reach the file. */
+static int side_close(struct side_out *s, bool quiet)
+{
+	bool bad;
+
+	if (s->f == NULL)
+		return 0;
+	errno = 0;
+	bad = ferror(s->f) != 0;
+	bad = fclose(s->f) != 0 || bad;
+	s->f = NULL;
+	if (bad && !quiet)
+		fail("write(%s) failed: %s", s->path, strerror(errno ? errno : EIO));
+	return bad ? -1 : 0;
+}
+
+static void print_start(uint64_t start_ns, char *buf, size_t len)
+{
+	time_t t = (time_t)(start_ns / NS_PER_S) + 19800; /* shown in IST (+05:30) */
+	struct tm tm;
+
+	if (gmtime_r(&t, &tm) == NULL || strftime(buf, len, "%Y-%m-%d %H:%M:%S IST", &tm) == 0)
+		snprintf(buf, len, "%" PRIu64 " ns", start_ns);
+}
+
+static int cmd_payments(int argc, char **argv)
+{
+	struct opts o;
+	const char *pos[1];
+	struct dd_paygen_params pp;
+	struct dd_paygen *pg;
+	struct dd_paygen_msg m;
+	enum dd_paygen_scenario label;
+	struct side_out csv, labels, table;
+	struct gen *g = NULL;
+	uint8_t msg[DD_PAYGEN_MSG_LEN];
+	char why[256], start[48];
+	void *mem;
+	size_t memsize;
+	bool failed = true;
+	int ret;
+
+	ret = parse_opts(argc, argv, CMD_PAYMENTS, &o, pos, 1);
+	if (ret) {
+		if (ret == 1)
+			usage(stdout);
+		return ret == 1 ? 0 : EXIT_USAGE;
+	}
+	memset(&pp, 0, sizeof(pp));
+	pp.seed = o.seed;
+	pp.count = o.count;
+	pp.payers = (uint32_t)o.payers;
+	pp.days = (uint32_t)o.days;
+	pp.instances = (uint32_t)o.scenarios;
+	pp.start_ns = o.start_ns;
+	if (dd_paygen_check(&pp, why, sizeof(why))) {
+		fail("%s", why);
+		return EXIT_USAGE;
+	}
+	memsize = dd_paygen_memsize(&pp);
+	mem = memsize ? aligned_alloc(64, (memsize + 63) & ~(size_t)63) : NULL;
+	if (mem == NULL) {
+		fail("cannot allocate %zu bytes for the generator (--payers %" PRIu64 ", --scenarios %" PRIu64 ")",
+		     memsize, o.payers, o.scenarios);
+		return EXIT_DATA;
+	}
+	ret = dd_paygen_init(&pg, mem, memsize, &pp);
+	if (ret) {
+		fail("dd_paygen_init(seed %" PRIu64 ", %" PRIu64 " payments, %" PRIu64 " payers) failed: %s",
+		     o.seed, o.count, o.payers, strerror(-ret));
+		free(mem);
+		return EXIT_DATA;
+	}
+	memset(&csv, 0, sizeof(csv));
+	memset(&labels, 0, sizeof(labels));
+	memset(&table, 0, sizeof(table));
+	if (side_open(&csv, o.csv_out, DD_PAYGEN_CSV_HEADER) ||
+	    side_open(&labels, o.labels, "txn_id,scenario") ||
+	    side_open(&table, o.merchant_table, "merchant,risk") ||
+	    gen_open(&g, &o, pos[0], BASE_PAYMENTS))
+		goto out;
+	while (dd_paygen_next(pg, &m, &label) == 1) {
+		dd_paygen_encode(&m, msg);
+		if (csv.f && dd_paygen_csv_write(csv.f, &m)) {
+			fail("write(%s) failed: %s", csv.path, strerror(errno ? errno : EIO));
+			goto out;
+		}
+		if (labels.f && label != DD_PAYGEN_NORMAL &&
+		    fprintf(labels.f, "%" PRIu64 ",%s\n", m.txn_id, dd_paygen_scenario_name(label)) < 0) {
+			fail("write(%s) failed: %s", labels.path, strerror(errno));
+			goto out;
+		}
+		ret = add_msg(g, msg, sizeof(msg), m.event_ns);
+		if (ret) {
+			char what[64];
+
+			snprintf(what, sizeof(what), "payment %" PRIu64, m.txn_id);
+			pipeline_error(g, ret, what);
+			goto out;
+		}
+	}
+	for (uint32_t i = 0; table.f && i < dd_paygen_merchants(pg); i++) {
+		uint64_t id;
+		unsigned risk;
+
+		dd_paygen_merchant(pg, i, &id, &risk);
+		if (fprintf(table.f, "%" PRIu64 ",%u\n", id, risk) < 0) {
+			fail("write(%s) failed: %s", table.path, strerror(errno));
+			goto out;
+		}
+	}
+	ret = finish(g);
+	if (ret) {
+		pipeline_error(g, ret, "end of stream");
+		goto out;
+	}
+	failed = false;
+out:
+	/* A write error found at close fails the run: then every output goes, the capture included. */
+	for (struct side_out *so = &csv; so; so = so == &csv ? &labels : so == &labels ? &table : NULL)
+		if (side_close(so, failed))
+			failed = true;
+	if (failed) {
+		if (csv.created)
+			unlink(csv.path);
+		if (labels.created)
+			unlink(labels.path);
+		if (table.created)
+			unlink(table.path);
+	}
+	if (!failed) {
+		print_start(o.start_ns, start, sizeof(start));
+		fprintf(stderr, "dadar-gen: payments seed %" PRIu64 ", %" PRIu64 " day%s from %s, %" PRIu64
+			" payer%s, %" PRIu32 " merchants: %" PRIu64 " payments (%" PRIu64 " ordinary",
+			o.seed, o.days, o.days == 1 ? "" : "s", start, o.payers, o.payers == 1 ? "" : "s",
+			dd_paygen_merchants(pg), o.count, dd_paygen_label_count(pg, DD_PAYGEN_NORMAL));
+		for (int s = 1; s < DD_PAYGEN_SCENARIOS; s++)
+			fprintf(stderr, ", %s %" PRIu64, dd_paygen_scenario_name((enum dd_paygen_scenario)s),
+				dd_paygen_label_count(pg, (enum dd_paygen_scenario)s));
+		fputs(")\n", stderr);
+		if (dd_paygen_crowded(pg))
+			fprintf(stderr, "dadar-gen: warning: %" PRIu64 " ordinary payments found no payer within "
+				"the ordinary margins and may fire velocity rules; raise --payers\n",
+				dd_paygen_crowded(pg));
+		print_summary(g);
+	}
+	free(mem);
+	if (g == NULL)
+		return EXIT_DATA;
+	return gen_close(g, failed) ? EXIT_DATA : 0;
+}
+
 int main(int argc, char **argv)
 {
 	for (int i = 1; i < argc; i++)
@@ -1164,6 +1529,11 @@ int main(int argc, char **argv)
 		return cmd_itch_file(argc - 1, argv + 1);
 	if (!strcmp(cmd, "synth"))
 		return cmd_synth(argc - 1, argv + 1);
-	fail("%s: unknown subcommand; use itch-file or synth (see dadar-gen help)", cmd);
+	if (!strcmp(cmd, "payments-csv"))
+		return cmd_payments_csv(argc - 1, argv + 1);
+	if (!strcmp(cmd, "payments"))
+		return cmd_payments(argc - 1, argv + 1);
+	fail("%s: unknown subcommand; use itch-file, synth, payments-csv or payments (see dadar-gen help)",
+	     cmd);
 	return EXIT_USAGE;
 }

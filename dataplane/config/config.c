@@ -78,6 +78,19 @@ static const struct opt opts[] = {
 	{ "chain.market", T_ENUM, F(market_chain), 0, 0,
 	  "operators of the market-data chain: book, or book,test_multi,test_timer (adds the test operators)",
 	  chain_names },
+	{ "fraud.rules", T_PATH, F(fraud_rules), 0, 0,
+	  "fraud rule file (docs/rules.md); none = the built-in default (rules/fraud-paytm.rules)", NULL },
+	{ "fraud.merchant_table", T_PATH, F(fraud_merchant_table), 0, 0, "merchant risk table, CSV merchant,risk", NULL },
+	{ "fraud.mcc_table", T_PATH, F(fraud_mcc_table), 0, 0, "merchant category scores, CSV mcc,score", NULL },
+	{ "fraud.risk_areas", T_PATH, F(fraud_risk_areas), 0, 0, "high-risk areas, CSV lat_e6,lon_e6,radius_km", NULL },
+	{ "fraud.payers", T_UINT, F(fraud.payers), 1, 1u << 28, "payers the fraud operator keeps state for", NULL },
+	{ "fraud.history", T_UINT, F(fraud.history), 0, 1u << 28,
+	  "payments kept for the velocity windows (size it for a day's payments)", NULL },
+	{ "fraud.pairs", T_UINT, F(fraud.pairs), 1, 1u << 28, "(payer, device) pairs remembered", NULL },
+	{ "fraud.devices", T_UINT, F(fraud.devices), 1, 1u << 28, "devices remembered", NULL },
+	{ "fraud.merchants", T_UINT, F(fraud.merchants), 1, 1u << 28, "merchants remembered (for new_merchant)", NULL },
+	{ "fraud.merchant_table_cap", T_UINT, F(fraud.merchant_table), 1, 1u << 26,
+	  "entries the merchant risk table may have", NULL },
 	{ "watermark.interval_us", T_U64, F(wm_interval_us), 1, 86400000000ull,
 	  "event time between watermark ticks, µs (sent only when an operator is time-driven)", NULL },
 	{ "watermark.delay_us", T_U64, F(wm_delay_us), 0, 86400000000ull,
@@ -110,6 +123,7 @@ void dd_config_defaults(struct dd_config *c)
 	c->nic_timestamps = true;
 	strcpy(c->instance, "dadar");
 	c->book = (struct dd_book_params){ .max_instruments = 16384, .max_orders = 1u << 20, .max_levels = 1u << 18 };
+	dd_fraud_params_default(&c->fraud);
 	c->mold = (struct dd_mold_params){ .reorder_window = 16 };
 	c->mold_timeout_us = 1000;
 	c->jsync = DD_JSYNC_GROUP;
@@ -244,8 +258,16 @@ static int set_feed(struct dd_config *c, const char *name, const char *value, co
 		return fail(err, errlen, "%s: feed.%s: value of %zu bytes is longer than %zu", origin, name, strlen(value),
 			    sizeof(buf) - 1);
 	strcpy(buf, value);
+	/* "payment LINES" or "market LINES" (the default) */
+	char *list = buf, *k = buf;
+	while (isspace((unsigned char)*k))
+		k++;
+	if (strncmp(k, "payment ", 8) == 0 || strncmp(k, "market ", 7) == 0) {
+		f.kind = k[0] == 'p' ? DD_FEED_PAYMENT : DD_FEED_MARKET;
+		list = k + (f.kind == DD_FEED_PAYMENT ? 8 : 7);
+	}
 	char *save = NULL;
-	for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+	for (char *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
 		while (isspace((unsigned char)*tok))
 			tok++;
 		for (char *e = tok + strlen(tok); e > tok && isspace((unsigned char)e[-1]);)
@@ -276,9 +298,50 @@ static int set_feed(struct dd_config *c, const char *name, const char *value, co
 	if (c->nfeeds == DD_MAX_FEEDS)
 		return fail(err, errlen, "%s: feed.%s = '%s': too many feeds (at most %d)", origin, name, value,
 			    DD_MAX_FEEDS);
-	snprintf(c->feed_origin[c->nfeeds], sizeof(c->feed_origin[0]), "%s", origin);
-	c->feed[c->nfeeds++] = f;
+	/* market feeds first: a market feed goes before the first payment feed (the book's feeds are
+	 * then 0..markets-1, and every payment feed's index is above them) */
+	unsigned at = c->nfeeds;
+	if (f.kind == DD_FEED_MARKET)
+		for (at = 0; at < c->nfeeds && c->feed[at].kind == DD_FEED_MARKET; at++)
+			;
+	memmove(&c->feed[at + 1], &c->feed[at], (c->nfeeds - at) * sizeof(c->feed[0]));
+	memmove(&c->feed_origin[at + 1], &c->feed_origin[at], (c->nfeeds - at) * sizeof(c->feed_origin[0]));
+	snprintf(c->feed_origin[at], sizeof(c->feed_origin[0]), "%s", origin);
+	c->feed[at] = f;
+	c->nfeeds++;
 	return 0;
+}
+
+unsigned dd_config_feeds(const struct dd_config *c, struct dd_feed_cfg *out)
+{
+	if (c->nfeeds > 0) {
+		memcpy(out, c->feed, c->nfeeds * sizeof(*out));
+		return c->nfeeds;
+	}
+	memset(out, 0, 2 * sizeof(*out));
+	strcpy(out[0].name, "itch");
+	strcpy(out[1].name, "payments");
+	out[1].kind = DD_FEED_PAYMENT;
+	out[1].nlines = 1;
+	out[1].line[0] = (struct dd_feed_line){ 0, DD_PAY_DEFAULT_PORT, DD_ANY_PORT };
+	return 2;
+}
+
+unsigned dd_config_market_feeds(const struct dd_feed_cfg *feeds, unsigned n)
+{
+	unsigned m = 0;
+	while (m < n && feeds[m].kind == DD_FEED_MARKET)
+		m++;
+	return m;
+}
+
+int dd_config_payment_chain(const struct dd_config *c, const struct dd_feed_cfg *feeds, unsigned nfeeds,
+			    struct dd_chain_spec *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (dd_config_market_feeds(feeds, nfeeds) == nfeeds)
+		return 0;
+	return dd_chain_spec_add(out, DD_OP_FRAUD, &c->fraud, sizeof(c->fraud));
 }
 
 static const struct opt *find_opt(const char *key)

@@ -19,11 +19,12 @@
 #include "dataplane/journal/jfile.h"
 #include "ops/book/book.h"
 #include "ops/chain.h"
+#include "ops/fraud/fraud.h"
 
 #define DD_PATH_MAX 512
 
 /* What every binary's --version prints (after its name). */
-#define DD_VERSION "0.3 (journal format 2, telemetry segment 2)"
+#define DD_VERSION "0.4 (journal format 2, telemetry segment 3)"
 
 #define DD_INSTANCE_MAX 32
 
@@ -92,7 +93,12 @@ struct dd_config {
 	enum dd_market_chain market_chain;
 	uint64_t wm_interval_us;   /* event time between watermark ticks (time-driven operators only) */
 	uint64_t wm_delay_us;      /* bounded out-of-orderness: ticks lag the latest event time by this */
-	unsigned nfeeds;           /* 0 = one catch-all feed */
+	char fraud_rules[DD_PATH_MAX];          /* fraud rule file; "" = the built-in default */
+	char fraud_merchant_table[DD_PATH_MAX]; /* CSV merchant,risk; "" = empty */
+	char fraud_mcc_table[DD_PATH_MAX];      /* CSV mcc,score; "" = empty */
+	char fraud_risk_areas[DD_PATH_MAX];     /* CSV lat_e6,lon_e6,radius_km; "" = none */
+	struct dd_fraud_params fraud;           /* the fraud operator's capacities */
+	unsigned nfeeds;           /* 0 = the default feeds: ITCH on any destination, payments on port 26480 */
 	struct dd_feed_cfg feed[DD_MAX_FEEDS];
 	uint64_t was_set[2];       /* a bit per key: given in a file or a flag (not a default) */
 	char feed_origin[DD_MAX_FEEDS][48]; /* where each feed was defined ("file.conf:12", "--feed") */
@@ -121,8 +127,38 @@ int dd_config_args(struct dd_config *c, int argc, char **argv, FILE *out, char *
 /* Was `key` given (in a config file or a flag) rather than left at its default? */
 bool dd_config_was_set(const struct dd_config *c, const char *key);
 
-/* The market-data chain this configuration runs, for `nfeeds` feeds. Returns 0 or -errno. */
+/* The market-data chain this configuration runs, for `nfeeds` market feeds. Returns 0 or -errno. */
 int dd_config_market_chain(const struct dd_config *c, unsigned nfeeds, struct dd_chain_spec *out);
+
+/* The payment chain (the fraud operator), or an empty spec if no feed is a payment feed. */
+int dd_config_payment_chain(const struct dd_config *c, const struct dd_feed_cfg *feeds, unsigned nfeeds,
+			    struct dd_chain_spec *out);
+
+/*
+ * The feeds this configuration reads: its own, or the defaults (a catch-all ITCH feed "itch" and a
+ * payment feed "payments" on UDP port DD_PAY_DEFAULT_PORT). Market feeds come first (a payment
+ * feed's index is above every market feed's). Returns how many were written to out[DD_MAX_FEEDS].
+ */
+unsigned dd_config_feeds(const struct dd_config *c, struct dd_feed_cfg *out);
+
+/* Market feeds among feeds[0..n) (they come first). */
+unsigned dd_config_market_feeds(const struct dd_feed_cfg *feeds, unsigned n);
+
+/*
+ * The fraud rule text this configuration runs: fraud.rules (or the built-in default), followed by
+ * the tables of fraud.merchant_table, fraud.mcc_table and fraud.risk_areas as `table` blocks.
+ * Every file error names the key, file and line. On success *text is malloc'd (the caller frees
+ * it) and *origin names the rule file. Returns 0, -EINVAL or -errno, with a message.
+ */
+int dd_config_fraud_text(const struct dd_config *c, char **text, size_t *len, const char **origin, char *err,
+			 size_t errlen);
+
+/*
+ * Compile the configuration's fraud rules into a malloc'd image (the caller frees it), every error
+ * with file:line:column. Returns 0 or -EINVAL/-errno with the message (the first error) in err.
+ */
+int dd_config_fraud_rules(const struct dd_config *c, struct dd_frules **out, char **text, size_t *len, char *err,
+			  size_t errlen);
 
 /*
  * Take the configuration a journal was written with (capacities, chain.market), so recovery and

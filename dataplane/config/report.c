@@ -25,6 +25,8 @@ void dd_report_book_totals(const struct dd_run *r, int feed, struct dd_book_stat
 			if (feed >= 0 && (unsigned)feed != f)
 				continue;
 			const struct dd_book *b = r->books[s * r->nfeeds + f];
+			if (b == NULL) /* a payment feed has no book */
+				continue;
 			const uint64_t *src = (const uint64_t *)&b->stats;
 			uint64_t *dst = (uint64_t *)st;
 			for (size_t i = 0; i < sizeof(*st) / sizeof(uint64_t); i++)
@@ -166,8 +168,13 @@ static void json_mold(struct dd_jw *w, const struct dd_run *r)
 	dd_jw_u64(w, "session_changes", m.session_changes);
 	dd_jw_u64(w, "too_big_to_hold", m.too_big_to_hold);
 	dd_jw_nz(w, "rewinds", m.rewinds);
-	if (r->nfeeds == 1)
-		json_gaps(w, &r->feeds[0].mold);
+	/* the gaps of the only feed that carried anything (the default payment feed idle beside ITCH) */
+	int only = -1;
+	for (unsigned f = 0; f < r->nfeeds; f++)
+		if (r->feeds[f].mold.started || r->nfeeds == 1)
+			only = only == -1 ? (int)f : -2;
+	if (only >= 0)
+		json_gaps(w, &r->feeds[only].mold);
 	dd_jw_close(w, '}');
 }
 
@@ -182,7 +189,7 @@ static const char *const mold_reason_names[DD_MOLD_ERR__COUNT] = {
 
 /* The reasons below: frame verdicts, 2, MoldUDP64 errors, 4. A new reason must still fit the names
  * the summary, the telemetry segment and dadar-lat hold: the build fails here if it does not. */
-#define NREASONS ((DD_FRAME__COUNT - 1) + 2 + (DD_MOLD_ERR__COUNT - 1) + 4)
+#define NREASONS ((DD_FRAME__COUNT - 1) + 2 + (DD_MOLD_ERR__COUNT - 1) + 4 + 3)
 _Static_assert(NREASONS <= DD_REPORT_REASONS, "raise DD_REPORT_REASONS");
 _Static_assert(NREASONS <= DD_TM_MAX_REASONS, "raise DD_TM_MAX_REASONS (a telemetry format change)");
 
@@ -202,6 +209,7 @@ unsigned dd_report_reasons(const struct dd_rx_stats *rx, const struct dd_feed *f
 	REASON("no_feed", rx->no_feed);
 	REASON("frame_too_long", rx->too_long);
 	uint64_t mold[DD_MOLD_ERR__COUNT] = { 0 }, stale = 0, after_end = 0, bad_length = 0, empty = 0;
+	uint64_t pay_len = 0, pay_unknown = 0, pay_version = 0;
 	for (unsigned f = 0; f < nfeeds; f++) {
 		for (unsigned e = 1; e < DD_MOLD_ERR__COUNT; e++)
 			mold[e] += feeds[f].mold.stats.errors[e];
@@ -209,6 +217,9 @@ unsigned dd_report_reasons(const struct dd_rx_stats *rx, const struct dd_feed *f
 		after_end += feeds[f].mold.stats.after_end;
 		bad_length += feeds[f].itch.bad_length;
 		empty += feeds[f].itch.empty;
+		pay_len += feeds[f].pay.bad_length;
+		pay_unknown += feeds[f].pay.unknown;
+		pay_version += feeds[f].pay.bad_version;
 	}
 	for (unsigned e = 1; e < DD_MOLD_ERR__COUNT; e++)
 		REASON(mold_reason_names[e], mold[e]);
@@ -216,6 +227,9 @@ unsigned dd_report_reasons(const struct dd_rx_stats *rx, const struct dd_feed *f
 	REASON("mold_after_end", after_end);
 	REASON("itch_bad_length", bad_length);
 	REASON("itch_empty", empty);
+	REASON("pay_bad_length", pay_len);
+	REASON("pay_unknown", pay_unknown);
+	REASON("pay_bad_version", pay_version);
 #undef REASON
 	return n; /* NREASONS */
 }
@@ -529,11 +543,20 @@ static int row_cmp(const void *a, const void *b)
 	return x->in->locate < y->in->locate ? -1 : x->in->locate > y->in->locate;
 }
 
+/* Feeds with a book (market feeds; a payment feed has none). */
+static unsigned market_feeds(const struct dd_run *r)
+{
+	unsigned n = 0;
+	for (unsigned f = 0; f < r->nfeeds; f++)
+		n += r->books[f] != NULL;
+	return n;
+}
+
 int dd_report_book_dump(const struct dd_run *r, const char *path, char *err, size_t errlen)
 {
 	size_t cap = 0, n = 0;
 	for (unsigned i = 0; i < r->nshards * r->nfeeds; i++)
-		cap += r->books[i]->ninstr;
+		cap += r->books[i] != NULL ? r->books[i]->ninstr : 0;
 	struct dump_row *rows = calloc(cap ? cap : 1, sizeof(*rows));
 	if (rows == NULL) {
 		snprintf(err, errlen, "book dump: out of memory for %zu instruments", cap);
@@ -542,7 +565,7 @@ int dd_report_book_dump(const struct dd_run *r, const char *path, char *err, siz
 	for (unsigned s = 0; s < r->nshards; s++)
 		for (unsigned f = 0; f < r->nfeeds; f++) {
 			const struct dd_book *b = r->books[s * r->nfeeds + f];
-			for (uint32_t i = 1; i <= b->ninstr; i++) {
+			for (uint32_t i = 1; b != NULL && i <= b->ninstr; i++) {
 				const struct dd_book_instr *in = dd_book_instr_at(b, i);
 				if (in->orders == 0)
 					continue;
@@ -568,7 +591,7 @@ int dd_report_book_dump(const struct dd_run *r, const char *path, char *err, siz
 			for (unsigned j = 0; j < k; j++) {
 				char sym[8 * 4 + 1], field[DD_FEED_NAME_MAX + sizeof(sym) + 1];
 				dd_report_text(sym, sizeof(sym), rows[i].sym, strlen(rows[i].sym));
-				if (r->nfeeds > 1)
+				if (market_feeds(r) > 1)
 					snprintf(field, sizeof(field), "%s:%s", r->feeds[rows[i].feed].cfg.name, sym);
 				else
 					snprintf(field, sizeof(field), "%s", sym);
@@ -712,7 +735,7 @@ void dd_report_human(const struct dd_run *r, FILE *out)
 	for (unsigned s = 0; s < r->nshards && shown < 8; s++)
 		for (unsigned f = 0; f < r->nfeeds && shown < 8; f++) {
 			const struct dd_book *b = r->books[s * r->nfeeds + f];
-			for (uint32_t i = 1; i <= b->ninstr && shown < 8; i++) {
+			for (uint32_t i = 1; b != NULL && i <= b->ninstr && shown < 8; i++) {
 				const struct dd_book_instr *in = dd_book_instr_at(b, i);
 				if (in->orders == 0)
 					continue;

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #include "dataplane/dpdk/journal.h"
 
+#include "ops/fraud/rules.h"
+
 #include <errno.h>
 #include <sched.h>
 #include <stdarg.h>
@@ -38,6 +40,8 @@
 #define MAX_ITEM_REC dd_jrec_size(sizeof(((struct dd_jitem *)0)->payload))
 /* The config record a start appends first is larger than an item's. */
 #define CONFIG_REC dd_jrec_size(sizeof(struct dd_jconfig))
+/* ... followed by the rules' records */
+#define RULES_RECS(n) ((((n) + DD_JRULES_CHUNK - 1) / DD_JRULES_CHUNK) * DD_J_MAX_REC)
 
 /* user_data tags of the SQEs */
 enum { U_WRITE = 1, U_SYNC, U_HDR, U_HDR_SYNC, U_RENAME, U_DIR_SYNC, U_CLOSE, U_OUT };
@@ -63,6 +67,8 @@ struct dd_journal {
 	uint64_t tsc_hz;
 	uint32_t nshards, nfeeds;
 	struct dd_jconfig config;
+	const char *rules;           /* the rule text journaled after the config (the caller's, kept) */
+	uint32_t rules_len, rules_chain;
 	char dir[DD_PATH_MAX];
 	char instance[DD_INSTANCE_MAX];
 	int dir_fd;
@@ -669,13 +675,14 @@ static void drop_orphans(struct dd_journal *j)
 	}
 }
 
-static void append_config(struct dd_journal *j)
+/* One record a start writes before any input (its config, its rules), straight into the stage. */
+static void append_start_rec(struct dd_journal *j, uint16_t type, const void *p, size_t n)
 {
-	uint8_t rec[dd_jrec_size(sizeof(struct dd_jconfig))];
-	size_t len = sizeof(rec);
+	uint8_t rec[DD_J_MAX_REC];
+	size_t len = dd_jrec_size(n);
 	uint64_t at = j->append;
 	if (j->sync != DD_JSYNC_OFF) {
-		dd_jrec_put(rec, DD_JREC_CONFIG, 0, 0, j->next_lsn, &j->config, sizeof(j->config));
+		dd_jrec_put(rec, type, 0, 0, j->next_lsn, p, n);
 		/* a record is written contiguously at its ring position (the overflow area takes the rest) */
 		memcpy(j->buf + at % STAGE, rec, len);
 		wrap_fix(j, at, len);
@@ -686,6 +693,25 @@ static void append_config(struct dd_journal *j)
 	j->st.bytes += len;
 	if (j->uncommitted_tsc == 0)
 		j->uncommitted_tsc = rte_rdtsc();
+}
+
+/* The configuration, then the payment chain's rule text in chunks (replay compiles it from them). */
+static void append_config(struct dd_journal *j)
+{
+	append_start_rec(j, DD_JREC_CONFIG, &j->config, sizeof(j->config));
+	uint32_t nchunks = (uint32_t)((j->rules_len + DD_JRULES_CHUNK - 1) / DD_JRULES_CHUNK);
+	for (uint32_t i = 0; i < nchunks; i++) {
+		uint8_t p[sizeof(struct dd_jrules) + DD_JRULES_CHUNK];
+		uint32_t off = i * (uint32_t)DD_JRULES_CHUNK, n = j->rules_len - off;
+		if (n > DD_JRULES_CHUNK)
+			n = (uint32_t)DD_JRULES_CHUNK;
+		struct dd_jrules h = { .chunk = i, .nchunks = nchunks, .total_len = j->rules_len,
+				       .text_hash = dd_frules_text_hash(j->rules, j->rules_len),
+				       .chain = j->rules_chain, .len = n };
+		memcpy(p, &h, sizeof(h));
+		memcpy(p + sizeof(h), j->rules + off, n);
+		append_start_rec(j, DD_JREC_RULES, p, sizeof(h) + n);
+	}
 }
 
 int dd_journal_prepend_outputs(struct dd_journal *j, const struct dd_output *o, uint64_t n)
@@ -902,7 +928,7 @@ static int continue_segment(struct dd_journal *j, const struct dd_journal_start 
 	memcpy(&h, j->hdr_page, sizeof(h));
 	j->seg_size = h.segment_size; /* segments keep the size they were created with */
 	j->seg_index = h.segment_index;
-	if (st->end_offset + CONFIG_REC + MAX_ITEM_REC > h.segment_size) {
+	if (st->end_offset + CONFIG_REC + RULES_RECS(j->rules_len) + MAX_ITEM_REC > h.segment_size) {
 		close(fd);
 		j->seg_index++;
 		j->seg_size = (uint64_t)j->cfg_segment_mb << 20;
@@ -979,6 +1005,9 @@ int dd_journal_create(struct dd_journal **out, const struct dd_config *c, unsign
 	j->nshards = jc->nshards;
 	j->nfeeds = jc->nfeeds;
 	j->config = *jc;
+	j->rules = st->rules;
+	j->rules_len = st->rules != NULL && st->rules_len <= DD_JOURNAL_MAX_RULES ? (uint32_t)st->rules_len : 0;
+	j->rules_chain = st->rules_chain;
 	uint64_t slots = 1;
 	while (slots < lag)
 		slots <<= 1;

@@ -98,7 +98,13 @@ struct dd_journal_start {
 	uint64_t segment_first_lsn;
 	uint64_t end_offset;      /* where its good data ends */
 	uint64_t released_lsn;    /* outputs up to this LSN already left (from the output file) */
+	const char *rules;        /* the payment chain's rule text, journaled after the config (NULL: none) */
+	size_t rules_len;         /* at most DD_JOURNAL_MAX_RULES */
+	uint32_t rules_chain;     /* the payment chain's index */
 };
+
+/* The longest rule text a start journals (its RULES records follow the config in one segment). */
+#define DD_JOURNAL_MAX_RULES (512u << 10)
 
 /*
  * Set up the journal stage: directory, io_uring, staging buffer, the rings producers write to

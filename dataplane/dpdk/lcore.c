@@ -73,6 +73,13 @@ static inline void rec_ops(const struct dd_lcore_tm *tm, const struct dd_chain *
 		rec(tm, k, ch->op[k].ticks / n, n);
 }
 
+/* The same for the payment chain's operators. */
+static inline void rec_pay_ops(const struct dd_lcore_tm *tm, const struct dd_chain *ch, unsigned n)
+{
+	for (unsigned k = 0; k < ch->nops; k++)
+		dd_timing_rec(tm->pay_hist[k], &tm->conv, ch->op[k].ticks / n, n);
+}
+
 uint64_t dd_lcore_clock(void)
 {
 	return rte_rdtsc();
@@ -181,7 +188,14 @@ static inline unsigned take_inputs(struct dd_rx_ctx *c, struct dd_sink *s, struc
 		s->n = 0;
 		return 0;
 	}
-	unsigned n = with_ticks(c, s, evp);
+	/* a flush holds one feed's events: payments make no ticks (their time is not the market's) */
+	unsigned n;
+	if (dd_event_is_payment(s->ev[0].type)) {
+		*evp = s->ev;
+		n = s->n;
+	} else {
+		n = with_ticks(c, s, evp);
+	}
 	if (c->jp.ring != NULL)
 		for (unsigned i = 0; i < n; i++)
 			jadd(&c->jp, DD_JREC_EVENT, (*evp)[i].source, (*evp)[i].key, &(*evp)[i], sizeof(**evp), tsc);
@@ -204,11 +218,16 @@ static void rtc_flush(struct dd_sink *s)
 		cause[i] = isn + i;
 	/* Prefetching the order slots of event i + 4..16 was measured and gained nothing: see
 	 * docs/benchmarks.md. */
-	dd_chain_run(c->chain, ev, cause, n);
-	jadd_outputs(&c->jp, c->chain, t1);
+	bool pay = dd_event_is_payment(ev[0].type) && c->pchain != NULL;
+	struct dd_chain *ch = pay ? c->pchain : c->chain;
+	dd_chain_run(ch, ev, cause, n);
+	jadd_outputs(&c->jp, ch, t1);
 	uint64_t t2 = rte_rdtsc();
 	rec_since_rx(&c->tm, DD_TM_RX, t1, DD_TM_WIRE, t2, ev, n);
-	rec_ops(&c->tm, c->chain, n);
+	if (pay)
+		rec_pay_ops(&c->tm, ch, n);
+	else
+		rec_ops(&c->tm, ch, n);
 	if (c->jp.ring != NULL)
 		jpush(&c->jp, c->ctl);
 	s->n = 0;
@@ -275,6 +294,8 @@ static void staged_flush(struct dd_sink *s)
 		if (dd_chain_broadcast(ev)) {
 			for (unsigned w = 0; w < nw; w++)
 				stage(c, w, ev, isn + i);
+		} else if (dd_event_is_payment(ev->type)) {
+			stage(c, 0, ev, isn + i); /* the payment chain is worker 0's */
 		} else {
 			stage(c, dd_shard_of(ev->key, nw), ev, isn + i);
 		}
@@ -313,7 +334,9 @@ static inline void rx_packet(struct dd_rx_ctx *c, struct rte_mbuf *m, uint64_t n
 		return;
 	}
 	c->st.udp++;
-	for (unsigned f = 0; f < c->nfeeds; f++) {
+	/* feeds with lines of their own first, then a catch-all (it would take anything) */
+	for (unsigned k = 0; k < c->nfeeds; k++) {
+		unsigned f = c->feed_order[k];
 		int line = dd_feed_line_of(&c->feeds[f], u.dst_ip, u.dst_port, m->port);
 		if (line >= 0) {
 			dd_feed_rx(&c->feeds[f], u.payload, u.len, (unsigned)line, now, &c->sink);
@@ -363,21 +386,29 @@ static unsigned rx_do_work(struct dd_rx_ctx *c)
 }
 
 /* The chain's operators' counters into the lcore's slot: each one's outputs, then its own. */
-static void publish_chain(struct dd_tm_slot *sl, const struct dd_lcore_tm *tm, const struct dd_chain *ch)
+static void publish_ops(struct dd_tm_slot *sl, unsigned overflow_counter, const unsigned *op_counter,
+			const struct dd_chain *ch)
 {
-	if (tm->overflow_counter == 0)
+	if (overflow_counter == 0 || ch == NULL)
 		return;
-	dd_tm_set(dd_tm_counter(sl, tm->overflow_counter), dd_chain_overflow(ch));
+	dd_tm_set(dd_tm_counter(sl, overflow_counter), dd_chain_overflow(ch));
 	for (unsigned k = 0; k < ch->nops; k++) {
 		const struct dd_op_ops *ops = ch->op[k].ops;
 		uint64_t v[DD_OP_MAX_COUNTERS];
-		dd_tm_set(dd_tm_counter(sl, tm->op_counter[k]), ch->op[k].outputs);
+		dd_tm_set(dd_tm_counter(sl, op_counter[k]), ch->op[k].outputs);
 		if (ops->counters == NULL)
 			continue;
 		ops->counters(ch->op[k].state, v);
 		for (unsigned i = 0; i < ops->ncounters && i < DD_OP_MAX_COUNTERS; i++)
-			dd_tm_set(dd_tm_counter(sl, tm->op_counter[k] + 1 + i), v[i]);
+			dd_tm_set(dd_tm_counter(sl, op_counter[k] + 1 + i), v[i]);
 	}
+}
+
+static void publish_chain(struct dd_tm_slot *sl, const struct dd_lcore_tm *tm, const struct dd_chain *ch,
+			  const struct dd_chain *pch)
+{
+	publish_ops(sl, tm->overflow_counter, tm->op_counter, ch);
+	publish_ops(sl, tm->pay_overflow_counter, tm->pay_counter, pch);
 }
 
 void dd_rx_publish(struct dd_rx_ctx *c, uint64_t now)
@@ -406,7 +437,7 @@ void dd_rx_publish(struct dd_rx_ctx *c, uint64_t now)
 	dd_tm_set(dd_tm_counter(sl, DD_TM_C_DUPLICATES), dups);
 	dd_tm_set(dd_tm_counter(sl, DD_TM_C_RING_FULL), c->st.ring_full);
 	if (c->chain != NULL)
-		publish_chain(sl, &c->tm, c->chain);
+		publish_chain(sl, &c->tm, c->chain, c->pchain);
 	dd_tm_set(&sl->publish_tsc, now);
 }
 
@@ -460,7 +491,7 @@ void dd_worker_publish(struct dd_worker_ctx *w, uint64_t now)
 	dd_tm_set(dd_tm_counter(sl, DD_TM_C_EVENTS), w->events);
 	dd_tm_set(dd_tm_counter(sl, DD_TM_C_RING_USED), w->ring_used);
 	dd_tm_set(dd_tm_counter(sl, DD_TM_C_RING_HIGH_WATER), w->ring_high_water);
-	publish_chain(sl, &w->tm, w->chain);
+	publish_chain(sl, &w->tm, w->chain, w->pchain);
 	dd_tm_set(&sl->publish_tsc, now);
 }
 
@@ -485,12 +516,19 @@ static unsigned worker_do_work(struct dd_worker_ctx *w)
 	if (n == 0)
 		return 0;
 	uint64_t t1 = rte_rdtsc();
-	unsigned m = 0;
+	unsigned m = 0, np = 0;
+	struct dd_event pev[DD_WORKER_BURST + 1];
+	uint64_t pcause[DD_WORKER_BURST + 1];
 	for (unsigned i = 0; i < n; i++) {
 		if (ev[i].type == DD_EV_MARK) {
 			rec_stage(&w->tm, DD_TM_RING, t1 > ev[i].rx_tsc ? t1 - ev[i].rx_tsc : 0, ev[i].key);
 			w->mk_base = ev[i].seq;
 			memcpy(w->mk_bits, ev[i].u.raw, sizeof(w->mk_bits));
+			continue;
+		}
+		if (dd_event_is_payment(ev[i].type) && w->pchain != NULL) {
+			pcause[np] = next_cause(w);
+			pev[np++] = ev[i];
 			continue;
 		}
 		cause[m] = next_cause(w);
@@ -501,14 +539,24 @@ static unsigned worker_do_work(struct dd_worker_ctx *w)
 	if (m > 0) {
 		dd_chain_run(w->chain, ev, cause, m);
 		jadd_outputs(&w->jp, w->chain, t1);
-		if (w->jp.ring != NULL)
-			jpush(&w->jp, w->ctl);
 	}
+	uint64_t tp = rte_rdtsc();
+	if (np > 0) {
+		dd_chain_run(w->pchain, pev, pcause, np);
+		jadd_outputs(&w->jp, w->pchain, t1);
+	}
+	if ((m > 0 || np > 0) && w->jp.ring != NULL)
+		jpush(&w->jp, w->ctl);
 	uint64_t t2 = rte_rdtsc();
 	if (m > 0) {
 		rec_ops(&w->tm, w->chain, m);
-		rec_since_rx(&w->tm, DD_TM_WIRE, t2, DD_TM_MAX_STAGES, 0, ev, m);
+		rec_since_rx(&w->tm, DD_TM_WIRE, tp, DD_TM_MAX_STAGES, 0, ev, m);
 	}
+	if (np > 0) {
+		rec_pay_ops(&w->tm, w->pchain, np);
+		rec_since_rx(&w->tm, DD_TM_WIRE, t2, DD_TM_MAX_STAGES, 0, pev, np);
+	}
+	m += np;
 	w->events += m;
 	w->bursts++;
 	w->ring_used = n + left;

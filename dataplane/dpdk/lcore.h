@@ -54,6 +54,10 @@ struct dd_lcore_tm {
 	struct dd_hdr *op_hist[DD_CHAIN_MAX_OPS]; /* each operator's stage (NULL: not recorded) */
 	unsigned op_counter[DD_CHAIN_MAX_OPS];   /* each operator's first counter: its outputs, then its own */
 	unsigned overflow_counter;               /* the chain's output_overflow (0: no chain on this lcore) */
+	/* the same for the payment chain, on the lcore that runs it */
+	struct dd_hdr *pay_hist[DD_CHAIN_MAX_OPS];
+	unsigned pay_counter[DD_CHAIN_MAX_OPS];
+	unsigned pay_overflow_counter;           /* 0: the payment chain is not on this lcore */
 	struct dd_tsc_conv conv;
 	uint64_t period;       /* TSC ticks between counter publications */
 	uint64_t next_publish; /* TSC deadline */
@@ -95,6 +99,7 @@ struct dd_worker_ctx {
 	alignas(64) unsigned lcore;
 	struct rte_ring *ring;          /* events from the RX lcore */
 	struct dd_chain *chain;         /* this worker's shard */
+	struct dd_chain *pchain;        /* the payment chain (worker 0 only; NULL elsewhere) */
 	unsigned nfeeds;
 	uint64_t mk_base;               /* the current batch's mark: input positions left to hand out */
 	uint64_t mk_bits[DD_MARK_SPAN / 64];
@@ -120,6 +125,7 @@ struct dd_rx_ctx {
 	uint64_t idle_tsc;              /* quit after this many TSC ticks without a packet; 0 = never */
 	struct dd_feed *feeds;          /* [nfeeds] */
 	unsigned nfeeds;
+	uint8_t feed_order[DD_MAX_FEEDS]; /* the order datagrams are matched to feeds: catch-alls last */
 	struct dd_sink sink;            /* decoded events, DD_RX_EVENTS of them */
 	uint64_t isn;                   /* input position of the next event */
 	/* watermark ticks (ops/chain.h): a DD_EV_TICK follows the event that moves the largest event
@@ -130,6 +136,7 @@ struct dd_rx_ctx {
 	struct dd_event *tickbuf;       /* 2 * DD_RX_EVENTS: a flush with its ticks in place */
 	/* run to completion */
 	struct dd_chain *chain;
+	struct dd_chain *pchain;        /* the payment chain (NULL: no payment feed) */
 	/* staged */
 	struct dd_worker_ctx *workers;  /* [nworkers] */
 	unsigned nworkers;

@@ -44,13 +44,18 @@ struct app {
 	struct dd_worker_ctx *workers;
 	unsigned nworkers;
 	struct dd_feed *feeds;
-	struct dd_feed_cfg default_feed;
+	struct dd_feed_cfg feedcfg[DD_MAX_FEEDS]; /* the feeds read: configured, or the defaults */
 	unsigned nfeeds;
+	unsigned nmarket;                 /* market feeds (feeds 0..nmarket-1; payment feeds after them) */
 	unsigned nshards;
+	unsigned nchains;                 /* nshards market chains, then the payment chain if any */
+	struct dd_frules *rules;          /* the payment chain's rules (compiled at start) */
+	char *rules_text;                 /* their text, journaled */
+	size_t rules_len;
 	unsigned burst;                   /* events per chain run: the RX buffer (rtc) or a worker burst */
 	struct dd_jconfig jconfig;        /* what the chains are: journaled, and checked against the journal */
-	struct dd_chain *chains;          /* [nshards]: the market chain of each shard */
-	void **chain_mem;                 /* [nshards] */
+	struct dd_chain *chains;          /* [nchains]: each shard's market chain, then the payment chain */
+	void **chain_mem;                 /* [nchains] */
 	struct dd_tm tm;                  /* the telemetry segment */
 	/* journal (or, with --output alone, the release stage) */
 	struct dd_journal *journal;
@@ -97,10 +102,27 @@ static int make_jconfig(struct app *a, char *err, size_t errlen)
 	a->jconfig.version = DD_JCONFIG_VERSION;
 	a->jconfig.nshards = a->nshards;
 	a->jconfig.nfeeds = a->nfeeds;
-	int rc = dd_config_market_chain(&a->cfg, a->nfeeds, &a->jconfig.market);
+	int rc = dd_config_market_chain(&a->cfg, a->nmarket > 0 ? a->nmarket : 1, &a->jconfig.market);
+	if (rc == 0)
+		rc = dd_config_payment_chain(&a->cfg, a->feedcfg, a->nfeeds, &a->jconfig.payment);
 	if (rc != 0)
-		snprintf(err, errlen, "cannot describe the market chain: %s", strerror(-rc));
+		snprintf(err, errlen, "cannot describe the operator chains: %s", strerror(-rc));
+	a->nchains = a->nshards + (a->jconfig.payment.nops > 0);
 	return rc;
+}
+
+/* The payment chain takes the rules this start was given (after recovery: the journal's were the
+ * last run's; this start journals its own next). */
+static int install_rules(struct app *a, char *err, size_t errlen)
+{
+	if (a->nchains == a->nshards)
+		return 0;
+	void *st = dd_chain_state(&a->chains[a->nshards], DD_OP_FRAUD);
+	if (st != NULL && dd_fraud_install(st, a->rules) != 0) {
+		snprintf(err, errlen, "fraud rules: the merchant table does not fit fraud.merchant_table_cap");
+		return -EINVAL;
+	}
+	return 0;
 }
 
 /* Every shard's chain, built from the configuration (when recovery did not build them already). */
@@ -110,10 +132,15 @@ static int make_chains(struct app *a, char *err, size_t errlen)
 	size_t len = dd_chain_memsize(&cp);
 	if (len == 0)
 		return dd_chain_init(&(struct dd_chain){ 0 }, NULL, 0, &cp, err, errlen);
-	a->chain_mem = calloc(a->nshards, sizeof(*a->chain_mem));
+	a->chain_mem = calloc(a->nchains, sizeof(*a->chain_mem));
 	if (a->chain_mem == NULL)
 		return -ENOMEM;
-	for (unsigned s = 0; s < a->nshards; s++) {
+	for (unsigned s = 0; s < a->nchains; s++) {
+		if (s == a->nshards) { /* the payment chain */
+			cp.spec = &a->jconfig.payment;
+			if ((len = dd_chain_memsize(&cp)) == 0)
+				return dd_chain_init(&(struct dd_chain){ 0 }, NULL, 0, &cp, err, errlen);
+		}
 		a->chain_mem[s] = rte_malloc_socket("operators", len, 64, a->socket);
 		if (a->chain_mem[s] == NULL) {
 			snprintf(err, errlen,
@@ -134,14 +161,9 @@ static int make_chains(struct app *a, char *err, size_t errlen)
 
 static int setup_feeds(struct app *a, char *err, size_t errlen)
 {
-	const struct dd_feed_cfg *cfgs = a->cfg.feed;
-	a->nfeeds = a->cfg.nfeeds;
-	if (a->nfeeds == 0) {
-		memset(&a->default_feed, 0, sizeof(a->default_feed));
-		strcpy(a->default_feed.name, "itch");
-		cfgs = &a->default_feed;
-		a->nfeeds = 1;
-	}
+	const struct dd_feed_cfg *cfgs = a->feedcfg;
+	a->nfeeds = dd_config_feeds(&a->cfg, a->feedcfg);
+	a->nmarket = dd_config_market_feeds(a->feedcfg, a->nfeeds);
 	struct dd_mold_params mp = a->cfg.mold;
 	mp.reorder_timeout = a->cfg.mold_timeout_us * rte_get_tsc_hz() / 1000000;
 	a->feeds = zalloc("feeds", a->nfeeds * sizeof(*a->feeds), a->socket, err, errlen);
@@ -178,7 +200,8 @@ static int check_journal_config(void *ctx, const struct dd_jconfig *j, char *err
 	int rc = dd_config_adopt_journal(&a->cfg, j, err, errlen);
 	if (rc == 0)
 		rc = make_jconfig(a, err, errlen);
-	if (rc == 0 && !dd_chain_spec_equal(&a->jconfig.market, &j->market)) {
+	if (rc == 0 && (!dd_chain_spec_equal(&a->jconfig.market, &j->market) ||
+			!dd_chain_spec_equal(&a->jconfig.payment, &j->payment))) {
 		snprintf(err, errlen, "journal %s: its operator configuration cannot be reproduced by this build",
 			 a->cfg.journal);
 		return -EINVAL;
@@ -215,7 +238,7 @@ static int recover(struct app *a, char *err, size_t errlen)
 	if (r->replay.chains != NULL) {
 		void **mem;
 		struct dd_chain *c = dd_replay_take_chains(&r->replay, &mem);
-		memcpy(a->chains, c, a->nshards * sizeof(*c));
+		memcpy(a->chains, c, a->nchains * sizeof(*c));
 		free(c);
 		a->chain_mem = mem;
 	}
@@ -269,6 +292,10 @@ static int setup_pipeline(struct app *a, const unsigned *roles, char *err, size_
 	rx->ts_flag = a->ports.ts_flag;
 	rx->feeds = a->feeds;
 	rx->nfeeds = a->nfeeds;
+	for (unsigned f = 0, k = 0; k < 2; k++) /* feeds with lines first, catch-alls last */
+		for (unsigned i = 0; i < a->nfeeds; i++)
+			if ((a->feeds[i].cfg.nlines == 0) == (k == 1))
+				rx->feed_order[f++] = (uint8_t)i;
 	rx->scratch = zalloc("scratch", DD_SCRATCH, a->socket, err, errlen);
 	rx->sink.ev = zalloc("event buffer", DD_RX_EVENTS * sizeof(struct dd_event), a->socket, err, errlen);
 	if (rx->scratch == NULL || rx->sink.ev == NULL)
@@ -286,8 +313,10 @@ static int setup_pipeline(struct app *a, const unsigned *roles, char *err, size_
 	if (rx->tickbuf == NULL)
 		return -ENOMEM;
 
+	struct dd_chain *pchain = a->nchains > a->nshards ? &a->chains[a->nshards] : NULL;
 	if (a->nworkers == 0) {
 		rx->chain = &a->chains[0];
+		rx->pchain = pchain;
 		return 0;
 	}
 	a->workers = zalloc("worker contexts", a->nworkers * sizeof(*a->workers), a->socket, err, errlen);
@@ -313,6 +342,7 @@ static int setup_pipeline(struct app *a, const unsigned *roles, char *err, size_
 			return -ENOMEM;
 		}
 		wk->chain = &a->chains[w];
+		wk->pchain = w == 0 ? pchain : NULL; /* one payment partition (ops/fraud/fraud.h says why) */
 	}
 	return 0;
 }
@@ -338,7 +368,8 @@ static int setup_journal(struct app *a, char *err, size_t errlen)
 		return 0;
 	struct dd_recovery *r = &a->rec;
 	struct dd_journal_start st = { .next_lsn = r->next_lsn, .segment = r->segment, .end_offset = r->end_offset,
-				       .released_lsn = r->released_lsn };
+				       .released_lsn = r->released_lsn, .rules = a->nchains > a->nshards ? a->rules_text : NULL,
+				       .rules_len = a->rules_len, .rules_chain = a->nshards };
 	uint64_t lag = dd_journal_lag(&a->cfg, a->nworkers, DD_RX_RUN);
 	int rc = dd_journal_create(&a->journal, &a->cfg, 1 + a->nworkers, &a->jconfig, lag, &st, a->socket, err, errlen);
 	if (rc != 0)
@@ -351,7 +382,7 @@ static int setup_journal(struct app *a, char *err, size_t errlen)
 	a->snap_next = a->snap_lsn + a->cfg.snapshot_every;
 	for (unsigned f = 0; f < a->nfeeds; f++)
 		a->rx->jpos_seq[f] = a->feeds[f].mold.next_seq; /* journaled already */
-	unsigned outs = a->chains[0].emit.cap;
+	unsigned outs = a->chains[0].emit.cap + (a->nchains > a->nshards ? a->chains[a->nshards].emit.cap : 0);
 	if ((rc = jprod_init(a, &a->rx->jp, 0, DD_RX_RUN + (a->nworkers ? 0 : outs) + DD_MAX_FEEDS, err, errlen)) != 0)
 		return rc;
 	for (unsigned w = 0; w < a->nworkers; w++)
@@ -452,9 +483,10 @@ struct op_tm {
 	char outputs_name[DD_CHAIN_MAX_OPS][DD_TM_NAME];
 };
 
-static int layout_ops(struct dd_tm_layout *l, const struct dd_chain *c, struct op_tm *ot, char *err, size_t errlen)
+static int layout_ops(struct dd_tm_layout *l, const struct dd_chain *c, const char *overflow, struct op_tm *ot,
+		      char *err, size_t errlen)
 {
-	int rc = ot->overflow = dd_tm_layout_counter(l, "output_overflow", DD_TM_KIND_COUNTER);
+	int rc = ot->overflow = dd_tm_layout_counter(l, overflow, DD_TM_KIND_COUNTER);
 	for (unsigned k = 0; rc >= 0 && k < c->nops; k++) {
 		const struct dd_op_ops *ops = c->op[k].ops;
 		if ((rc = ot->stage[k] = dd_tm_layout_stage(l, ops->name)) < 0)
@@ -468,6 +500,19 @@ static int layout_ops(struct dd_tm_layout *l, const struct dd_chain *c, struct o
 		snprintf(err, errlen, "telemetry: the operators' stages and counters do not fit the segment (at most %d "
 			 "stages and %d counters): %s", DD_TM_MAX_STAGES, DD_TM_MAX_COUNTERS, strerror(-rc));
 	return rc < 0 ? rc : 0;
+}
+
+/* The lcore that runs the payment chain records its operators' stages and counters too. */
+static void tm_bind_pay(struct dd_lcore_tm *t, struct dd_tm *tm, unsigned slot, const struct dd_chain *c,
+			const struct op_tm *ot)
+{
+	if (c == NULL)
+		return;
+	t->pay_overflow_counter = (unsigned)ot->overflow;
+	for (unsigned k = 0; k < c->nops; k++) {
+		t->pay_hist[k] = dd_tm_hist(tm, slot, (unsigned)ot->stage[k]);
+		t->pay_counter[k] = (unsigned)ot->counter[k];
+	}
 }
 
 /* An lcore that runs a chain records each operator's stage and publishes its counters. */
@@ -491,9 +536,11 @@ static int setup_telemetry(struct app *a, char *err, size_t errlen)
 	uint64_t counts[DD_REPORT_REASONS];
 	unsigned nreasons = dd_report_reasons(&zero, a->feeds, a->nfeeds, names, counts);
 	struct dd_tm_layout l;
-	struct op_tm ot;
+	struct op_tm ot, pot;
 	dd_tm_layout_init(&l);
-	int rc = layout_ops(&l, &a->chains[0], &ot, err, errlen);
+	int rc = layout_ops(&l, &a->chains[0], "output_overflow", &ot, err, errlen);
+	if (rc == 0 && a->nchains > a->nshards)
+		rc = layout_ops(&l, &a->chains[a->nshards], "payment_output_overflow", &pot, err, errlen);
 	if (rc != 0)
 		return rc;
 	for (unsigned i = 0; i < nreasons && i < DD_TM_MAX_REASONS; i++)
@@ -516,6 +563,7 @@ static int setup_telemetry(struct app *a, char *err, size_t errlen)
 	if (a->nworkers == 0) {
 		tm_bind(&a->rx->tm, &a->tm, 0, rtc_stages, 2);
 		tm_bind_ops(&a->rx->tm, &a->tm, 0, a->rx->chain, &ot);
+		tm_bind_pay(&a->rx->tm, &a->tm, 0, a->rx->pchain, &pot);
 	} else {
 		tm_bind(&a->rx->tm, &a->tm, 0, rx_stages, 1);
 	}
@@ -527,6 +575,7 @@ static int setup_telemetry(struct app *a, char *err, size_t errlen)
 		dd_tm_set(dd_tm_counter(sl, DD_TM_C_RING_SIZE), rte_ring_get_capacity(a->workers[w].ring));
 		tm_bind(&a->workers[w].tm, &a->tm, 1 + w, worker_stages, 2);
 		tm_bind_ops(&a->workers[w].tm, &a->tm, 1 + w, a->workers[w].chain, &ot);
+		tm_bind_pay(&a->workers[w].tm, &a->tm, 1 + w, a->workers[w].pchain, &pot);
 	}
 	if (a->journal != NULL) {
 		unsigned js = 1 + a->nworkers;
@@ -569,12 +618,18 @@ static int setup(struct app *a, const unsigned *roles, char *err, size_t errlen)
 		rc = -EINVAL;
 		goto err;
 	}
-	a->chains = zalloc("chains", a->nshards * sizeof(*a->chains), a->socket, err, errlen);
+	if ((rc = make_jconfig(a, err, errlen)) != 0)
+		goto err;
+	a->chains = zalloc("chains", a->nchains * sizeof(*a->chains), a->socket, err, errlen);
 	if (a->chains == NULL) {
 		rc = -ENOMEM;
 		goto err;
 	}
-	if ((rc = make_jconfig(a, err, errlen)) != 0 || (rc = recover(a, err, errlen)) != 0)
+	if ((rc = recover(a, err, errlen)) != 0)
+		goto err;
+	if (a->chain_mem == NULL && (rc = make_chains(a, err, errlen)) != 0)
+		goto err;
+	if ((rc = install_rules(a, err, errlen)) != 0)
 		goto err;
 	if ((rc = setup_pipeline(a, roles, err, errlen)) != 0 || (rc = setup_journal(a, err, errlen)) != 0)
 		goto err;
@@ -703,6 +758,18 @@ static int preflight(int argc, char **argv)
 	return -1;
 }
 
+/* The fraud rules (and tables), compiled at start: a bad file fails now, naming file:line:column. */
+static int load_rules(struct app *a, char *err, size_t errlen)
+{
+	int rc = dd_config_fraud_rules(&a->cfg, &a->rules, &a->rules_text, &a->rules_len, err, errlen);
+	if (rc == 0 && a->rules_len > DD_JOURNAL_MAX_RULES) {
+		snprintf(err, errlen, "fraud rules: %zu bytes with their tables; a journal takes at most %u (a smaller "
+			 "merchant table?)", a->rules_len, DD_JOURNAL_MAX_RULES);
+		rc = -EINVAL;
+	}
+	return rc < 0 ? rc : 0;
+}
+
 /*
  * Where the run writes, checked before it starts, naming the option: a bad path fails in the
  * first second, not after the run.
@@ -772,6 +839,8 @@ int main(int argc, char **argv)
 		rc = dd_config_check(&a.cfg, err, sizeof(err));
 	if (rc == 0)
 		rc = check_paths(&a.cfg, err, sizeof(err));
+	if (rc == 0)
+		rc = load_rules(&a, err, sizeof(err));
 	if (rc != 0) {
 		if (rc < 0)
 			fprintf(stderr, "dadar: %s\n", err);

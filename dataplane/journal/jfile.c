@@ -243,6 +243,7 @@ __attribute__((cold)) const char *dd_jrec_type_name(unsigned type)
 		[DD_JREC_FEEDPOS] = "feedpos",
 		[DD_JREC_PAD] = "pad",
 		[DD_JREC_CONFIG] = "config",
+		[DD_JREC_RULES] = "rules",
 	};
 
 	return type < DD_JREC__COUNT && names[type] != NULL ? names[type] : "?";
@@ -765,7 +766,9 @@ static uint32_t min_payload(unsigned type)
 	case DD_JREC_FEEDPOS:
 		return sizeof(struct dd_jfeedpos);
 	case DD_JREC_CONFIG:
-		return sizeof(struct dd_jconfig);
+		return DD_JCONFIG_V1_SIZE; /* version 1 ends after the market chain */
+	case DD_JREC_RULES:
+		return sizeof(struct dd_jrules);
 	default:
 		return 0;
 	}

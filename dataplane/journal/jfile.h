@@ -63,6 +63,8 @@ enum dd_jrec_type {
 	DD_JREC_PAD = 4,     /* no payload meaning: fills a segment's tail before rotation */
 	DD_JREC_CONFIG = 5,  /* payload: struct dd_jconfig, the configuration outputs depend on: written at
 			      * every start (before any input) and whenever it changes */
+	DD_JREC_RULES = 6,   /* payload: struct dd_jrules then a chunk of a rule set's text: a payment
+			      * chain's rules, right after the config record and at every reload */
 	DD_JREC__COUNT
 };
 
@@ -103,15 +105,34 @@ _Static_assert(sizeof(struct dd_jrec) == DD_J_REC_HDR, "record header is 24 byte
  * their parameters (capacities now; rule sets later). Replay and recovery build their chains from
  * it, so nothing has to be repeated on their command line.
  */
-#define DD_JCONFIG_VERSION 1
+#define DD_JCONFIG_VERSION 2
 struct dd_jconfig {
-	uint32_t version;            /* DD_JCONFIG_VERSION */
-	uint32_t nshards;            /* chains per input kind: 1 (run to completion) or the workers */
+	uint32_t version;            /* DD_JCONFIG_VERSION (1: no payment chain, the record ends there) */
+	uint32_t nshards;            /* market chains: 1 (run to completion) or the workers */
 	uint32_t nfeeds;
 	uint32_t pad;
 	struct dd_chain_spec market; /* the market-data chain */
+	struct dd_chain_spec payment;/* the payment chain (nops 0: none); one, after the market shards */
 };
-_Static_assert(sizeof(struct dd_jconfig) == 16 + sizeof(struct dd_chain_spec), "config record layout");
+_Static_assert(sizeof(struct dd_jconfig) == 16 + 2 * sizeof(struct dd_chain_spec), "config record layout");
+#define DD_JCONFIG_V1_SIZE (16 + sizeof(struct dd_chain_spec))
+
+/*
+ * A rule set's text, in chunks (a record holds at most DD_J_MAX_REC bytes): chunk i of n, of a
+ * text of total_len bytes whose FNV-1a is text_hash, for the chain `chain` (the payment chain's
+ * index: nshards). Replay compiles the text once its last chunk is read and installs it at that
+ * point of the input stream.
+ */
+struct dd_jrules {
+	uint32_t chunk;
+	uint32_t nchunks;
+	uint32_t total_len;
+	uint32_t text_hash;
+	uint32_t chain;
+	uint32_t len;                /* bytes of text in this record, after this header */
+};
+_Static_assert(sizeof(struct dd_jrules) == 24, "rules record header");
+#define DD_JRULES_CHUNK (DD_J_MAX_REC - DD_J_REC_HDR - sizeof(struct dd_jrules))
 
 struct dd_jfeedpos {
 	char session[10];        /* MoldUDP64 session name */

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ops/fraud/fraud.h"
 #include "ops/op.h"
 
 /* The keys every output line has after "lsn" and "type". */
@@ -46,6 +47,25 @@ int dd_output_json(char *buf, size_t len, uint64_t lsn, const struct dd_output *
 		t = snprintf(buf + n, room,
 			     ",\"key\":%u,\"v\":[%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 "]}\n", o->key,
 			     v[0], v[1], v[2], v[3], v[4]);
+		break;
+	}
+	case DD_OUT_DECISION: {
+		const struct dd_out_decision *d = &o->u.decision;
+		char cur[4] = { 0 };
+		for (unsigned i = 0; i < 3; i++) /* the operator's input: printable letters or '?' */
+			cur[i] = d->currency[i] >= 'A' && d->currency[i] <= 'Z' ? d->currency[i] : '?';
+		t = snprintf(buf + n, room,
+			     ",\"txn_id\":%" PRIu64 ",\"payer\":%" PRIu64 ",\"amount\":%" PRId64 ",\"currency\":\"%s\""
+			     ",\"merchant\":%" PRIu64 ",\"device\":%" PRIu64 ",\"mcc\":%u,\"score\":%u,\"action\":\"%s\""
+			     ",\"rules\":%u,\"out_of_order\":%s,\"reasons\":[",
+			     d->txn_id, d->payer, d->amount, cur, d->merchant, d->device, d->mcc, d->score,
+			     dd_action_name(d->action), o->rule_version,
+			     (d->flags & DD_DECISION_OUT_OF_ORDER) ? "true" : "false");
+		for (unsigned r = 0, k = 0; t >= 0 && (size_t)t < room && r < DD_R__COUNT; r++)
+			if (d->reasons >> r & 1)
+				t += snprintf(buf + n + t, room - (size_t)t, "%s\"%s\"", k++ ? "," : "", dd_reason_name(r));
+		if (t >= 0 && (size_t)t < room)
+			t += snprintf(buf + n + t, room - (size_t)t, "]}\n");
 		break;
 	}
 	default:

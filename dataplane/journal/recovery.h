@@ -72,7 +72,7 @@ void dd_recovery_fini(struct dd_recovery *rc);
  * (snprintf's: the caller checks it fits; DD_OUTPUT_JSON_MAX always does). docs/outputs.md
  * describes every key.
  */
-#define DD_OUTPUT_JSON_MAX 512
+#define DD_OUTPUT_JSON_MAX 1024
 int dd_output_json(char *buf, size_t len, uint64_t lsn, const struct dd_output *o);
 
 /*

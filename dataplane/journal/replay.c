@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "ops/book/book_op.h"
+#include "ops/fraud/fraud.h"
 
 /* A FIFO of outputs, grown as needed (replay is control-plane code). */
 struct ofifo {
@@ -50,8 +51,10 @@ struct out_q {
 
 struct priv {
 	struct dd_replay *r;
-	struct out_q *q;       /* [nshards * DD_CHAIN_MAX_OPS] */
-	void **chain_mem;      /* [nshards] */
+	struct out_q *q;       /* [nchains * DD_CHAIN_MAX_OPS] */
+	void **chain_mem;      /* [nchains] */
+	char *rules;           /* the rule text being assembled from RULES records */
+	uint32_t rules_len, rules_next;
 	uint64_t skip_to;      /* records up to this LSN are in the snapshot */
 	uint64_t base_events;  /* events and outputs up to the snapshot replay started from */
 	uint64_t base_outputs;
@@ -135,35 +138,46 @@ static int build_chains(struct priv *p, const struct dd_jconfig *cfg, char *err,
 			 "build can replay", cfg->version, cfg->nshards, cfg->nfeeds);
 		return -EBADMSG;
 	}
-	for (unsigned i = 0; i < cfg->market.nops && i < DD_CHAIN_MAX_OPS; i++)
-		if (cfg->market.op[i].len > DD_OP_PARAMS_MAX) {
-			snprintf(err, errlen, "journal configuration: operator %u has %u bytes of parameters (at most %u)", i,
-				 cfg->market.op[i].len, DD_OP_PARAMS_MAX);
-			return -EBADMSG;
-		}
+	const struct dd_chain_spec *specs[2] = { &cfg->market, &cfg->payment };
+	for (unsigned k = 0; k < 2; k++)
+		for (unsigned i = 0; i < specs[k]->nops && i < DD_CHAIN_MAX_OPS; i++)
+			if (specs[k]->op[i].len > DD_OP_PARAMS_MAX) {
+				snprintf(err, errlen, "journal configuration: operator %u has %u bytes of parameters (at most %u)",
+					 i, specs[k]->op[i].len, DD_OP_PARAMS_MAX);
+				return -EBADMSG;
+			}
 	int rc;
 	if (r->check_config != NULL && (rc = r->check_config(r->check_ctx, cfg, err, errlen)) != 0)
 		return rc;
+	unsigned nchains = cfg->nshards + (cfg->payment.nops > 0);
 	struct dd_chain_params cp = { .spec = &cfg->market, .burst = r->burst ? r->burst : 1, .clock = r->clock };
-	size_t len = dd_chain_memsize(&cp);
-	if (len == 0) {
+	struct dd_chain_params pp = cp;
+	pp.spec = &cfg->payment;
+	pp.shard = cfg->nshards;
+	size_t len = dd_chain_memsize(&cp), plen = nchains > cfg->nshards ? dd_chain_memsize(&pp) : 1;
+	if (len == 0 || plen == 0) {
 		char why[160];
-		dd_chain_init(&(struct dd_chain){ 0 }, NULL, 0, &cp, why, sizeof(why));
+		dd_chain_init(&(struct dd_chain){ 0 }, NULL, 0, len == 0 ? &cp : &pp, why, sizeof(why));
 		snprintf(err, errlen, "journal configuration: %s", why);
 		return -EBADMSG;
 	}
-	r->chains = calloc(cfg->nshards, sizeof(*r->chains));
-	p->chain_mem = calloc(cfg->nshards, sizeof(*p->chain_mem));
-	p->q = calloc((size_t)cfg->nshards * DD_CHAIN_MAX_OPS, sizeof(*p->q));
+	r->chains = calloc(nchains, sizeof(*r->chains));
+	p->chain_mem = calloc(nchains, sizeof(*p->chain_mem));
+	p->q = calloc((size_t)nchains * DD_CHAIN_MAX_OPS, sizeof(*p->q));
 	if (r->chains == NULL || p->chain_mem == NULL || p->q == NULL) {
 		snprintf(err, errlen, "replay: out of memory");
 		return -ENOMEM;
 	}
 	r->config = *cfg;
 	r->nshards = cfg->nshards;
+	r->nchains = nchains;
 	r->nfeeds = cfg->nfeeds;
 	r->have_config = true;
-	for (unsigned s = 0; s < cfg->nshards; s++) {
+	for (unsigned s = 0; s < nchains; s++) {
+		if (s == cfg->nshards) {
+			cp = pp;
+			len = plen;
+		}
 		p->chain_mem[s] = r->alloc(r->alloc_ctx, len);
 		if (p->chain_mem[s] == NULL) {
 			snprintf(err, errlen, "cannot allocate %.1f MB for the operators of shard %u (lower the capacities "
@@ -178,15 +192,26 @@ static int build_chains(struct priv *p, const struct dd_jconfig *cfg, char *err,
 	return 0;
 }
 
-static int on_config(struct priv *p, const struct dd_jrec *rec, const uint8_t *payload, char *err, size_t errlen)
+static int on_config(struct priv *p, const struct dd_jrec *rec, const uint8_t *payload, size_t n, char *err,
+		     size_t errlen)
 {
 	struct dd_jconfig cfg;
-	memcpy(&cfg, payload, sizeof(cfg)); /* the scanner checked the payload's size */
+	memset(&cfg, 0, sizeof(cfg));
+	/* the scanner checked the payload's size against version 1's; version 1 has no payment chain */
+	memcpy(&cfg, payload, n < sizeof(cfg) ? n : sizeof(cfg));
+	if (cfg.version == 1 && n >= DD_JCONFIG_V1_SIZE) {
+		memset(&cfg.payment, 0, sizeof(cfg.payment));
+		cfg.version = DD_JCONFIG_VERSION;
+	} else if (n < sizeof(cfg)) {
+		snprintf(err, errlen, "journal LSN %llu: a configuration record of %zu bytes, version %u",
+			 (unsigned long long)rec->lsn, n, cfg.version);
+		return -EBADMSG;
+	}
 	struct dd_replay *r = p->r;
 	if (!r->have_config)
 		return build_chains(p, &cfg, err, errlen);
 	if (cfg.nshards != r->config.nshards || cfg.nfeeds != r->config.nfeeds ||
-	    !dd_chain_spec_equal(&cfg.market, &r->config.market)) {
+	    !dd_chain_spec_equal(&cfg.market, &r->config.market) || !dd_chain_spec_equal(&cfg.payment, &r->config.payment)) {
 		snprintf(err, errlen, "journal LSN %llu: the configuration changes (%u shard(s), %u feed(s), %u operators "
 			 "→ %u, %u, %u); this build replays a journal under one configuration only",
 			 (unsigned long long)rec->lsn, r->config.nshards, r->config.nfeeds, r->config.market.nops,
@@ -229,7 +254,15 @@ static int on_event(struct priv *p, const struct dd_jrec *rec, const struct dd_e
 		return -EBADMSG;
 	}
 	unsigned first = 0, last = r->nshards - 1;
-	if (!dd_chain_broadcast(ev))
+	bool pay = dd_event_is_payment(ev->type);
+	if (pay && r->nchains == r->nshards) {
+		snprintf(p->why, sizeof(p->why), "journal LSN %llu: a payment event, but the journal's configuration has "
+			 "no payment chain", (unsigned long long)rec->lsn);
+		return -EBADMSG;
+	}
+	if (pay)
+		first = last = r->nshards; /* every payment goes through the one payment chain */
+	else if (!dd_chain_broadcast(ev))
 		first = last = dd_shard_of(ev->key, r->nshards);
 	for (unsigned s = first; s <= last; s++) {
 		uint64_t overflow = dd_chain_overflow(&r->chains[s]);
@@ -245,7 +278,8 @@ static int on_event(struct priv *p, const struct dd_jrec *rec, const struct dd_e
 	} else {
 		if (ev->seq > r->max_seq[ev->source])
 			r->max_seq[ev->source] = ev->seq;
-		if (ev->event_ns > r->max_event_ns)
+		/* market time only: ticks are made from it (payments run on the Unix epoch) */
+		if (!pay && ev->event_ns > r->max_event_ns)
 			r->max_event_ns = ev->event_ns;
 	}
 	p->last_event_lsn = rec->lsn;
@@ -257,7 +291,7 @@ static int on_output(struct priv *p, const struct dd_jrec *rec, const struct dd_
 {
 	struct dd_replay *r = p->r;
 	r->outputs_journaled++;
-	if (!r->have_config || o->shard >= r->nshards) {
+	if (!r->have_config || o->shard >= r->nchains) {
 		mismatch(r, rec->lsn, "a journaled output of a shard the configuration does not have", o, NULL);
 		return 0;
 	}
@@ -284,11 +318,79 @@ static int on_output(struct priv *p, const struct dd_jrec *rec, const struct dd_
 	return 0;
 }
 
+/*
+ * A chunk of a payment chain's rule text: assembled in order; the last one compiles the text and
+ * installs it in the chain's fraud operator, at this point of the input stream.
+ */
+static int on_rules(struct priv *p, const struct dd_jrec *rec, const uint8_t *payload, size_t n)
+{
+	struct dd_replay *r = p->r;
+	struct dd_jrules h;
+	memcpy(&h, payload, sizeof(h));
+	unsigned long long lsn = (unsigned long long)rec->lsn;
+	if (!r->have_config || h.chain != r->nshards || r->nchains == r->nshards) {
+		snprintf(p->why, sizeof(p->why), "journal LSN %llu: rules for chain %u, which the configuration does not "
+			 "have", lsn, h.chain);
+		return -EBADMSG;
+	}
+	/* chunk 0 always starts a text (a start torn while writing its rules is followed by a new one) */
+	if (h.len > n - sizeof(h) || h.nchunks == 0 || h.chunk >= h.nchunks || h.total_len > (64u << 20) ||
+	    (h.chunk > 0 && (p->rules == NULL || h.chunk != p->rules_next || h.total_len != p->rules_len))) {
+		snprintf(p->why, sizeof(p->why), "journal LSN %llu: rules chunk %u of %u (%u bytes) out of sequence", lsn,
+			 h.chunk, h.nchunks, h.len);
+		return -EBADMSG;
+	}
+	if (h.chunk == 0) {
+		free(p->rules);
+		p->rules = malloc(h.total_len + 1);
+		if (p->rules == NULL)
+			return -ENOMEM;
+		p->rules_len = h.total_len;
+		p->rules_next = 0;
+		p->rules[0] = 0;
+		r->rules_len = 0;
+	}
+	if (r->rules_len + h.len > p->rules_len) {
+		snprintf(p->why, sizeof(p->why), "journal LSN %llu: rules text longer than announced", lsn);
+		return -EBADMSG;
+	}
+	memcpy(p->rules + r->rules_len, payload + sizeof(h), h.len);
+	r->rules_len += h.len;
+	p->rules_next = h.chunk + 1;
+	if (p->rules_next < h.nchunks)
+		return 0;
+	p->rules_next = 0;
+	if (r->rules_len != p->rules_len) {
+		snprintf(p->why, sizeof(p->why), "journal LSN %llu: rules text of %u bytes, %u announced", lsn,
+			 r->rules_len, p->rules_len);
+		return -EBADMSG;
+	}
+	void *st = dd_chain_state(&r->chains[r->nshards], DD_OP_FRAUD);
+	if (st == NULL)
+		return 0; /* a payment chain without a fraud operator has no use for rules */
+	uint32_t cap = dd_fraud_rules(st)->merchant_cap;
+	struct dd_frules *img = malloc(dd_frules_memsize(cap));
+	if (img == NULL)
+		return -ENOMEM;
+	char why[200];
+	int rc = dd_frules_compile(p->rules, r->rules_len, "journal", img, cap, why, sizeof(why), NULL, NULL, NULL);
+	if (rc == 0)
+		rc = dd_fraud_install(st, img);
+	free(img);
+	if (rc != 0) {
+		snprintf(p->why, sizeof(p->why), "journal LSN %llu: the journaled rules do not compile in this build: %s",
+			 lsn, why);
+		return -EBADMSG;
+	}
+	r->rules_installed++;
+	return 0;
+}
+
 static int on_record(void *ctx, const struct dd_jrec *rec, const uint8_t *payload, size_t n)
 {
 	struct priv *p = ctx;
 	struct dd_replay *r = p->r;
-	(void)n; /* the scanner checked n against the type's payload size */
+	/* the scanner checked n against the type's smallest payload */
 	if (rec->lsn <= p->skip_to)
 		return 0;
 	if (r->max_lsn != 0 && rec->lsn > r->max_lsn)
@@ -306,7 +408,9 @@ static int on_record(void *ctx, const struct dd_jrec *rec, const uint8_t *payloa
 		return on_output(p, rec, &o);
 	}
 	case DD_JREC_CONFIG:
-		return on_config(p, rec, payload, p->why, sizeof(p->why));
+		return on_config(p, rec, payload, n, p->why, sizeof(p->why));
+	case DD_JREC_RULES:
+		return on_rules(p, rec, payload, n);
 	case DD_JREC_FEEDPOS:
 		if (rec->source < DD_MAX_FEEDS) {
 			memcpy(&r->pos[rec->source], payload, sizeof(r->pos[0]));
@@ -377,14 +481,14 @@ int dd_replay_snapshot_state(const struct dd_replay *r, const char *dir, char *e
 	if (rc == 0)
 		rc = dd_jsnap_section(w, DD_SNAP_TAG_FEEDPOS, fp, sizeof(fp));
 	struct membuf m = { 0 };
-	for (size_t i = 0; rc == 0 && i < (size_t)r->nshards * DD_CHAIN_MAX_OPS; i++) {
+	for (size_t i = 0; rc == 0 && i < (size_t)r->nchains * DD_CHAIN_MAX_OPS; i++) {
 		const struct ofifo *d = &p->q[i].derived;
 		if (d->tail > d->head)
 			rc = membuf_put(&m, d->v + d->head, (d->tail - d->head) * sizeof(struct dd_output));
 	}
 	if (rc == 0)
 		rc = dd_jsnap_section(w, DD_SNAP_TAG_PENDING, m.p, m.len);
-	for (unsigned s = 0; rc == 0 && s < r->nshards; s++) {
+	for (unsigned s = 0; rc == 0 && s < r->nchains; s++) {
 		m.len = 0;
 		rc = dd_chain_save(&r->chains[s], membuf_put, &m);
 		if (rc == 0)
@@ -435,7 +539,7 @@ static int load_snapshot(struct priv *p, const struct dd_jsnap *snap, char *err,
 			for (size_t k = 0; k < snap->section[i].len / sizeof(struct dd_output); k++) {
 				struct dd_output o;
 				memcpy(&o, snap->section[i].p + k * sizeof(o), sizeof(o));
-				struct out_q *q = o.shard < r->nshards ? queue_of(p, o.shard, o.op) : NULL;
+				struct out_q *q = o.shard < r->nchains ? queue_of(p, o.shard, o.op) : NULL;
 				if (q == NULL) {
 					snprintf(err, errlen, "snapshot %llu: a pending output of shard %u operator %u",
 						 (unsigned long long)snap->lsn, o.shard, o.op);
@@ -446,9 +550,9 @@ static int load_snapshot(struct priv *p, const struct dd_jsnap *snap, char *err,
 			}
 		} else if (tag >= DD_SNAP_TAG_CHAIN) {
 			unsigned s = tag - DD_SNAP_TAG_CHAIN;
-			if (s >= r->nshards) {
+			if (s >= r->nchains) {
 				snprintf(err, errlen, "snapshot %llu: a chain for shard %u of %u", (unsigned long long)snap->lsn,
-					 s, r->nshards);
+					 s, r->nchains);
 				return -EBADMSG;
 			}
 			struct membuf m = { .p = (uint8_t *)(uintptr_t)snap->section[i].p, .len = snap->section[i].len };
@@ -461,9 +565,9 @@ static int load_snapshot(struct priv *p, const struct dd_jsnap *snap, char *err,
 			chains++;
 		}
 	}
-	if (chains != r->nshards) {
-		snprintf(err, errlen, "snapshot %llu holds %u of %u shards", (unsigned long long)snap->lsn, chains,
-			 r->nshards);
+	if (chains != r->nchains) {
+		snprintf(err, errlen, "snapshot %llu holds %u of %u chains", (unsigned long long)snap->lsn, chains,
+			 r->nchains);
 		return -EBADMSG;
 	}
 	r->events = 0;
@@ -527,7 +631,7 @@ int dd_replay_run(const char *dir, struct dd_replay *r, char *err, size_t errlen
 	}
 	/* Journaled outputs the operators never derived are a mismatch; derived ones never journaled
 	 * are the outputs the daemon had not journaled yet when it stopped. */
-	for (size_t i = 0; r->have_config && i < (size_t)r->nshards * DD_CHAIN_MAX_OPS; i++) {
+	for (size_t i = 0; r->have_config && i < (size_t)r->nchains * DD_CHAIN_MAX_OPS; i++) {
 		struct out_q *q = &p->q[i];
 		if (!ofifo_empty(&q->journaled))
 			mismatch(r, r->last_lsn, "a journaled output the operators do not derive",
@@ -578,17 +682,18 @@ void dd_replay_fini(struct dd_replay *r)
 {
 	struct priv *p = r->priv;
 	if (p != NULL) {
-		for (size_t i = 0; p->q != NULL && i < (size_t)r->nshards * DD_CHAIN_MAX_OPS; i++) {
+		for (size_t i = 0; p->q != NULL && i < (size_t)r->nchains * DD_CHAIN_MAX_OPS; i++) {
 			free(p->q[i].derived.v);
 			free(p->q[i].journaled.v);
 		}
 		free(p->q);
 		if (p->chain_mem != NULL) {
-			for (unsigned s = 0; s < r->nshards; s++)
+			for (unsigned s = 0; s < r->nchains; s++)
 				if (p->chain_mem[s] != NULL)
 					r->release(r->alloc_ctx, p->chain_mem[s]);
 			free(p->chain_mem);
 		}
+		free(p->rules);
 		free(p);
 		r->priv = NULL;
 	}

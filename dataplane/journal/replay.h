@@ -34,7 +34,8 @@
 #define DD_SNAP_TAG_FEEDPOS 2u   /* DD_MAX_FEEDS x struct dd_jfeedpos (all zero: unknown) */
 #define DD_SNAP_TAG_PENDING 3u   /* outputs derived up to the snapshot whose records come after it,
 				  * each a struct dd_output (its shard and op say whose) */
-#define DD_SNAP_TAG_CHAIN 16u    /* + shard: dd_chain_save() of that shard's market chain */
+#define DD_SNAP_TAG_CHAIN 16u    /* + chain: dd_chain_save() of that shard's market chain, or of the
+				  * payment chain (chain nshards) */
 
 struct dd_snap_meta {
 	struct dd_jconfig config; /* the configuration in force at the snapshot */
@@ -66,7 +67,10 @@ struct dd_replay {
 	bool have_config;            /* a CONFIG record or a snapshot said what the chains are */
 	struct dd_jconfig config;
 	unsigned nshards, nfeeds;    /* from the configuration */
-	struct dd_chain *chains;     /* [nshards] (NULL until the configuration is known) */
+	unsigned nchains;            /* nshards market chains, then the payment chain if there is one */
+	struct dd_chain *chains;     /* [nchains] (NULL until the configuration is known) */
+	uint32_t rules_len;          /* bytes of the last rule text read (RULES records) */
+	uint64_t rules_installed;    /* rule sets compiled and installed from the journal */
 	uint64_t snapshot_lsn;       /* 0: replayed from the start */
 	uint64_t last_lsn;           /* last record applied */
 	uint64_t events;             /* EVENT records applied (after the snapshot) */
@@ -102,7 +106,7 @@ int dd_replay_run(const char *dir, struct dd_replay *r, char *err, size_t errlen
 /*
  * Take the chains replay built (the daemon runs on them after recovery): after this,
  * dd_replay_fini() no longer frees them. Returns r->chains; *mem receives the chain memory
- * blocks ([nshards], each from r->alloc).
+ * blocks ([nchains], each from r->alloc).
  */
 struct dd_chain *dd_replay_take_chains(struct dd_replay *r, void ***mem);
 

@@ -74,11 +74,43 @@ static inline void decode_block(struct dd_feed *f, struct dd_mold_block *b, uint
 	}
 }
 
+/* A payment feed's block: two events per payment, always flushed together. */
+static void decode_payments(struct dd_feed *f, struct dd_mold_block *b, uint64_t rx_tsc, struct dd_sink *s)
+{
+	const uint8_t *msg;
+	uint16_t len;
+	for (uint64_t seq = b->seq; dd_mold_next(b, &msg, &len); seq++) {
+		if (s->cap - s->n < 2)
+			s->flush(s);
+		struct dd_event *ev = &s->ev[s->n];
+		int rc = dd_payment_decode(msg, len, ev);
+		if (rc == 2) {
+			ev[0].source = ev[1].source = f->index;
+			ev[0].seq = ev[1].seq = seq;
+			ev[0].rx_tsc = ev[1].rx_tsc = rx_tsc;
+			f->pay.messages++;
+			f->itch.events += 2;
+			s->n += 2;
+			if (s->n == s->cap)
+				s->flush(s);
+		} else if (rc == -EBADMSG) {
+			f->pay.bad_length++;
+		} else if (rc == -ENOMSG) {
+			f->pay.unknown++;
+		} else {
+			f->pay.bad_version++;
+		}
+	}
+}
+
 static void drain_held(struct dd_feed *f, uint64_t now, struct dd_sink *s)
 {
 	struct dd_mold_block b;
 	while (dd_mold_pop(&f->mold, now, &b))
-		decode_block(f, &b, b.rx_time, s);
+		if (f->cfg.kind == DD_FEED_PAYMENT)
+			decode_payments(f, &b, b.rx_time, s);
+		else
+			decode_block(f, &b, b.rx_time, s);
 }
 
 void dd_feed_rx(struct dd_feed *f, const uint8_t *p, size_t len, unsigned line, uint64_t rx_tsc,
@@ -86,8 +118,12 @@ void dd_feed_rx(struct dd_feed *f, const uint8_t *p, size_t len, unsigned line, 
 {
 	struct dd_mold_block b;
 	enum dd_mold_verdict v = dd_mold_rx(&f->mold, p, len, line, rx_tsc, &b);
-	if (v == DD_MOLD_DELIVER)
-		decode_block(f, &b, rx_tsc, sink);
+	if (v == DD_MOLD_DELIVER) {
+		if (f->cfg.kind == DD_FEED_PAYMENT)
+			decode_payments(f, &b, rx_tsc, sink);
+		else
+			decode_block(f, &b, rx_tsc, sink);
+	}
 	if (v != DD_MOLD_DROP || f->mold.nheld > 0)
 		drain_held(f, rx_tsc, sink);
 	if (sink->n > 0)

@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "dataplane/wire/moldudp64.h"
+#include "dataplane/wire/payment.h"
 #include "ops/event.h"
 
 #define DD_FEED_NAME_MAX 32
@@ -31,8 +32,15 @@ struct dd_feed_line {
 	uint16_t dpdk_port; /* DPDK port id, DD_ANY_PORT = any */
 };
 
+/* What a feed carries. */
+enum dd_feed_kind {
+	DD_FEED_MARKET = 0,  /* NASDAQ TotalView-ITCH 5.0 */
+	DD_FEED_PAYMENT = 1, /* dadar payment authorisations (dataplane/wire/payment.h) */
+};
+
 struct dd_feed_cfg {
 	char name[DD_FEED_NAME_MAX];
+	uint8_t kind;          /* enum dd_feed_kind */
 	unsigned nlines;       /* 0 = catch-all with learned lines */
 	struct dd_feed_line line[DD_MOLD_MAX_LINES];
 };
@@ -64,7 +72,8 @@ struct dd_feed {
 	uint8_t index;          /* event source id */
 	unsigned learned;       /* catch-all: lines learned so far */
 	struct dd_mold_session mold;
-	struct dd_itch_stats itch;
+	struct dd_itch_stats itch; /* market feeds; itch.events counts a payment feed's events too */
+	struct dd_pay_stats pay;   /* payment feeds */
 };
 
 /* Bytes of caller memory dd_feed_init() needs (the MoldUDP64 reorder window). */

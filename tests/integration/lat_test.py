@@ -33,7 +33,7 @@ LAT = os.path.join(BUILD, "dadar-lat")
 PID = os.getpid()
 INSTANCE = f"lat-{PID}"
 STAGED = f"lat-{PID}-staged"
-STAGES = ("rx", "ring", "wire_to_decision", "journal", "book")  # the pipeline's, then the book operator's
+STAGES = ("rx", "ring", "wire_to_decision", "journal", "book", "fraud")  # the pipeline's, the book's, the fraud's
 PIPELINE_COUNTERS = {"packets": "counter", "bytes": "counter", "events": "counter", "gaps": "counter",
                      "missing": "counter", "duplicates": "counter", "ring_used": "gauge",
                      "ring_high_water": "gauge", "ring_size": "gauge", "ring_full": "counter",
@@ -44,7 +44,13 @@ PIPELINE_COUNTERS = {"packets": "counter", "bytes": "counter", "events": "counte
 OP_COUNTERS = {k: "counter" for k in (
     "output_overflow", "book_outputs", "book_events", "book_adds", "book_executions", "book_cancels",
     "book_deletes", "book_replaces", "book_unknown_ref", "book_duplicate_ref", "book_overexecuted",
-    "book_bad_order", "book_order_overflow", "book_level_overflow", "book_instr_overflow", "book_bad_source")}
+    "book_bad_order", "book_order_overflow", "book_level_overflow", "book_instr_overflow", "book_bad_source",
+    # the payment chain (the default payment feed): its overflow, the fraud operator's outputs and counters
+    "payment_output_overflow", "fraud_outputs", "fraud_decisions", "fraud_approve", "fraud_verify", "fraud_review",
+    "fraud_block", "fraud_invalid_amount", "fraud_invalid_currency", "fraud_invalid_time", "fraud_invalid_channel",
+    "fraud_invalid_kind", "fraud_invalid_location", "fraud_out_of_order", "fraud_payers_full",
+    "fraud_payers_expired", "fraud_pairs_full", "fraud_devices_full", "fraud_merchants_full",
+    "fraud_history_evicted", "fraud_orphan_halves")}
 HDR_JAR = "/usr/share/java/hdrhistogram.jar"
 
 TMP = tempfile.mkdtemp(prefix="lat_test.")

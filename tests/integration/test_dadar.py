@@ -430,8 +430,10 @@ def check_sample_summary(s, pcap, pipeline, workers):
     eq({k: s["book"][k] for k in model}, model, "book counters against bookmodel.py")
     eq(s["book"]["instruments"], 3, "book.instruments")
     f = s["feeds"][0]
-    eq((len(s["feeds"]), f["name"], f["session"], f["next_seq"], f["ended"]), (1, "itch", "DADAR00001", 12013, 0),
+    eq((len(s["feeds"]), f["name"], f["session"], f["next_seq"], f["ended"]), (2, "itch", "DADAR00001", 12013, 0),
        "feeds[0] (count, name, session, next_seq, ended)")
+    # the default payment feed (UDP port 26480) stands beside it, idle
+    eq((s["feeds"][1]["name"], s["feeds"][1]["lines"][0]["dest"]), ("payments", "*:26480"), "feeds[1] (name, line)")
     eq(f["lines"], [{"dest": f"{GROUP_A}:{PORT}", "datagrams": 342, "delivered": 12012, "duplicates": 0,
                      "arbitration_dropped": 0}], "feeds[0].lines")
 
@@ -1224,7 +1226,8 @@ def test_random_frames_are_survived_and_counted():
     eq({k: v for k, v in s["errors"].items() if k in predicted}, rx.errors,
        "errors a receiver decides per frame or per datagram")
     check(set(s["errors"]) <= predicted | {"mold_stale_session", "mold_after_end", "mold_seq_jump", "itch_bad_length",
-                                           "itch_empty"}, f"unexpected error keys: {sorted(s['errors'])}")
+                                           "itch_empty", "pay_bad_length", "pay_unknown", "pay_bad_version"},
+          f"unexpected error keys: {sorted(s['errors'])}")  # random datagrams to port 26480 are payments
     eq(s["moldudp64"]["datagrams"], len(rx.datagrams), "moldudp64.datagrams")
     parse_errors = sum(v for k, v in s["errors"].items() if k.startswith("mold_") and k[5:] in
                        ("short", "msg_overrun", "count_mismatch", "trailing", "bad_seq"))

@@ -34,8 +34,8 @@
 static const char *const REASONS[] = { "ip_bad_csum", "mold_bad_seq", "itch_empty" };
 
 /* The header rounded up to a cache line, and a slot: what test_segment_size_... derives by hand. */
-#define HDR_BYTES 4032u
-#define SLOT_BYTES 896u
+#define HDR_BYTES 6080u
+#define SLOT_BYTES 1408u
 
 /* The book operator's stage: the first after the pipeline's, as dadar registers it. */
 #define BOOK DD_TM_STAGE__PIPELINE
@@ -133,14 +133,14 @@ static void test_segment_size_is_header_then_slots_then_histograms_on_cache_line
 {
 	(void)state;
 	/*
-	 * Hand-derived: the header is 152 bytes of fixed fields, 32 stage and 64 counter entries of 32
-	 * bytes and 32 reason names of 24: 3992 bytes (4032 once rounded up to 64); a slot is 896
-	 * (identity 32, 64 counters from offset 64, publish_tsc, 32 reasons: 840, rounded to 896); a
+	 * Hand-derived: the header is 152 bytes of fixed fields, 32 stage and 128 counter entries of 32
+	 * bytes and 32 reason names of 24: 6040 bytes (6080 once rounded up to 64); a slot is 1408
+	 * (identity 32, 128 counters from offset 64, publish_tsc, 32 reasons: 1352, rounded to 1408); a
 	 * histogram HIST_BYTES; as many histograms per slot as stages.
 	 */
 	assert_int_equal(DD_TM_STAGE__PIPELINE, 4);
 	assert_int_equal(DD_TM_C__PIPELINE, 14);
-	assert_int_equal(sizeof(struct dd_tm_header), 3992);
+	assert_int_equal(sizeof(struct dd_tm_header), 6040);
 	assert_int_equal(sizeof(struct dd_tm_slot), SLOT_BYTES);
 	assert_int_equal(dd_hdr_memsize(&dd_tm_hdr_params), HIST_BYTES);
 	assert_int_equal(dd_tm_segment_size(1, 5), HDR_BYTES + SLOT_BYTES + 5 * HIST_BYTES);
@@ -347,13 +347,13 @@ static void test_major_version_mismatch_is_refused_with_a_message_saying_so(void
 	assert_int_equal(attach(&r, name, err, sizeof(err)), -EPROTO);
 	assert_null(r.hdr);
 	assert_contains(err, "version mismatch");
-	assert_contains(err, "telemetry v3.0, this reader knows v2.x");
+	assert_contains(err, "telemetry v4.0, this reader knows v3.x");
 	/* a segment of the fixed-field layout (v1) is not misread as described stages and counters */
 	w.hdr->major = 1;
 	w.hdr->minor = 1;
 	assert_int_equal(attach(&r, name, err, sizeof(err)), -EPROTO);
 	assert_null(r.hdr);
-	assert_contains(err, "telemetry v1.1, this reader knows v2.x");
+	assert_contains(err, "telemetry v1.1, this reader knows v3.x");
 	/* a minor version is compatible by definition */
 	w.hdr->major = DD_TM_MAJOR;
 	w.hdr->minor = DD_TM_MINOR + 7;

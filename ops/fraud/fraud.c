@@ -1,0 +1,845 @@
+/* SPDX-License-Identifier: MIT */
+#include "ops/fraud/fraud.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ALIGN64(x) (((x) + 63u) & ~(size_t)63u)
+#define NIL UINT32_MAX
+#define PROBE 128 /* slots a key may be from its home: a table is never more than half full */
+#define NS_PER_H 3600000000000ll
+
+const char *dd_action_name(unsigned a)
+{
+	static const char *const names[] = { "approve", "verify", "review", "block" };
+	return a < 4 ? names[a] : "?";
+}
+
+/* ---- fixed-capacity tables ------------------------------------------------------------------- */
+
+/*
+ * Open addressing with linear probing over at most PROBE slots. A used slot is never emptied, so a
+ * lookup stops at the first empty slot; a slot whose entry expired (last_ns before the caller's
+ * horizon) is reused by the next new key that probes past it. Every entry starts with this header.
+ */
+struct kent {
+	uint64_t k1, k2;
+	int64_t last_ns; /* the entry's last use, for expiry */
+	uint32_t used;
+	uint32_t aux;    /* the table's own: pairs and devices keep a count here */
+};
+
+struct ktab {
+	uint8_t *slots;
+	uint64_t mask;
+	uint32_t stride;
+};
+
+static size_t ktab_slots(uint32_t cap)
+{
+	size_t n = 64;
+	while (n < 2 * (size_t)cap)
+		n <<= 1;
+	return n;
+}
+
+static inline uint64_t mix(uint64_t a, uint64_t b)
+{
+	uint64_t x = a ^ (b * 0x9E3779B97F4A7C15ull) ^ (b >> 29);
+	x ^= x >> 30;
+	x *= 0xBF58476D1CE4E5B9ull;
+	x ^= x >> 27;
+	x *= 0x94D049BB133111EBull;
+	return x ^ (x >> 31);
+}
+
+/*
+ * The entry of key (k1, k2): *found true if it is there; otherwise the slot a new entry takes (the
+ * first empty one, or an earlier one whose last_ns is before `expire_before`), NULL if none.
+ */
+static inline struct kent *ktab_find(const struct ktab *t, uint64_t k1, uint64_t k2, int64_t expire_before,
+				     bool *found)
+{
+	uint64_t h = mix(k1, k2);
+	struct kent *reuse = NULL;
+	*found = false;
+	for (unsigned i = 0; i < PROBE; i++) {
+		struct kent *e = (struct kent *)(void *)(t->slots + ((h + i) & t->mask) * t->stride);
+		if (!e->used)
+			return reuse != NULL ? reuse : e;
+		if (e->k1 == k1 && e->k2 == k2) {
+			*found = true;
+			return e;
+		}
+		if (reuse == NULL && e->last_ns < expire_before)
+			reuse = e;
+	}
+	return reuse;
+}
+
+/* ---- state --------------------------------------------------------------------------------- */
+
+struct payer {
+	struct kent h;       /* k1 = payer id; last_ns = its latest payment's event time */
+	uint32_t head, tail; /* its history entries, oldest first (NIL: none) */
+	uint32_t n;          /* valid payments seen */
+	uint8_t has_loc;
+	uint8_t pad[3];
+	int64_t loc_ns;      /* time of its last located payment */
+	int32_t lat, lon;
+	__int128 ew_mean;    /* EWMA of amounts, minor units << 16 */
+	__int128 ew_var;     /* EW variance, minor units squared */
+};
+
+struct hent {
+	int64_t t;
+	int64_t amount;
+	uint32_t next;  /* the payer's next (newer) entry */
+	uint32_t payer; /* slot index of its payer, NIL: free */
+};
+
+enum counter {
+	C_DECISIONS, C_APPROVE, C_VERIFY, C_REVIEW, C_BLOCK, C_INVALID_AMOUNT, C_INVALID_CURRENCY,
+	C_INVALID_TIME, C_INVALID_CHANNEL, C_INVALID_KIND, C_INVALID_LOCATION, C_OUT_OF_ORDER,
+	C_PAYERS_FULL, C_PAYERS_EXPIRED, C_PAIRS_FULL, C_DEVICES_FULL, C_MERCHANTS_FULL,
+	C_HISTORY_EVICTED_LIVE, C_ORPHAN_HALVES, C__COUNT
+};
+
+static const char *const counter_names[C__COUNT] = {
+	"fraud_decisions", "fraud_approve", "fraud_verify", "fraud_review", "fraud_block", "fraud_invalid_amount",
+	"fraud_invalid_currency", "fraud_invalid_time", "fraud_invalid_channel", "fraud_invalid_kind",
+	"fraud_invalid_location", "fraud_out_of_order", "fraud_payers_full", "fraud_payers_expired",
+	"fraud_pairs_full", "fraud_devices_full", "fraud_merchants_full", "fraud_history_evicted",
+	"fraud_orphan_halves",
+};
+
+/* Everything a snapshot holds besides the regions: plain data. */
+struct vars {
+	uint64_t c[C__COUNT];
+	int64_t max_ns;      /* latest event time of any valid payment */
+	uint32_t hist_next;  /* next history entry to use (oldest first) */
+	uint32_t have_head;
+	struct dd_event head; /* the first half of the payment being assembled */
+};
+
+struct fraud {
+	struct dd_fraud_params p;
+	struct vars v;
+	/* derived at init, not saved */
+	struct ktab payers, pairs, devices, merchants;
+	struct hent *hist;
+	struct dd_frules *img;      /* the rule set in force (in this state's memory) */
+	size_t img_size;
+	size_t payers_bytes, pairs_bytes, devices_bytes, merchants_bytes;
+	int64_t win_ns;             /* largest window of an enabled rule (0: no history kept) */
+	dd_fraud_model_fn model;
+};
+
+void dd_fraud_params_default(struct dd_fraud_params *p)
+{
+	*p = (struct dd_fraud_params){ .payers = 1u << 16, .history = 1u << 18, .pairs = 1u << 17,
+				       .devices = 1u << 17, .merchants = 1u << 16, .merchant_table = 1u << 16 };
+}
+
+static bool params_ok(const struct dd_fraud_params *p)
+{
+	const uint32_t max = 1u << 28;
+	return p->payers >= 1 && p->payers <= max && p->history <= max && p->pairs >= 1 && p->pairs <= max &&
+	       p->devices >= 1 && p->devices <= max && p->merchants >= 1 && p->merchants <= max &&
+	       dd_frules_memsize(p->merchant_table) != 0;
+}
+
+static size_t fraud_memsize(const void *params)
+{
+	const struct dd_fraud_params *p = params;
+	if (!params_ok(p))
+		return 0;
+	return ALIGN64(sizeof(struct fraud)) + ALIGN64(dd_frules_memsize(p->merchant_table)) +
+	       ktab_slots(p->payers) * sizeof(struct payer) + ktab_slots(p->pairs) * sizeof(struct kent) +
+	       ktab_slots(p->devices) * sizeof(struct kent) + ktab_slots(p->merchants) * sizeof(struct kent) +
+	       ALIGN64((size_t)p->history * sizeof(struct hent));
+}
+
+static uint8_t *carve(struct ktab *t, uint8_t *m, uint32_t cap, uint32_t stride, size_t *bytes)
+{
+	size_t n = ktab_slots(cap);
+	t->slots = m;
+	t->mask = n - 1;
+	t->stride = stride;
+	*bytes = n * stride;
+	memset(m, 0, *bytes);
+	return m + *bytes;
+}
+
+static void set_window(struct fraud *s)
+{
+	s->win_ns = 0;
+	for (uint32_t i = 0; i < s->img->nrules; i++) {
+		const struct dd_frule *r = &s->img->rule[i];
+		bool windowed = r->when == DD_FW_COUNT || r->when == DD_FW_SUM || r->when == DD_FW_REPEATED;
+		if (windowed && !(r->flags & DD_FR_OFF) && r->window_ns > s->win_ns)
+			s->win_ns = r->window_ns;
+	}
+}
+
+static int fraud_init(void *mem, size_t len, const void *params)
+{
+	const struct dd_fraud_params *p = params;
+	size_t need = fraud_memsize(params);
+	if (need == 0 || len < need)
+		return -EINVAL;
+	struct fraud *s = mem;
+	memset(s, 0, sizeof(*s));
+	s->p = *p;
+	uint8_t *m = (uint8_t *)mem + ALIGN64(sizeof(*s));
+	s->img = (struct dd_frules *)(void *)m;
+	s->img_size = dd_frules_memsize(p->merchant_table);
+	memset(s->img, 0, s->img_size);
+	m += ALIGN64(s->img_size);
+	m = carve(&s->payers, m, p->payers, sizeof(struct payer), &s->payers_bytes);
+	m = carve(&s->pairs, m, p->pairs, sizeof(struct kent), &s->pairs_bytes);
+	m = carve(&s->devices, m, p->devices, sizeof(struct kent), &s->devices_bytes);
+	m = carve(&s->merchants, m, p->merchants, sizeof(struct kent), &s->merchants_bytes);
+	s->hist = (struct hent *)(void *)m;
+	for (uint32_t i = 0; i < p->history; i++)
+		s->hist[i] = (struct hent){ .next = NIL, .payer = NIL };
+	/* The built-in rule set until another is installed: an operator always has rules. */
+	char err[256];
+	int rc = dd_frules_compile(dd_frules_default_text, strlen(dd_frules_default_text), dd_frules_default_origin,
+				   s->img, p->merchant_table, err, sizeof(err), NULL, NULL, NULL);
+	if (rc != 0)
+		return rc;
+	set_window(s);
+	return 0;
+}
+
+int dd_fraud_install(void *state, const struct dd_frules *r)
+{
+	struct fraud *s = state;
+	if (r->magic != DD_FRULES_MAGIC || r->nmerchants > s->p.merchant_table)
+		return -EINVAL;
+	memcpy(s->img, r, dd_frules_used_size(r));
+	s->img->merchant_cap = s->p.merchant_table;
+	set_window(s);
+	return 0;
+}
+
+const struct dd_frules *dd_fraud_rules(const void *state)
+{
+	return ((const struct fraud *)state)->img;
+}
+
+void dd_fraud_set_model(void *state, dd_fraud_model_fn fn)
+{
+	((struct fraud *)state)->model = fn;
+}
+
+/* ---- validation ------------------------------------------------------------------------------ */
+
+/* Active ISO 4217 alphabetic codes (2025), sorted; XXX (no currency) and XTS (testing) left out. */
+static const char iso4217[] =
+	"AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BOV BRL BSD BTN BWP "
+	"BYN BZD CAD CDF CHE CHF CHW CLF CLP CNY COP COU CRC CUP CVE CZK DJF DKK DOP DZD EGP ERN ETB EUR "
+	"FJD FKP GBP GEL GHS GIP GMD GNF GTQ GYD HKD HNL HTG HUF IDR ILS INR IQD IRR ISK JMD JOD JPY KES "
+	"KGS KHR KMF KPW KRW KWD KYD KZT LAK LBP LKR LRD LSL LYD MAD MDL MGA MKD MMK MNT MOP MRU MUR MVR "
+	"MWK MXN MXV MYR MZN NAD NGN NIO NOK NPR NZD OMR PAB PEN PGK PHP PKR PLN PYG QAR RON RSD RUB RWF "
+	"SAR SBD SCR SDG SEK SGD SHP SLE SOS SRD SSP STN SVC SYP SZL THB TJS TMT TND TOP TRY TTD TWD TZS "
+	"UAH UGX USD USN UYI UYU UYW UZS VED VES VND VUV WST XAF XAG XAU XBA XBB XBC XBD XCD XCG XDR XOF "
+	"XPD XPF XPT XSU XUA YER ZAR ZMW ZWG";
+
+static bool currency_ok(const char c[3])
+{
+	/* binary search over the 4-byte strides of the list */
+	size_t lo = 0, hi = (sizeof(iso4217) - 1 + 1) / 4;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int d = memcmp(iso4217 + mid * 4, c, 3);
+		if (d == 0)
+			return true;
+		if (d < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
+}
+
+/* The counter of the first thing wrong with a payment, or C__COUNT if it is valid. */
+static enum counter invalid_reason(const struct dd_event *ev, const struct dd_ev_payment *p, const struct dd_ev_payment_x *x)
+{
+	if (p->amount <= 0)
+		return C_INVALID_AMOUNT;
+	if (!currency_ok(x->currency))
+		return C_INVALID_CURRENCY;
+	if (ev->event_ns == 0 || ev->event_ns > (uint64_t)INT64_MAX)
+		return C_INVALID_TIME;
+	if (x->channel != 'U' && x->channel != 'C' && x->channel != 'W')
+		return C_INVALID_CHANNEL;
+	if (x->kind != 'P' && x->kind != 'M' && x->kind != 'B')
+		return C_INVALID_KIND;
+	if (x->lat_e6 < -90000000 || x->lat_e6 > 90000000 || x->lon_e6 < -180000000 || x->lon_e6 > 180000000)
+		return C_INVALID_LOCATION;
+	return C__COUNT;
+}
+
+/* ---- scoring ---------------------------------------------------------------------------------- */
+
+static inline bool over(const struct dd_frule *r, int64_t v)
+{
+	return (r->flags & DD_FR_AT_LEAST) ? v >= r->limit : v > r->limit;
+}
+
+static uint32_t payer_index(const struct fraud *s, const struct payer *py)
+{
+	return (uint32_t)(((const uint8_t *)py - s->payers.slots) / sizeof(struct payer));
+}
+
+static void hist_pop(struct fraud *s, struct payer *py)
+{
+	struct hent *h = &s->hist[py->head];
+	py->head = h->next;
+	if (py->head == NIL)
+		py->tail = NIL;
+	h->payer = NIL;
+	h->next = NIL;
+}
+
+static void payer_reset(struct fraud *s, struct payer *py, uint64_t id)
+{
+	while (py->head != NIL)
+		hist_pop(s, py);
+	memset(py, 0, sizeof(*py));
+	py->h.k1 = id;
+	py->h.used = 1;
+	py->head = py->tail = NIL;
+}
+
+/* A new history entry for payer `py`: the oldest of the pool, taken from its payer if still held. */
+static void hist_push(struct fraud *s, struct payer *py, int64_t t, int64_t amount)
+{
+	if (s->p.history == 0)
+		return;
+	uint32_t i = s->v.hist_next;
+	s->v.hist_next = i + 1 == s->p.history ? 0 : i + 1;
+	struct hent *h = &s->hist[i];
+	if (h->payer != NIL) {
+		/* the oldest entry of the pool is the oldest of its payer (entries are taken in arrival
+		 * order and payers drop theirs oldest first) */
+		struct payer *owner = (struct payer *)(void *)(s->payers.slots + (size_t)h->payer * sizeof(struct payer));
+		if (h->t > owner->h.last_ns - s->win_ns)
+			s->v.c[C_HISTORY_EVICTED_LIVE]++;
+		hist_pop(s, owner);
+	}
+	*h = (struct hent){ .t = t, .amount = amount, .next = NIL, .payer = payer_index(s, py) };
+	if (py->tail == NIL)
+		py->head = i;
+	else
+		s->hist[py->tail].next = i;
+	py->tail = i;
+}
+
+#define MAX_WIN_RULES DD_FR_MAX_WINDOWED
+
+/* What the windowed rules see of a payer's history. */
+struct win {
+	const struct dd_frule *r[MAX_WIN_RULES];
+	unsigned n;
+	int64_t count[MAX_WIN_RULES];
+	int64_t sum[MAX_WIN_RULES];
+	int64_t last[MAX_WIN_RULES][64]; /* repeated: the last amounts in the window, a ring */
+};
+
+static inline bool in_window(const struct dd_frule *r, int64_t et, int64_t t)
+{
+	return et > t - r->window_ns && (et < t || (et == t && !(r->flags & DD_FR_EXCL_TIES)));
+}
+
+/*
+ * The payer's earlier payments each windowed rule sees. One older than the payer's latest payment
+ * (this one included) by the largest window or more is forgotten, so a late payment is scored
+ * against the state as it is (the spec's words): exactly what the oldest-first drop keeps.
+ */
+static void scan_history(const struct fraud *s, const struct payer *py, int64_t t, int64_t floor, struct win *w)
+{
+	for (uint32_t i = py != NULL ? py->head : NIL; i != NIL; i = s->hist[i].next) {
+		const struct hent *h = &s->hist[i];
+		if (h->t <= floor)
+			continue;
+		for (unsigned k = 0; k < w->n; k++) {
+			const struct dd_frule *r = w->r[k];
+			if (!in_window(r, h->t, t))
+				continue;
+			if (r->when == DD_FW_REPEATED)
+				w->last[k][w->count[k] % r->last] = h->amount;
+			w->count[k]++;
+			w->sum[k] += h->amount;
+		}
+	}
+}
+
+static bool repeated(const struct win *w, unsigned k, int64_t amount)
+{
+	const struct dd_frule *r = w->r[k];
+	int64_t n = w->count[k] + 1; /* this one included */
+	if (n < r->last)
+		return false;
+	/* the last r->last - 1 earlier amounts sit in the ring before position count */
+	for (unsigned j = 1; j < r->last; j++)
+		if (w->last[k][(w->count[k] - j) % r->last] != amount)
+			return false;
+	return true;
+}
+
+static int local_hour(int64_t t_ns, int32_t off_s)
+{
+	int64_t s = t_ns / 1000000000 + off_s;
+	int64_t d = ((s % 86400) + 86400) % 86400;
+	return (int)(d / 3600);
+}
+
+static bool amount_in(const struct dd_frule *r, int64_t a)
+{
+	for (unsigned i = 0; i < r->nvalues; i++)
+		if (r->values[i] == a)
+			return true;
+	return false;
+}
+
+static bool in_risk_area(const struct dd_frules *img, int32_t lat, int32_t lon)
+{
+	for (uint32_t i = 0; i < img->nareas; i++)
+		if (dd_haversine_km(img->area[i].lat_e6, img->area[i].lon_e6, lat, lon) <= img->area[i].radius_km)
+			return true;
+	return false;
+}
+
+/* What one payment looks like to the rules, gathered before any of them is evaluated. */
+struct facts {
+	int64_t t, amount;
+	bool has_loc, travel;
+	double dist_km, speed;
+	bool pair_new;        /* never used this device before (or the pair table was full) */
+	int64_t device_age;   /* t - first use, when not new */
+	uint32_t device_payers;
+	bool merchant_new;
+	uint32_t risk;
+	bool zscore_ready;
+	__int128 z_diff, z_var;
+	uint32_t ew_n;
+};
+
+static bool fires(const struct fraud *s, const struct dd_frule *r, const struct facts *f, const struct win *w,
+		  unsigned wk, const struct dd_ev_payment *p, const struct dd_ev_payment_x *x, uint32_t *score)
+{
+	*score = r->score;
+	switch (r->when) {
+	case DD_FW_COUNT:
+		return over(r, w->count[wk] + !(r->flags & DD_FR_EXCL_CURRENT));
+	case DD_FW_SUM:
+		return over(r, w->sum[wk] + ((r->flags & DD_FR_EXCL_CURRENT) ? 0 : f->amount));
+	case DD_FW_REPEATED:
+		return repeated(w, wk, f->amount);
+	case DD_FW_AMOUNT_IN:
+		return amount_in(r, f->amount);
+	case DD_FW_AMOUNT_BETWEEN:
+		return f->amount >= r->min && f->amount <= r->max;
+	case DD_FW_AMOUNT_MULTIPLE:
+		return f->amount % r->of == 0 && f->amount >= r->min;
+	case DD_FW_AMOUNT_OVER:
+		return over(r, f->amount);
+	case DD_FW_LATE_NIGHT:
+		return over(r, f->amount) && (r->hours >> local_hour(f->t, s->img->utc_offset_s) & 1);
+	case DD_FW_NEW_DEVICE:
+		return f->pair_new || f->device_age < r->window_ns;
+	case DD_FW_SHARED_DEVICE:
+		return over(r, f->device_payers);
+	case DD_FW_TRAVEL:
+		return f->travel && f->speed > r->speed_over && (!(r->flags & DD_FR_HAS_MAX) || f->speed <= r->speed_max) &&
+		       (!(r->flags & DD_FR_HAS_DIST) || f->dist_km > r->distance_km);
+	case DD_FW_RISK_AREA:
+		return f->has_loc && in_risk_area(s->img, x->lat_e6, x->lon_e6);
+	case DD_FW_MERCHANT_RISK:
+		return x->merchant != 0 && over(r, f->risk) && (!(r->flags & DD_FR_HAS_MAX) || f->risk <= r->max);
+	case DD_FW_NEW_MERCHANT:
+		return x->merchant != 0 && f->merchant_new;
+	case DD_FW_MCC: {
+		int sc = x->mcc < DD_FR_MCC_CODES ? s->img->mcc_score[x->mcc] : -1;
+		*score = sc >= 0 ? (uint32_t)sc : (uint32_t)r->limit;
+		return x->merchant != 0;
+	}
+	case DD_FW_ZSCORE:
+		/* |d| / sqrt(var) > z  <=>  d^2 * 100 > z10^2 * var, in integers */
+		return f->zscore_ready && f->ew_n >= r->min_count && f->z_var > 0 &&
+		       f->z_diff * f->z_diff * 100 > (__int128)r->limit * r->limit * f->z_var;
+	case DD_FW_MODEL:
+		return s->model != NULL && over(r, s->model(p, x));
+	}
+	return false;
+}
+
+/* The facts of the payment's device, recording its use: the pair's first use, distinct payers. */
+static void device_facts(struct fraud *s, uint64_t payer, uint64_t device, int64_t t, struct facts *f)
+{
+	bool pf, df;
+	struct kent *pr = ktab_find(&s->pairs, payer, device, INT64_MIN, &pf);
+	struct kent *dv = ktab_find(&s->devices, device, 0, INT64_MIN, &df);
+	f->pair_new = !pf;
+	if (pf)
+		f->device_age = t - pr->last_ns; /* a pair's last_ns is its first use */
+	if (dv == NULL)
+		s->v.c[C_DEVICES_FULL]++;
+	else if (!df)
+		*dv = (struct kent){ .k1 = device, .used = 1 };
+	if (!pf) {
+		if (pr == NULL) {
+			s->v.c[C_PAIRS_FULL]++;
+		} else {
+			*pr = (struct kent){ .k1 = payer, .k2 = device, .last_ns = t, .used = 1 };
+			if (dv != NULL)
+				dv->aux++;
+		}
+	}
+	f->device_payers = dv != NULL ? dv->aux : 0;
+}
+
+static bool merchant_new(struct fraud *s, uint64_t merchant)
+{
+	bool found;
+	struct kent *m = ktab_find(&s->merchants, merchant, 0, INT64_MIN, &found);
+	if (found)
+		return false;
+	if (m == NULL)
+		s->v.c[C_MERCHANTS_FULL]++;
+	else
+		*m = (struct kent){ .k1 = merchant, .used = 1 };
+	return true;
+}
+
+/* The payer's entry, made or renewed; NULL if the table is full. */
+static struct payer *payer_get(struct fraud *s, uint64_t id)
+{
+	bool found;
+	int64_t ttl = s->img->payer_ttl_ns;
+	int64_t horizon = s->v.max_ns > INT64_MIN + ttl ? s->v.max_ns - ttl : INT64_MIN;
+	struct payer *py = (struct payer *)ktab_find(&s->payers, id, 0, horizon, &found);
+	if (py == NULL) {
+		s->v.c[C_PAYERS_FULL]++;
+		return NULL;
+	}
+	if (found && py->h.last_ns >= horizon)
+		return py;
+	if (py->h.used)
+		s->v.c[C_PAYERS_EXPIRED]++;
+	payer_reset(s, py, id);
+	return py;
+}
+
+static void ew_update(struct payer *py, int64_t amount, uint32_t shift)
+{
+	__int128 x = (__int128)amount << 16;
+	if (py->n == 0) {
+		py->ew_mean = x;
+		py->ew_var = 0;
+		return;
+	}
+	__int128 diff = amount - (py->ew_mean >> 16);
+	__int128 incr = ((__int128)diff << 16) >> shift;
+	py->ew_mean += incr;
+	py->ew_var += (diff * incr) >> 16;
+	py->ew_var -= py->ew_var >> shift;
+}
+
+static void decide(struct fraud *s, const struct dd_ev_payment *p, const struct dd_ev_payment_x *x,
+		   const struct dd_event *ev, struct dd_emit *e)
+{
+	const struct dd_frules *img = s->img;
+	struct dd_output *o = dd_emit(e, DD_OUT_DECISION, 0);
+	struct dd_out_decision tmp, *d = o != NULL ? &o->u.decision : &tmp;
+	if (o != NULL)
+		o->rule_version = (uint16_t)img->version;
+	d->txn_id = p->txn_id;
+	d->payer = p->payer;
+	d->amount = p->amount;
+	d->merchant = x->merchant;
+	d->device = p->device;
+	d->mcc = x->mcc;
+	memcpy(d->currency, x->currency, 3);
+	s->v.c[C_DECISIONS]++;
+
+	enum counter bad = invalid_reason(ev, p, x);
+	if (bad != C__COUNT) {
+		s->v.c[bad]++;
+		d->reasons = 1u << DD_R_INVALID;
+		d->score = DD_FRAUD_INVALID_SCORE;
+		d->action = DD_ACT_BLOCK;
+		d->flags = DD_DECISION_INVALID;
+		s->v.c[C_BLOCK]++;
+		return;
+	}
+
+	struct facts f;
+	memset(&f, 0, sizeof(f));
+	f.t = (int64_t)ev->event_ns;
+	f.amount = p->amount;
+	if (f.t > s->v.max_ns)
+		s->v.max_ns = f.t;
+	struct payer *py = payer_get(s, p->payer);
+	if (py == NULL)
+		d->flags |= DD_DECISION_NO_PAYER;
+	if (py != NULL && py->n > 0 && f.t < py->h.last_ns) {
+		d->flags |= DD_DECISION_OUT_OF_ORDER;
+		s->v.c[C_OUT_OF_ORDER]++;
+	}
+	/* forget what no window can reach from the payer's latest payment (this one included) */
+	int64_t floor = INT64_MIN;
+	if (py != NULL) {
+		int64_t latest = py->n > 0 && py->h.last_ns > f.t ? py->h.last_ns : f.t;
+		floor = latest - s->win_ns;
+		while (py->head != NIL && s->hist[py->head].t <= floor)
+			hist_pop(s, py);
+	}
+
+	struct win w;
+	w.n = 0;
+	unsigned wk[DD_FR_MAX_RULES];
+	for (uint32_t i = 0; i < img->nrules; i++) {
+		const struct dd_frule *r = &img->rule[i];
+		wk[i] = 0;
+		if ((r->flags & DD_FR_OFF) || (r->when != DD_FW_COUNT && r->when != DD_FW_SUM && r->when != DD_FW_REPEATED))
+			continue;
+		if (w.n == MAX_WIN_RULES)
+			continue; /* the compiler allows no more (DD_FR_MAX_WINDOWED): not reached */
+		wk[i] = w.n;
+		w.r[w.n] = r;
+		w.count[w.n] = w.sum[w.n] = 0;
+		w.n++;
+	}
+	if (w.n > 0)
+		scan_history(s, py, f.t, floor, &w);
+
+	f.has_loc = x->lat_e6 != 0 || x->lon_e6 != 0;
+	if (f.has_loc && py != NULL && py->has_loc && py->loc_ns < f.t) {
+		f.travel = true;
+		f.dist_km = dd_haversine_km(py->lat, py->lon, x->lat_e6, x->lon_e6);
+		f.speed = f.dist_km / ((double)(f.t - py->loc_ns) / (double)NS_PER_H);
+	}
+	/* devices and merchants are recorded whatever the rules use, so a reload finds them */
+	device_facts(s, p->payer, p->device, f.t, &f);
+	if (x->merchant != 0) {
+		f.risk = dd_frules_merchant_risk(img, x->merchant);
+		f.merchant_new = merchant_new(s, x->merchant);
+	}
+	if (py != NULL && py->n > 0) {
+		f.zscore_ready = true;
+		f.z_diff = p->amount - (py->ew_mean >> 16);
+		f.z_var = py->ew_var;
+		f.ew_n = py->n;
+	}
+
+	/* rules in file order; those that require another rule after all the others */
+	uint32_t fired = 0, score = 0;
+	for (int pass = 0; pass < 2; pass++)
+		for (uint32_t i = 0; i < img->nrules; i++) {
+			const struct dd_frule *r = &img->rule[i];
+			uint32_t sc;
+			if ((r->flags & DD_FR_OFF) || (r->requires < DD_R__COUNT) != (pass == 1))
+				continue;
+			if (r->requires < DD_R__COUNT && !(fired >> r->requires & 1))
+				continue;
+			if (!fires(s, r, &f, &w, wk[i], p, x, &sc))
+				continue;
+			score += sc;
+			if (sc > 0)
+				fired |= 1u << r->code;
+		}
+	d->reasons = fired;
+	d->score = (uint16_t)(score > 65535 ? 65535 : score);
+	d->action = score >= img->act_block    ? DD_ACT_BLOCK
+		    : score >= img->act_review ? DD_ACT_REVIEW
+		    : score >= img->act_verify ? DD_ACT_VERIFY
+					       : DD_ACT_APPROVE;
+	s->v.c[C_APPROVE + d->action]++;
+
+	if (py == NULL)
+		return;
+	if (s->win_ns > 0)
+		hist_push(s, py, f.t, p->amount);
+	const struct dd_frule *z = NULL;
+	for (uint32_t i = 0; i < img->nrules; i++)
+		if (img->rule[i].when == DD_FW_ZSCORE)
+			z = &img->rule[i];
+	ew_update(py, p->amount, z != NULL ? z->alpha_shift : 4);
+	if (f.has_loc) {
+		py->has_loc = 1;
+		py->loc_ns = f.t;
+		py->lat = x->lat_e6;
+		py->lon = x->lon_e6;
+	}
+	if (py->n == 0 || f.t > py->h.last_ns)
+		py->h.last_ns = f.t;
+	py->n++;
+}
+
+/* ---- the operator ---------------------------------------------------------------------------- */
+
+static void fraud_apply(void *state, const struct dd_event *ev, struct dd_emit *e)
+{
+	struct fraud *s = state;
+	if (ev->type == DD_EV_PAYMENT) {
+		s->v.c[C_ORPHAN_HALVES] += s->v.have_head;
+		s->v.head = *ev;
+		s->v.have_head = 1;
+		return;
+	}
+	if (ev->type != DD_EV_PAYMENT_X)
+		return;
+	if (!s->v.have_head || s->v.head.seq != ev->seq || s->v.head.source != ev->source) {
+		s->v.c[C_ORPHAN_HALVES] += 1 + s->v.have_head;
+		s->v.have_head = 0;
+		return;
+	}
+	s->v.have_head = 0;
+	decide(s, &s->v.head.u.pay, &ev->u.payx, ev, e);
+}
+
+#define SNAP_VERSION 1
+
+/* A table's used slots only, each with its index (probing depends on where an entry sits). */
+static int save_table(const struct ktab *t, dd_put_fn put, void *ctx)
+{
+	uint64_t used = 0;
+	for (uint64_t i = 0; i <= t->mask; i++)
+		used += ((const struct kent *)(const void *)(t->slots + i * t->stride))->used != 0;
+	int rc = put(ctx, &used, sizeof(used));
+	for (uint64_t i = 0; rc == 0 && i <= t->mask; i++) {
+		const uint8_t *e = t->slots + i * t->stride;
+		if (((const struct kent *)(const void *)e)->used == 0)
+			continue;
+		uint32_t idx = (uint32_t)i;
+		if ((rc = put(ctx, &idx, sizeof(idx))) == 0)
+			rc = put(ctx, e, t->stride);
+	}
+	return rc;
+}
+
+static int load_table(struct ktab *t, dd_get_fn get, void *ctx)
+{
+	uint64_t used;
+	int rc = get(ctx, &used, sizeof(used));
+	if (rc != 0)
+		return rc;
+	if (used > t->mask + 1)
+		return -EBADMSG;
+	for (uint64_t k = 0; k < used; k++) {
+		uint32_t idx;
+		if ((rc = get(ctx, &idx, sizeof(idx))) != 0)
+			return rc;
+		if (idx > t->mask)
+			return -EBADMSG;
+		uint8_t *e = t->slots + (size_t)idx * t->stride;
+		if ((rc = get(ctx, e, t->stride)) != 0)
+			return rc;
+		if (((struct kent *)(void *)e)->used == 0)
+			return -EBADMSG;
+	}
+	return 0;
+}
+
+/*
+ * Snapshot: u32 version, the params, the variables, the rule image (its used part), each table's
+ * used slots, then the history entries a payer holds (index and entry). Sparse, so an idle payment
+ * chain snapshots in a few bytes whatever its capacities.
+ */
+static int fraud_save(const void *state, dd_put_fn put, void *ctx)
+{
+	const struct fraud *s = state;
+	uint32_t ver = SNAP_VERSION;
+	int rc;
+	if ((rc = put(ctx, &ver, sizeof(ver))) != 0 || (rc = put(ctx, &s->p, sizeof(s->p))) != 0 ||
+	    (rc = put(ctx, &s->v, sizeof(s->v))) != 0 || (rc = put(ctx, s->img, dd_frules_used_size(s->img))) != 0 ||
+	    (rc = save_table(&s->payers, put, ctx)) != 0 || (rc = save_table(&s->pairs, put, ctx)) != 0 ||
+	    (rc = save_table(&s->devices, put, ctx)) != 0 || (rc = save_table(&s->merchants, put, ctx)) != 0)
+		return rc;
+	uint64_t live = 0;
+	for (uint32_t i = 0; i < s->p.history; i++)
+		live += s->hist[i].payer != NIL;
+	rc = put(ctx, &live, sizeof(live));
+	for (uint32_t i = 0; rc == 0 && i < s->p.history; i++)
+		if (s->hist[i].payer != NIL && (rc = put(ctx, &i, sizeof(i))) == 0)
+			rc = put(ctx, &s->hist[i], sizeof(s->hist[i]));
+	return rc;
+}
+
+static int fraud_load(void *state, dd_get_fn get, void *ctx)
+{
+	struct fraud *s = state;
+	uint32_t ver;
+	struct dd_fraud_params p;
+	int rc;
+	if ((rc = get(ctx, &ver, sizeof(ver))) != 0)
+		return rc;
+	if (ver != SNAP_VERSION)
+		return -EBADMSG;
+	if ((rc = get(ctx, &p, sizeof(p))) != 0)
+		return rc;
+	if (memcmp(&p, &s->p, sizeof(p)) != 0)
+		return -EINVAL;
+	if ((rc = get(ctx, &s->v, sizeof(s->v))) != 0 || (rc = get(ctx, s->img, sizeof(*s->img))) != 0)
+		return rc;
+	if (s->img->magic != DD_FRULES_MAGIC || s->img->nmerchants > s->p.merchant_table ||
+	    s->img->nrules > DD_FR_MAX_RULES || s->img->nareas > DD_FR_MAX_AREAS)
+		return -EBADMSG;
+	s->img->merchant_cap = s->p.merchant_table;
+	if ((rc = get(ctx, s->img->merchant, (size_t)s->img->nmerchants * sizeof(s->img->merchant[0]))) != 0 ||
+	    (rc = load_table(&s->payers, get, ctx)) != 0 || (rc = load_table(&s->pairs, get, ctx)) != 0 ||
+	    (rc = load_table(&s->devices, get, ctx)) != 0 || (rc = load_table(&s->merchants, get, ctx)) != 0)
+		return rc;
+	uint64_t live;
+	if ((rc = get(ctx, &live, sizeof(live))) != 0)
+		return rc;
+	if (live > s->p.history)
+		return -EBADMSG;
+	for (uint64_t k = 0; k < live; k++) {
+		uint32_t i;
+		if ((rc = get(ctx, &i, sizeof(i))) != 0)
+			return rc;
+		if (i >= s->p.history || (rc = get(ctx, &s->hist[i], sizeof(s->hist[i]))) != 0)
+			return rc ? rc : -EBADMSG;
+	}
+	if (s->p.history > 0 && s->v.hist_next >= s->p.history)
+		return -EBADMSG;
+	/* indexes from the file are bounds-checked before anything follows them */
+	for (uint32_t i = 0; i < s->p.history; i++)
+		if ((s->hist[i].next != NIL && s->hist[i].next >= s->p.history) ||
+		    (s->hist[i].payer != NIL && s->hist[i].payer > s->payers.mask))
+			return -EBADMSG;
+	for (uint64_t i = 0; i <= s->payers.mask; i++) {
+		const struct payer *py = (const struct payer *)(void *)(s->payers.slots + i * sizeof(struct payer));
+		if ((py->head != NIL && py->head >= s->p.history) || (py->tail != NIL && py->tail >= s->p.history))
+			return -EBADMSG;
+	}
+	set_window(s);
+	return 0;
+}
+
+static void fraud_counters(const void *state, uint64_t *v)
+{
+	const struct fraud *s = state;
+	memcpy(v, s->v.c, sizeof(s->v.c));
+}
+
+const struct dd_op_ops dd_fraud_op = {
+	.name = "fraud",
+	.id = DD_OP_FRAUD,
+	.max_out = 1,
+	.memsize = fraud_memsize,
+	.init = fraud_init,
+	.apply = fraud_apply,
+	.save = fraud_save,
+	.load = fraud_load,
+	.ncounters = C__COUNT,
+	.counter_names = counter_names,
+	.counters = fraud_counters,
+};

@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef DD_OPS_FRAUD_FRAUD_H
+#define DD_OPS_FRAUD_FRAUD_H
+
+/*
+ * The fraud operator (ops/op.h): one decision per payment, with a score and the reason codes that
+ * produced it, from a compiled rule set (ops/fraud/rules.h) and per payer / device / merchant
+ * state in fixed-capacity tables.
+ *
+ * A payment arrives as two events (ops/event.h): the operator keeps the first half and decides on
+ * the second, emitting one DD_OUT_DECISION. Payments are one partition: every payment goes through
+ * one fraud chain (shard 0) whatever the pipeline shape, so the global features (payers per device,
+ * a merchant's first payment) are exact. One lcore scores millions of payments a second; the
+ * national peak of UPI is tens of thousands.
+ *
+ * State (all sized from the parameters at init, nothing allocated after):
+ *   payers    open-addressed table: last event time, last location, EWMA of amounts, and a list of
+ *             the payer's recent payments in the history pool. An idle payer expires once no rule
+ *             could use its state (the rule set's payer_ttl_ns after its last payment, event
+ *             time); a new payer takes an expired slot. Table full: the payment is scored without
+ *             payer state and counted (payers_full).
+ *   history   a pool of (time, amount) entries shared by all payers, reused oldest first (the order
+ *             payments arrived). An entry is dropped from its payer once it is older than the
+ *             largest window before the payer's latest payment. Reusing an entry still inside a
+ *             window is counted (history_evicted_live): size fraud.history for the payments of the
+ *             largest window (a day) and it never happens.
+ *   pairs     (payer, device): the first time the payer used the device. Never expires (the rules
+ *             say "never before"); full: counted (pairs_full), the payment scores as a new device.
+ *   devices   distinct payers per device. Never expires; full: counted (devices_full).
+ *   merchants merchants seen. Never expires; full: counted (merchants_full), scores as new.
+ * A payment later than its payer's latest (event time) is scored against the state as it is and
+ * counted (out_of_order).
+ */
+
+#include <stdint.h>
+
+#include "ops/fraud/rules.h"
+#include "ops/op.h"
+
+/* Actions, in the order of severity. */
+enum dd_action { DD_ACT_APPROVE = 0, DD_ACT_VERIFY = 1, DD_ACT_REVIEW = 2, DD_ACT_BLOCK = 3 };
+
+/* Stable name of an action ("approve", "verify", "review", "block"), "?" if out of range. */
+const char *dd_action_name(unsigned a);
+
+/* The score an invalid payment gets (with action block and the single reason `invalid`). */
+#define DD_FRAUD_INVALID_SCORE 100
+
+struct dd_fraud_params {
+	uint32_t payers;         /* payer capacity */
+	uint32_t history;        /* history pool entries (payments inside the largest window) */
+	uint32_t pairs;          /* (payer, device) capacity */
+	uint32_t devices;        /* device capacity */
+	uint32_t merchants;      /* merchants-seen capacity */
+	uint32_t merchant_table; /* merchant risk table entries a rule set may have */
+};
+
+extern const struct dd_op_ops dd_fraud_op;
+
+/* Sensible capacities for a host (the daemon's defaults; fraud.* config keys override them). */
+void dd_fraud_params_default(struct dd_fraud_params *p);
+
+/*
+ * Install rule set `r` in a fraud operator's state (copied: `r` may be freed after). Control plane
+ * only: before the chain runs, or by replay at a journaled rules record. Returns 0, or -EINVAL if
+ * its merchant table does not fit the operator's merchant_table capacity.
+ */
+int dd_fraud_install(void *state, const struct dd_frules *r);
+
+/* The rule set in force (its version goes into every decision's rule_version). */
+const struct dd_frules *dd_fraud_rules(const void *state);
+
+/* A model's score for a payment, 0..100 (the hook of rule `model_score`): none is built in. */
+typedef uint32_t (*dd_fraud_model_fn)(const struct dd_ev_payment *p, const struct dd_ev_payment_x *x);
+
+/* Set the model hook (NULL: rule model_score never fires). It must be deterministic: replay calls it. */
+void dd_fraud_set_model(void *state, dd_fraud_model_fn fn);
+
+#endif /* DD_OPS_FRAUD_FRAUD_H */
