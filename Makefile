@@ -149,11 +149,20 @@ $(SAMPLE_PCAP): $(SAMPLE_ITCH) $(B)/dadar-gen
 	@mkdir -p $(dir $@)
 	$(Q)$(B)/dadar-gen itch-file $< $@
 
+# A day of synthetic payments with labelled fraud scenarios, and the merchant risk table they use.
+SAMPLE_PAY := $(B)/sample/payments.pcap
+$(SAMPLE_PAY): $(B)/dadar-gen
+	@mkdir -p $(dir $@)
+	$(Q)$(B)/dadar-gen payments $@ --seed 1 --count 30000 --payers 5000 --days 3 --scenarios 4 --merchant-table $(B)/sample/merchants.csv \
+		--labels $(B)/sample/payment-labels.csv
+
+# The ITCH sample on one port and the payments on another, through the same process.
 run: deps
-	$(Q)$(MAKE) --no-print-directory $(B)/dadar $(SAMPLE_PCAP)
-	$(Q)$(B)/dadar $(RUN_EAL) --vdev net_pcap0,rx_pcap=$(SAMPLE_PCAP) -- \
-		--exit-on-idle 200 --summary $(B)/sample/summary.json --book-dump $(B)/sample/book.csv
-	@echo "summary: $(B)/sample/summary.json   book: $(B)/sample/book.csv"
+	$(Q)$(MAKE) --no-print-directory $(B)/dadar $(SAMPLE_PCAP) $(SAMPLE_PAY)
+	$(Q)$(B)/dadar $(RUN_EAL) --vdev net_pcap0,rx_pcap=$(SAMPLE_PCAP) --vdev net_pcap1,rx_pcap=$(SAMPLE_PAY) -- \
+		--exit-on-idle 200 --summary $(B)/sample/summary.json --book-dump $(B)/sample/book.csv \
+		--output $(B)/sample/outputs.jsonl --set fraud.merchant_table=$(B)/sample/merchants.csv
+	@echo "summary: $(B)/sample/summary.json   book: $(B)/sample/book.csv   decisions and quotes: $(B)/sample/outputs.jsonl"
 
 test: deps
 	$(Q)$(MAKE) --no-print-directory all

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "dataplane/wire/itch.h"
+#include "ops/fraud/fraud.h"
 #include "dataplane/config/jsonw.h"
 
 /* ---- aggregation ---------------------------------------------------------------------------- */
@@ -413,6 +414,54 @@ static void json_operators(struct dd_jw *w, const struct dd_run *r)
 	dd_jw_close(w, '}');
 }
 
+/* The payment chain's fraud operator, if the run has one. */
+static const void *fraud_of(const struct dd_run *r)
+{
+	return r->pchain != NULL ? dd_chain_state(r->pchain, DD_OP_FRAUD) : NULL;
+}
+
+static void json_decision(struct dd_jw *w, const struct dd_out_decision *d)
+{
+	dd_jw_open(w, NULL, '{');
+	dd_jw_u64(w, "txn_id", d->txn_id);
+	dd_jw_u64(w, "payer", d->payer);
+	dd_jw_i64(w, "amount", d->amount);
+	dd_jw_u64(w, "score", d->score);
+	dd_jw_open(w, "reasons", '[');
+	for (unsigned i = 0; i < DD_R__COUNT; i++)
+		if (d->reasons >> i & 1)
+			dd_jw_str(w, NULL, dd_reason_name(i));
+	dd_jw_close(w, ']');
+	dd_jw_close(w, '}');
+}
+
+/* "payments": decisions by action, reasons by how often they fired, the first blocked ones. */
+static void json_payments(struct dd_jw *w, const struct dd_run *r)
+{
+	const void *st = fraud_of(r);
+	if (st == NULL)
+		return;
+	uint64_t v[DD_OP_MAX_COUNTERS];
+	dd_fraud_op.counters(st, v);
+	struct dd_fraud_stats fs;
+	dd_fraud_stats(st, &fs);
+	const struct dd_frules *rules = dd_fraud_rules(st);
+	dd_jw_open(w, "payments", '{');
+	dd_jw_strn(w, "rules", rules->name, sizeof(rules->name));
+	dd_jw_u64(w, "rules_version", rules->version);
+	for (unsigned i = 0; i < dd_fraud_op.ncounters; i++)
+		dd_jw_u64(w, dd_fraud_op.counter_names[i] + 6, v[i]); /* without "fraud_" */
+	dd_jw_open(w, "reasons", '{');
+	for (unsigned i = 0; i < DD_R__COUNT; i++)
+		dd_jw_nz(w, dd_reason_name(i), fs.reasons[i]);
+	dd_jw_close(w, '}');
+	dd_jw_open(w, "first_blocked", '[');
+	for (unsigned i = 0; i < fs.nblocked; i++)
+		json_decision(w, &fs.blocked[i]);
+	dd_jw_close(w, ']');
+	dd_jw_close(w, '}');
+}
+
 int dd_report_summary(const struct dd_run *r, const char *path, char *err, size_t errlen)
 {
 	char tmp[4096 + 8];
@@ -446,6 +495,7 @@ int dd_report_summary(const struct dd_run *r, const char *path, char *err, size_
 	if (r->rx->ring_full)
 		dd_jw_u64(&w, "ring_full", r->rx->ring_full);
 	json_operators(&w, r);
+	json_payments(&w, r);
 	json_latency(&w, r);
 	if (r->journal != NULL && r->journal->enabled) {
 		const struct dd_journal_summary *j = r->journal;
@@ -637,6 +687,57 @@ static void human_drop(void *ctx, const char *name, uint64_t n)
 	h->any = true;
 }
 
+/* Decisions by action, the reasons that fired most, the first blocked payments with theirs. */
+static void human_payments(const struct dd_run *r, FILE *out)
+{
+	const void *st = fraud_of(r);
+	if (st == NULL)
+		return;
+	uint64_t v[DD_OP_MAX_COUNTERS];
+	dd_fraud_op.counters(st, v);
+	struct dd_fraud_stats fs;
+	dd_fraud_stats(st, &fs);
+	/* the operator's counters in their order: decisions, approve, verify, review, block, ... */
+	fprintf(out, "  payments ");
+	human_count(out, v[0]);
+	fprintf(out, " decisions (rules %s v%u): ", dd_fraud_rules(st)->name, dd_fraud_rules(st)->version);
+	for (unsigned a = 0; a < 4; a++) {
+		human_count(out, v[1 + a]);
+		fprintf(out, " %s%s", dd_action_name(a), a < 3 ? ", " : "");
+	}
+	if (fs.reasons[DD_R_INVALID])
+		fprintf(out, " (%llu invalid)", (unsigned long long)fs.reasons[DD_R_INVALID]);
+	fputc('\n', out);
+	if (v[0] == 0)
+		return;
+	/* the six reasons that fired most, most first (ties: catalogue order) */
+	bool shown[DD_R__COUNT] = { false };
+	fprintf(out, "  reasons  ");
+	for (unsigned k = 0; k < 6; k++) {
+		int best = -1;
+		for (unsigned i = 0; i < DD_R__COUNT; i++)
+			if (!shown[i] && fs.reasons[i] > 0 && (best < 0 || fs.reasons[i] > fs.reasons[best]))
+				best = (int)i;
+		if (best < 0)
+			break;
+		shown[best] = true;
+		fprintf(out, "%s%s ", k ? ", " : "", dd_reason_name((unsigned)best));
+		human_count(out, fs.reasons[best]);
+	}
+	fputc('\n', out);
+	for (unsigned i = 0; i < fs.nblocked && i < 3; i++) {
+		const struct dd_out_decision *d = &fs.blocked[i];
+		char cur[4 * 3 + 1];
+		dd_report_text(cur, sizeof(cur), d->currency, 3);
+		fprintf(out, "  blocked  txn %llu payer %llu amount %lld %s (minor units) score %u:",
+			(unsigned long long)d->txn_id, (unsigned long long)d->payer, (long long)d->amount, cur, d->score);
+		for (unsigned b = 0, n = 0; b < DD_R__COUNT; b++)
+			if (d->reasons >> b & 1)
+				fprintf(out, "%s %s", n++ ? "," : "", dd_reason_name(b));
+		fputc('\n', out);
+	}
+}
+
 void dd_report_human(const struct dd_run *r, FILE *out)
 {
 	double el = elapsed_s(r);
@@ -694,6 +795,8 @@ void dd_report_human(const struct dd_run *r, FILE *out)
 	if (over)
 		fprintf(out, "; %llu REFUSED FOR CAPACITY (raise capacity.*)", (unsigned long long)over);
 	fputc('\n', out);
+
+	human_payments(r, out);
 
 	struct human_drops hd = { out, false };
 	fprintf(out, "  dropped  ");

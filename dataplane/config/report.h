@@ -69,6 +69,7 @@ struct dd_run {
 	const struct dd_book *const *books; /* [nshards * nfeeds]: shard s, feed f at s * nfeeds + f */
 	unsigned nshards;                   /* 1 (run to completion) or the number of workers */
 	const struct dd_chain *chains;      /* [nshards]: the operators (outputs, counters); may be NULL */
+	const struct dd_chain *pchain;      /* the payment chain; NULL if none */
 	const struct dd_rx_stats *rx;
 	uint64_t tsc_hz;
 	const struct dd_tm *tm;             /* telemetry segment for the latency figures; may be NULL */

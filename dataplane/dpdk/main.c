@@ -663,6 +663,7 @@ static int report(struct app *a)
 		.books = books,
 		.nshards = a->nshards,
 		.chains = a->chains,
+		.pchain = a->nchains > a->nshards ? &a->chains[a->nshards] : NULL,
 		.rx = &a->rx->st,
 		.tsc_hz = rte_get_tsc_hz(),
 		.tm = a->tm.hdr != NULL ? &a->tm : NULL,

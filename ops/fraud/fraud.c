@@ -122,6 +122,10 @@ struct vars {
 	uint32_t hist_next;  /* next history entry to use (oldest first) */
 	uint32_t have_head;
 	struct dd_event head; /* the first half of the payment being assembled */
+	uint64_t reasons[DD_R__COUNT];   /* decisions each reason was part of */
+	uint32_t nblocked;
+	uint32_t pad;
+	struct dd_out_decision blocked[DD_FRAUD_KEEP_BLOCKED]; /* the first blocked decisions */
 };
 
 struct fraud {
@@ -229,6 +233,23 @@ int dd_fraud_install(void *state, const struct dd_frules *r)
 const struct dd_frules *dd_fraud_rules(const void *state)
 {
 	return ((const struct fraud *)state)->img;
+}
+
+void dd_fraud_stats(const void *state, struct dd_fraud_stats *out)
+{
+	const struct fraud *s = state;
+	memcpy(out->reasons, s->v.reasons, sizeof(out->reasons));
+	out->nblocked = s->v.nblocked;
+	memcpy(out->blocked, s->v.blocked, sizeof(out->blocked));
+}
+
+/* What the reports keep of a decision: its reasons counted, the first blocked ones whole. */
+static void note(struct fraud *s, const struct dd_out_decision *d)
+{
+	for (uint32_t m = d->reasons; m != 0; m &= m - 1)
+		s->v.reasons[__builtin_ctz(m)]++;
+	if (d->action == DD_ACT_BLOCK && s->v.nblocked < DD_FRAUD_KEEP_BLOCKED)
+		s->v.blocked[s->v.nblocked++] = *d;
 }
 
 void dd_fraud_set_model(void *state, dd_fraud_model_fn fn)
@@ -576,6 +597,7 @@ static void decide(struct fraud *s, const struct dd_ev_payment *p, const struct 
 		d->action = DD_ACT_BLOCK;
 		d->flags = DD_DECISION_INVALID;
 		s->v.c[C_BLOCK]++;
+		note(s, d);
 		return;
 	}
 
@@ -661,6 +683,7 @@ static void decide(struct fraud *s, const struct dd_ev_payment *p, const struct 
 		    : score >= img->act_verify ? DD_ACT_VERIFY
 					       : DD_ACT_APPROVE;
 	s->v.c[C_APPROVE + d->action]++;
+	note(s, d);
 
 	if (py == NULL)
 		return;

@@ -70,6 +70,16 @@ int dd_fraud_install(void *state, const struct dd_frules *r);
 /* The rule set in force (its version goes into every decision's rule_version). */
 const struct dd_frules *dd_fraud_rules(const void *state);
 
+/* What a run decided, for the reports: how often each reason fired, and the first blocked payments. */
+#define DD_FRAUD_KEEP_BLOCKED 5
+struct dd_fraud_stats {
+	uint64_t reasons[DD_R__COUNT];   /* decisions each reason code was part of */
+	unsigned nblocked;               /* blocked[0..nblocked): the first blocked decisions */
+	struct dd_out_decision blocked[DD_FRAUD_KEEP_BLOCKED];
+};
+
+void dd_fraud_stats(const void *state, struct dd_fraud_stats *out);
+
 /* A model's score for a payment, 0..100 (the hook of rule `model_score`): none is built in. */
 typedef uint32_t (*dd_fraud_model_fn)(const struct dd_ev_payment *p, const struct dd_ev_payment_x *x);
 
