@@ -113,6 +113,8 @@ struct cc {
 	bool have_ruleset;
 	bool have_action[3];
 	bool seen[DD_R__COUNT];
+	unsigned rule_line[DD_FR_MAX_RULES]; /* where each rule was written, for the checks at the end */
+	unsigned act_line, merchant_line;
 };
 
 __attribute__((format(printf, 3, 4))) static void fail(struct cc *c, const char *at, const char *fmt, ...)
@@ -409,11 +411,9 @@ static uint32_t rule_param(struct cc *c, struct dd_frule *r, const struct tok *k
 		r->min_count = (uint32_t)x;
 		break;
 	}
-	if (!ok) {
+	if (!ok)
 		fail(c, v->p, "bad value '%.*s' for '%s'", (int)v->n, v->p, param_names[i]);
-		return 0;
-	}
-	return bit;
+	return bit; /* given, even if bad: it is not also missing */
 }
 
 static void rule_line(struct cc *c, const struct tok *t, unsigned n)
@@ -491,6 +491,7 @@ static void rule_line(struct cc *c, const struct tok *t, unsigned n)
 		fail(c, t[0].p, "more than %d rules", DD_FR_MAX_RULES);
 		return;
 	}
+	c->rule_line[c->r->nrules] = c->line;
 	c->r->rule[c->r->nrules++] = r;
 }
 
@@ -555,6 +556,7 @@ static void header_line(struct cc *c, const struct tok *t, unsigned n)
 		uint32_t *dst[3] = { &r->act_block, &r->act_review, &r->act_verify };
 		*dst[a] = (uint32_t)v;
 		c->have_action[a] = true;
+		c->act_line = c->line;
 	}
 }
 
@@ -646,16 +648,22 @@ static void finish(struct cc *c)
 		c->line = c->table_line;
 		fail(c, NULL, "table has no 'end'");
 	}
-	if (!c->have_ruleset)
+	if (!c->have_ruleset) {
+		c->line = 1;
 		fail(c, NULL, "no 'ruleset NAME version N' line");
-	if (!(r->act_block > r->act_review && r->act_review > r->act_verify))
+	}
+	if (!(r->act_block > r->act_review && r->act_review > r->act_verify)) {
+		c->line = c->act_line ? c->act_line : 1;
 		fail(c, NULL, "action thresholds must be block > review > verify (have %u, %u, %u)", r->act_block,
 		     r->act_review, r->act_verify);
+	}
 	qsort(r->merchant, r->nmerchants, sizeof(r->merchant[0]), cmp_merchant);
 	for (uint32_t i = 1; i < r->nmerchants; i++)
-		if (r->merchant[i].id == r->merchant[i - 1].id)
+		if (r->merchant[i].id == r->merchant[i - 1].id) {
+			c->line = c->merchant_line;
 			fail(c, NULL, "merchant %llu listed twice in the merchant table",
 			     (unsigned long long)r->merchant[i].id);
+		}
 	/* A payer's state matters for the largest window, and for travel as long as the farthest two
 	 * points could still be covered faster than the slowest travel rule: after that it expires. */
 	int64_t ttl = 24 * NS_PER_H;
@@ -674,12 +682,14 @@ static void finish(struct cc *c)
 		}
 		if (q->when == DD_FW_COUNT || q->when == DD_FW_SUM || q->when == DD_FW_REPEATED)
 			windowed++;
-		if (q->requires < DD_R__COUNT && !c->seen[q->requires])
+		if (q->requires < DD_R__COUNT && !c->seen[q->requires]) {
+			c->line = c->rule_line[i];
 			fail(c, NULL, "rule '%s' requires '%s', which has no rule", reason_names[q->code],
 			     reason_names[q->requires]);
+		}
 	}
 	if (windowed > DD_FR_MAX_WINDOWED)
-		fail(c, NULL, "%u rules with a window (count, sum, repeated) are enabled: at most %d", windowed,
+		fail(c, NULL, /* at the end of the text */ "%u rules with a window (count, sum, repeated) are enabled: at most %d", windowed,
 		     DD_FR_MAX_WINDOWED);
 	r->payer_ttl_ns = ttl;
 }
@@ -779,6 +789,8 @@ int dd_frules_compile(const char *text, size_t len, const char *origin, struct d
 			} else {
 				c.table = (enum table)(k + 1);
 				c.table_line = c.line;
+				if (c.table == TAB_MERCHANT)
+					c.merchant_line = c.line;
 			}
 		} else {
 			fail(&c, t[0].p, "unknown statement '%.*s' (ruleset, timezone, action, rule or table)",
