@@ -6,7 +6,7 @@
  * or read out of bounds, and the book's invariants must hold after every input. Checksums are not
  * verified, so that mutated payloads reach the MoldUDP64 and ITCH layers.
  *
- * fuzz-sources: dataplane/wire/frame.c dataplane/wire/feed.c dataplane/wire/moldudp64.c dataplane/wire/itch.c ops/event.c ops/book/book.c
+ * fuzz-sources: dataplane/wire/frame.c dataplane/wire/feed.c dataplane/wire/moldudp64.c dataplane/wire/itch.c dataplane/wire/payment.c ops/event.c ops/book/book.c
  */
 #include <stdint.h>
 #include <stdio.h>

@@ -12,6 +12,9 @@ tests/fuzz/seeds/NAME/, small; tests/fuzz/run reads them next to the working cor
   fuzz_jfile     built journals (mode 2): records, PADs, rotations, each kind of damage once
   fuzz_hdr       an interval-log line and base64 of a V2 histogram, from the format's own texts
   fuzz_replay    op lists: a config then events and outputs, snapshots between, raw configs
+  fuzz_payments  frames of a dadar-gen payments capture (labelled scenarios, gaps, duplicates and
+                 malformed frames injected), as u16 length + frame records, and single messages
+  fuzz_rules     the shipped rule files, and rows of each table
 """
 import base64
 import os
@@ -106,6 +109,24 @@ def main():
     put("fuzz_replay", 1, bytes([len(body)]) + b"".join(body) + payload)
     body = [rec(0, 0x80), rec(1, 4, 0, 1)]
     put("fuzz_replay", 2, bytes([len(body)]) + b"".join(body) + payload)
+
+    # fuzz_payments: runs of 8 frames of a payment day, and one raw message
+    pay = os.path.join(tmp, "p.pcap")
+    subprocess.run([f"{B}/dadar-gen", "payments", pay, "--seed", "5", "--count", "400", "--payers", "60",
+                    "--dup-rate", "0.05", "--gap-rate", "0.05", "--malformed-rate", "0.05", "--max-payload", "300"],
+                   check=True, capture_output=True)
+    frames = [f for _t, f in pl.read_pcap(pay)]
+    for n, k in enumerate(range(0, min(len(frames), 64), 8)):
+        put("fuzz_payments", n, frames_records(frames[k:k + 8]))
+    put("fuzz_payments", 99, frames[0][42 + 20 + 2:42 + 20 + 2 + 73])  # the first message alone
+
+    # fuzz_rules: the shipped rule sets, and table rows
+    for n, f in enumerate(("fraud-paytm.rules", "fraud-upi.rules")):
+        with open(os.path.join(ROOT, "rules", f), "rb") as fh:
+            put("fuzz_rules", n, fh.read())
+    put("fuzz_rules", 2, b"1001,85\n1002,50\n")
+    put("fuzz_rules", 3, b"5411,10\n7995,40\n")
+    put("fuzz_rules", 4, b"19076000,72877700,5.5\n")
     print(f"seeds written under {SEEDS}")
 
 
