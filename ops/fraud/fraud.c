@@ -329,7 +329,8 @@ static void hist_pop(struct fraud *s, struct payer *py)
 
 static void payer_reset(struct fraud *s, struct payer *py, uint64_t id)
 {
-	while (py->head != NIL)
+	/* a slot never used is all zeros: its head is no list */
+	while (py->h.used && py->head != NIL)
 		hist_pop(s, py);
 	memset(py, 0, sizeof(*py));
 	py->h.k1 = id;
@@ -557,16 +558,26 @@ static struct payer *payer_get(struct fraud *s, uint64_t id)
 	return py;
 }
 
+/* Amounts the EWMA sees are capped at 2^40 minor units, so its fixed point cannot overflow. */
+#define EW_MAX_AMOUNT (1ll << 40)
+
+static inline int64_t ew_amount(int64_t amount)
+{
+	return amount < EW_MAX_AMOUNT ? amount : EW_MAX_AMOUNT;
+}
+
 static void ew_update(struct payer *py, int64_t amount, uint32_t shift)
 {
-	__int128 x = (__int128)amount << 16;
+	amount = ew_amount(amount);
+	/* scaled by 2^16 with multiplications (a left shift of a negative value is undefined); the
+	 * right shifts of a negative diff are arithmetic (GCC and clang define them so) */
 	if (py->n == 0) {
-		py->ew_mean = x;
+		py->ew_mean = (__int128)amount * 65536;
 		py->ew_var = 0;
 		return;
 	}
 	__int128 diff = amount - (py->ew_mean >> 16);
-	__int128 incr = ((__int128)diff << 16) >> shift;
+	__int128 incr = (diff * 65536) >> shift;
 	py->ew_mean += incr;
 	py->ew_var += (diff * incr) >> 16;
 	py->ew_var -= py->ew_var >> shift;
@@ -577,7 +588,7 @@ static void decide(struct fraud *s, const struct dd_ev_payment *p, const struct 
 {
 	const struct dd_frules *img = s->img;
 	struct dd_output *o = dd_emit(e, DD_OUT_DECISION, 0);
-	struct dd_out_decision tmp, *d = o != NULL ? &o->u.decision : &tmp;
+	struct dd_out_decision tmp = { 0 }, *d = o != NULL ? &o->u.decision : &tmp;
 	if (o != NULL)
 		o->rule_version = (uint16_t)img->version;
 	d->txn_id = p->txn_id;
@@ -655,7 +666,7 @@ static void decide(struct fraud *s, const struct dd_ev_payment *p, const struct 
 	}
 	if (py != NULL && py->n > 0) {
 		f.zscore_ready = true;
-		f.z_diff = p->amount - (py->ew_mean >> 16);
+		f.z_diff = ew_amount(p->amount) - (py->ew_mean >> 16);
 		f.z_var = py->ew_var;
 		f.ew_n = py->n;
 	}
@@ -838,9 +849,20 @@ static int fraud_load(void *state, dd_get_fn get, void *ctx)
 		if ((s->hist[i].next != NIL && s->hist[i].next >= s->p.history) ||
 		    (s->hist[i].payer != NIL && s->hist[i].payer > s->payers.mask))
 			return -EBADMSG;
+	/* every payer's list is a chain of its own entries, head to tail, with no cycle */
 	for (uint64_t i = 0; i <= s->payers.mask; i++) {
 		const struct payer *py = (const struct payer *)(void *)(s->payers.slots + i * sizeof(struct payer));
-		if ((py->head != NIL && py->head >= s->p.history) || (py->tail != NIL && py->tail >= s->p.history))
+		if (!py->h.used)
+			continue;
+		if ((py->head == NIL) != (py->tail == NIL))
+			return -EBADMSG;
+		uint32_t last = NIL, steps = 0;
+		for (uint32_t e = py->head; e != NIL; e = s->hist[e].next) {
+			if (e >= s->p.history || s->hist[e].payer != i || ++steps > s->p.history)
+				return -EBADMSG;
+			last = e;
+		}
+		if (last != py->tail)
 			return -EBADMSG;
 	}
 	set_window(s);

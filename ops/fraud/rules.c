@@ -508,6 +508,11 @@ static void header_line(struct cc *c, const struct tok *t, unsigned n)
 			fail(c, t[1].p, "rule set name longer than %d characters", DD_FR_NAME_MAX - 1);
 			return;
 		}
+		for (size_t i = 0; i < t[1].n; i++)
+			if (!isalnum((unsigned char)t[1].p[i]) && t[1].p[i] != '-' && t[1].p[i] != '_') {
+				fail(c, t[1].p + i, "rule set name: letters, digits, '-' and '_' only");
+				return;
+			}
 		if (!parse_int(t[3].p, t[3].n, 1, 65535, &v)) {
 			fail(c, t[3].p, "version must be 1 to 65535");
 			return;
@@ -529,8 +534,9 @@ static void header_line(struct cc *c, const struct tok *t, unsigned n)
 			r->utc_offset_s = 0;
 			return;
 		}
-		if (z->n != 6 || (z->p[0] != '+' && z->p[0] != '-') || z->p[3] != ':' ||
-		    !parse_int(z->p + 1, 2, 0, 14, &h) || !parse_int(z->p + 4, 2, 0, 59, &m)) {
+		if (z->n != 6 || (z->p[0] != '+' && z->p[0] != '-') || z->p[3] != ':' || !isdigit((unsigned char)z->p[1]) ||
+		    !isdigit((unsigned char)z->p[4]) || !parse_int(z->p + 1, 2, 0, 14, &h) ||
+		    !parse_int(z->p + 4, 2, 0, 59, &m)) {
 			fail(c, z->p, "bad time zone '%.*s' (expected +HH:MM or -HH:MM, e.g. +05:30)", (int)z->n, z->p);
 			return;
 		}
@@ -551,6 +557,10 @@ static void header_line(struct cc *c, const struct tok *t, unsigned n)
 		}
 		if (!parse_int(t[2].p, t[2].n, 1, 100000, &v)) {
 			fail(c, t[2].p, "action score must be 1 to 100000");
+			return;
+		}
+		if (c->have_action[a]) {
+			fail(c, t[1].p, "action %s given twice", acts[a]);
 			return;
 		}
 		uint32_t *dst[3] = { &r->act_block, &r->act_review, &r->act_verify };
@@ -698,7 +708,12 @@ int dd_frules_check_table(const char *table, const char *rows, size_t len, const
 			  uint32_t merchant_cap, char *err, size_t errlen)
 {
 	static const char *const tabs[] = { "merchant_risk", "mcc", "risk_areas" };
-	struct dd_frules *img = malloc(dd_frules_memsize(merchant_cap));
+	size_t size = dd_frules_memsize(merchant_cap);
+	if (size == 0) {
+		snprintf(err, errlen, "%s: a merchant table capacity of %u is too large", origin, merchant_cap);
+		return -EINVAL;
+	}
+	struct dd_frules *img = malloc(size);
 	if (img == NULL)
 		return -ENOMEM;
 	memset(img, 0, sizeof(*img));
