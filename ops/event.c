@@ -19,6 +19,7 @@ static const char *const dd_event_names[DD_EV__COUNT] = {
 	[DD_EV_TICK] = "tick",
 	[DD_EV_PAYMENT] = "payment",
 	[DD_EV_PAYMENT_X] = "payment_x",
+	[DD_EV_RULES] = "rules",
 };
 
 const char *dd_event_type_name(unsigned type)

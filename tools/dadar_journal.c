@@ -30,6 +30,7 @@
 #include "dataplane/config/report.h"
 #include "ops/book/book.h"
 #include "ops/book/book_op.h"
+#include "ops/fraud/fraud.h"
 #include "ops/op.h"
 #include "ops/event.h"
 #include "ops/output.h"
@@ -579,6 +580,19 @@ static void event_fields(FILE *o, const struct dd_event *ev)
 	case DD_EV_TICK:
 		fprintf(o, "watermark=%llu", (unsigned long long)ev->event_ns);
 		break;
+	case DD_EV_PAYMENT:
+		fprintf(o, "txn=%llu payer=%llu amount=%lld device=%llu", (unsigned long long)ev->u.pay.txn_id,
+			(unsigned long long)ev->u.pay.payer, (long long)ev->u.pay.amount, (unsigned long long)ev->u.pay.device);
+		break;
+	case DD_EV_PAYMENT_X: {
+		char cur[16];
+		fprintf(o, "payee=%llu merchant=%llu currency=%s mcc=%u channel=%s kind=%s lat_e6=%d lon_e6=%d",
+			(unsigned long long)ev->u.payx.payee, (unsigned long long)ev->u.payx.merchant,
+			text(cur, sizeof(cur), ev->u.payx.currency, sizeof(ev->u.payx.currency)), ev->u.payx.mcc,
+			code(c, sizeof(c), ev->u.payx.channel), code(a, sizeof(a), ev->u.payx.kind), ev->u.payx.lat_e6,
+			ev->u.payx.lon_e6);
+		break;
+	}
 	default:
 		fprintf(o, "payload=");
 		for (size_t i = 0; i < sizeof(ev->u.raw); i++)
@@ -619,6 +633,13 @@ static void print_output(FILE *o, const struct dd_output *out)
 		print_side(o, "bid", out->u.bbo.bid_price, out->u.bbo.bid_shares, out->u.bbo.bid_orders);
 		fputc(' ', o);
 		print_side(o, "ask", out->u.bbo.ask_price, out->u.bbo.ask_shares, out->u.bbo.ask_orders);
+	} else if (out->type == DD_OUT_DECISION) {
+		const struct dd_out_decision *d = &out->u.decision;
+		fprintf(o, "txn=%llu payer=%llu amount=%lld score=%u action=%s rules=v%u reasons=", (unsigned long long)d->txn_id,
+			(unsigned long long)d->payer, (long long)d->amount, d->score, dd_action_name(d->action), out->rule_version);
+		for (unsigned r = 0, k = 0; r < DD_R__COUNT; r++)
+			if (d->reasons >> r & 1)
+				fprintf(o, "%s%s", k++ ? "," : "", dd_reason_name(r));
 	} else if (out->type == DD_OUT_TEST) {
 		fprintf(o, "v=%llu,%llu,%llu,%llu,%llu", (unsigned long long)out->u.test.v[0],
 			(unsigned long long)out->u.test.v[1], (unsigned long long)out->u.test.v[2],
@@ -638,6 +659,16 @@ static void print_config(FILE *o, const struct dd_jconfig *c)
 			memcpy(&bp, op->params, sizeof(bp));
 			fprintf(o, "(instruments=%u orders=%u levels=%u)", bp.book.max_instruments, bp.book.max_orders,
 				bp.book.max_levels);
+		}
+	}
+	for (unsigned i = 0; i < c->payment.nops && i < DD_CHAIN_MAX_OPS; i++) {
+		const struct dd_chain_op_spec *op = &c->payment.op[i];
+		fprintf(o, "%s%s", i ? "," : " payment=", dd_op_name(op->id));
+		if (op->id == DD_OP_FRAUD && op->len == sizeof(struct dd_fraud_params)) {
+			struct dd_fraud_params fp;
+			memcpy(&fp, op->params, sizeof(fp));
+			fprintf(o, "(payers=%u history=%u pairs=%u devices=%u merchants=%u merchant_table=%u)", fp.payers,
+				fp.history, fp.pairs, fp.devices, fp.merchants, fp.merchant_table);
 		}
 	}
 }
@@ -692,14 +723,27 @@ static int dump_record(void *ctx, const struct dd_jrec *r, const uint8_t *p, siz
 		break;
 	case DD_JREC_CONFIG: {
 		struct dd_jconfig c;
-		memcpy(&c, p, sizeof(c));
+		memset(&c, 0, sizeof(c));
+		memcpy(&c, p, n < sizeof(c) ? n : sizeof(c)); /* version 1 ends before the payment chain */
 		print_config(stdout, &c);
+		break;
+	}
+	case DD_JREC_RULES: {
+		struct dd_jrules h;
+		memcpy(&h, p, sizeof(h));
+		if (h.nchunks == 0) {
+			char name[64];
+			dd_jrules_name(name, sizeof(name), h.text_hash, h.total_len);
+			printf("reload chain=%u: the rules in %s (%u bytes)", h.chain, name, h.total_len);
+		} else {
+			printf("chain=%u chunk %u of %u, %u of %u bytes, text fnv1a=%08x", h.chain, h.chunk + 1, h.nchunks,
+			       h.len, h.total_len, h.text_hash);
+		}
 		break;
 	}
 	default:
 		break;
 	}
-	(void)n;
 	putchar('\n');
 	d->printed++;
 	return 0;
@@ -1211,6 +1255,7 @@ static int cmd_replay(const char *dir, int argc, char **argv)
 		.books = x->book_ptrs,
 		.nshards = x->nshards,
 		.chains = x->r.chains,
+		.pchain = x->r.nchains > x->r.nshards ? &x->r.chains[x->r.nshards] : NULL,
 		.rx = &rx,
 		.tsc_hz = x->tsc_hz,
 		.tm = NULL,

@@ -449,6 +449,10 @@ static void json_payments(struct dd_jw *w, const struct dd_run *r)
 	dd_jw_open(w, "payments", '{');
 	dd_jw_strn(w, "rules", rules->name, sizeof(rules->name));
 	dd_jw_u64(w, "rules_version", rules->version);
+	dd_jw_u64(w, "reloads", r->reloads);
+	dd_jw_u64(w, "reload_failures", r->reload_failures);
+	if (r->reload_error != NULL)
+		dd_jw_str(w, "reload_error", r->reload_error);
 	for (unsigned i = 0; i < dd_fraud_op.ncounters; i++)
 		dd_jw_u64(w, dd_fraud_op.counter_names[i] + 6, v[i]); /* without "fraud_" */
 	dd_jw_open(w, "reasons", '{');

@@ -10,6 +10,7 @@
 
 #include "dataplane/wire/frame.h"
 #include "dataplane/config/timing.h"
+#include "ops/fraud/fraud.h"
 
 /* ---- latency recording (dataplane/config/timing.h says what it costs) ------------------------------- */
 
@@ -441,6 +442,41 @@ void dd_rx_publish(struct dd_rx_ctx *c, uint64_t now)
 	dd_tm_set(&sl->publish_tsc, now);
 }
 
+/*
+ * A reloaded rule set, between two flushes (an event boundary): journaled (by reference: its text
+ * is in the journal directory, written by the control thread before it published the image) right
+ * after the inputs before it, then put in force on the lcore that runs the payment chain, which
+ * says so in rules_acked.
+ */
+static void rx_reload(struct dd_rx_ctx *c, uintptr_t img)
+{
+	const struct dd_frules *r = (const struct dd_frules *)img;
+	c->rules_cur = img;
+	if (c->jp.ring != NULL) {
+		struct dd_jrules h = { .chunk = 0, .nchunks = 0, .total_len = r->text_len, .text_hash = r->text_hash,
+				       .chain = c->pay_chain, .len = 0 };
+		jadd(&c->jp, DD_JREC_RULES, 0, 0, &h, sizeof(h), rte_rdtsc());
+		jpush(&c->jp, c->ctl);
+	}
+	if (c->nworkers == 0) {
+		dd_fraud_use(dd_chain_state(c->pchain, DD_OP_FRAUD), r);
+		/* pairs with the control thread's acquire load: the old image is no longer read */
+		atomic_store_explicit(&c->ctl->rules_acked, img, memory_order_release);
+		return;
+	}
+	/* to worker 0, in its own batch: no input position */
+	if (c->nbatch[0] > 0)
+		push_batch(c, 0);
+	struct dd_event *b = c->batch[0];
+	memset(&b[1], 0, sizeof(b[1]));
+	b[1].type = DD_EV_RULES;
+	memcpy(b[1].u.raw, &img, sizeof(img));
+	c->bbase[0] = c->isn;
+	memset(b[0].u.raw, 0, DD_EVENT_PAYLOAD);
+	c->nbatch[0] = 1;
+	push_batch(c, 0);
+}
+
 int dd_rx_main(void *arg)
 {
 	struct dd_rx_ctx *c = arg;
@@ -460,6 +496,10 @@ int dd_rx_main(void *arg)
 			dd_feed_poll(&c->feeds[f], now, &c->sink);
 		if (now >= c->tm.next_publish)
 			dd_rx_publish(c, now);
+		/* pairs with the control thread's release store of a reloaded image */
+		uintptr_t r = atomic_load_explicit(&c->ctl->rules_new, memory_order_acquire);
+		if (unlikely(r != c->rules_cur) && c->pchain != NULL && !c->jp.stalled)
+			rx_reload(c, r);
 	}
 	/* Whatever the reorder windows still hold is released now, its gaps declared. */
 	for (unsigned f = 0; f < c->nfeeds; f++)
@@ -531,6 +571,22 @@ static unsigned worker_do_work(struct dd_worker_ctx *w)
 			pev[np++] = ev[i];
 			continue;
 		}
+		if (ev[i].type == DD_EV_RULES && w->pchain != NULL) {
+			/* the payments before it decide under the old rules, the ones after under the new */
+			if (np > 0) {
+				dd_chain_run(w->pchain, pev, pcause, np);
+				jadd_outputs(&w->jp, w->pchain, t1);
+				rec_pay_ops(&w->tm, w->pchain, np);
+				w->events += np;
+				np = 0;
+			}
+			uintptr_t img;
+			memcpy(&img, ev[i].u.raw, sizeof(img));
+			dd_fraud_use(dd_chain_state(w->pchain, DD_OP_FRAUD), (const struct dd_frules *)img);
+			/* pairs with the control thread's acquire load: the old image is no longer read */
+			atomic_store_explicit(&w->ctl->rules_acked, img, memory_order_release);
+			continue;
+		}
 		cause[m] = next_cause(w);
 		if (m != i)
 			ev[m] = ev[i];
@@ -545,7 +601,7 @@ static unsigned worker_do_work(struct dd_worker_ctx *w)
 		dd_chain_run(w->pchain, pev, pcause, np);
 		jadd_outputs(&w->jp, w->pchain, t1);
 	}
-	if ((m > 0 || np > 0) && w->jp.ring != NULL)
+	if (w->jp.ring != NULL && w->jp.n > 0)
 		jpush(&w->jp, w->ctl);
 	uint64_t t2 = rte_rdtsc();
 	if (m > 0) {

@@ -69,6 +69,12 @@ struct dd_control {
 	alignas(64) atomic_int rx_done; /* RX lcore has handed over its last event */
 	alignas(64) atomic_int running; /* lcore loops not yet returned (the main thread waits on it) */
 	alignas(64) atomic_int producers; /* journal producers still running (the journal drains after) */
+	/* a rule reload: the control thread publishes the new image's address in rules_new; the RX
+	 * lcore journals it and hands it to the payment chain at an event boundary; the lcore that runs
+	 * the chain stores it in rules_acked once in force (then the previous image may be freed) */
+	alignas(64) _Atomic(uintptr_t) rules_new;
+	alignas(64) _Atomic(uintptr_t) rules_acked;
+	alignas(64) atomic_int reload;  /* SIGHUP: set by the signal handler, taken by the control thread */
 };
 
 /*
@@ -147,6 +153,8 @@ struct dd_rx_ctx {
 	struct dd_lcore_tm tm;
 	struct dd_jprod jp;             /* inputs (and, run to completion, outputs) to the journal */
 	uint64_t jpos_seq[DD_MAX_FEEDS]; /* each feed's next_seq as last journaled */
+	uintptr_t rules_cur;            /* the rule image last handed to the payment chain (0: the start's) */
+	uint32_t pay_chain;             /* the payment chain's number (its rules records name it) */
 	uint8_t *scratch;               /* DD_SCRATCH bytes */
 };
 

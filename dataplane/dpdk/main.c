@@ -31,9 +31,11 @@ static struct dd_control g_ctl; /* the signal handler's only way in */
 
 static void on_signal(int sig)
 {
-	(void)sig;
 	/* The one thing a handler does; lcores poll it with acquire loads. */
-	atomic_store_explicit(&g_ctl.quit, 1, memory_order_release);
+	if (sig == SIGHUP) /* a rule reload: the control thread takes it (pairs with its exchange) */
+		atomic_store_explicit(&g_ctl.reload, 1, memory_order_release);
+	else
+		atomic_store_explicit(&g_ctl.quit, 1, memory_order_release);
 }
 
 struct app {
@@ -52,6 +54,11 @@ struct app {
 	struct dd_frules *rules;          /* the payment chain's rules (compiled at start) */
 	char *rules_text;                 /* their text, journaled */
 	size_t rules_len;
+	/* reloads (SIGHUP), by the control thread */
+	struct dd_frules *rules_live;     /* the image the payment chain reads since the last reload */
+	struct dd_frules *rules_next;     /* published, not yet acknowledged */
+	uint64_t reloads, reload_failures;
+	char reload_error[512];           /* the last failure */
 	unsigned burst;                   /* events per chain run: the RX buffer (rtc) or a worker burst */
 	struct dd_jconfig jconfig;        /* what the chains are: journaled, and checked against the journal */
 	struct dd_chain *chains;          /* [nchains]: each shard's market chain, then the payment chain */
@@ -292,6 +299,7 @@ static int setup_pipeline(struct app *a, const unsigned *roles, char *err, size_
 	rx->ts_flag = a->ports.ts_flag;
 	rx->feeds = a->feeds;
 	rx->nfeeds = a->nfeeds;
+	rx->pay_chain = a->nshards;
 	for (unsigned f = 0, k = 0; k < 2; k++) /* feeds with lines first, catch-alls last */
 		for (unsigned i = 0; i < a->nfeeds; i++)
 			if ((a->feeds[i].cfg.nlines == 0) == (k == 1))
@@ -429,6 +437,53 @@ static void take_snapshot(struct app *a, uint64_t durable)
 }
 
 /*
+ * A rule reload (SIGHUP): the files are read and compiled again; a rule set that does not compile
+ * (or cannot be journaled) is refused with the error reported, and the rules in force stay. One
+ * that does is written into the journal directory, then handed to the RX lcore, which journals a
+ * reference to it at an event boundary and puts it in force on the payment chain's lcore. The
+ * image it replaces is freed once that lcore has acknowledged the new one.
+ */
+static void reload_rules(struct app *a)
+{
+	char err[512];
+	struct dd_frules *img;
+	char *text;
+	size_t len;
+	int rc = a->rules_next != NULL ? -EBUSY : dd_config_fraud_rules(&a->cfg, &img, &text, &len, err, sizeof(err));
+	if (rc == -EBUSY)
+		snprintf(err, sizeof(err), "the previous reload is not in force yet");
+	if (rc == 0 && a->cfg.journal[0] != '\0' && a->cfg.jsync != DD_JSYNC_OFF &&
+	    (rc = dd_jrules_write(a->cfg.journal, text, len, err, sizeof(err))) != 0)
+		free(img);
+	if (rc == 0)
+		free(text);
+	if (rc != 0) {
+		a->reload_failures++;
+		snprintf(a->reload_error, sizeof(a->reload_error), "%s", err);
+		fprintf(stderr, "dadar: rule reload refused, the rules in force stay: %s\n", err);
+		return;
+	}
+	a->rules_next = img;
+	/* pairs with the RX lcore's acquire load: the image is complete before its address is seen */
+	atomic_store_explicit(&g_ctl.rules_new, (uintptr_t)img, memory_order_release);
+	fprintf(stderr, "dadar: rules reloaded: %s version %u (%u rules); in force from the next event\n", img->name,
+		img->version, img->nrules);
+}
+
+/* The previous image goes once the lcore running the payment chain reads the new one. */
+static void reap_rules(struct app *a)
+{
+	/* pairs with the release store of the lcore that put it in force */
+	if (a->rules_next == NULL ||
+	    atomic_load_explicit(&g_ctl.rules_acked, memory_order_acquire) != (uintptr_t)a->rules_next)
+		return;
+	free(a->rules_live);
+	a->rules_live = a->rules_next;
+	a->rules_next = NULL;
+	a->reloads++;
+}
+
+/*
  * The control thread (not an lcore: it sleeps and makes syscalls): keeps a spare journal segment
  * ready, the NIC clock mappings fresh, and writes snapshots, until every lcore loop returned.
  */
@@ -448,6 +503,10 @@ static void *control_main(void *arg)
 			dd_ports_calibrate(&a->ports);
 			next_cal += hz;
 		}
+		/* pairs with the signal handler's release store */
+		if (atomic_exchange_explicit(&g_ctl.reload, 0, memory_order_acquire) && a->nchains > a->nshards)
+			reload_rules(a);
+		reap_rules(a);
 		if (a->journal == NULL || !disk)
 			continue;
 		if (dd_journal_tend(a->journal, err, sizeof(err)) != 0 && !tend_failed) {
@@ -664,6 +723,9 @@ static int report(struct app *a)
 		.nshards = a->nshards,
 		.chains = a->chains,
 		.pchain = a->nchains > a->nshards ? &a->chains[a->nshards] : NULL,
+		.reloads = a->reloads,
+		.reload_failures = a->reload_failures,
+		.reload_error = a->reload_error[0] ? a->reload_error : NULL,
 		.rx = &a->rx->st,
 		.tsc_hz = rte_get_tsc_hz(),
 		.tm = a->tm.hdr != NULL ? &a->tm : NULL,
@@ -876,6 +938,7 @@ int main(int argc, char **argv)
 
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
+	signal(SIGHUP, on_signal);
 
 	/* Launch every role on its lcore; the main lcore, if it has one, runs it last and inline. */
 	unsigned main_lcore = rte_get_main_lcore();

@@ -20,6 +20,7 @@
 
 #include "ops/event.h"
 #include "ops/output.h"
+#include "ops/fraud/rules.h"
 
 #if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "the journal format is little-endian and jfile.c stores its structs as they are in memory"
@@ -1430,4 +1431,86 @@ __attribute__((cold)) void dd_jsnap_free(struct dd_jsnap *snap)
 {
 	free(snap->mem);
 	memset(snap, 0, sizeof(*snap));
+}
+
+/* ---- rule texts reloaded while running ------------------------------------------------------- */
+
+void dd_jrules_name(char *buf, size_t len, uint32_t hash, uint32_t text_len)
+{
+	snprintf(buf, len, "rules-%08x-%u.rules", hash, text_len);
+}
+
+int dd_jrules_write(const char *dir, const char *text, size_t len, char *err, size_t errlen)
+{
+	char name[64], path[PATH_MAX], tmp[PATH_MAX];
+	dd_jrules_name(name, sizeof(name), dd_frules_text_hash(text, len), (uint32_t)len);
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", dir, name);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+	int rc = 0;
+	if (fd < 0) {
+		rc = -errno;
+	} else {
+		for (size_t off = 0; off < len && rc == 0;) {
+			ssize_t n = write(fd, text + off, len - off);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0)
+				rc = n < 0 ? -errno : -EIO;
+			else
+				off += (size_t)n;
+		}
+		if (rc == 0 && fsync(fd) != 0)
+			rc = -errno;
+		if (close(fd) != 0 && rc == 0)
+			rc = -errno;
+	}
+	if (rc == 0 && rename(tmp, path) != 0)
+		rc = -errno;
+	if (rc == 0) {
+		int d = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (d < 0 || fsync(d) != 0)
+			rc = -errno;
+		if (d >= 0)
+			close(d);
+	}
+	if (rc != 0) {
+		unlink(tmp);
+		snprintf(err, errlen, "cannot write the rules to %s: %s", path, strerror(-rc));
+	}
+	return rc;
+}
+
+int dd_jrules_read(const char *dir, uint32_t hash, uint32_t len, char **text, char *err, size_t errlen)
+{
+	char name[64], path[PATH_MAX];
+	dd_jrules_name(name, sizeof(name), hash, len);
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		int e = errno;
+		snprintf(err, errlen, "the journal names rules %s, which cannot be read: %s", path, strerror(e));
+		return -e;
+	}
+	char *b = malloc((size_t)len + 1);
+	size_t got = 0;
+	while (b != NULL && got <= len) {
+		ssize_t n = read(fd, b + got, (size_t)len + 1 - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	close(fd);
+	if (b == NULL)
+		return -ENOMEM;
+	if (got != len || dd_frules_text_hash(b, len) != hash) {
+		free(b);
+		snprintf(err, errlen, "%s: not the rules the journal names (length or hash differs)", path);
+		return -EBADMSG;
+	}
+	b[len] = 0;
+	*text = b;
+	return 0;
 }

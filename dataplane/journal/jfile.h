@@ -134,6 +134,19 @@ struct dd_jrules {
 _Static_assert(sizeof(struct dd_jrules) == 24, "rules record header");
 #define DD_JRULES_CHUNK (DD_J_MAX_REC - DD_J_REC_HDR - sizeof(struct dd_jrules))
 
+/*
+ * A rule text reloaded while running is journaled by reference: a RULES record with nchunks 0
+ * names it by FNV-1a and length, and the text is a file of the journal directory,
+ * rules-<hash, 8 hex digits>-<length>.rules, written whole (temporary name, fsync, rename, fsync
+ * of the directory) before the record can exist. Content-addressed, so writing one that exists
+ * already is harmless.
+ */
+void dd_jrules_name(char *buf, size_t len, uint32_t hash, uint32_t text_len);
+int dd_jrules_write(const char *dir, const char *text, size_t len, char *err, size_t errlen);
+
+/* Read the text a reference names, checking its length and hash. 0, -ENOENT, -EBADMSG or -errno. */
+int dd_jrules_read(const char *dir, uint32_t hash, uint32_t len, char **text, char *err, size_t errlen);
+
 struct dd_jfeedpos {
 	char session[10];        /* MoldUDP64 session name */
 	uint8_t ended;           /* end of session seen */

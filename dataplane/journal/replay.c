@@ -53,6 +53,7 @@ struct priv {
 	struct dd_replay *r;
 	struct out_q *q;       /* [nchains * DD_CHAIN_MAX_OPS] */
 	void **chain_mem;      /* [nchains] */
+	const char *dir;       /* the journal directory (reloaded rule texts are files in it) */
 	char *rules;           /* the rule text being assembled from RULES records */
 	uint32_t rules_len, rules_next;
 	uint64_t skip_to;      /* records up to this LSN are in the snapshot */
@@ -276,7 +277,10 @@ static int on_event(struct priv *p, const struct dd_jrec *rec, const struct dd_e
 		if (ev->event_ns > r->last_tick_ns)
 			r->last_tick_ns = ev->event_ns;
 	} else {
-		if (ev->seq > r->max_seq[ev->source])
+		/* a payment is consumed with its second half: a journal cut between the two resumes the
+		 * feed at the payment, whose first half then comes again (the operator counts the
+		 * unpaired one) */
+		if (ev->type != DD_EV_PAYMENT && ev->seq > r->max_seq[ev->source])
 			r->max_seq[ev->source] = ev->seq;
 		/* market time only: ticks are made from it (payments run on the Unix epoch) */
 		if (!pay && ev->event_ns > r->max_event_ns)
@@ -318,6 +322,8 @@ static int on_output(struct priv *p, const struct dd_jrec *rec, const struct dd_
 	return 0;
 }
 
+static int install_rules(struct priv *p, unsigned long long lsn);
+
 /*
  * A chunk of a payment chain's rule text: assembled in order; the last one compiles the text and
  * installs it in the chain's fraud operator, at this point of the input stream.
@@ -332,6 +338,19 @@ static int on_rules(struct priv *p, const struct dd_jrec *rec, const uint8_t *pa
 		snprintf(p->why, sizeof(p->why), "journal LSN %llu: rules for chain %u, which the configuration does not "
 			 "have", lsn, h.chain);
 		return -EBADMSG;
+	}
+	if (h.nchunks == 0) { /* a reload: the text is a file of the journal directory */
+		char *text, why[256];
+		int rc = dd_jrules_read(p->dir, h.text_hash, h.total_len, &text, why, sizeof(why));
+		if (rc != 0) {
+			snprintf(p->why, sizeof(p->why), "journal LSN %llu: %s", lsn, why);
+			return rc == -ENOMEM ? rc : -EBADMSG;
+		}
+		free(p->rules);
+		p->rules = text;
+		p->rules_len = r->rules_len = h.total_len;
+		p->rules_next = 0;
+		return install_rules(p, lsn);
 	}
 	/* chunk 0 always starts a text (a start torn while writing its rules is followed by a new one) */
 	if (h.len > n - sizeof(h) || h.nchunks == 0 || h.chunk >= h.nchunks || h.total_len > (64u << 20) ||
@@ -365,6 +384,13 @@ static int on_rules(struct priv *p, const struct dd_jrec *rec, const uint8_t *pa
 			 r->rules_len, p->rules_len);
 		return -EBADMSG;
 	}
+	return install_rules(p, lsn);
+}
+
+/* Compile the text assembled in p->rules and put it in force in the payment chain's fraud operator. */
+static int install_rules(struct priv *p, unsigned long long lsn)
+{
+	struct dd_replay *r = p->r;
 	void *st = dd_chain_state(&r->chains[r->nshards], DD_OP_FRAUD);
 	if (st == NULL)
 		return 0; /* a payment chain without a fraud operator has no use for rules */
@@ -585,6 +611,7 @@ int dd_replay_run(const char *dir, struct dd_replay *r, char *err, size_t errlen
 	if (p == NULL)
 		return -ENOMEM;
 	p->r = r;
+	p->dir = dir;
 	r->priv = p;
 	if (r->alloc == NULL) {
 		r->alloc = default_alloc;

@@ -134,7 +134,8 @@ struct fraud {
 	/* derived at init, not saved */
 	struct ktab payers, pairs, devices, merchants;
 	struct hent *hist;
-	struct dd_frules *img;      /* the rule set in force (in this state's memory) */
+	const struct dd_frules *img; /* the rule set in force: own, or one handed over by dd_fraud_use() */
+	struct dd_frules *own;      /* this state's copy (installed, loaded from a snapshot) */
 	size_t img_size;
 	size_t payers_bytes, pairs_bytes, devices_bytes, merchants_bytes;
 	int64_t win_ns;             /* largest window of an enabled rule (0: no history kept) */
@@ -198,9 +199,10 @@ static int fraud_init(void *mem, size_t len, const void *params)
 	memset(s, 0, sizeof(*s));
 	s->p = *p;
 	uint8_t *m = (uint8_t *)mem + ALIGN64(sizeof(*s));
-	s->img = (struct dd_frules *)(void *)m;
+	s->own = (struct dd_frules *)(void *)m;
+	s->img = s->own;
 	s->img_size = dd_frules_memsize(p->merchant_table);
-	memset(s->img, 0, s->img_size);
+	memset(s->own, 0, s->img_size);
 	m += ALIGN64(s->img_size);
 	m = carve(&s->payers, m, p->payers, sizeof(struct payer), &s->payers_bytes);
 	m = carve(&s->pairs, m, p->pairs, sizeof(struct kent), &s->pairs_bytes);
@@ -212,7 +214,7 @@ static int fraud_init(void *mem, size_t len, const void *params)
 	/* The built-in rule set until another is installed: an operator always has rules. */
 	char err[256];
 	int rc = dd_frules_compile(dd_frules_default_text, strlen(dd_frules_default_text), dd_frules_default_origin,
-				   s->img, p->merchant_table, err, sizeof(err), NULL, NULL, NULL);
+				   s->own, p->merchant_table, err, sizeof(err), NULL, NULL, NULL);
 	if (rc != 0)
 		return rc;
 	set_window(s);
@@ -224,8 +226,19 @@ int dd_fraud_install(void *state, const struct dd_frules *r)
 	struct fraud *s = state;
 	if (r->magic != DD_FRULES_MAGIC || r->nmerchants > s->p.merchant_table)
 		return -EINVAL;
-	memcpy(s->img, r, dd_frules_used_size(r));
-	s->img->merchant_cap = s->p.merchant_table;
+	memcpy(s->own, r, dd_frules_used_size(r));
+	s->own->merchant_cap = s->p.merchant_table;
+	s->img = s->own;
+	set_window(s);
+	return 0;
+}
+
+int dd_fraud_use(void *state, const struct dd_frules *r)
+{
+	struct fraud *s = state;
+	if (r->magic != DD_FRULES_MAGIC || r->nmerchants > s->p.merchant_table)
+		return -EINVAL;
+	s->img = r;
 	set_window(s);
 	return 0;
 }
@@ -259,14 +272,15 @@ void dd_fraud_set_model(void *state, dd_fraud_model_fn fn)
 
 /* ---- validation ------------------------------------------------------------------------------ */
 
-/* Active ISO 4217 alphabetic codes (2025), sorted; XXX (no currency) and XTS (testing) left out. */
+/* Active ISO 4217 alphabetic codes (2025; BGN and SLL kept while phased out), sorted; XXX (no currency)
+ * and XTS (testing) left out: no payment is made in them. */
 static const char iso4217[] =
-	"AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BOV BRL BSD BTN BWP "
-	"BYN BZD CAD CDF CHE CHF CHW CLF CLP CNY COP COU CRC CUP CVE CZK DJF DKK DOP DZD EGP ERN ETB EUR "
-	"FJD FKP GBP GEL GHS GIP GMD GNF GTQ GYD HKD HNL HTG HUF IDR ILS INR IQD IRR ISK JMD JOD JPY KES "
-	"KGS KHR KMF KPW KRW KWD KYD KZT LAK LBP LKR LRD LSL LYD MAD MDL MGA MKD MMK MNT MOP MRU MUR MVR "
-	"MWK MXN MXV MYR MZN NAD NGN NIO NOK NPR NZD OMR PAB PEN PGK PHP PKR PLN PYG QAR RON RSD RUB RWF "
-	"SAR SBD SCR SDG SEK SGD SHP SLE SOS SRD SSP STN SVC SYP SZL THB TJS TMT TND TOP TRY TTD TWD TZS "
+	"AED AFN ALL AMD AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BOV BRL BSD BTN BWP BYN "
+	"BZD CAD CDF CHE CHF CHW CLF CLP CNY COP COU CRC CUP CVE CZK DJF DKK DOP DZD EGP ERN ETB EUR FJD "
+	"FKP GBP GEL GHS GIP GMD GNF GTQ GYD HKD HNL HTG HUF IDR ILS INR IQD IRR ISK JMD JOD JPY KES KGS "
+	"KHR KMF KPW KRW KWD KYD KZT LAK LBP LKR LRD LSL LYD MAD MDL MGA MKD MMK MNT MOP MRU MUR MVR MWK "
+	"MXN MXV MYR MZN NAD NGN NIO NOK NPR NZD OMR PAB PEN PGK PHP PKR PLN PYG QAR RON RSD RUB RWF SAR "
+	"SBD SCR SDG SEK SGD SHP SLE SLL SOS SRD SSP STN SVC SYP SZL THB TJS TMT TND TOP TRY TTD TWD TZS "
 	"UAH UGX USD USN UYI UYU UYW UZS VED VES VND VUV WST XAF XAG XAU XBA XBB XBC XBD XCD XCG XDR XOF "
 	"XPD XPF XPT XSU XUA YER ZAR ZMW ZWG";
 
@@ -820,13 +834,15 @@ static int fraud_load(void *state, dd_get_fn get, void *ctx)
 		return rc;
 	if (memcmp(&p, &s->p, sizeof(p)) != 0)
 		return -EINVAL;
-	if ((rc = get(ctx, &s->v, sizeof(s->v))) != 0 || (rc = get(ctx, s->img, sizeof(*s->img))) != 0)
+	struct dd_frules *own = s->own;
+	s->img = own;
+	if ((rc = get(ctx, &s->v, sizeof(s->v))) != 0 || (rc = get(ctx, own, sizeof(*own))) != 0)
 		return rc;
-	if (s->img->magic != DD_FRULES_MAGIC || s->img->nmerchants > s->p.merchant_table ||
-	    s->img->nrules > DD_FR_MAX_RULES || s->img->nareas > DD_FR_MAX_AREAS)
+	if (own->magic != DD_FRULES_MAGIC || own->nmerchants > s->p.merchant_table || own->nrules > DD_FR_MAX_RULES ||
+	    own->nareas > DD_FR_MAX_AREAS)
 		return -EBADMSG;
-	s->img->merchant_cap = s->p.merchant_table;
-	if ((rc = get(ctx, s->img->merchant, (size_t)s->img->nmerchants * sizeof(s->img->merchant[0]))) != 0 ||
+	own->merchant_cap = s->p.merchant_table;
+	if ((rc = get(ctx, own->merchant, (size_t)own->nmerchants * sizeof(own->merchant[0]))) != 0 ||
 	    (rc = load_table(&s->payers, get, ctx)) != 0 || (rc = load_table(&s->pairs, get, ctx)) != 0 ||
 	    (rc = load_table(&s->devices, get, ctx)) != 0 || (rc = load_table(&s->merchants, get, ctx)) != 0)
 		return rc;

@@ -67,6 +67,14 @@ void dd_fraud_params_default(struct dd_fraud_params *p);
  */
 int dd_fraud_install(void *state, const struct dd_frules *r);
 
+/*
+ * Put rule set `r` in force without copying it (a reload, on the lcore, at an event boundary): the
+ * caller keeps `r` alive and unchanged until another takes its place. A snapshot saves its
+ * content (and a load takes it into the state's own copy). Returns 0, or -EINVAL if its merchant
+ * table does not fit the operator's capacity. Allocates nothing; O(rules).
+ */
+int dd_fraud_use(void *state, const struct dd_frules *r);
+
 /* The rule set in force (its version goes into every decision's rule_version). */
 const struct dd_frules *dd_fraud_rules(const void *state);
 
