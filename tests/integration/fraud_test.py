@@ -947,6 +947,81 @@ def test_H_hostile_payment_messages_are_counted_and_only_identifiable_ones_decid
             f"mold errors {want_recv.errors}")
 
 
+# ---- I: a rule reload mid-stream ----------------------------------------------------------------
+
+def reload_stream():
+    def make():
+        pcap, csvp = path("reload.pcap"), path("reload.csv")
+        gen("payments", pcap, "--seed", 13, "--count", 200000, "--payers", 20000, "--days", 2, "--csv", csvp)
+        return pcap, csvp
+    return cached("reload", make)
+
+
+def wait_bytes(p, proc, n, timeout=60):
+    deadline = time.monotonic() + timeout
+    while proc.poll() is None and time.monotonic() < deadline:
+        if os.path.exists(p) and os.path.getsize(p) >= n:
+            return True
+        time.sleep(0.0005)
+    return False
+
+
+@test
+def test_I_a_rule_reload_mid_stream_switches_at_one_payment_and_replays():
+    """SIGHUP with a broken rule file (refused, the rules stay), then with the UPI set as version 2:
+    every decision before the switch follows the default rules, every one after it the UPI ones with
+    the state carried over (the oracle switches at the same payment), and the journal replays both."""
+    pcap, csvp = reload_stream()
+    rules = path("live.rules")
+    shutil.copy(os.path.join(ROOT, "rules", "fraud-paytm.rules"), rules)
+    jdir, out, summ = path("reload.j"), path("reload.out"), path("reload.json")
+    cmd = dadar_cmd(pcap, ["--set", f"fraud.rules={rules}", "--summary", summ], journal=jdir, output=out)
+    p = _start(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        # about 150 bytes a decision: signal at about 20% and 35% of the stream
+        running = wait_bytes(out, p, 200000 * 150 // 5)
+        with open(rules, "w") as f:
+            f.write("ruleset broken version 2\nrule round_amount score 20 when amount_inn values 1\n")
+        p.send_signal(signal.SIGHUP)
+        time.sleep(0.05)
+        upi = open(os.path.join(ROOT, "rules", "fraud-upi.rules")).read().replace("ruleset upi version 1",
+                                                                                  "ruleset upi version 2")
+        with open(rules + ".tmp", "w") as f:
+            f.write(upi)
+        os.rename(rules + ".tmp", rules)
+        running = running and wait_bytes(out, p, 200000 * 150 * 35 // 100)
+        p.send_signal(signal.SIGHUP)
+        _, err = p.communicate(timeout=120)
+    finally:
+        CHILDREN.discard(p)
+    if p.returncode != 0 and dpdk_failed(err):
+        raise Skip(f"DPDK cannot start here: {err.strip()[-400:]}")
+    check(p.returncode == 0 and running, f"dadar exited {p.returncode} (running when signalled: {running}): "
+          f"{err.strip()[-800:]}")
+    check("rule reload refused, the rules in force stay" in err and "live.rules:2:33: unknown kind" in err,
+          f"the broken file's refusal: {err.strip()[-1600:]!r}")
+    got = read_decisions(out)
+    vers = [d["rule_version"] for d in got]
+    check(len(got) == 200000 and 1 in vers and 2 in vers and vers == sorted(vers),
+          f"{len(got)} decisions, versions {sorted(set(vers))}, monotone {vers == sorted(vers)}")
+    at = vers.index(2)
+    s = json.load(open(summ))["payments"]
+    check((s["reloads"], s["reload_failures"], s["rules"]) == (1, 1, "upi"),
+          f"summary reloads {s['reloads']}, failures {s['reload_failures']}, rules {s['rules']}")
+    # the oracle switches rule set at the same payment, its state carried over
+    pays = fraudmodel.load_csv(csvp)
+    model = fraudmodel.Model(rules="paytm")
+    want = []
+    for i, pay in enumerate(pays):
+        if i == at:
+            model.rules = "upi"
+        want.append(model.decide(pay))
+    same_as_oracle(got, want, f"decisions across the reload at payment {at}")
+    r = run([JOURNAL, "replay", jdir])
+    check(r.returncode == 0, f"dadar-journal replay exited {r.returncode}: {(r.stdout + r.stderr).strip()[-800:]}")
+    return f"switched at payment {at} of {len(got)}; a broken file refused first; replay re-derived both sides"
+
+
 # ---- runner -------------------------------------------------------------------------------------
 
 def need_binaries():
