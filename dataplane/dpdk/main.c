@@ -18,6 +18,7 @@
 #include <rte_launch.h>
 #include <rte_lcore.h>
 #include <rte_malloc.h>
+#include <rte_telemetry.h>
 
 #include "dataplane/config/config.h"
 #include "dataplane/dpdk/journal.h"
@@ -59,6 +60,8 @@ struct app {
 	struct dd_frules *rules_next;     /* published, not yet acknowledged */
 	uint64_t reloads, reload_failures;
 	char reload_error[512];           /* the last failure */
+	char reload_last[600];            /* what the last reload did (for the control command) */
+	atomic_uint reload_gen;           /* reloads handled (published or refused) */
 	unsigned burst;                   /* events per chain run: the RX buffer (rtc) or a worker burst */
 	struct dd_jconfig jconfig;        /* what the chains are: journaled, and checked against the journal */
 	struct dd_chain *chains;          /* [nchains]: each shard's market chain, then the payment chain */
@@ -460,14 +463,47 @@ static void reload_rules(struct app *a)
 	if (rc != 0) {
 		a->reload_failures++;
 		snprintf(a->reload_error, sizeof(a->reload_error), "%s", err);
-		fprintf(stderr, "dadar: rule reload refused, the rules in force stay: %s\n", err);
-		return;
+		snprintf(a->reload_last, sizeof(a->reload_last), "refused, the rules in force stay: %s", err);
+		fprintf(stderr, "dadar: rule reload %s\n", a->reload_last);
+	} else {
+		a->rules_next = img;
+		/* pairs with the RX lcore's acquire load: the image is complete before its address is seen */
+		atomic_store_explicit(&g_ctl.rules_new, (uintptr_t)img, memory_order_release);
+		snprintf(a->reload_last, sizeof(a->reload_last), "reloaded: %s version %u (%u rules); in force from the "
+			 "next event", img->name, img->version, img->nrules);
+		fprintf(stderr, "dadar: rules %s\n", a->reload_last);
 	}
-	a->rules_next = img;
-	/* pairs with the RX lcore's acquire load: the image is complete before its address is seen */
-	atomic_store_explicit(&g_ctl.rules_new, (uintptr_t)img, memory_order_release);
-	fprintf(stderr, "dadar: rules reloaded: %s version %u (%u rules); in force from the next event\n", img->name,
-		img->version, img->nrules);
+	/* pairs with the control command's acquire load: reload_last is written */
+	atomic_fetch_add_explicit(&a->reload_gen, 1, memory_order_release);
+}
+
+/*
+ * The control command `/dadar/reload` on DPDK's telemetry socket (dpdk-telemetry.py, or any
+ * client of /var/run/dpdk/<prefix>/dpdk_telemetry.v2): does what SIGHUP does and answers with
+ * what happened, {"result": "reloaded: ..." | "refused, ...", "reloads": N, "reload_failures": N}.
+ * It runs on DPDK's telemetry thread and waits (at most 5 s) for the control thread to handle it.
+ */
+static struct app *g_app;
+
+static int tel_reload(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	(void)cmd;
+	(void)params;
+	struct app *a = g_app;
+	unsigned before = atomic_load_explicit(&a->reload_gen, memory_order_acquire);
+	/* pairs with the control thread's exchange, as the signal handler's store does */
+	atomic_store_explicit(&g_ctl.reload, 1, memory_order_release);
+	for (int i = 0; i < 500 && atomic_load_explicit(&a->reload_gen, memory_order_acquire) == before; i++)
+		rte_delay_us_sleep(10 * 1000);
+	rte_tel_data_start_dict(d);
+	if (atomic_load_explicit(&a->reload_gen, memory_order_acquire) == before)
+		rte_tel_data_add_dict_string(d, "result", a->nchains > a->nshards ? "not handled within 5 s"
+										   : "no payment chain: nothing to reload");
+	else
+		rte_tel_data_add_dict_string(d, "result", a->reload_last);
+	rte_tel_data_add_dict_u64(d, "reloads", a->reloads);
+	rte_tel_data_add_dict_u64(d, "reload_failures", a->reload_failures);
+	return 0;
 }
 
 /* The previous image goes once the lcore running the payment chain reads the new one. */
@@ -939,6 +975,9 @@ int main(int argc, char **argv)
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	signal(SIGHUP, on_signal);
+	g_app = &a;
+	rte_telemetry_register_cmd("/dadar/reload", tel_reload,
+				   "Reload the fraud rules and their tables, as SIGHUP does; answers what happened");
 
 	/* Launch every role on its lcore; the main lcore, if it has one, runs it last and inline. */
 	unsigned main_lcore = rte_get_main_lcore();

@@ -640,13 +640,6 @@ static int cmp_merchant(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-uint32_t dd_frules_text_hash(const char *p, size_t n)
-{
-	uint32_t h = 2166136261u;
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ (uint8_t)p[i]) * 16777619u;
-	return h;
-}
 
 /* What the rules need after parsing: the checks across lines, the merchant order, the payer TTL. */
 static void finish(struct cc *c)

@@ -168,8 +168,14 @@ int dd_frules_compile(const char *text, size_t len, const char *origin, struct d
 int dd_frules_check_table(const char *table, const char *rows, size_t len, const char *origin, unsigned first_line,
 			  uint32_t merchant_cap, char *err, size_t errlen);
 
-/* The FNV-1a hash of a rule text (an image's text_hash). */
-uint32_t dd_frules_text_hash(const char *text, size_t len);
+/* The FNV-1a hash of a rule text (an image's text_hash; the journal names reloaded texts by it). */
+static inline uint32_t dd_frules_text_hash(const char *text, size_t len)
+{
+	uint32_t h = 2166136261u;
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (uint8_t)text[i]) * 16777619u;
+	return h;
+}
 
 /* Risk of merchant `id` in the table, 0 when absent. */
 uint32_t dd_frules_merchant_risk(const struct dd_frules *r, uint64_t id);
