@@ -1022,6 +1022,60 @@ def test_I_a_rule_reload_mid_stream_switches_at_one_payment_and_replays():
     return f"switched at payment {at} of {len(got)}; a broken file refused first; replay re-derived both sides"
 
 
+def telemetry_command(prefix, command, timeout=30):
+    """Send `command` to the DPDK telemetry socket of file prefix `prefix`; its JSON answer."""
+    import socket
+    rt = "/var/run/dpdk" if os.getuid() == 0 else os.path.join(os.environ.get("XDG_RUNTIME_DIR") or "/tmp", "dpdk")
+    sock = os.path.join(rt, prefix, "dpdk_telemetry.v2")
+    deadline = time.monotonic() + timeout
+    while not os.path.exists(sock) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as c:
+        c.settimeout(timeout)
+        c.connect(sock)
+        json.loads(c.recv(16384))  # the greeting: version, pid, max output length
+        c.send(command.encode())
+        return json.loads(c.recv(16384))
+
+
+@test
+def test_I_the_reload_control_command_answers_what_happened():
+    """/dadar/reload on DPDK's telemetry socket: a broken file is refused (the answer says where),
+    a good one is put in force mid-stream (decisions switch version once)."""
+    pcap, _csvp = reload_stream()
+    rules = path("ctl.rules")
+    shutil.copy(os.path.join(ROOT, "rules", "fraud-paytm.rules"), rules)
+    out = path("ctl.out")
+    cmd = dadar_cmd(pcap, ["--set", f"fraud.rules={rules}"], output=out)
+    cmd.remove("--no-telemetry")
+    prefix = cmd[cmd.index("--file-prefix") + 1]
+    p = _start(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        running = wait_bytes(out, p, 200000 * 150 // 10)
+        with open(rules, "w") as f:
+            f.write("ruleset broken version 2\naction block 50\naction block 60\n")
+        bad = telemetry_command(prefix, "/dadar/reload")["/dadar/reload"]
+        upi = open(os.path.join(ROOT, "rules", "fraud-upi.rules")).read().replace("version 1", "version 3")
+        with open(rules, "w") as f:
+            f.write(upi)
+        good = telemetry_command(prefix, "/dadar/reload")["/dadar/reload"]
+        running = running and p.poll() is None
+        _, err = p.communicate(timeout=120)
+    finally:
+        CHILDREN.discard(p)
+    if p.returncode != 0 and dpdk_failed(err):
+        raise Skip(f"DPDK cannot start here: {err.strip()[-400:]}")
+    check(p.returncode == 0 and running, f"dadar exited {p.returncode} (running at the commands: {running}): "
+          f"{err.strip()[-600:]}")
+    check(bad["result"].startswith("refused") and "ctl.rules:3:8: action block given twice" in bad["result"]
+          and bad["reload_failures"] == 1, f"the broken file's answer: {bad}")
+    check(good["result"].startswith("reloaded: upi version 3"), f"the good file's answer: {good}")
+    vers = [d["rule_version"] for d in read_decisions(out)]
+    check(len(vers) == 200000 and vers[0] == 1 and vers[-1] == 3 and vers == sorted(vers) and 2 not in vers,
+          f"{len(vers)} decisions, versions {sorted(set(vers))}, monotone {vers == sorted(vers)}")
+    return f"refused: {bad['result'][:80]}...; then {good['result'][:60]}; switched at payment {vers.index(3)}"
+
+
 # ---- runner -------------------------------------------------------------------------------------
 
 def need_binaries():
