@@ -1019,6 +1019,35 @@ static long read_full(FILE *f, uint8_t *p, size_t n)
 	return (long)got;
 }
 
+/*
+ * What the two file subcommands start with: their options, the input file (read through a large
+ * buffer) and the generator writing OUT.pcap. Returns -1 to go on, else the exit status.
+ */
+static int open_file_cmd(int argc, char **argv, enum cmd cmd, const char *mode, uint64_t base_s, struct opts *o,
+			 const char **pos, FILE **in, char **iobuf, struct gen **g)
+{
+	int ret = parse_opts(argc, argv, cmd, o, pos, 2);
+	if (ret) {
+		if (ret == 1)
+			usage(stdout);
+		return ret == 1 ? 0 : EXIT_USAGE;
+	}
+	*in = fopen(pos[0], mode);
+	if (*in == NULL) {
+		fail("open(%s) failed: %s", pos[0], strerror(errno));
+		return EXIT_DATA;
+	}
+	*iobuf = malloc(IN_IOBUF);
+	if (*iobuf)
+		setvbuf(*in, *iobuf, _IOFBF, IN_IOBUF);
+	if (gen_open(g, o, pos[1], base_s)) {
+		fclose(*in);
+		free(*iobuf);
+		return EXIT_DATA;
+	}
+	return -1;
+}
+
 static int cmd_itch_file(int argc, char **argv)
 {
 	struct opts o;
@@ -1032,25 +1061,9 @@ static int cmd_itch_file(int argc, char **argv)
 	int ret;
 	bool failed = true;
 
-	ret = parse_opts(argc, argv, CMD_ITCH_FILE, &o, pos, 2);
-	if (ret) {
-		if (ret == 1)
-			usage(stdout);
-		return ret == 1 ? 0 : EXIT_USAGE;
-	}
-	in = fopen(pos[0], "rb");
-	if (in == NULL) {
-		fail("open(%s) failed: %s", pos[0], strerror(errno));
-		return EXIT_DATA;
-	}
-	iobuf = malloc(IN_IOBUF);
-	if (iobuf)
-		setvbuf(in, iobuf, _IOFBF, IN_IOBUF);
-	if (gen_open(&g, &o, pos[1], BASE_ITCH_FILE)) {
-		fclose(in);
-		free(iobuf);
-		return EXIT_DATA;
-	}
+	ret = open_file_cmd(argc, argv, CMD_ITCH_FILE, "rb", BASE_ITCH_FILE, &o, pos, &in, &iobuf, &g);
+	if (ret >= 0)
+		return ret;
 	for (;;) {
 		uint8_t pfx[2];
 		size_t len, spec;
@@ -1274,25 +1287,9 @@ static int cmd_payments_csv(int argc, char **argv)
 	bool failed = true;
 	int ret;
 
-	ret = parse_opts(argc, argv, CMD_PAYMENTS_CSV, &o, pos, 2);
-	if (ret) {
-		if (ret == 1)
-			usage(stdout);
-		return ret == 1 ? 0 : EXIT_USAGE;
-	}
-	in = fopen(pos[0], "r");
-	if (in == NULL) {
-		fail("open(%s) failed: %s", pos[0], strerror(errno));
-		return EXIT_DATA;
-	}
-	iobuf = malloc(IN_IOBUF);
-	if (iobuf)
-		setvbuf(in, iobuf, _IOFBF, IN_IOBUF);
-	if (gen_open(&g, &o, pos[1], BASE_PAYMENTS)) {
-		fclose(in);
-		free(iobuf);
-		return EXIT_DATA;
-	}
+	ret = open_file_cmd(argc, argv, CMD_PAYMENTS_CSV, "r", BASE_PAYMENTS, &o, pos, &in, &iobuf, &g);
+	if (ret >= 0)
+		return ret;
 	dd_paygen_csv_init(&rd, in, pos[0]);
 	while ((ret = dd_paygen_csv_next(&rd, &m)) == 1) {
 		dd_paygen_encode(&m, msg);

@@ -414,10 +414,22 @@ static void json_operators(struct dd_jw *w, const struct dd_run *r)
 	dd_jw_close(w, '}');
 }
 
-/* The payment chain's fraud operator, if the run has one. */
-static const void *fraud_of(const struct dd_run *r)
+/* What the reports show of the payment chain's fraud operator: its counters and its statistics. */
+struct pay_view {
+	const void *st;
+	uint64_t v[DD_OP_MAX_COUNTERS]; /* dd_fraud_op's counters, in its order */
+	struct dd_fraud_stats fs;
+};
+
+/* False if the run has no fraud operator. */
+static bool pay_view(const struct dd_run *r, struct pay_view *pv)
 {
-	return r->pchain != NULL ? dd_chain_state(r->pchain, DD_OP_FRAUD) : NULL;
+	pv->st = r->pchain != NULL ? dd_chain_state(r->pchain, DD_OP_FRAUD) : NULL;
+	if (pv->st == NULL)
+		return false;
+	dd_fraud_op.counters(pv->st, pv->v);
+	dd_fraud_stats(pv->st, &pv->fs);
+	return true;
 }
 
 static void json_decision(struct dd_jw *w, const struct dd_out_decision *d)
@@ -438,14 +450,12 @@ static void json_decision(struct dd_jw *w, const struct dd_out_decision *d)
 /* "payments": decisions by action, reasons by how often they fired, the first blocked ones. */
 static void json_payments(struct dd_jw *w, const struct dd_run *r)
 {
-	const void *st = fraud_of(r);
-	if (st == NULL)
+	struct pay_view pv;
+	if (!pay_view(r, &pv))
 		return;
-	uint64_t v[DD_OP_MAX_COUNTERS];
-	dd_fraud_op.counters(st, v);
-	struct dd_fraud_stats fs;
-	dd_fraud_stats(st, &fs);
-	const struct dd_frules *rules = dd_fraud_rules(st);
+	const uint64_t *v = pv.v;
+	const struct dd_fraud_stats *fs = &pv.fs;
+	const struct dd_frules *rules = dd_fraud_rules(pv.st);
 	dd_jw_open(w, "payments", '{');
 	dd_jw_strn(w, "rules", rules->name, sizeof(rules->name));
 	dd_jw_u64(w, "rules_version", rules->version);
@@ -457,11 +467,11 @@ static void json_payments(struct dd_jw *w, const struct dd_run *r)
 		dd_jw_u64(w, dd_fraud_op.counter_names[i] + 6, v[i]); /* without "fraud_" */
 	dd_jw_open(w, "reasons", '{');
 	for (unsigned i = 0; i < DD_R__COUNT; i++)
-		dd_jw_nz(w, dd_reason_name(i), fs.reasons[i]);
+		dd_jw_nz(w, dd_reason_name(i), fs->reasons[i]);
 	dd_jw_close(w, '}');
 	dd_jw_open(w, "first_blocked", '[');
-	for (unsigned i = 0; i < fs.nblocked; i++)
-		json_decision(w, &fs.blocked[i]);
+	for (unsigned i = 0; i < fs->nblocked; i++)
+		json_decision(w, &fs->blocked[i]);
 	dd_jw_close(w, ']');
 	dd_jw_close(w, '}');
 }
@@ -694,13 +704,12 @@ static void human_drop(void *ctx, const char *name, uint64_t n)
 /* Decisions by action, the reasons that fired most, the first blocked payments with theirs. */
 static void human_payments(const struct dd_run *r, FILE *out)
 {
-	const void *st = fraud_of(r);
-	if (st == NULL)
+	struct pay_view pv;
+	if (!pay_view(r, &pv))
 		return;
-	uint64_t v[DD_OP_MAX_COUNTERS];
-	dd_fraud_op.counters(st, v);
-	struct dd_fraud_stats fs;
-	dd_fraud_stats(st, &fs);
+	const void *st = pv.st;
+	const uint64_t *v = pv.v;
+	const struct dd_fraud_stats *fs = &pv.fs;
 	/* the operator's counters in their order: decisions, approve, verify, review, block, ... */
 	fprintf(out, "  payments ");
 	human_count(out, v[0]);
@@ -709,8 +718,8 @@ static void human_payments(const struct dd_run *r, FILE *out)
 		human_count(out, v[1 + a]);
 		fprintf(out, " %s%s", dd_action_name(a), a < 3 ? ", " : "");
 	}
-	if (fs.reasons[DD_R_INVALID])
-		fprintf(out, " (%llu invalid)", (unsigned long long)fs.reasons[DD_R_INVALID]);
+	if (fs->reasons[DD_R_INVALID])
+		fprintf(out, " (%llu invalid)", (unsigned long long)fs->reasons[DD_R_INVALID]);
 	fputc('\n', out);
 	if (v[0] == 0)
 		return;
@@ -720,17 +729,17 @@ static void human_payments(const struct dd_run *r, FILE *out)
 	for (unsigned k = 0; k < 6; k++) {
 		int best = -1;
 		for (unsigned i = 0; i < DD_R__COUNT; i++)
-			if (!shown[i] && fs.reasons[i] > 0 && (best < 0 || fs.reasons[i] > fs.reasons[best]))
+			if (!shown[i] && fs->reasons[i] > 0 && (best < 0 || fs->reasons[i] > fs->reasons[best]))
 				best = (int)i;
 		if (best < 0)
 			break;
 		shown[best] = true;
 		fprintf(out, "%s%s ", k ? ", " : "", dd_reason_name((unsigned)best));
-		human_count(out, fs.reasons[best]);
+		human_count(out, fs->reasons[best]);
 	}
 	fputc('\n', out);
-	for (unsigned i = 0; i < fs.nblocked && i < 3; i++) {
-		const struct dd_out_decision *d = &fs.blocked[i];
+	for (unsigned i = 0; i < fs->nblocked && i < 3; i++) {
+		const struct dd_out_decision *d = &fs->blocked[i];
 		char cur[4 * 3 + 1];
 		dd_report_text(cur, sizeof(cur), d->currency, 3);
 		fprintf(out, "  blocked  txn %llu payer %llu amount %lld %s (minor units) score %u:",
