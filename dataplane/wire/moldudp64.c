@@ -426,6 +426,12 @@ enum dd_mold_verdict dd_mold_rx(struct dd_mold_session *s, const uint8_t *p, siz
 			s->stats.stale_session++;
 			return DD_MOLD_DROP;
 		}
+		/* a new session starts at 1: the jump limit holds for it too, held or not (its held
+		 * datagrams are released into it without passing the check below) */
+		if (h.seq > 1 && h.seq - 1 > DD_MOLD_MAX_JUMP) {
+			s->stats.errors[DD_MOLD_ERR_SEQ_JUMP]++;
+			return DD_MOLD_DROP;
+		}
 		if (c->npending > 0) {
 			/* The caller skipped the drain after the change began: join it or give up. */
 			const struct dd_mold_held *first = &s->held[c->order[0]];

@@ -504,6 +504,24 @@ static void test_a_jump_past_the_limit_is_dropped_whole_and_counted_and_the_feed
 	assert_int_equal(f->s.next_seq, 4 + DD_MOLD_MAX_JUMP);
 }
 
+/* A new session starts at 1: a first datagram of it far ahead is dropped too, also while the old
+ * session holds datagrams (its datagrams are held then, and released without the check) — the
+ * fuzzer found the missing count running away through that path. */
+static void test_a_new_session_far_ahead_is_dropped_held_or_not(void **state)
+{
+	(void)state;
+	struct fx *f = fx_init(4, 0, false);
+	struct dgram d;
+
+	feed(f, dg_std(&d, SESS_A, 1, 1), 0, 0);
+	assert_int_equal(feed(f, dg_std(&d, SESS_A, 4, 1), 0, 1), DD_MOLD_HELD); /* a gap: held */
+	assert_int_equal(feed(f, dg_std(&d, SESS_B, 2 + DD_MOLD_MAX_JUMP, 1), 0, 2), DD_MOLD_DROP);
+	assert_int_equal(f->s.stats.errors[DD_MOLD_ERR_SEQ_JUMP], 1);
+	/* exactly at the limit (1 + the limit) it is taken, held behind the old session's */
+	assert_int_equal(feed(f, dg_std(&d, SESS_B, 1 + DD_MOLD_MAX_JUMP, 1), 0, 3), DD_MOLD_HELD);
+	assert_int_equal(f->s.stats.errors[DD_MOLD_ERR_SEQ_JUMP], 1);
+}
+
 static void test_the_missing_count_saturates_instead_of_wrapping(void **state)
 {
 	(void)state;
@@ -1325,6 +1343,7 @@ int main(void)
 		cmocka_unit_test(test_held_datagram_beyond_end_of_session_is_dropped_without_gap),
 		cmocka_unit_test(test_gap_with_window_zero_is_declared_at_once_and_logged),
 		cmocka_unit_test(test_a_jump_past_the_limit_is_dropped_whole_and_counted_and_the_feed_goes_on),
+		cmocka_unit_test(test_a_new_session_far_ahead_is_dropped_held_or_not),
 		cmocka_unit_test(test_the_missing_count_saturates_instead_of_wrapping),
 		cmocka_unit_test(test_duplicate_datagram_on_same_line_counts_own_duplicates),
 		cmocka_unit_test(test_partial_overlap_delivers_only_new_messages),
