@@ -548,6 +548,30 @@ def test_C_late_and_out_of_order_payments_equal_the_oracle_in_both_rule_sets():
 
 
 @test
+def test_C_the_zscore_rule_switched_on_equals_the_oracle():
+    """amount_zscore (off as shipped) on, at 2.0 standard deviations, over the late stream (about
+    100 payments a payer, amounts spread): the oracle's integer EWMA, written from docs/rules.md."""
+    c, _kinds, pcap = cached("late", lambda: None)
+    rules = path("zscore.rules")
+    text = open(os.path.join(ROOT, "rules", "fraud-paytm.rules")).read()
+    on = text.replace("when zscore  over 3.0  alpha_shift 4  min_count 10  off",
+                      "when zscore  over 2.0  alpha_shift 3  min_count 10")
+    check(on != text, "the shipped zscore line changed: update this test")
+    with open(rules, "w") as f:
+        f.write(on)
+    pays = fraudmodel.load_csv(c)
+    model = fraudmodel.Model(rules="paytm", zscore=(20, 3, 10, 20))
+    want = [model.decide(x) for x in pays]
+    o = path("zscore.out")
+    dadar(pcap, ["--set", f"fraud.rules={rules}"], output=o)
+    got = read_decisions(o)
+    same_as_oracle(got, want, "paytm with amount_zscore on: dadar vs oracle")
+    n = sum("amount_zscore" in x["reasons"] for x in got)
+    check(n > 20, f"amount_zscore fired only {n} times: the test does not exercise it")
+    return f"amount_zscore fired for {n} of {len(got)} payments, as the oracle's"
+
+
+@test
 def test_C_a_new_payer_leaves_an_earlier_payers_window_history_alone():
     """Regression, found by test C: payer 11 pays 100 then 3,000,000, payer 13 (new) pays 100, payer
     11 pays 3,000,000: its hour window holds 6,000,100 > 5,000,000 (velocity_hour_amount, both rule

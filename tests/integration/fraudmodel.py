@@ -100,7 +100,14 @@ UPI_RULES = (
     ("velocity_hour_amount", 25), ("velocity_hour_count", 30), ("round_amount", 15),
     ("impossible_travel", 50), ("fast_travel", 20),
 )
-REASON_ORDER = {code: i for i, (code, _) in enumerate(PAYTM_RULES)}
+REASON_ORDER = {code: i for i, (code, _) in enumerate(PAYTM_RULES + (("amount_zscore", None),))}
+
+# The z-score rule (off in both shipped sets; docs/rules.md gives its integer recurrences): the
+# payer's exponentially weighted mean (minor units << 16) and variance (minor units squared) over
+# its valid payments, amounts capped at 2**40; it fires, before the payment is added, when the payer
+# has at least min_count earlier payments, the variance is > 0 and d*d*100 > z10*z10*var, where d
+# is the amount less the mean (floored to minor units) and z10 the threshold in tenths.
+EW_CAP = 1 << 40
 
 ROUND_AMOUNTS = frozenset({1_000_000, 2_500_000, 5_000_000, 10_000_000})
 BELOW_LIMIT_AMOUNTS = frozenset({999_900, 2_499_900, 4_999_900, 9_999_900})
@@ -313,7 +320,8 @@ class Model:
     """The fraud engine's decisions, one payment at a time in input order (state carried)."""
 
     def __init__(self, rules="paytm", merchant_risk=None, mcc_score=None, areas=None,
-                 utc_offset_min=330):
+                 utc_offset_min=330, zscore=None):
+        """zscore: None (off, as shipped) or (z10, alpha_shift, min_count, score)."""
         if rules not in ("paytm", "upi"):
             raise ValueError(f"unknown rule set {rules!r}")
         self.rules = rules
@@ -326,6 +334,8 @@ class Model:
         self.first_use = {}      # (payer, device) -> time_ns of its first valid payment
         self.device_payers = {}  # device -> set of payers that used it
         self.merchants_seen = set()
+        self.zscore = zscore
+        self.ew = {}             # payer -> [n, mean_q, var] over its valid payments
 
     # -- the decision ---------------------------------------------------------------------------
 
@@ -336,6 +346,8 @@ class Model:
             # No state update at all for an invalid payment.
             return self._result(p, INVALID_SCORE, ["invalid"])
         fired = self._paytm(p) if self.rules == "paytm" else self._upi(p)
+        if self.zscore is not None and self._zscore_fires(p):
+            fired["amount_zscore"] = self.zscore[3]
         self._record(p)
         score = sum(fired.values())
         reasons = sorted((code for code, s in fired.items() if s != 0), key=REASON_ORDER.get)
@@ -466,8 +478,31 @@ class Model:
         return any(haversine_km(lat, lon, p["lat_e6"], p["lon_e6"]) <= radius
                    for lat, lon, radius in self.areas)
 
+    def _zscore_fires(self, p):
+        z10, _shift, min_count, _score = self.zscore
+        n, mean_q, var = self.ew.get(p["payer"], (0, 0, 0))
+        if n < min_count or var <= 0:
+            return False
+        d = min(p["amount_minor"], EW_CAP) - (mean_q >> 16)
+        return d * d * 100 > z10 * z10 * var
+
+    def _ew_add(self, p):
+        shift = self.zscore[1] if self.zscore is not None else 4
+        a = min(p["amount_minor"], EW_CAP)
+        st = self.ew.get(p["payer"])
+        if st is None:
+            self.ew[p["payer"]] = [1, a << 16, 0]
+            return
+        d = a - (st[1] >> 16)
+        inc = (d << 16) >> shift
+        st[1] += inc
+        st[2] += (d * inc) >> 16
+        st[2] -= st[2] >> shift
+        st[0] += 1
+
     def _record(self, p):
         """Add a valid, already scored payment to the state."""
+        self._ew_add(p)
         payer, device = p["payer"], p["device"]
         self.history.setdefault(payer, PayerHistory()).add(p["time_ns"], p["amount_minor"])
         if self._has_location(p):
