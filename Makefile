@@ -17,9 +17,9 @@ OPT      ?= -O3
 CC       ?= cc
 Q        := $(if $(V),,@)
 
-PKGS     := libdpdk liburing jemalloc cmocka libpcap zlib
+PKGS     := libdpdk liburing jemalloc cmocka libpcap zlib libsystemd
 DEB_PKGS := build-essential pkg-config dpdk-dev libdpdk-dev liburing-dev libjemalloc-dev \
-            libcmocka-dev libpcap-dev zlib1g-dev python3 iproute2 tcpreplay clang libclang-rt-14-dev \
+            libcmocka-dev libpcap-dev zlib1g-dev libsystemd-dev python3 iproute2 tcpreplay clang libclang-rt-14-dev \
             openjdk-17-jdk-headless libhdrhistogram-java
 
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
@@ -32,9 +32,9 @@ pc_cflags = $(shell pkg-config --cflags $(1) 2>/dev/null | sed 's/-I/-isystem /g
 pc_libs   = $(shell pkg-config --libs $(1) 2>/dev/null)
 
 CFLAGS_CORE  = $(BASE_CFLAGS) -march=$(MARCH) $(EXTRA_CFLAGS)
-CFLAGS_DPDK  = $(CFLAGS_CORE) $(call pc_cflags,libdpdk liburing jemalloc)
+CFLAGS_DPDK  = $(CFLAGS_CORE) $(call pc_cflags,libdpdk liburing jemalloc libsystemd)
 LIBS_CORE    = -lz -lm
-LIBS_DPDK    = $(call pc_libs,libdpdk liburing jemalloc) $(LIBS_CORE)
+LIBS_DPDK    = $(call pc_libs,libdpdk liburing jemalloc libsystemd) $(LIBS_CORE)
 LIBS_TEST    = $(call pc_libs,cmocka) $(LIBS_CORE)
 
 # Everything with logic that does not need a NIC is DPDK-free (DESIGN.md §2) and goes into one

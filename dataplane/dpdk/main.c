@@ -20,6 +20,8 @@
 #include <rte_malloc.h>
 #include <rte_telemetry.h>
 
+#include <systemd/sd-daemon.h>
+
 #include "dataplane/config/config.h"
 #include "dataplane/dpdk/journal.h"
 #include "dataplane/dpdk/lcore.h"
@@ -523,10 +525,48 @@ static void reap_rules(struct app *a)
  * The control thread (not an lcore: it sleeps and makes syscalls): keeps a spare journal segment
  * ready, the NIC clock mappings fresh, and writes snapshots, until every lcore loop returned.
  */
+/*
+ * systemd's watchdog (Type=notify with WatchdogSec=): pinged from the control thread at half the
+ * interval, and only while the RX lcore is alive, i.e. its telemetry slot's publication time
+ * (refreshed every millisecond by its loop) moved since the last ping. An lcore stuck in a loop
+ * stops the pings, and systemd restarts the service. The lcores themselves make no syscall.
+ */
+struct watchdog {
+	uint64_t every;      /* TSC ticks between pings; 0: no watchdog asked for */
+	uint64_t next;
+	uint64_t last_seen;  /* the RX slot's publish_tsc at the last ping */
+};
+
+static void watchdog_init(struct watchdog *w, uint64_t hz)
+{
+	uint64_t usec = 0;
+	memset(w, 0, sizeof(*w));
+	if (sd_watchdog_enabled(0, &usec) > 0 && usec > 0) {
+		w->every = usec / 2 * (hz / 1000000);
+		w->next = rte_get_tsc_cycles() + w->every;
+	}
+}
+
+static void watchdog_tend(struct watchdog *w, const struct app *a, uint64_t now)
+{
+	if (w->every == 0 || now < w->next)
+		return;
+	w->next = now + w->every;
+	const struct dd_tm_slot *sl = a->tm.hdr != NULL ? dd_tm_slot(&a->tm, 0) : NULL;
+	uint64_t seen = sl != NULL ? atomic_load_explicit(&sl->publish_tsc, memory_order_relaxed) : now;
+	if (seen == w->last_seen)
+		return; /* the RX lcore did not publish since the last ping: let systemd see it */
+	w->last_seen = seen;
+	sd_notify(0, "WATCHDOG=1");
+}
+
 static void *control_main(void *arg)
 {
 	struct app *a = arg;
 	uint64_t hz = rte_get_tsc_hz(), next_cal = rte_get_tsc_cycles() + hz;
+	struct watchdog wd;
+	bool stopping = false;
+	watchdog_init(&wd, hz);
 	char err[512];
 	bool tend_failed = false;
 	bool disk = a->cfg.journal[0] != '\0';
@@ -543,6 +583,12 @@ static void *control_main(void *arg)
 		if (atomic_exchange_explicit(&g_ctl.reload, 0, memory_order_acquire) && a->nchains > a->nshards)
 			reload_rules(a);
 		reap_rules(a);
+		watchdog_tend(&wd, a, now);
+		/* pairs with the release store of the signal handler or the idle timeout */
+		if (!stopping && atomic_load_explicit(&g_ctl.quit, memory_order_acquire)) {
+			stopping = true;
+			sd_notify(0, "STOPPING=1\nSTATUS=draining: input stopped, the pipeline empties and reports");
+		}
 		if (a->journal == NULL || !disk)
 			continue;
 		if (dd_journal_tend(a->journal, err, sizeof(err)) != 0 && !tend_failed) {
@@ -1014,6 +1060,10 @@ int main(int argc, char **argv)
 	if (!have_ctrl)
 		fprintf(stderr, "dadar: cannot start the control thread: no NIC clock recalibration, spare journal "
 			"segments or snapshots this run\n");
+	/* ports are up, recovery is done, every lcore is launched: ready (for systemd's Type=notify) */
+	sd_notifyf(0, "READY=1\nMAINPID=%lu\nSTATUS=running: %u feed(s), %s, %u market shard(s)%s%s",
+		   (unsigned long)getpid(), a.nfeeds, a.cfg.pipeline == DD_PIPELINE_RTC ? "run to completion" : "staged",
+		   a.nshards, a.nchains > a.nshards ? ", payments" : "", a.cfg.journal[0] ? ", journaled" : "");
 	if (main_role >= 0)
 		fn[main_role](arg[main_role]);
 	rte_eal_mp_wait_lcore();
