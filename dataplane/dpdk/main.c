@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <rte_cycles.h>
@@ -26,6 +27,7 @@
 #include "dataplane/dpdk/journal.h"
 #include "dataplane/dpdk/lcore.h"
 #include "dataplane/dpdk/port.h"
+#include "dataplane/dpdk/telecmd.h"
 #include "dataplane/journal/recovery.h"
 #include "dataplane/journal/replay.h"
 #include "dataplane/config/report.h"
@@ -1024,6 +1026,15 @@ int main(int argc, char **argv)
 	g_app = &a;
 	rte_telemetry_register_cmd("/dadar/reload", tel_reload,
 				   "Reload the fraud rules and their tables, as SIGHUP does; answers what happened");
+	static struct dd_telecmd_ctx tc;
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	tc = (struct dd_telecmd_ctx){ .cfg = &a.cfg, .tm = &a.tm, .feeds = a.feeds, .nfeeds = a.nfeeds,
+				      .nshards = a.nshards, .payments = a.nchains > a.nshards, .journal = a.journal,
+				      .start_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec };
+	if (dd_telecmd_register(&tc) != 0)
+		fprintf(stderr, "dadar: cannot register the /dadar/* telemetry commands (monitoring through the "
+			"telemetry socket is off)\n");
 
 	/* Launch every role on its lcore; the main lcore, if it has one, runs it last and inline. */
 	unsigned main_lcore = rte_get_main_lcore();

@@ -1083,6 +1083,9 @@ def test_I_the_reload_control_command_answers_what_happened():
         with open(rules, "w") as f:
             f.write(upi)
         good = telemetry_command(prefix, "/dadar/reload")["/dadar/reload"]
+        # the monitoring commands beside it, while it runs
+        mon = {c: telemetry_command(prefix, c)[c] for c in
+               ("/dadar/info", "/dadar/feeds", "/dadar/journal", "/dadar/stages", "/dadar/counters")}
         running = running and p.poll() is None
         _, err = p.communicate(timeout=120)
     finally:
@@ -1097,6 +1100,17 @@ def test_I_the_reload_control_command_answers_what_happened():
     vers = [d["rule_version"] for d in read_decisions(out)]
     check(len(vers) == 200000 and vers[0] == 1 and vers[-1] == 3 and vers == sorted(vers) and 2 not in vers,
           f"{len(vers)} decisions, versions {sorted(set(vers))}, monotone {vers == sorted(vers)}")
+    info, feeds, jrn = mon["/dadar/info"], mon["/dadar/feeds"], mon["/dadar/journal"]
+    check(info["instance"] == prefix and info["payments"] == 1 and info["feeds"] == 2, f"/dadar/info {info}")
+    check(feeds["payments"]["kind"] == "payment" and feeds["payments"]["session"] == "DADARPAY01" and
+          1 < feeds["payments"]["next_seq"] <= 200001 and feeds["itch"]["next_seq"] == 1, f"/dadar/feeds {feeds}")
+    check(jrn["state"] == "running" and jrn["released"] > 0, f"/dadar/journal {jrn}")
+    st = mon["/dadar/stages"]
+    check("fraud" in st and st["fraud"]["count"] > 0 and "book" not in st and
+          st["fraud"]["p50_ns"] <= st["fraud"]["p99_ns"] <= st["fraud"]["max_ns"], f"/dadar/stages {st}")
+    tot = mon["/dadar/counters"]["total"]
+    check(0 < tot["fraud_decisions"] <= 200000 and tot["fraud_decisions"] == tot["fraud_outputs"],
+          f"/dadar/counters total: decisions {tot.get('fraud_decisions')}, outputs {tot.get('fraud_outputs')}")
     return f"refused: {bad['result'][:80]}...; then {good['result'][:60]}; switched at payment {vers.index(3)}"
 
 
