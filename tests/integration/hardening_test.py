@@ -88,7 +88,9 @@ def test_stall(tmp):
         check(rc is not None, f"run {i}: dadar exited by itself ({took:.1f} s){'' if rc is not None else ': it hung'}")
         if rc is None:
             continue
-        if "input was stopped" in err:
+        # the stall shows on either side: the RX lcore's push ("input was stopped") or the journal
+        # lcore's full staging buffer ("input stopped")
+        if "input was stopped" in err or "input stopped" in err:
             stalled += 1
             j = json.load(open(summ))["journal"]
             check(rc == 1 and isinstance(j.get("orphaned"), int) and "durable LSN" in err,
@@ -205,7 +207,7 @@ def test_seqjump(tmp):
 def test_help(tmp):
     print("hardening: --help says what snapshot_every counts", flush=True)
     r = subprocess.run([f"{B}/dadar", "--no-huge", "--no-pci", "--no-shconf", "--no-telemetry", "--log-level=*:error",
-                        "-m", "256", "--", "--help"], capture_output=True, text=True)
+                        "--file-prefix", f"{TAG}help", "-m", "256", "--", "--help"], capture_output=True, text=True)
     lines = r.stdout.splitlines()
     at = next((i for i, l in enumerate(lines) if l.strip().startswith("snapshot_every")), None)
     line = " ".join(lines[at:at + 2]) if at is not None else ""
@@ -238,6 +240,12 @@ def main():
         for e in os.listdir("/dev/shm"):
             if e.startswith(f"dadar-{TAG}"):
                 os.unlink(os.path.join("/dev/shm", e))
+        # EAL leaves its runtime directory behind, even with --no-shconf
+        rt = "/var/run/dpdk" if os.getuid() == 0 else os.path.join(os.environ.get("XDG_RUNTIME_DIR") or "/tmp", "dpdk")
+        if os.path.isdir(rt):
+            for e in os.listdir(rt):
+                if e.startswith(TAG):
+                    shutil.rmtree(os.path.join(rt, e), ignore_errors=True)
     print(f"hardening_test: {'all passed' if not FAILS else f'{len(FAILS)} failed'}")
     return 1 if FAILS else 0
 
