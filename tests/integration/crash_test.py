@@ -38,6 +38,8 @@ import pcaplib as pl  # noqa: E402
 
 
 def check(cond, what):
+    # one line per check: a child's stderr quoted in `what` must not look like lines of our own
+    what = " | ".join(line.strip() for line in str(what).splitlines() if line.strip())
     print(f"  {'PASS' if cond else 'FAIL'}  {what}", flush=True)
     if not cond:
         FAILS.append(what)

@@ -1139,6 +1139,8 @@ def main(argv):
             t1 = time.monotonic()
             try:
                 note = t()
+                # one line: a child's stderr quoted in the note must not look like lines of our own
+                note = " | ".join(x.strip() for x in (note or "").splitlines() if x.strip())
                 print(f"  PASS  {t.__name__} ({time.monotonic() - t1:.1f} s){': ' + note if note else ''}", flush=True)
             except Skip as e:
                 skips += 1
