@@ -91,6 +91,9 @@ static const struct opt opts[] = {
 	{ "fraud.merchants", T_UINT, F(fraud.merchants), 1, 1u << 28, "merchants remembered (for new_merchant)", NULL },
 	{ "fraud.merchant_table_cap", T_UINT, F(fraud.merchant_table), 1, 1u << 26,
 	  "entries the merchant risk table may have", NULL },
+	{ "fraud.late_grace_s", T_UINT, F(fraud.late_grace_s), 0, 30 * 86400,
+	  "a payment up to this late (s, behind its payer's latest) is scored over every earlier payment "
+	  "its windows reach; the payer keeps its payments this much longer", NULL },
 	{ "watermark.interval_us", T_U64, F(wm_interval_us), 1, 86400000000ull,
 	  "event time between watermark ticks, µs (sent only when an operator is time-driven)", NULL },
 	{ "watermark.delay_us", T_U64, F(wm_delay_us), 0, 86400000000ull,
@@ -472,7 +475,8 @@ static int set_opt(struct dd_config *c, const struct opt *o, const char *key, co
 	case T_PATH:
 		if (strlen(value) >= DD_PATH_MAX)
 			return fail(err, errlen, "%s: %s: path longer than %d bytes", origin, key, DD_PATH_MAX - 1);
-		strcpy(field, value);
+		/* "none" turns a path off, as the help says (an empty value does too) */
+		strcpy(field, strcmp(value, "none") == 0 ? "" : value);
 		return 0;
 	case T_NAME:
 		if (!valid_name(value, DD_INSTANCE_MAX))

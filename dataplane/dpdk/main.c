@@ -867,6 +867,12 @@ static int preflight(int argc, char **argv)
 			sep = i;
 			break;
 		}
+	/* --version after the "--" is dadar's too, and needs no DPDK either */
+	for (int i = sep + 1; i < argc; i++)
+		if (strcmp(argv[i], "--version") == 0) {
+			printf("dadar %s\n", DD_VERSION);
+			return 0;
+		}
 	for (int i = 1; i < sep; i++) {
 		const char *a = argv[i];
 		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {

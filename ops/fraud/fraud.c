@@ -139,19 +139,22 @@ struct fraud {
 	size_t img_size;
 	size_t payers_bytes, pairs_bytes, devices_bytes, merchants_bytes;
 	int64_t win_ns;             /* largest window of an enabled rule (0: no history kept) */
+	int64_t keep_ns;            /* how long a payer keeps a payment: win_ns plus the late grace */
 	dd_fraud_model_fn model;
 };
 
 void dd_fraud_params_default(struct dd_fraud_params *p)
 {
 	*p = (struct dd_fraud_params){ .payers = 1u << 16, .history = 1u << 18, .pairs = 1u << 17,
-				       .devices = 1u << 17, .merchants = 1u << 16, .merchant_table = 1u << 16 };
+				       .devices = 1u << 17, .merchants = 1u << 16, .merchant_table = 1u << 16,
+				       .late_grace_s = 86400 };
 }
 
 static bool params_ok(const struct dd_fraud_params *p)
 {
 	const uint32_t max = 1u << 28;
 	return p->payers >= 1 && p->payers <= max && p->history <= max && p->pairs >= 1 && p->pairs <= max &&
+	       p->late_grace_s <= 30 * 86400 &&
 	       p->devices >= 1 && p->devices <= max && p->merchants >= 1 && p->merchants <= max &&
 	       dd_frules_memsize(p->merchant_table) != 0;
 }
@@ -187,6 +190,7 @@ static void set_window(struct fraud *s)
 		if (windowed && !(r->flags & DD_FR_OFF) && r->window_ns > s->win_ns)
 			s->win_ns = r->window_ns;
 	}
+	s->keep_ns = s->win_ns + (int64_t)s->p.late_grace_s * 1000000000;
 }
 
 static int fraud_init(void *mem, size_t len, const void *params)
@@ -364,7 +368,7 @@ static void hist_push(struct fraud *s, struct payer *py, int64_t t, int64_t amou
 		/* the oldest entry of the pool is the oldest of its payer (entries are taken in arrival
 		 * order and payers drop theirs oldest first) */
 		struct payer *owner = (struct payer *)(void *)(s->payers.slots + (size_t)h->payer * sizeof(struct payer));
-		if (h->t > owner->h.last_ns - s->win_ns)
+		if (h->t > owner->h.last_ns - s->keep_ns)
 			s->v.c[C_HISTORY_EVICTED_LIVE]++;
 		hist_pop(s, owner);
 	}
@@ -394,8 +398,9 @@ static inline bool in_window(const struct dd_frule *r, int64_t et, int64_t t)
 
 /*
  * The payer's earlier payments each windowed rule sees. One older than the payer's latest payment
- * (this one included) by the largest window or more is forgotten, so a late payment is scored
- * against the state as it is (the spec's words): exactly what the oldest-first drop keeps.
+ * (this one included) by the largest window plus the late grace or more is forgotten: a payment up
+ * to the grace late sees every earlier payment its windows reach; one later still is scored against
+ * the state as it is (the spec's words). Exactly what the oldest-first drop keeps.
  */
 static void scan_history(const struct fraud *s, const struct payer *py, int64_t t, int64_t floor, struct win *w)
 {
@@ -643,7 +648,7 @@ static void decide(struct fraud *s, const struct dd_ev_payment *p, const struct 
 	int64_t floor = INT64_MIN;
 	if (py != NULL) {
 		int64_t latest = py->n > 0 && py->h.last_ns > f.t ? py->h.last_ns : f.t;
-		floor = latest - s->win_ns;
+		floor = latest - s->keep_ns;
 		while (py->head != NIL && s->hist[py->head].t <= floor)
 			hist_pop(s, py);
 	}

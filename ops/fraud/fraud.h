@@ -28,8 +28,10 @@
  *             say "never before"); full: counted (pairs_full), the payment scores as a new device.
  *   devices   distinct payers per device. Never expires; full: counted (devices_full).
  *   merchants merchants seen. Never expires; full: counted (merchants_full), scores as new.
- * A payment later than its payer's latest (event time) is scored against the state as it is and
- * counted (out_of_order).
+ * A payment earlier than its payer's latest (event time) is counted (out_of_order) and scored over
+ * every earlier payment its windows reach, as long as it is at most late_grace_s behind that latest
+ * one: the payer keeps its payments for the largest window plus the grace. One later still is
+ * scored against what is kept.
  */
 
 #include <stdint.h>
@@ -53,6 +55,7 @@ struct dd_fraud_params {
 	uint32_t devices;        /* device capacity */
 	uint32_t merchants;      /* merchants-seen capacity */
 	uint32_t merchant_table; /* merchant risk table entries a rule set may have */
+	uint32_t late_grace_s;   /* how late (behind its payer's latest) a payment is still scored exactly */
 };
 
 extern const struct dd_op_ops dd_fraud_op;

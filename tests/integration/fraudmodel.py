@@ -38,8 +38,9 @@ Choices where the specification leaves room (each one also commented where it is
   22:59:59.999999999 is hour 22 and 23:00:00.000000000 is hour 23.
 - Forgetting (docs/rules.md, "Late payments"): an earlier payment counts in a window only if its
   time is later than the payer's latest time (this payment included) minus the rule set's largest
-  window (24 h for paytm, 1 h for upi). For a payment in time order this changes nothing; a late
-  payment is scored "against the state as it is" (the spec): what a payer's state keeps. The
+  window (24 h for paytm, 1 h for upi) minus the late grace (fraud.late_grace_s, 24 h). For a
+  payment at most the grace behind its payer's latest this changes nothing (the spec's windows
+  exactly); one later still is scored "against the state as it is" (the spec): what is kept. The
   history itself is kept whole here, with a running maximum of times so that a window scan starts
   at the first payment that can possibly be in it.
 """
@@ -320,7 +321,7 @@ class Model:
     """The fraud engine's decisions, one payment at a time in input order (state carried)."""
 
     def __init__(self, rules="paytm", merchant_risk=None, mcc_score=None, areas=None,
-                 utc_offset_min=330, zscore=None):
+                 utc_offset_min=330, zscore=None, late_grace_s=86400):
         """zscore: None (off, as shipped) or (z10, alpha_shift, min_count, score)."""
         if rules not in ("paytm", "upi"):
             raise ValueError(f"unknown rule set {rules!r}")
@@ -335,6 +336,7 @@ class Model:
         self.device_payers = {}  # device -> set of payers that used it
         self.merchants_seen = set()
         self.zscore = zscore
+        self.late_grace_ns = late_grace_s * 10**9
         self.ew = {}             # payer -> [n, mean_q, var] over its valid payments
 
     # -- the decision ---------------------------------------------------------------------------
@@ -433,14 +435,14 @@ class Model:
     def _window(self, p, length_ns, include_t):
         """Amounts of the payer's earlier payments with time in (t - length, t] or (t - length, t),
         less those forgotten: at or before the payer's latest time (this one included) minus the
-        rule set's largest window."""
+        rule set's largest window and the late grace."""
         history = self.history.get(p["payer"])
         if history is None:
             return []
         t = p["time_ns"]
         latest = max(t, history.runmax[-1])
         largest = DAY_NS if self.rules == "paytm" else HOUR_NS
-        return history.window(max(t - length_ns, latest - largest), t, include_t)
+        return history.window(max(t - length_ns, latest - largest - self.late_grace_ns), t, include_t)
 
     def _new_device(self, p):
         """True when the payer first used this device less than 48 h before t (or never).
