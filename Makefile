@@ -20,7 +20,7 @@ Q        := $(if $(V),,@)
 PKGS     := libdpdk liburing jemalloc cmocka libpcap zlib libsystemd
 DEB_PKGS := build-essential pkg-config dpdk-dev libdpdk-dev liburing-dev libjemalloc-dev \
             libcmocka-dev libpcap-dev zlib1g-dev libsystemd-dev python3 iproute2 tcpreplay clang libclang-rt-14-dev \
-            openjdk-17-jdk-headless libhdrhistogram-java
+            openjdk-17-jdk-headless libhdrhistogram-java prometheus groff-base man-db systemd
 
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
             -Wcast-qual -Wpointer-arith -Wundef
@@ -71,6 +71,9 @@ deps:
 	command -v javac >/dev/null || missing="$$missing javac"; \
 	command -v tcpreplay >/dev/null || missing="$$missing tcpreplay"; \
 	command -v clang >/dev/null || missing="$$missing clang"; \
+	command -v promtool >/dev/null || missing="$$missing promtool"; \
+	command -v groff >/dev/null || missing="$$missing groff"; \
+	command -v systemd-analyze >/dev/null || missing="$$missing systemd-analyze"; \
 	ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1 || \
 		missing="$$missing libFuzzer"; \
 	[ -r /usr/share/java/hdrhistogram.jar ] || missing="$$missing hdrhistogram.jar"; \
@@ -204,3 +207,42 @@ clean:
 	rm -rf $(B)
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
+
+# ---- installing ----------------------------------------------------------------------------------
+# make install [PREFIX=/usr/local] [DESTDIR=stage]: the binaries to $(PREFIX)/bin, their man pages,
+# the two shipped rule sets to $(PREFIX)/share/dadar/rules, dadar.conf.example to /etc/dadar (never
+# /etc/dadar/dadar.conf itself) and the systemd unit (docs/operations.md, "Running as a service").
+# The unit goes where systemd looks: /lib/systemd/system for PREFIX=/usr (where Debian's packages put
+# units), else $(PREFIX)/lib/systemd/system (on systemd's path for /usr/local; any other prefix needs
+# `systemctl link`); UNITDIR overrides it. The files name their paths for the default prefix, and
+# another prefix is written into the installed copies. No step needs root when DESTDIR is set.
+PREFIX   ?= /usr/local
+UNITDIR  ?= $(if $(filter /usr,$(PREFIX)),/lib/systemd/system,$(PREFIX)/lib/systemd/system)
+INST_BIN := $(B)/dadar $(TOOLS)
+INST_TXT := $(wildcard docs/man/*.[15]) docs/service/dadar.service docs/service/dadar.conf.example
+INST_MAN  = $(addprefix $$t/,$(notdir $(filter %.$(1),$(INST_TXT))))
+
+.PHONY: install uninstall
+install: $(INST_BIN)
+	@echo "  INSTALL $(DESTDIR)$(PREFIX)"
+	$(Q)t=$$(mktemp -d) && trap 'rm -rf "$$t"' EXIT && \
+	for f in $(INST_TXT); do sed 's|/usr/local/|$(PREFIX)/|g' $$f > $$t/$${f##*/} || exit 1; done && \
+	install -D -m 0755 -t $(DESTDIR)$(PREFIX)/bin $(INST_BIN) && \
+	install -D -m 0644 -t $(DESTDIR)$(PREFIX)/share/man/man1 $(call INST_MAN,1) && \
+	install -D -m 0644 -t $(DESTDIR)$(PREFIX)/share/man/man5 $(call INST_MAN,5) && \
+	install -D -m 0644 -t $(DESTDIR)$(PREFIX)/share/dadar/rules rules/fraud-paytm.rules rules/fraud-upi.rules && \
+	install -D -m 0644 $$t/dadar.conf.example $(DESTDIR)/etc/dadar/dadar.conf.example && \
+	install -D -m 0644 $$t/dadar.service $(DESTDIR)$(UNITDIR)/dadar.service
+	$(Q)[ -e $(DESTDIR)/etc/dadar/dadar.conf ] || echo "install: /etc/dadar/dadar.conf does not exist yet:" \
+		"copy /etc/dadar/dadar.conf.example to it and edit it before starting dadar.service"
+
+uninstall:
+	@echo "  UNINSTALL $(DESTDIR)$(PREFIX)"
+	$(Q)rm -f $(addprefix $(DESTDIR)$(PREFIX)/bin/,$(notdir $(INST_BIN))) \
+		$(addprefix $(DESTDIR)$(PREFIX)/share/man/man1/,$(notdir $(filter %.1,$(INST_TXT)))) \
+		$(addprefix $(DESTDIR)$(PREFIX)/share/man/man5/,$(notdir $(filter %.5,$(INST_TXT)))) \
+		$(DESTDIR)$(PREFIX)/share/dadar/rules/fraud-paytm.rules $(DESTDIR)$(PREFIX)/share/dadar/rules/fraud-upi.rules \
+		$(DESTDIR)/etc/dadar/dadar.conf.example $(DESTDIR)$(UNITDIR)/dadar.service
+	$(Q)rmdir $(DESTDIR)$(PREFIX)/share/dadar/rules $(DESTDIR)$(PREFIX)/share/dadar 2>/dev/null || true
+	$(Q)[ ! -e $(DESTDIR)/etc/dadar/dadar.conf ] || echo "uninstall: kept $(DESTDIR)/etc/dadar/dadar.conf (yours)"
+	$(Q)rmdir $(DESTDIR)/etc/dadar 2>/dev/null || true

@@ -3,7 +3,8 @@
  * dadar-lat: the latency inspector. Attaches read-only to a dadar instance's telemetry segment
  * (shm/telemetry.h), running or exited, and shows its latency histograms and counters: a summary
  * table, a live view of each interval, histogram bars, HdrHistogram's percentile text, an
- * HdrHistogram V2 interval log (.hlog) and JSON. docs/reading-latency.md explains every view.
+ * HdrHistogram V2 interval log (.hlog), JSON, and Prometheus' text exposition, printed or served
+ * over HTTP; it also lists the instances in /dev/shm. docs/reading-latency.md explains every view.
  *
  * What there is to show comes from the segment's stage and counter tables, not from this program:
  * every stage the header describes has its rows, lines and tags; the pipeline's counters, found by
@@ -16,10 +17,13 @@
  * query, so a header rewritten later by a faulty or hostile writer cannot steer a read or a write
  * out of bounds. Nothing is ever written to it (it is mapped read-only).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
 #include <math.h>
+#include <netdb.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -28,6 +32,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -44,9 +50,10 @@ enum {
 	EX_NOINST = 3,    /* no such instance */
 	EX_FORMAT = 4,    /* version mismatch or malformed segment */
 	EX_PERM = 5,      /* permission denied */
+	EX_LISTEN = 6,    /* --serve cannot listen on the address */
 };
 
-enum mode { MODE_TABLE, MODE_WATCH, MODE_HIST, MODE_PCT, MODE_HLOG };
+enum mode { MODE_TABLE, MODE_WATCH, MODE_HIST, MODE_PCT, MODE_HLOG, MODE_PROM, MODE_SERVE, MODE_LIST };
 
 struct opts {
 	const char *instance;
@@ -62,6 +69,8 @@ struct opts {
 	const char *unit;
 	double unit_ratio;       /* ns per displayed unit */
 	bool interval_given;
+	bool instance_given;
+	const char *listen;      /* --serve ADDR:PORT */
 };
 
 /* ---- the validated segment ------------------------------------------------------------------ */
@@ -118,16 +127,26 @@ static const char *role_name(unsigned role)
 	}
 }
 
+/*
+ * Where fail() puts its message: always into `last`, and on stderr unless `quiet`. --serve and --list
+ * attach to instances that may be missing or unreadable as part of their normal work: they read the
+ * message from here (into a scrape, a line of the list) instead of printing one per attempt.
+ */
+static struct {
+	bool quiet;
+	char last[512];
+} g_err;
+
 static int fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static int fail(int code, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	fputs("dadar-lat: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	vsnprintf(g_err.last, sizeof(g_err.last), fmt, ap);
 	va_end(ap);
+	if (!g_err.quiet)
+		fprintf(stderr, "dadar-lat: %s\n", g_err.last);
 	return code;
 }
 
@@ -388,6 +407,9 @@ struct view {
 	struct dd_hdr *m[DD_TM_MAX_STAGES];                    /* merged over the selected slots */
 	const struct dd_hdr *p[DD_TM_MAX_SLOTS][DD_TM_MAX_STAGES]; /* per slot; NULL: empty */
 	struct dd_hdr *buf[DD_TM_MAX_SLOTS][DD_TM_MAX_STAGES]; /* owned interval histograms */
+	/* recorded anything since start (also when this interval is empty): the views hide the rest */
+	bool rec[DD_TM_MAX_SLOTS][DD_TM_MAX_STAGES];
+	bool mrec[DD_TM_MAX_STAGES];                           /* in any selected slot */
 	struct ctr c[DD_TM_MAX_SLOTS];
 	struct ctr tot;          /* see totals() */
 	uint64_t applied;        /* events applied: workers' events, or the RX lcore's without workers */
@@ -477,13 +499,18 @@ static int view_build(const struct seg *g, struct view *v, const struct sample *
 	v->dt = prev != NULL ? (double)(cur->mono_ns - prev->mono_ns) / 1e9 : 0.0;
 	v->real_ns = cur->real_ns;
 	v->mono_ns = cur->mono_ns;
-	for (unsigned t = 0; t < g->nstages; t++)
+	for (unsigned t = 0; t < g->nstages; t++) {
 		dd_hdr_reset(v->m[t]);
+		v->mrec[t] = false;
+	}
 	for (unsigned s = 0; s < g->nslots; s++) {
 		if (!g->sel[s])
 			continue;
 		for (unsigned t = 0; t < g->nstages; t++) {
 			const struct dd_hdr *h = cur->h[s][t];
+			/* sample_take() copies a histogram once it has recorded, and keeps it */
+			v->rec[s][t] = h != NULL;
+			v->mrec[t] |= h != NULL;
 			if (h != NULL && prev != NULL) {
 				/* the interval: this sample less the previous one, slot by slot */
 				if (v->buf[s][t] == NULL && dd_hdr_create(&g->params, &v->buf[s][t]) != 0)
@@ -538,14 +565,12 @@ static void stats_of(const struct dd_hdr *h, struct stats *s)
 	s->mean = dd_hdr_mean(h);
 }
 
-/* 12345678 → "12,345,678": 8-digit counters read at a glance. */
-static const char *grouped(char *buf, size_t len, uint64_t v)
+/* "12345678.5" → "12,345,678.5": the leading digits grouped by three, the rest copied. */
+static const char *group_digits(char *buf, size_t len, const char *d)
 {
-	char d[24];
-	int n = snprintf(d, sizeof(d), "%llu", (unsigned long long)v);
-	size_t j = 0;
-	for (int i = 0; i < n && j + 2 < len; i++) {
-		if (i > 0 && (n - i) % 3 == 0)
+	size_t n = strspn(d, "0123456789"), j = 0;
+	for (size_t i = 0; d[i] != '\0' && j + 2 < len; i++) {
+		if (i > 0 && i < n && (n - i) % 3 == 0)
 			buf[j++] = ',';
 		buf[j++] = d[i];
 	}
@@ -553,14 +578,23 @@ static const char *grouped(char *buf, size_t len, uint64_t v)
 	return buf;
 }
 
-/* A latency in the display unit: integer ns, or 3 decimals of us/ms. */
+/* 12345678 → "12,345,678": 8-digit counters read at a glance. */
+static const char *grouped(char *buf, size_t len, uint64_t v)
+{
+	char d[24];
+	snprintf(d, sizeof(d), "%llu", (unsigned long long)v);
+	return group_digits(buf, len, d);
+}
+
+/* A latency in the display unit, grouped: integer ns ("1,234,567"), or 3 decimals of us/ms ("1,234.567"). */
 static const char *lat(char *buf, size_t len, uint64_t ns, double ratio)
 {
+	char d[48];
 	if (ratio == 1.0)
-		snprintf(buf, len, "%llu", (unsigned long long)ns);
+		snprintf(d, sizeof(d), "%llu", (unsigned long long)ns);
 	else
-		snprintf(buf, len, "%.3f", (double)ns / ratio);
-	return buf;
+		snprintf(d, sizeof(d), "%.3f", (double)ns / ratio);
+	return group_digits(buf, len, d);
 }
 
 static void fmt_time(char *buf, size_t len, uint64_t real_ns)
@@ -621,59 +655,112 @@ static void print_instance(FILE *o, const struct seg *g, uint64_t now_ns)
 		(double)g->tsc_hz / 1e9, g->nslots, g->nslots == 1 ? "" : "s");
 }
 
-static void table_head(FILE *o)
-{
-	fprintf(o, "%-16s %12s %8s %8s %8s %8s %8s %8s %9s %10s\n", "stage", "count", "min", "p50", "p90", "p99",
-		"p99.9", "p99.99", "max", "mean");
-}
+/*
+ * The latency table: stage, count, min, p50, p90, p99, p99.9, p99.99, max, mean. Columns are as wide
+ * as their widest cell, never narrower than below, and the same in every section of one view, so the
+ * per-lcore tables line up with each other.
+ */
+#define TCOLS 10
+static const char *const tcol_name[TCOLS] = { "stage", "count", "min", "p50", "p90", "p99", "p99.9", "p99.99",
+					      "max", "mean" };
+static const unsigned tcol_min[TCOLS] = { 16, 12, 8, 8, 8, 8, 8, 8, 9, 10 };
 
-static void table_row(FILE *o, const char *name, const struct dd_hdr *h, double ratio)
+struct trow {
+	int section;             /* rows of one section are printed under one heading */
+	char cell[TCOLS][40];
+};
+
+static void trow_fill(struct trow *r, int section, const char *name, const struct dd_hdr *h, double ratio)
 {
 	struct stats s;
-	char c[32], b[8][32];
 	stats_of(h, &s);
+	r->section = section;
+	snprintf(r->cell[0], sizeof(r->cell[0]), "%s", name);
+	grouped(r->cell[1], sizeof(r->cell[1]), s.count);
 	if (s.count == 0) {
-		fprintf(o, "%-16s %12s %8s %8s %8s %8s %8s %8s %9s %10s\n", name, "0", "-", "-", "-", "-", "-", "-", "-",
-			"-");
+		/* a stage that recorded before, but not in this interval */
+		for (unsigned c = 2; c < TCOLS; c++)
+			snprintf(r->cell[c], sizeof(r->cell[c]), "-");
 		return;
 	}
-	char mean[32];
+	const uint64_t q[7] = { s.min, s.p50, s.p90, s.p99, s.p999, s.p9999, s.max };
+	for (unsigned c = 0; c < 7; c++)
+		lat(r->cell[2 + c], sizeof(r->cell[2 + c]), q[c], ratio);
+	char mean[40];
 	snprintf(mean, sizeof(mean), "%.*f", ratio == 1.0 ? 1 : 3, s.mean / ratio);
-	fprintf(o, "%-16s %12s %8s %8s %8s %8s %8s %8s %9s %10s\n", name, grouped(c, sizeof(c), s.count),
-		lat(b[0], 32, s.min, ratio), lat(b[1], 32, s.p50, ratio), lat(b[2], 32, s.p90, ratio),
-		lat(b[3], 32, s.p99, ratio), lat(b[4], 32, s.p999, ratio), lat(b[5], 32, s.p9999, ratio),
-		lat(b[6], 32, s.max, ratio), mean);
+	group_digits(r->cell[9], sizeof(r->cell[9]), mean);
+}
+
+static void trow_print(FILE *o, const unsigned *w, const char *const *cell)
+{
+	fprintf(o, "%-*s", (int)w[0], cell[0]);
+	for (unsigned c = 1; c < TCOLS; c++)
+		fprintf(o, " %*s", (int)w[c], cell[c]);
+	fputc('\n', o);
+}
+
+/*
+ * Each section's heading, then its rows under the table head; a section without rows says that
+ * nothing was recorded. Only stages that recorded something since start have rows (a pipeline that
+ * never runs a stage, e.g. `ring` in run to completion, does not show it).
+ */
+static void table_print(FILE *o, const struct trow *rows, unsigned n, char (*heading)[160], unsigned nsections)
+{
+	unsigned w[TCOLS];
+	for (unsigned c = 0; c < TCOLS; c++) {
+		w[c] = tcol_min[c];
+		for (unsigned i = 0; i < n; i++)
+			if (strlen(rows[i].cell[c]) > w[c])
+				w[c] = (unsigned)strlen(rows[i].cell[c]);
+	}
+	for (unsigned sec = 0; sec < nsections; sec++) {
+		fprintf(o, "\n%s\n", heading[sec]);
+		bool any = false;
+		for (unsigned i = 0; i < n; i++) {
+			if (rows[i].section != (int)sec)
+				continue;
+			if (!any)
+				trow_print(o, w, tcol_name);
+			any = true;
+			const char *cell[TCOLS];
+			for (unsigned c = 0; c < TCOLS; c++)
+				cell[c] = rows[i].cell[c];
+			trow_print(o, w, cell);
+		}
+		if (!any)
+			fprintf(o, "  nothing recorded yet\n");
+	}
 }
 
 static void print_latency(FILE *o, const struct seg *g, const struct view *v, const struct opts *op)
 {
 	const char *what = v->interval ? "this interval" : "since start";
+	/* scratch for the longest view (every slot, every stage): too large for the stack */
+	static struct trow rows[DD_TM_MAX_SLOTS * DD_TM_MAX_STAGES];
+	static char heading[DD_TM_MAX_SLOTS][160];
+	unsigned n = 0, nsec = 0;
 	if (!op->per_lcore) {
-		unsigned n = 0;
+		unsigned k = 0;
 		for (unsigned s = 0; s < g->nslots; s++)
-			n += g->sel[s];
-		fprintf(o, "\nlatency, %s (%s), merged over %u lcore%s\n", op->unit, what, n, n == 1 ? "" : "s");
-		table_head(o);
+			k += g->sel[s];
+		snprintf(heading[nsec++], sizeof(heading[0]), "latency, %s (%s), merged over %u lcore%s", op->unit, what,
+			 k, k == 1 ? "" : "s");
 		for (unsigned t = 0; t < g->nstages; t++)
-			table_row(o, g->stage[t], v->m[t], op->unit_ratio);
-		return;
+			if (v->mrec[t])
+				trow_fill(&rows[n++], 0, g->stage[t], v->m[t], op->unit_ratio);
+	} else {
+		for (unsigned s = 0; s < g->nslots; s++) {
+			if (!g->sel[s])
+				continue;
+			snprintf(heading[nsec], sizeof(heading[0]), "slot %u  %s  lcore %u  (%s): latency, %s (%s)", s,
+				 g->slot[s].name, g->slot[s].lcore, role_name(g->slot[s].role), op->unit, what);
+			for (unsigned t = 0; t < g->nstages; t++)
+				if (v->rec[s][t])
+					trow_fill(&rows[n++], (int)nsec, g->stage[t], v->p[s][t], op->unit_ratio);
+			nsec++;
+		}
 	}
-	for (unsigned s = 0; s < g->nslots; s++) {
-		if (!g->sel[s])
-			continue;
-		fprintf(o, "\nslot %u  %s  lcore %u  (%s): latency, %s (%s)\n", s, g->slot[s].name, g->slot[s].lcore,
-			role_name(g->slot[s].role), op->unit, what);
-		bool any = false;
-		for (unsigned t = 0; t < g->nstages; t++)
-			if (v->p[s][t] != NULL) {
-				if (!any)
-					table_head(o);
-				any = true;
-				table_row(o, g->stage[t], v->p[s][t], op->unit_ratio);
-			}
-		if (!any)
-			fprintf(o, "  nothing recorded\n");
-	}
+	table_print(o, rows, n, heading, nsec);
 }
 
 static void print_drops(FILE *o, const struct seg *g, const uint64_t *reasons)
@@ -816,6 +903,17 @@ static void json_drops(struct dd_jw *w, const struct seg *g, const uint64_t *rea
 	dd_jw_close(w, '}');
 }
 
+/* A stage's figures, or null when it never recorded anything (count 0 only means an empty interval). */
+static void json_stage(struct dd_jw *w, const char *key, const struct dd_hdr *h, bool recorded)
+{
+	if (recorded) {
+		dd_jw_hdr(w, key, h);
+		return;
+	}
+	dd_jw_sep(w, key);
+	fputs("null", w->f);
+}
+
 static void json_rates(struct dd_jw *w, double dt, uint64_t events, uint64_t packets, uint64_t bytes, uint64_t drops)
 {
 	double d = dt > 0 ? dt : 1.0;
@@ -860,7 +958,7 @@ static void print_json(FILE *o, const struct seg *g, const struct view *v, bool 
 		dd_jw_f64(&w, "interval_s", v->dt, 6);
 	dd_jw_open(&w, "stages", '{');
 	for (unsigned t = 0; t < g->nstages; t++)
-		dd_jw_hdr(&w, g->stage[t], v->m[t]);
+		json_stage(&w, g->stage[t], v->m[t], v->mrec[t]);
 	dd_jw_close(&w, '}');
 	const struct ctr *tot = &v->tot;
 	dd_jw_open(&w, "counters", '{');
@@ -924,7 +1022,7 @@ static void print_json(FILE *o, const struct seg *g, const struct view *v, bool 
 				   drops);
 		dd_jw_open(&w, "stages", '{');
 		for (unsigned t = 0; t < g->nstages; t++)
-			dd_jw_hdr(&w, g->stage[t], v->p[s][t]);
+			json_stage(&w, g->stage[t], v->p[s][t], v->rec[s][t]);
 		dd_jw_close(&w, '}');
 		dd_jw_close(&w, '}');
 	}
@@ -946,8 +1044,9 @@ static void print_json(FILE *o, const struct seg *g, const struct view *v, bool 
 
 /* ---- stopping: signals, deadlines, the instance's exit ---------------------------------------- */
 
-/* The signal handler's only way in: one atomic store, polled by the sleeping loop. */
+/* The signal handlers' only way in: one atomic store each, polled by the sleeping loops. */
 static atomic_int g_stop;
+static atomic_int g_cont;
 
 static void on_signal(int sig)
 {
@@ -955,15 +1054,26 @@ static void on_signal(int sig)
 	atomic_store_explicit(&g_stop, 1, memory_order_release);
 }
 
-static void catch_signals(void)
+static void on_cont(int sig)
+{
+	(void)sig;
+	atomic_store_explicit(&g_cont, 1, memory_order_release);
+}
+
+static void catch_signal(int sig, void (*fn)(int))
 {
 	struct sigaction sa;
 	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
+	sa.sa_handler = fn;
 	sigemptyset(&sa.sa_mask);
-	/* no SA_RESTART: the signal interrupts clock_nanosleep() so that we stop at once */
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
+	/* no SA_RESTART: the signal interrupts clock_nanosleep(), ppoll() or poll() so that we stop at once */
+	sigaction(sig, &sa, NULL);
+}
+
+static void catch_signals(void)
+{
+	catch_signal(SIGINT, on_signal);
+	catch_signal(SIGTERM, on_signal);
 }
 
 static bool stop_requested(void)
@@ -972,13 +1082,85 @@ static bool stop_requested(void)
 	return atomic_load_explicit(&g_stop, memory_order_acquire) != 0;
 }
 
-enum wake { WAKE_TIME, WAKE_SIGNAL, WAKE_EXIT };
+/*
+ * --watch on a terminal: stdin in non-canonical mode without echo, so that one key ('q') is read
+ * as it is typed. ISIG stays on (Ctrl-C is still SIGINT). The terminal is given back as it was on
+ * every way out of --watch: the end of the loop, 'q', and the signals that end it (SIGINT, SIGTERM,
+ * SIGHUP, SIGQUIT only set g_stop while the terminal is ours). After a stop (Ctrl-Z) the shell
+ * restores its own modes, so SIGCONT sets the mode again.
+ */
+struct keys {
+	int fd;                  /* -1: not reading keys */
+	struct termios saved;
+};
+
+static bool keys_foreground(void)
+{
+	/* a background job that changes the terminal's modes gets SIGTTOU: only the foreground may */
+	return tcgetpgrp(STDIN_FILENO) == getpgrp();
+}
+
+static void keys_raw(const struct keys *k)
+{
+	struct termios raw = k->saved;
+	raw.c_lflag &= ~(tcflag_t)(ICANON | ECHO);
+	raw.c_cc[VMIN] = 1;
+	raw.c_cc[VTIME] = 0;
+	if (keys_foreground())
+		tcsetattr(k->fd, TCSANOW, &raw);
+}
+
+static void keys_begin(struct keys *k)
+{
+	k->fd = -1;
+	if (!isatty(STDIN_FILENO) || !keys_foreground() || tcgetattr(STDIN_FILENO, &k->saved) != 0)
+		return;
+	k->fd = STDIN_FILENO;
+	catch_signal(SIGHUP, on_signal);
+	catch_signal(SIGQUIT, on_signal);
+	catch_signal(SIGCONT, on_cont);
+	keys_raw(k);
+}
+
+static void keys_end(struct keys *k)
+{
+	if (k->fd < 0)
+		return;
+	tcsetattr(k->fd, TCSANOW, &k->saved);
+	signal(SIGHUP, SIG_DFL);
+	signal(SIGQUIT, SIG_DFL);
+	signal(SIGCONT, SIG_DFL);
+	k->fd = -1;
+}
+
+/* Wait up to `ns` for a key: true when 'q' was typed. Stops reading keys at the end of input. */
+static bool keys_wait(struct keys *k, uint64_t ns)
+{
+	/* pairs with the release store in on_cont() */
+	if (atomic_exchange_explicit(&g_cont, 0, memory_order_acquire) != 0)
+		keys_raw(k);
+	struct pollfd p = { .fd = k->fd, .events = POLLIN };
+	struct timespec ts = { .tv_sec = (time_t)(ns / 1000000000u), .tv_nsec = (long)(ns % 1000000000u) };
+	if (ppoll(&p, 1, &ts, NULL) <= 0)
+		return false; /* timeout, or a signal the caller looks at */
+	char buf[32];
+	ssize_t n = read(k->fd, buf, sizeof(buf));
+	if (n <= 0) {
+		if (n == 0 || (errno != EINTR && errno != EAGAIN))
+			keys_end(k);
+		return false;
+	}
+	return memchr(buf, 'q', (size_t)n) != NULL || memchr(buf, 'Q', (size_t)n) != NULL;
+}
+
+enum wake { WAKE_TIME, WAKE_SIGNAL, WAKE_EXIT, WAKE_QUIT };
 
 /*
  * Sleep until CLOCK_MONOTONIC `deadline_ns` (absolute, so intervals do not drift), checking every
- * 100 ms whether a signal came or the instance exited.
+ * 100 ms whether a signal came or the instance exited, and at once whether 'q' was typed (when `k`
+ * reads keys).
  */
-static enum wake sleep_until(const struct seg *g, uint64_t deadline_ns)
+static enum wake sleep_until(const struct seg *g, uint64_t deadline_ns, struct keys *k)
 {
 	for (;;) {
 		uint64_t exit_ns;
@@ -990,6 +1172,11 @@ static enum wake sleep_until(const struct seg *g, uint64_t deadline_ns)
 		if (now >= deadline_ns)
 			return WAKE_TIME;
 		uint64_t until = deadline_ns - now > 100000000u ? now + 100000000u : deadline_ns;
+		if (k != NULL && k->fd >= 0) {
+			if (keys_wait(k, until - now))
+				return WAKE_QUIT;
+			continue;
+		}
 		struct timespec ts = { .tv_sec = (time_t)(until / 1000000000u), .tv_nsec = (long)(until % 1000000000u) };
 		clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
 	}
@@ -1043,7 +1230,7 @@ out:
 }
 
 /* One refresh of --watch: the block goes through a buffer so a terminal gets it in one write. */
-static int watch_block(const struct seg *g, const struct view *v, const struct opts *op, bool tty)
+static int watch_block(const struct seg *g, const struct view *v, const struct opts *op, bool tty, bool keys)
 {
 	if (op->json) {
 		print_json(stdout, g, v, true);
@@ -1057,7 +1244,7 @@ static int watch_block(const struct seg *g, const struct view *v, const struct o
 	char when[64];
 	fmt_time(when, sizeof(when), v->real_ns);
 	print_instance(m, g, v->real_ns);
-	fprintf(m, "  interval ending %s  (every %.3g s; Ctrl-C stops)\n", when, op->period_s);
+	fprintf(m, "  interval ending %s  (every %.3g s; %s stops)\n", when, op->period_s, keys ? "q or Ctrl-C" : "Ctrl-C");
 	print_rates(m, g, v);
 	print_latency(m, g, v, op);
 	print_counters(m, g, v);
@@ -1100,7 +1287,7 @@ typedef int (*begin_fn)(const struct origin *o, void *ctx);
 typedef int (*emit_fn)(const struct seg *g, const struct view *v, const struct origin *o, void *ctx);
 
 static int periodic(struct seg *g, const struct opts *op, begin_fn begin, emit_fn emit, void *ctx,
-		    const char *what, bool emit_on_signal)
+		    const char *what, bool emit_on_signal, struct keys *keys)
 {
 	struct sample a, b, *prev = &a, *cur = &b;
 	struct view v;
@@ -1123,8 +1310,8 @@ static int periodic(struct seg *g, const struct opts *op, begin_fn begin, emit_f
 		uint64_t deadline = org.mono_ns + (n + 1) * period;
 		if (deadline > end)
 			deadline = end;
-		enum wake wk = sleep_until(g, deadline);
-		if (wk == WAKE_SIGNAL && !emit_on_signal)
+		enum wake wk = sleep_until(g, deadline, keys);
+		if (wk == WAKE_QUIT || (wk == WAKE_SIGNAL && !emit_on_signal))
 			break;
 		if (sample_take(g, cur) != 0 || view_build(g, &v, cur, prev) != 0) {
 			rc = fail(EX_FAIL, "out of memory for histograms");
@@ -1154,13 +1341,14 @@ out:
 struct watch_ctx {
 	const struct opts *op;
 	bool tty;
+	const struct keys *keys;
 };
 
 static int emit_watch(const struct seg *g, const struct view *v, const struct origin *o, void *ctx)
 {
 	struct watch_ctx *w = ctx;
 	(void)o;
-	return watch_block(g, v, w->op, w->tty);
+	return watch_block(g, v, w->op, w->tty, w->keys->fd >= 0);
 }
 
 static int run_watch(struct seg *g, const struct opts *op)
@@ -1170,11 +1358,15 @@ static int run_watch(struct seg *g, const struct opts *op)
 		say_exited(g, true);
 		return EX_OK;
 	}
-	struct watch_ctx w = { op, !op->json && isatty(STDOUT_FILENO) };
+	struct keys keys;
+	keys_begin(&keys);
+	struct watch_ctx w = { op, !op->json && isatty(STDOUT_FILENO), &keys };
 	if (w.tty)
 		fputs("\033[H\033[2J", stdout);
-	/* a live view stops at once on Ctrl-C: the screen already shows the last interval */
-	return periodic(g, op, NULL, emit_watch, &w, "watch output", false);
+	/* a live view stops at once on Ctrl-C or 'q': the screen already shows the last interval */
+	int rc = periodic(g, op, NULL, emit_watch, &w, "watch output", false, &keys);
+	keys_end(&keys);
+	return rc;
 }
 
 struct hlog_ctx {
@@ -1259,7 +1451,7 @@ static int run_hlog(struct seg *g, const struct opts *op)
 		return fail(EX_FAIL, "cannot write the interval log %s: %s", op->hlog, strerror(errno));
 	struct hlog_ctx c = { f, op, 0 };
 	/* on Ctrl-C the log keeps the partial last interval: nothing seen is lost */
-	int rc = periodic(g, op, begin_hlog, emit_hlog, &c, "interval log", true);
+	int rc = periodic(g, op, begin_hlog, emit_hlog, &c, "interval log", true, NULL);
 	if (!to_stdout && fclose(f) != 0 && rc == EX_OK)
 		rc = fail(EX_FAIL, "closing the interval log %s failed: %s", op->hlog, strerror(errno));
 	if (rc == EX_OK && !to_stdout)
@@ -1452,6 +1644,787 @@ out:
 	return rc;
 }
 
+/* ---- Prometheus: --prometheus, --serve ------------------------------------------------------- */
+
+/*
+ * The text exposition format, version 0.0.4 (https://prometheus.io/docs/instrumenting/exposition_formats/).
+ * Families, each with its HELP and TYPE line:
+ *   dadar_up, dadar_state{state}, dadar_info{pid,telemetry_version}, dadar_start_time_seconds,
+ *   dadar_exit_time_seconds (a clean exit only);
+ *   dadar_latency_seconds{stage}, a summary merged over the lcores, and
+ *   dadar_lcore_latency_seconds{slot,lcore,stage} per lcore, in seconds (Prometheus' base unit), with
+ *   quantiles 0.5 .. 0.9999, _sum and _count; a stage that never recorded has no samples;
+ *   dadar_<counter>_total (kind counter) and dadar_<counter> (gauge; untyped for a kind this reader
+ *   does not know) for every counter of the segment's table, per slot;
+ *   dadar_dropped_total{slot,lcore,reason}.
+ * Every sample carries the label PROM_INSTANCE. It is not `instance`: Prometheus sets that label
+ * itself on every scraped series (the target's host:port) and would rename ours exported_instance.
+ */
+#define PROM_INSTANCE "dadar_instance"
+#define PROM_NAME (DD_TM_NAME + 16)
+
+static const struct {
+	const char *name;
+	const char *help;
+} prom_pipeline_help[] = {
+	{ "packets", "Frames received (RX lcores)." },
+	{ "bytes", "Bytes received (RX lcores); on the journal lcore, bytes journaled." },
+	{ "events", "Events decoded (RX lcore), applied (worker; the RX lcore in run to completion), journaled "
+		    "(journal lcore)." },
+	{ "gaps", "MoldUDP64 gaps declared (RX lcores)." },
+	{ "missing", "Messages lost in MoldUDP64 gaps (RX lcores)." },
+	{ "duplicates", "Duplicate MoldUDP64 datagrams (RX lcores)." },
+	{ "ring_used", "Elements in the worker's ring at its last dequeue." },
+	{ "ring_high_water", "Most elements the worker's ring held since start." },
+	{ "ring_size", "Capacity of the worker's ring." },
+	{ "ring_full", "Batches of events that found a worker ring full and waited (backpressure, not drops)." },
+	{ "jrn_lsn_written", "Last journal LSN written (journal lcore)." },
+	{ "jrn_lsn_durable", "Last journal LSN durable at the configured sync level (journal lcore)." },
+	{ "jrn_commits", "Journal group commits completed (journal lcore)." },
+	{ "jrn_released", "Outputs released once durable (journal lcore)." },
+};
+
+struct prom {
+	FILE *o;
+	const char *instance;
+	unsigned nused;
+	/* sample names taken so far: a segment's counter cannot take one twice, nor one of ours */
+	char used[DD_TM_MAX_COUNTERS + 32][PROM_NAME + 8];
+};
+
+/* A label value: '\\', '"' and newline escaped as the format says; bytes outside printable ASCII as '?'. */
+static void prom_label_value(FILE *o, const char *v)
+{
+	fputc('"', o);
+	for (; *v; v++) {
+		unsigned char c = (unsigned char)*v;
+		if (c == '\\' || c == '"')
+			fprintf(o, "\\%c", c);
+		else if (c == '\n')
+			fputs("\\n", o);
+		else
+			fputc(c >= 0x20 && c <= 0x7e ? c : '?', o);
+	}
+	fputc('"', o);
+}
+
+/* A HELP text: '\\' and newline escaped. */
+static void prom_help_text(FILE *o, const char *v)
+{
+	for (; *v; v++) {
+		unsigned char c = (unsigned char)*v;
+		if (c == '\\')
+			fputs("\\\\", o);
+		else if (c == '\n')
+			fputs("\\n", o);
+		else
+			fputc(c >= 0x20 && c <= 0x7e ? c : '?', o);
+	}
+}
+
+static bool prom_taken(const struct prom *p, const char *name)
+{
+	for (unsigned i = 0; i < p->nused; i++)
+		if (strcmp(p->used[i], name) == 0)
+			return true;
+	return false;
+}
+
+static void prom_take(struct prom *p, const char *name)
+{
+	if (p->nused < sizeof(p->used) / sizeof(p->used[0]))
+		snprintf(p->used[p->nused++], sizeof(p->used[0]), "%s", name);
+}
+
+/*
+ * HELP and TYPE of family `name`. False (and a comment saying why) if a sample name of the family
+ * is taken: two of the segment's counters whose names differ only in characters a metric name cannot
+ * hold, or a counter whose name is one of ours.
+ */
+static bool prom_family(struct prom *p, const char *name, const char *type, const char *help)
+{
+	char sum[PROM_NAME + 8], count[PROM_NAME + 8];
+	bool summary = strcmp(type, "summary") == 0;
+	snprintf(sum, sizeof(sum), "%s_sum", name);
+	snprintf(count, sizeof(count), "%s_count", name);
+	if (prom_taken(p, name) || (summary && (prom_taken(p, sum) || prom_taken(p, count)))) {
+		fprintf(p->o, "# dadar-lat: left out: the metric name %s is taken (", name);
+		prom_help_text(p->o, help);
+		fputs(")\n", p->o);
+		return false;
+	}
+	prom_take(p, name);
+	if (summary) {
+		prom_take(p, sum);
+		prom_take(p, count);
+	}
+	fprintf(p->o, "# HELP %s ", name);
+	prom_help_text(p->o, help);
+	fprintf(p->o, "\n# TYPE %s %s\n", name, type);
+	return true;
+}
+
+/* `{dadar_instance="x"[,slot="rx",lcore="1"][,key="value"]...}`: pairs of key and value, NULL-terminated. */
+static void prom_labels(const struct prom *p, const struct slot_info *si, ...)
+{
+	va_list ap;
+	fprintf(p->o, "{%s=", PROM_INSTANCE);
+	prom_label_value(p->o, p->instance);
+	if (si != NULL) {
+		char lc[16];
+		snprintf(lc, sizeof(lc), "%u", si->lcore);
+		fputs(",slot=", p->o);
+		prom_label_value(p->o, si->name);
+		fputs(",lcore=", p->o);
+		prom_label_value(p->o, lc);
+	}
+	va_start(ap, si);
+	for (const char *k; (k = va_arg(ap, const char *)) != NULL;) {
+		fprintf(p->o, ",%s=", k);
+		prom_label_value(p->o, va_arg(ap, const char *));
+	}
+	va_end(ap);
+	fputc('}', p->o);
+}
+
+/* Nanoseconds as seconds, exactly: "0.000030559", "60", "1795332540.721312882". */
+static void prom_seconds(FILE *o, unsigned __int128 ns)
+{
+	unsigned __int128 whole = ns / 1000000000u;
+	unsigned frac = (unsigned)(ns % 1000000000u);
+	unsigned long long w = whole > ULLONG_MAX ? ULLONG_MAX : (unsigned long long)whole;
+	if (frac == 0) {
+		fprintf(o, "%llu", w);
+		return;
+	}
+	char f[16];
+	int n = snprintf(f, sizeof(f), "%09u", frac);
+	while (n > 0 && f[n - 1] == '0')
+		f[--n] = '\0';
+	fprintf(o, "%llu.%s", w, f);
+}
+
+/*
+ * The sum of the values a histogram holds, in ns, as HdrHistogram's mean counts them: each slot at
+ * its median equivalent value (exact below 2048 ns). _sum / _count is then the JSON's `mean`.
+ */
+static unsigned __int128 hdr_sum(const struct dd_hdr *h)
+{
+	unsigned __int128 sum = 0;
+	struct dd_hdr_iter it;
+	struct dd_hdr_bucket b;
+	dd_hdr_iter_init(&it, h);
+	while (dd_hdr_iter_next(&it, &b))
+		sum += (unsigned __int128)b.count * (b.lo + ((b.hi - b.lo + 1) >> 1));
+	return sum;
+}
+
+static const struct {
+	const char *label;
+	double pct;
+} prom_quantiles[] = { { "0.5", 50.0 }, { "0.9", 90.0 }, { "0.99", 99.0 }, { "0.999", 99.9 }, { "0.9999", 99.99 } };
+
+static void prom_summary(struct prom *p, const char *name, const struct slot_info *si, const char *stage,
+			 const struct dd_hdr *h)
+{
+	for (unsigned q = 0; q < sizeof(prom_quantiles) / sizeof(prom_quantiles[0]); q++) {
+		fputs(name, p->o);
+		prom_labels(p, si, "stage", stage, "quantile", prom_quantiles[q].label, (const char *)NULL);
+		fputc(' ', p->o);
+		prom_seconds(p->o, dd_hdr_value_at_percentile(h, prom_quantiles[q].pct));
+		fputc('\n', p->o);
+	}
+	fprintf(p->o, "%s_sum", name);
+	prom_labels(p, si, "stage", stage, (const char *)NULL);
+	fputc(' ', p->o);
+	prom_seconds(p->o, hdr_sum(h));
+	fprintf(p->o, "\n%s_count", name);
+	prom_labels(p, si, "stage", stage, (const char *)NULL);
+	fprintf(p->o, " %llu\n", (unsigned long long)dd_hdr_total(h));
+}
+
+/* The metric name of counter `c`: dadar_NAME_total (kind counter), dadar_NAME; [a-zA-Z0-9_] only. */
+static void prom_counter_name(char *buf, size_t len, const struct seg *g, unsigned c)
+{
+	int n = snprintf(buf, len, "dadar_%s", g->counter[c]);
+	for (char *q = buf; *q; q++)
+		if (!((*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') || (*q >= '0' && *q <= '9') || *q == '_'))
+			*q = '_';
+	size_t l = strlen(buf);
+	bool has_total = l >= 6 && strcmp(buf + l - 6, "_total") == 0;
+	if (g->ckind[c] == DD_TM_KIND_COUNTER && !has_total && n > 0 && (size_t)n + 6 < len)
+		strcat(buf, "_total");
+}
+
+static void prom_gauge1(struct prom *p, const char *name, const char *help, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static void prom_gauge1(struct prom *p, const char *name, const char *help, const char *fmt, ...)
+{
+	if (!prom_family(p, name, "gauge", help))
+		return;
+	fputs(name, p->o);
+	prom_labels(p, NULL, (const char *)NULL);
+	fputc(' ', p->o);
+	va_list ap;
+	va_start(ap, fmt);
+	vfprintf(p->o, fmt, ap);
+	va_end(ap);
+	fputc('\n', p->o);
+}
+
+static void prom_up(struct prom *p, bool up)
+{
+	prom_gauge1(p, "dadar_up", "Whether the dadar instance is running (1), or not (0: exited, killed, or no "
+		    "readable telemetry segment).", "%d", up ? 1 : 0);
+}
+
+/* The exposition of an attached segment, from view `v` (cumulative, every slot selected). */
+static void prom_write(FILE *o, const struct seg *g, const struct view *v)
+{
+	static struct prom p;
+	memset(&p, 0, sizeof(p));
+	p.o = o;
+	p.instance = g->instance;
+	uint64_t exit_ns;
+	enum run_state st = seg_state(g, &exit_ns);
+	static const char *const states[] = { "running", "exited", "stale" }; /* by enum run_state */
+	prom_up(&p, st == RUNNING);
+	if (prom_family(&p, "dadar_state", "gauge", "The instance's state, 1 for the current one: running; exited "
+			"(closed its telemetry segment); stale (its process is gone without closing it: killed or "
+			"crashed)."))
+		for (unsigned i = 0; i < 3; i++) {
+			fputs("dadar_state", o);
+			prom_labels(&p, NULL, "state", states[i], (const char *)NULL);
+			fprintf(o, " %d\n", (unsigned)st == i ? 1 : 0);
+		}
+	if (prom_family(&p, "dadar_info", "gauge", "The instance's pid and telemetry segment version (always 1).")) {
+		char pid[24], ver[24];
+		snprintf(pid, sizeof(pid), "%lld", (long long)g->pid);
+		snprintf(ver, sizeof(ver), "%u.%u", g->major, g->minor);
+		fputs("dadar_info", o);
+		prom_labels(&p, NULL, "pid", pid, "telemetry_version", ver, (const char *)NULL);
+		fputs(" 1\n", o);
+	}
+	if (prom_family(&p, "dadar_start_time_seconds", "gauge",
+			"When the instance started (created its telemetry segment), in seconds since the Unix epoch.")) {
+		fputs("dadar_start_time_seconds", o);
+		prom_labels(&p, NULL, (const char *)NULL);
+		fputc(' ', o);
+		prom_seconds(o, g->start_time_ns);
+		fputc('\n', o);
+	}
+	if (st == EXITED && prom_family(&p, "dadar_exit_time_seconds", "gauge",
+					"When the instance exited and closed its telemetry segment, in seconds since the "
+					"Unix epoch.")) {
+		fputs("dadar_exit_time_seconds", o);
+		prom_labels(&p, NULL, (const char *)NULL);
+		fputc(' ', o);
+		prom_seconds(o, exit_ns);
+		fputc('\n', o);
+	}
+
+	if (prom_family(&p, "dadar_latency_seconds", "summary",
+			"Latency of each stage since start, merged over the instance's lcores, in seconds "
+			"(HdrHistogram, 3 significant digits; stages: docs/reading-latency.md)."))
+		for (unsigned t = 0; t < g->nstages; t++)
+			if (v->mrec[t])
+				prom_summary(&p, "dadar_latency_seconds", NULL, g->stage[t], v->m[t]);
+	if (prom_family(&p, "dadar_lcore_latency_seconds", "summary",
+			"Latency of each stage since start, per lcore slot, in seconds (HdrHistogram, 3 significant "
+			"digits)."))
+		for (unsigned s = 0; s < g->nslots; s++)
+			for (unsigned t = 0; t < g->nstages; t++)
+				if (v->rec[s][t])
+					prom_summary(&p, "dadar_lcore_latency_seconds", &g->slot[s], g->stage[t],
+						     v->p[s][t]);
+
+	if (prom_family(&p, "dadar_dropped_total", "counter",
+			"Frames or events dropped, by reason (the names of dadar's summary `errors`, docs/outputs.md), "
+			"per lcore slot."))
+		for (unsigned s = 0; s < g->nslots; s++)
+			for (unsigned r = 0; r < g->nreasons; r++) {
+				if (g->reason[r][0] == '\0')
+					continue;
+				fputs("dadar_dropped_total", o);
+				prom_labels(&p, &g->slot[s], "reason", g->reason[r], (const char *)NULL);
+				fprintf(o, " %llu\n", (unsigned long long)v->c[s].reasons[r]);
+			}
+	for (unsigned c = 0; c < g->ncounters; c++) {
+		char name[PROM_NAME], help[160];
+		prom_counter_name(name, sizeof(name), g, c);
+		const char *type = g->ckind[c] == DD_TM_KIND_COUNTER ? "counter" :
+				   g->ckind[c] == DD_TM_KIND_GAUGE ? "gauge" : "untyped";
+		snprintf(help, sizeof(help), "Counter '%s' described by the telemetry segment (by the operators' chain "
+			 "or an operator), per lcore slot.", g->counter[c]);
+		if (!g->generic[c])
+			for (unsigned k = 0; k < sizeof(prom_pipeline_help) / sizeof(prom_pipeline_help[0]); k++)
+				if (strcmp(g->counter[c], prom_pipeline_help[k].name) == 0)
+					snprintf(help, sizeof(help), "%s", prom_pipeline_help[k].help);
+		if (!prom_family(&p, name, type, help))
+			continue;
+		for (unsigned s = 0; s < g->nslots; s++) {
+			fputs(name, o);
+			prom_labels(&p, &g->slot[s], (const char *)NULL);
+			fprintf(o, " %llu\n", (unsigned long long)v->c[s].v[c]);
+		}
+	}
+}
+
+/* Instead of the exposition when there is no readable segment: dadar_up 0, and why as a comment. */
+static void prom_unavailable(FILE *o, const char *instance, const char *why)
+{
+	static struct prom p;
+	memset(&p, 0, sizeof(p));
+	p.o = o;
+	p.instance = instance;
+	fputs("# dadar-lat: ", o);
+	prom_help_text(o, why);
+	fputc('\n', o);
+	prom_up(&p, false);
+}
+
+/* One exposition of the attached segment `g` into `o`. Returns an exit status. */
+static int prom_scrape(struct seg *g, FILE *o)
+{
+	struct sample sm;
+	struct view v;
+	memset(&sm, 0, sizeof(sm));
+	int rc = EX_OK;
+	for (unsigned s = 0; s < g->nslots; s++)
+		g->sel[s] = true;
+	if (view_init(g, &v) != 0 || sample_take(g, &sm) != 0 || view_build(g, &v, &sm, NULL) != 0)
+		rc = fail(EX_FAIL, "out of memory for histograms");
+	else
+		prom_write(o, g, &v);
+	view_free(&v);
+	sample_free(&sm);
+	return rc;
+}
+
+static int run_prometheus(struct seg *g)
+{
+	int rc = prom_scrape(g, stdout);
+	if (rc == EX_OK && (fflush(stdout) != 0 || ferror(stdout)))
+		rc = out_error();
+	return rc;
+}
+
+/* ---- values of options and names ------------------------------------------------------------- */
+
+static bool parse_ulong(const char *s, unsigned long max, unsigned long *out)
+{
+	char *end;
+	errno = 0;
+	if (*s == '\0' || *s == '-' || *s == '+')
+		return false;
+	unsigned long v = strtoul(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v > max)
+		return false;
+	*out = v;
+	return true;
+}
+
+static bool instance_ok(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n >= DD_TM_INSTANCE)
+		return false;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || *s == '-' ||
+		      *s == '_'))
+			return false;
+	return true;
+}
+
+/* ---- --serve: a tiny HTTP/1.1 server for Prometheus' scrapes ---------------------------------- */
+
+/*
+ * "HOST:PORT", "[IPV6]:PORT" or ":PORT" (every address) into host ("" for every address) and port
+ * (0..65535; 0 lets the kernel pick one). False if malformed.
+ */
+static bool split_listen(const char *arg, char *host, size_t hlen, char *port, size_t plen)
+{
+	const char *colon = strrchr(arg, ':');
+	if (colon == NULL)
+		return false;
+	size_t n = (size_t)(colon - arg);
+	const char *h = arg;
+	if (n >= 2 && arg[0] == '[' && arg[n - 1] == ']') {
+		h++;
+		n -= 2;
+	} else if (memchr(arg, ':', n) != NULL) {
+		return false; /* an IPv6 address needs its brackets */
+	}
+	unsigned long pn;
+	if (n >= hlen || !parse_ulong(colon + 1, 65535, &pn) || strlen(colon + 1) >= plen)
+		return false;
+	memcpy(host, h, n);
+	host[n] = '\0';
+	snprintf(port, plen, "%lu", pn);
+	return true;
+}
+
+/* Bind and listen on op->listen; *fd gets the socket, `bound` the address as bound. Returns an exit status. */
+static int serve_listen(const char *arg, int *fd, char *bound, size_t blen)
+{
+	char host[256], port[8];
+	if (!split_listen(arg, host, sizeof(host), port, sizeof(port)))
+		return fail(EX_USAGE, "--serve: '%s' is not ADDR:PORT (e.g. 127.0.0.1:9464, [::1]:9464, :9464)", arg);
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+				  .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
+	struct addrinfo *res = NULL;
+	int e = getaddrinfo(host[0] ? host : NULL, port, &hints, &res);
+	if (e != 0)
+		return fail(EX_LISTEN, "--serve %s: cannot resolve '%s': %s: give an IP address or a host name of this "
+			    "machine", arg, host, gai_strerror(e));
+	int err = 0, s = -1;
+	for (struct addrinfo *a = res; a != NULL; a = a->ai_next) {
+		s = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
+		if (s < 0) {
+			err = errno;
+			continue;
+		}
+		int one = 1;
+		/* a restarted exporter can take its port back while old connections linger in TIME_WAIT */
+		setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (bind(s, a->ai_addr, a->ai_addrlen) == 0 && listen(s, 16) == 0)
+			break;
+		err = errno;
+		close(s);
+		s = -1;
+	}
+	freeaddrinfo(res);
+	if (s < 0)
+		return fail(EX_LISTEN, "--serve %s: cannot listen: %s%s", arg, strerror(err),
+			    err == EADDRINUSE ? " (another process has that port: pick another)" :
+			    err == EACCES ? " (ports below 1024 need privileges: pick a higher one)" :
+			    err == EADDRNOTAVAIL ? " (not an address of this machine)" : "");
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char h[128] = "?", pt[16] = "?";
+	if (getsockname(s, (struct sockaddr *)&ss, &sl) == 0)
+		getnameinfo((struct sockaddr *)&ss, sl, h, sizeof(h), pt, sizeof(pt), NI_NUMERICHOST | NI_NUMERICSERV);
+	snprintf(bound, blen, ss.ss_family == AF_INET6 ? "[%s]:%s" : "%s:%s", h, pt);
+	*fd = s;
+	return EX_OK;
+}
+
+static int send_all(int fd, const char *buf, size_t len)
+{
+	while (len > 0) {
+		/* MSG_NOSIGNAL: a scraper that hung up is an error for this answer, not a SIGPIPE for us */
+		ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR && !stop_requested())
+			continue;
+		if (n <= 0)
+			return -EIO;
+		buf += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static void http_answer(int fd, int code, const char *reason, const char *ctype, const char *extra,
+			const char *body, size_t len, bool head)
+{
+	char h[512];
+	int n = snprintf(h, sizeof(h), "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s"
+			 "Connection: close\r\n\r\n", code, reason, ctype, len, extra);
+	if (send_all(fd, h, (size_t)n) == 0 && !head)
+		send_all(fd, body, len);
+}
+
+/*
+ * Tell stderr when what a scrape finds changes (the instance is missing, readable, unreadable), not
+ * at every scrape. `now` is the first line of the last error, or "" when the instance was readable.
+ */
+static void serve_note(char *noted, size_t len, const char *instance, const char *now)
+{
+	if (strcmp(noted, now) == 0)
+		return;
+	if (now[0] != '\0')
+		fprintf(stderr, "dadar-lat: %s\n  (--serve answers dadar_up 0 for instance '%s' meanwhile)\n", now, instance);
+	else
+		fprintf(stderr, "dadar-lat: instance '%s' is readable\n", instance);
+	snprintf(noted, len, "%s", now);
+}
+
+/* Attach to the instance as it is now: re-attached at every scrape, so that a restarted instance is seen. */
+static int serve_attach(struct seg *g, const char *instance, char *why, size_t len)
+{
+	int rc = seg_attach(g, instance);
+	snprintf(why, len, "%.*s", rc == EX_OK ? 0 : (int)strcspn(g_err.last, "\n"), g_err.last);
+	return rc;
+}
+
+static int serve_scrape(struct seg *g, const struct opts *op, FILE *m, char *noted, size_t nlen)
+{
+	char why[sizeof(g_err.last)];
+	int rc = serve_attach(g, op->instance, why, sizeof(why));
+	serve_note(noted, nlen, op->instance, why);
+	if (rc != EX_OK) {
+		prom_unavailable(m, op->instance, why);
+		return EX_OK;
+	}
+	rc = prom_scrape(g, m);
+	seg_detach(g);
+	return rc;
+}
+
+static void serve_client(int fd, struct seg *g, const struct opts *op, char *noted, size_t nlen)
+{
+	/* one connection at a time: a client that stalls costs at most these timeouts */
+	struct timeval tv = { .tv_sec = 5, .tv_usec = 0 };
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	char req[8192];
+	size_t n = 0;
+	const char *end = NULL;
+	while (end == NULL && n < sizeof(req) - 1) {
+		ssize_t r = recv(fd, req + n, sizeof(req) - 1 - n, 0);
+		if (r <= 0)
+			return; /* closed, timed out, or a signal: nobody to answer */
+		n += (size_t)r;
+		req[n] = '\0';
+		end = strstr(req, "\r\n\r\n");
+	}
+	static const char text[] = "text/plain; charset=utf-8";
+	if (end == NULL) {
+		static const char b[] = "request header too large\n";
+		http_answer(fd, 431, "Request Header Fields Too Large", text, "", b, sizeof(b) - 1, false);
+		return;
+	}
+	/* the request line: METHOD SP TARGET SP HTTP/1.x */
+	char method[16], target[2048], version[16];
+	if (sscanf(req, "%15[A-Z] %2047[^ \r\n] %15[^ \r\n]", method, target, version) != 3 ||
+	    strncmp(version, "HTTP/1.", 7) != 0 || strncmp(req + strlen(method) + strlen(target) + strlen(version) + 2,
+							    "\r\n", 2) != 0) {
+		static const char b[] = "malformed request\n";
+		http_answer(fd, 400, "Bad Request", text, "", b, sizeof(b) - 1, false);
+		return;
+	}
+	bool head = strcmp(method, "HEAD") == 0;
+	if (!head && strcmp(method, "GET") != 0) {
+		static const char b[] = "only GET and HEAD\n";
+		http_answer(fd, 405, "Method Not Allowed", text, "Allow: GET, HEAD\r\n", b, sizeof(b) - 1, false);
+		return;
+	}
+	target[strcspn(target, "?#")] = '\0';
+	if (strcmp(target, "/metrics") != 0) {
+		static const char b[] = "not found: the metrics are at /metrics\n";
+		http_answer(fd, 404, "Not Found", text, "", b, sizeof(b) - 1, head);
+		return;
+	}
+	char *body = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&body, &len);
+	if (m == NULL) {
+		static const char b[] = "out of memory\n";
+		http_answer(fd, 500, "Internal Server Error", text, "", b, sizeof(b) - 1, head);
+		return;
+	}
+	int rc = serve_scrape(g, op, m, noted, nlen);
+	if (fclose(m) != 0 || rc != EX_OK) {
+		static const char b[] = "out of memory\n";
+		http_answer(fd, 500, "Internal Server Error", text, "", b, sizeof(b) - 1, head);
+	} else {
+		http_answer(fd, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", "", body, len, head);
+	}
+	free(body);
+}
+
+static int run_serve(const struct opts *op)
+{
+	int lfd = -1;
+	char bound[192];
+	int rc = serve_listen(op->listen, &lfd, bound, sizeof(bound));
+	if (rc != EX_OK)
+		return rc;
+	catch_signals();
+	/* the scraped instance may come and go: its errors are a state to report, not a reason to stop */
+	g_err.quiet = true;
+	static struct seg g;
+	char noted[sizeof(g_err.last)] = "", why[sizeof(g_err.last)];
+	fprintf(stderr, "dadar-lat: serving instance '%s' at http://%s/metrics (Ctrl-C or SIGTERM stops)\n",
+		op->instance, bound);
+	if (serve_attach(&g, op->instance, why, sizeof(why)) == EX_OK)
+		seg_detach(&g);
+	serve_note(noted, sizeof(noted), op->instance, why);
+	unsigned long answered = 0;
+	while (!stop_requested()) {
+		struct pollfd p = { .fd = lfd, .events = POLLIN };
+		/* a signal interrupts poll() (no SA_RESTART); the timeout bounds a signal that came just before it */
+		if (poll(&p, 1, 200) <= 0)
+			continue;
+		int cfd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+		if (cfd < 0) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED) {
+				fprintf(stderr, "dadar-lat: accept() on %s failed: %s\n", bound, strerror(errno));
+				struct timespec ts = { .tv_sec = 0, .tv_nsec = 200000000 };
+				nanosleep(&ts, NULL); /* e.g. out of file descriptors: do not spin */
+			}
+			continue;
+		}
+		serve_client(cfd, &g, op, noted, sizeof(noted));
+		close(cfd);
+		answered++;
+	}
+	close(lfd);
+	fprintf(stderr, "dadar-lat: stopped serving %s (%lu connection%s answered)\n", bound, answered,
+		answered == 1 ? "" : "s");
+	return EX_OK;
+}
+
+/* ---- --list: the instances in /dev/shm ------------------------------------------------------- */
+
+static int cmp_names(const void *a, const void *b)
+{
+	return strcmp((const char *)a, (const char *)b);
+}
+
+struct listed {
+	const char *name;
+	const char *state;       /* running, exited, stale, unreadable */
+	char error[256];         /* unreadable: why */
+	int64_t pid;
+	uint64_t start_ns, exit_ns;
+};
+
+static void list_probe(struct listed *e, struct seg *g)
+{
+	if (!instance_ok(e->name)) {
+		e->state = "unreadable";
+		snprintf(e->error, sizeof(e->error), "not a dadar instance name");
+		return;
+	}
+	if (seg_attach(g, e->name) != EX_OK) {
+		e->state = "unreadable";
+		snprintf(e->error, sizeof(e->error), "%.*s", (int)strcspn(g_err.last, "\n"), g_err.last);
+		return;
+	}
+	enum run_state st = seg_state(g, &e->exit_ns);
+	e->state = st == RUNNING ? "running" : st == EXITED ? "exited" : "stale";
+	e->pid = g->pid;
+	e->start_ns = g->start_time_ns;
+	seg_detach(g);
+}
+
+static void list_text(FILE *o, const struct listed *l, size_t n, uint64_t now_ns)
+{
+	int w = 16;
+	for (size_t i = 0; i < n; i++)
+		if ((int)strlen(l[i].name) > w)
+			w = (int)strlen(l[i].name);
+	fprintf(o, "%-*s  %-10s  %8s  %-23s  %s\n", w, "instance", "state", "pid", "started", "up / exited");
+	for (size_t i = 0; i < n; i++) {
+		const struct listed *e = &l[i];
+		if (e->error[0] != '\0') {
+			fprintf(o, "%-*s  %-10s  %8s  %-23s  %s\n", w, e->name, e->state, "-", "-", e->error);
+			continue;
+		}
+		char when[64], span[32], ex[64], what[160];
+		fmt_time(when, sizeof(when), e->start_ns);
+		if (strcmp(e->state, "running") == 0) {
+			fmt_span(span, sizeof(span), ((double)now_ns - (double)e->start_ns) / 1e9);
+			snprintf(what, sizeof(what), "up %s", span);
+		} else if (strcmp(e->state, "exited") == 0) {
+			fmt_time(ex, sizeof(ex), e->exit_ns);
+			fmt_span(span, sizeof(span), ((double)e->exit_ns - (double)e->start_ns) / 1e9);
+			snprintf(what, sizeof(what), "exited %s (ran %s)", ex, span);
+		} else {
+			snprintf(what, sizeof(what), "gone without closing its segment (killed or crashed)");
+		}
+		fprintf(o, "%-*s  %-10s  %8lld  %-23s  %s\n", w, e->name, e->state, (long long)e->pid, when, what);
+	}
+}
+
+static void list_json(FILE *o, const struct listed *l, size_t n, uint64_t now_ns)
+{
+	struct dd_jw w;
+	char iso[48];
+	dd_jw_init(&w, o, false);
+	dd_jw_open(&w, NULL, '[');
+	for (size_t i = 0; i < n; i++) {
+		const struct listed *e = &l[i];
+		dd_jw_open(&w, NULL, '{');
+		dd_jw_str(&w, "instance", e->name);
+		dd_jw_str(&w, "state", e->state);
+		if (e->error[0] != '\0') {
+			dd_jw_str(&w, "error", e->error);
+			dd_jw_close(&w, '}');
+			continue;
+		}
+		dd_jw_i64(&w, "pid", e->pid);
+		fmt_iso(iso, sizeof(iso), e->start_ns);
+		dd_jw_str(&w, "started_at", iso);
+		dd_jw_u64(&w, "start_time_ns", e->start_ns);
+		if (strcmp(e->state, "running") == 0) {
+			dd_jw_f64(&w, "uptime_s", ((double)now_ns - (double)e->start_ns) / 1e9, 3);
+		} else if (strcmp(e->state, "exited") == 0) {
+			fmt_iso(iso, sizeof(iso), e->exit_ns);
+			dd_jw_str(&w, "exited_at", iso);
+			dd_jw_u64(&w, "exit_time_ns", e->exit_ns);
+		}
+		dd_jw_close(&w, '}');
+	}
+	dd_jw_close(&w, ']');
+	fputc('\n', o);
+}
+
+static int run_list(const struct opts *op)
+{
+	DIR *d = opendir("/dev/shm");
+	if (d == NULL)
+		return fail(EX_FAIL, "cannot list /dev/shm: %s", strerror(errno));
+	char (*names)[256] = NULL;
+	size_t n = 0, cap = 0;
+	int rc = EX_OK;
+	for (struct dirent *de; (de = readdir(d)) != NULL;) {
+		if (strncmp(de->d_name, "dadar-", 6) != 0 || de->d_name[6] == '\0')
+			continue;
+		if (n == cap) {
+			cap = cap ? 2 * cap : 16;
+			void *p = realloc(names, cap * sizeof(*names));
+			if (p == NULL) {
+				rc = fail(EX_FAIL, "out of memory listing /dev/shm");
+				goto out;
+			}
+			names = p;
+		}
+		snprintf(names[n++], sizeof(names[0]), "%s", de->d_name + 6);
+	}
+	if (n > 1)
+		qsort(names, n, sizeof(names[0]), cmp_names);
+	struct listed *l = calloc(n ? n : 1, sizeof(*l));
+	if (l == NULL) {
+		rc = fail(EX_FAIL, "out of memory listing /dev/shm");
+		goto out;
+	}
+	/* a segment that cannot be read is a line of the list, not a failure of it */
+	g_err.quiet = true;
+	static struct seg g;
+	uint64_t now = clock_ns(CLOCK_REALTIME);
+	for (size_t i = 0; i < n; i++) {
+		l[i].name = names[i];
+		list_probe(&l[i], &g);
+	}
+	if (op->json)
+		list_json(stdout, l, n, now);
+	else if (n == 0)
+		printf("no dadar instances (nothing matches /dev/shm/dadar-*)\n");
+	else
+		list_text(stdout, l, n, now);
+	free(l);
+	g_err.quiet = false;
+	if (fflush(stdout) != 0 || ferror(stdout))
+		rc = out_error();
+out:
+	closedir(d);
+	free(names);
+	return rc;
+}
+
 /* ---- command line --------------------------------------------------------------------------- */
 
 static void usage(FILE *f)
@@ -1459,16 +2432,20 @@ static void usage(FILE *f)
 	fputs("usage: dadar-lat [--instance NAME] [VIEW] [OPTIONS]\n"
 	      "\n"
 	      "Shows the latency histograms and counters of a dadar instance, running or exited, read from its\n"
-	      "telemetry segment /dev/shm/dadar-NAME. Latencies are in ns (see docs/reading-latency.md).\n"
+	      "telemetry segment /dev/shm/dadar-NAME. Latencies are in ns (in seconds in the Prometheus\n"
+	      "exposition; see docs/reading-latency.md).\n"
 	      "\n"
 	      "views (one at most; default: the summary table since start)\n"
 	      "  --watch SECONDS        refresh every SECONDS (e.g. 0.5) with each interval's own figures\n"
 	      "  --hist STAGE           histogram bars of STAGE over 1-2-5 buckets\n"
 	      "  --percentiles STAGE    STAGE's distribution in HdrHistogram's percentile text format\n"
 	      "  --hlog FILE            write an HdrHistogram V2 interval log ('-': standard output)\n"
+	      "  --prometheus           Prometheus text exposition (format 0.0.4): counters, latency summaries\n"
+	      "  --serve ADDR:PORT      serve that exposition over HTTP at /metrics (e.g. 127.0.0.1:9464)\n"
+	      "  --list                 every instance in /dev/shm: running, exited or stale\n"
 	      "options\n"
 	      "  --instance NAME        the instance (default dadar)\n"
-	      "  --json                 JSON (with --watch: one object per interval, JSON lines)\n"
+	      "  --json                 JSON (with --watch: one object per interval, JSON lines; with --list)\n"
 	      "  --per-lcore            split by lcore (hlog tags become STAGE.lcoreN)\n"
 	      "  --lcore N              only lcore N\n"
 	      "  --unit ns|us|ms        unit of the human views and --percentiles (default ns)\n"
@@ -1479,8 +2456,10 @@ static void usage(FILE *f)
 	      "Stages and counters are what the instance's segment describes: the pipeline's (stages rx, ring,\n"
 	      "wire_to_decision, journal) and its operators' (the book's stage 'book', ...).\n"
 	      "\n"
+	      "--watch on a terminal: q stops it.\n"
+	      "\n"
 	      "exit status: 0 ok; 1 I/O failure; 2 bad usage; 3 no such instance; 4 version mismatch or\n"
-	      "malformed segment; 5 permission denied\n",
+	      "malformed segment; 5 permission denied; 6 --serve cannot listen on the address\n",
 	      f);
 }
 
@@ -1508,37 +2487,13 @@ static bool parse_seconds(const char *s, double *out)
 	return true;
 }
 
-static bool parse_ulong(const char *s, unsigned long max, unsigned long *out)
-{
-	char *end;
-	errno = 0;
-	if (*s == '\0' || *s == '-' || *s == '+')
-		return false;
-	unsigned long v = strtoul(s, &end, 10);
-	if (errno != 0 || *end != '\0' || v > max)
-		return false;
-	*out = v;
-	return true;
-}
-
-static bool instance_ok(const char *s)
-{
-	size_t n = strlen(s);
-	if (n == 0 || n >= DD_TM_INSTANCE)
-		return false;
-	for (; *s; s++)
-		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || *s == '-' ||
-		      *s == '_'))
-			return false;
-	return true;
-}
-
 enum { O_INSTANCE = 256, O_JSON, O_PER_LCORE, O_LCORE, O_WATCH, O_COUNT, O_HIST, O_PCT, O_HLOG, O_INTERVAL,
-       O_DURATION, O_UNIT, O_HELP };
+       O_DURATION, O_UNIT, O_HELP, O_PROM, O_SERVE, O_LIST };
 
 static int set_mode(struct opts *op, enum mode m, const char *opt)
 {
-	static const char *const names[] = { "", "--watch", "--hist", "--percentiles", "--hlog" };
+	static const char *const names[] = { "", "--watch", "--hist", "--percentiles", "--hlog", "--prometheus",
+					     "--serve", "--list" };
 	if (op->mode != MODE_TABLE && op->mode != m)
 		return bad(opt, "cannot be combined with %s: pick one view", names[op->mode]);
 	op->mode = m;
@@ -1562,6 +2517,9 @@ static int parse_args(int argc, char **argv, struct opts *op)
 		{ "duration", required_argument, NULL, O_DURATION },
 		{ "unit", required_argument, NULL, O_UNIT },
 		{ "help", no_argument, NULL, O_HELP },
+		{ "prometheus", no_argument, NULL, O_PROM },
+		{ "serve", required_argument, NULL, O_SERVE },
+		{ "list", no_argument, NULL, O_LIST },
 		{ NULL, 0, NULL, 0 },
 	};
 	memset(op, 0, sizeof(*op));
@@ -1581,6 +2539,7 @@ static int parse_args(int argc, char **argv, struct opts *op)
 				return bad("--instance", "'%s' is not an instance name (1..%d letters, digits, '-', '_')",
 					   optarg, DD_TM_INSTANCE - 1);
 			op->instance = optarg;
+			op->instance_given = true;
 			break;
 		case O_JSON:
 			op->json = true;
@@ -1644,6 +2603,24 @@ static int parse_args(int argc, char **argv, struct opts *op)
 				return bad("--unit", "'%s' is not a unit: ns, us or ms", optarg);
 			op->unit = optarg;
 			break;
+		case O_PROM:
+			if ((rc = set_mode(op, MODE_PROM, "--prometheus")) != EX_OK)
+				return rc;
+			break;
+		case O_SERVE: {
+			char host[256], port[8];
+			if ((rc = set_mode(op, MODE_SERVE, "--serve")) != EX_OK)
+				return rc;
+			if (!split_listen(optarg, host, sizeof(host), port, sizeof(port)))
+				return bad("--serve", "'%s' is not ADDR:PORT (e.g. 127.0.0.1:9464, [::1]:9464, :9464; port "
+					   "0..65535)", optarg);
+			op->listen = optarg;
+			break;
+		}
+		case O_LIST:
+			if ((rc = set_mode(op, MODE_LIST, "--list")) != EX_OK)
+				return rc;
+			break;
 		case O_HELP:
 			usage(stdout);
 			return -1;
@@ -1662,8 +2639,19 @@ static int parse_args(int argc, char **argv, struct opts *op)
 		op->period_s = 1.0;
 	if ((have_count || have_duration) && op->mode != MODE_WATCH && op->mode != MODE_HLOG)
 		return bad(have_count ? "--count" : "--duration", "goes with --watch or --hlog");
-	if (op->json && op->mode != MODE_TABLE && op->mode != MODE_WATCH)
-		return bad("--json", "goes with the summary table or --watch");
+	if (op->json && op->mode != MODE_TABLE && op->mode != MODE_WATCH && op->mode != MODE_LIST)
+		return bad("--json", "goes with the summary table, --watch or --list");
+	/* the exposition holds every lcore, merged and one by one, in seconds */
+	if (op->mode == MODE_PROM || op->mode == MODE_SERVE || op->mode == MODE_LIST) {
+		const char *m = op->mode == MODE_PROM ? "--prometheus" : op->mode == MODE_SERVE ? "--serve" : "--list";
+		if (op->per_lcore || op->lcore >= 0)
+			return bad(op->per_lcore ? "--per-lcore" : "--lcore", "does not go with %s, which shows every lcore",
+				   m);
+		if (op->unit_ratio != 1.0)
+			return bad("--unit", "does not go with %s", m);
+	}
+	if (op->mode == MODE_LIST && op->instance_given)
+		return bad("--instance", "does not go with --list, which lists every instance");
 	if (op->per_lcore && op->mode == MODE_PCT)
 		return bad("--per-lcore", "does not go with --percentiles (its format holds one histogram): use --lcore N");
 	return EX_OK;
@@ -1699,6 +2687,11 @@ int main(int argc, char **argv)
 	int rc = parse_args(argc, argv, &op);
 	if (rc != EX_OK)
 		return rc < 0 ? EX_OK : rc;
+	/* these two attach by themselves: to every instance, or again at each scrape */
+	if (op.mode == MODE_LIST)
+		return run_list(&op);
+	if (op.mode == MODE_SERVE)
+		return run_serve(&op);
 	static struct seg g;
 	rc = seg_attach(&g, op.instance);
 	if (rc != EX_OK)
@@ -1720,6 +2713,12 @@ int main(int argc, char **argv)
 			break;
 		case MODE_HLOG:
 			rc = run_hlog(&g, &op);
+			break;
+		case MODE_PROM:
+			rc = run_prometheus(&g);
+			break;
+		case MODE_SERVE:
+		case MODE_LIST:
 			break;
 		}
 	}

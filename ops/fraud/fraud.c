@@ -81,17 +81,33 @@ static inline struct kent *ktab_find(const struct ktab *t, uint64_t k1, uint64_t
 
 /* ---- state --------------------------------------------------------------------------------- */
 
+/*
+ * A payer's payments in the windows, in input order: its RECENT newest in the slot itself (most
+ * payers pay a few times a day, and their windows are then read from lines the lookup brought in),
+ * older ones spilled into the shared pool as a list, oldest first. The pool list comes before the
+ * ring in input order.
+ */
+#define RECENT 6
+
+struct recent {
+	int64_t t;
+	int64_t amount;
+};
+
 struct payer {
 	struct kent h;       /* k1 = payer id; last_ns = its latest payment's event time */
-	uint32_t head, tail; /* its history entries, oldest first (NIL: none) */
+	uint32_t head, tail; /* its entries spilled into the pool, oldest first (NIL: none) */
 	uint32_t n;          /* valid payments seen */
 	uint8_t has_loc;
-	uint8_t pad[3];
+	uint8_t rn, r0;      /* entries in recent[], and where the oldest is */
+	uint8_t pad;
 	int64_t loc_ns;      /* time of its last located payment */
 	int32_t lat, lon;
 	__int128 ew_mean;    /* EWMA of amounts, minor units << 16 */
 	__int128 ew_var;     /* EW variance, minor units squared */
+	struct recent recent[RECENT];
 };
+_Static_assert(sizeof(struct payer) % 64 == 0, "a payer is whole cache lines");
 
 struct hent {
 	int64_t t;
@@ -140,6 +156,14 @@ struct fraud {
 	size_t payers_bytes, pairs_bytes, devices_bytes, merchants_bytes;
 	int64_t win_ns;             /* largest window of an enabled rule (0: no history kept) */
 	int64_t keep_ns;            /* how long a payer keeps a payment: win_ns plus the late grace */
+	/* the evaluation plan of the rules in force, fixed when they are put in force */
+	unsigned nwin;                        /* windowed rules (count, sum, repeated) */
+	uint8_t win[DD_FR_MAX_WINDOWED];      /* their indexes in rule[] */
+	uint8_t wslot[DD_FR_MAX_RULES];       /* rule index -> its window slot */
+	unsigned norder;
+	uint8_t order[DD_FR_MAX_RULES];       /* enabled rules: file order, those with `requires` last */
+	uint32_t ew_shift;                    /* the z-score rule's EWMA weight (4 without one) */
+	uint64_t currency_ok[(26 * 26 * 26 + 63) / 64]; /* a bit per three capital letters */
 	dd_fraud_model_fn model;
 };
 
@@ -181,17 +205,37 @@ static uint8_t *carve(struct ktab *t, uint8_t *m, uint32_t cap, uint32_t stride,
 	return m + *bytes;
 }
 
+static inline bool windowed(const struct dd_frule *r)
+{
+	return r->when == DD_FW_COUNT || r->when == DD_FW_SUM || r->when == DD_FW_REPEATED;
+}
+
+/* The plan of the rules in force: what decide() would otherwise work out for every payment. */
 static void set_window(struct fraud *s)
 {
+	const struct dd_frules *img = s->img;
 	s->win_ns = 0;
-	for (uint32_t i = 0; i < s->img->nrules; i++) {
-		const struct dd_frule *r = &s->img->rule[i];
-		bool windowed = r->when == DD_FW_COUNT || r->when == DD_FW_SUM || r->when == DD_FW_REPEATED;
-		if (windowed && !(r->flags & DD_FR_OFF) && r->window_ns > s->win_ns)
-			s->win_ns = r->window_ns;
-	}
+	s->nwin = s->norder = 0;
+	s->ew_shift = 4;
+	for (int pass = 0; pass < 2; pass++)
+		for (uint32_t i = 0; i < img->nrules && i < DD_FR_MAX_RULES; i++) {
+			const struct dd_frule *r = &img->rule[i];
+			if ((r->flags & DD_FR_OFF) || (r->requires < DD_R__COUNT) != (pass == 1))
+				continue;
+			s->order[s->norder++] = (uint8_t)i;
+			if (r->when == DD_FW_ZSCORE)
+				s->ew_shift = r->alpha_shift;
+			if (!windowed(r) || s->nwin == DD_FR_MAX_WINDOWED) /* the compiler allows no more */
+				continue;
+			s->wslot[i] = (uint8_t)s->nwin;
+			s->win[s->nwin++] = (uint8_t)i;
+			if (r->window_ns > s->win_ns)
+				s->win_ns = r->window_ns;
+		}
 	s->keep_ns = s->win_ns + (int64_t)s->p.late_grace_s * 1000000000;
 }
+
+static void currency_init(uint64_t *ok);
 
 static int fraud_init(void *mem, size_t len, const void *params)
 {
@@ -212,6 +256,7 @@ static int fraud_init(void *mem, size_t len, const void *params)
 	m = carve(&s->pairs, m, p->pairs, sizeof(struct kent), &s->pairs_bytes);
 	m = carve(&s->devices, m, p->devices, sizeof(struct kent), &s->devices_bytes);
 	m = carve(&s->merchants, m, p->merchants, sizeof(struct kent), &s->merchants_bytes);
+	currency_init(s->currency_ok);
 	s->hist = (struct hent *)(void *)m;
 	for (uint32_t i = 0; i < p->history; i++)
 		s->hist[i] = (struct hent){ .next = NIL, .payer = NIL };
@@ -288,29 +333,35 @@ static const char iso4217[] =
 	"UAH UGX USD USN UYI UYU UYW UZS VED VES VND VUV WST XAF XAG XAU XBA XBB XBC XBD XCD XCG XDR XOF "
 	"XPD XPF XPT XSU XUA YER ZAR ZMW ZWG";
 
-static bool currency_ok(const char c[3])
+/* Three capital letters as a number below 26^3, or -1. */
+static inline int currency_index(const char c[3])
 {
-	/* binary search over the 4-byte strides of the list */
-	size_t lo = 0, hi = (sizeof(iso4217) - 1 + 1) / 4;
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		int d = memcmp(iso4217 + mid * 4, c, 3);
-		if (d == 0)
-			return true;
-		if (d < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
+	unsigned a = (unsigned char)c[0] - 'A', b = (unsigned char)c[1] - 'A', d = (unsigned char)c[2] - 'A';
+	return a < 26 && b < 26 && d < 26 ? (int)((a * 26 + b) * 26 + d) : -1;
+}
+
+static void currency_init(uint64_t *ok)
+{
+	for (size_t i = 0; i + 3 <= sizeof(iso4217) - 1; i += 4) {
+		int k = currency_index(iso4217 + i);
+		if (k >= 0)
+			ok[k / 64] |= 1ull << (k % 64);
 	}
-	return false;
+}
+
+static inline bool currency_ok(const uint64_t *ok, const char c[3])
+{
+	int k = currency_index(c);
+	return k >= 0 && (ok[k / 64] >> (k % 64) & 1);
 }
 
 /* The counter of the first thing wrong with a payment, or C__COUNT if it is valid. */
-static enum counter invalid_reason(const struct dd_event *ev, const struct dd_ev_payment *p, const struct dd_ev_payment_x *x)
+static enum counter invalid_reason(const struct fraud *s, const struct dd_event *ev, const struct dd_ev_payment *p,
+				   const struct dd_ev_payment_x *x)
 {
 	if (p->amount <= 0)
 		return C_INVALID_AMOUNT;
-	if (!currency_ok(x->currency))
+	if (!currency_ok(s->currency_ok, x->currency))
 		return C_INVALID_CURRENCY;
 	if (ev->event_ns == 0 || ev->event_ns > (uint64_t)INT64_MAX)
 		return C_INVALID_TIME;
@@ -345,6 +396,25 @@ static void hist_pop(struct fraud *s, struct payer *py)
 	h->next = NIL;
 }
 
+/* Drop the payer's oldest kept payment: the pool's head, else the ring's oldest. */
+static void drop_oldest(struct fraud *s, struct payer *py)
+{
+	if (py->head != NIL) {
+		hist_pop(s, py);
+	} else if (py->rn > 0) {
+		py->r0 = (uint8_t)((py->r0 + 1) % RECENT);
+		py->rn--;
+	}
+}
+
+/* Its oldest kept payment's time (INT64_MAX: none). */
+static inline int64_t oldest_t(const struct fraud *s, const struct payer *py)
+{
+	if (py->head != NIL)
+		return s->hist[py->head].t;
+	return py->rn > 0 ? py->recent[py->r0].t : INT64_MAX;
+}
+
 static void payer_reset(struct fraud *s, struct payer *py, uint64_t id)
 {
 	/* a slot never used is all zeros: its head is no list */
@@ -356,11 +426,14 @@ static void payer_reset(struct fraud *s, struct payer *py, uint64_t id)
 	py->head = py->tail = NIL;
 }
 
-/* A new history entry for payer `py`: the oldest of the pool, taken from its payer if still held. */
-static void hist_push(struct fraud *s, struct payer *py, int64_t t, int64_t amount)
+/* An entry at the end of payer `py`'s pool list: the oldest of the pool, taken from its payer if still held. */
+static void hist_spill(struct fraud *s, struct payer *py, int64_t t, int64_t amount)
 {
-	if (s->p.history == 0)
+	if (s->p.history == 0) {
+		if (t > py->h.last_ns - s->keep_ns)
+			s->v.c[C_HISTORY_EVICTED_LIVE]++; /* no pool: the ring is all there is */
 		return;
+	}
 	uint32_t i = s->v.hist_next;
 	s->v.hist_next = i + 1 == s->p.history ? 0 : i + 1;
 	struct hent *h = &s->hist[i];
@@ -378,6 +451,19 @@ static void hist_push(struct fraud *s, struct payer *py, int64_t t, int64_t amou
 	else
 		s->hist[py->tail].next = i;
 	py->tail = i;
+}
+
+/* A payment kept for the windows: into the ring, its oldest spilling into the pool when full. */
+static void hist_push(struct fraud *s, struct payer *py, int64_t t, int64_t amount)
+{
+	if (py->rn == RECENT) {
+		const struct recent *o = &py->recent[py->r0];
+		hist_spill(s, py, o->t, o->amount);
+		py->r0 = (uint8_t)((py->r0 + 1) % RECENT);
+		py->rn--;
+	}
+	py->recent[(py->r0 + py->rn) % RECENT] = (struct recent){ t, amount };
+	py->rn++;
 }
 
 #define MAX_WIN_RULES DD_FR_MAX_WINDOWED
@@ -402,21 +488,30 @@ static inline bool in_window(const struct dd_frule *r, int64_t et, int64_t t)
  * to the grace late sees every earlier payment its windows reach; one later still is scored against
  * the state as it is (the spec's words). Exactly what the oldest-first drop keeps.
  */
+static inline void window_add(struct win *w, int64_t et, int64_t amount, int64_t t)
+{
+	for (unsigned k = 0; k < w->n; k++) {
+		const struct dd_frule *r = w->r[k];
+		if (!in_window(r, et, t))
+			continue;
+		if (r->when == DD_FW_REPEATED)
+			w->last[k][w->count[k] % r->last] = amount;
+		w->count[k]++;
+		w->sum[k] += amount;
+	}
+}
+
 static void scan_history(const struct fraud *s, const struct payer *py, int64_t t, int64_t floor, struct win *w)
 {
-	for (uint32_t i = py != NULL ? py->head : NIL; i != NIL; i = s->hist[i].next) {
-		const struct hent *h = &s->hist[i];
-		if (h->t <= floor)
-			continue;
-		for (unsigned k = 0; k < w->n; k++) {
-			const struct dd_frule *r = w->r[k];
-			if (!in_window(r, h->t, t))
-				continue;
-			if (r->when == DD_FW_REPEATED)
-				w->last[k][w->count[k] % r->last] = h->amount;
-			w->count[k]++;
-			w->sum[k] += h->amount;
-		}
+	if (py == NULL)
+		return;
+	for (uint32_t i = py->head; i != NIL; i = s->hist[i].next)
+		if (s->hist[i].t > floor)
+			window_add(w, s->hist[i].t, s->hist[i].amount, t);
+	for (unsigned j = 0; j < py->rn; j++) {
+		const struct recent *e = &py->recent[(py->r0 + j) % RECENT];
+		if (e->t > floor)
+			window_add(w, e->t, e->amount, t);
 	}
 }
 
@@ -619,7 +714,7 @@ static void decide(struct fraud *s, const struct dd_ev_payment *p, const struct 
 	memcpy(d->currency, x->currency, 3);
 	s->v.c[C_DECISIONS]++;
 
-	enum counter bad = invalid_reason(ev, p, x);
+	enum counter bad = invalid_reason(s, ev, p, x);
 	if (bad != C__COUNT) {
 		s->v.c[bad]++;
 		d->reasons = 1u << DD_R_INVALID;
@@ -649,24 +744,15 @@ static void decide(struct fraud *s, const struct dd_ev_payment *p, const struct 
 	if (py != NULL) {
 		int64_t latest = py->n > 0 && py->h.last_ns > f.t ? py->h.last_ns : f.t;
 		floor = latest - s->keep_ns;
-		while (py->head != NIL && s->hist[py->head].t <= floor)
-			hist_pop(s, py);
+		while (oldest_t(s, py) <= floor)
+			drop_oldest(s, py);
 	}
 
 	struct win w;
-	w.n = 0;
-	unsigned wk[DD_FR_MAX_RULES];
-	for (uint32_t i = 0; i < img->nrules; i++) {
-		const struct dd_frule *r = &img->rule[i];
-		wk[i] = 0;
-		if ((r->flags & DD_FR_OFF) || (r->when != DD_FW_COUNT && r->when != DD_FW_SUM && r->when != DD_FW_REPEATED))
-			continue;
-		if (w.n == MAX_WIN_RULES)
-			continue; /* the compiler allows no more (DD_FR_MAX_WINDOWED): not reached */
-		wk[i] = w.n;
-		w.r[w.n] = r;
-		w.count[w.n] = w.sum[w.n] = 0;
-		w.n++;
+	w.n = s->nwin;
+	for (unsigned k = 0; k < w.n; k++) {
+		w.r[k] = &img->rule[s->win[k]];
+		w.count[k] = w.sum[k] = 0;
 	}
 	if (w.n > 0)
 		scan_history(s, py, f.t, floor, &w);
@@ -690,22 +776,20 @@ static void decide(struct fraud *s, const struct dd_ev_payment *p, const struct 
 		f.ew_n = py->n;
 	}
 
-	/* rules in file order; those that require another rule after all the others */
+	/* the plan's order: file order, the rules that require another after all the others */
 	uint32_t fired = 0, score = 0;
-	for (int pass = 0; pass < 2; pass++)
-		for (uint32_t i = 0; i < img->nrules; i++) {
-			const struct dd_frule *r = &img->rule[i];
-			uint32_t sc;
-			if ((r->flags & DD_FR_OFF) || (r->requires < DD_R__COUNT) != (pass == 1))
-				continue;
-			if (r->requires < DD_R__COUNT && !(fired >> r->requires & 1))
-				continue;
-			if (!fires(s, r, &f, &w, wk[i], p, x, &sc))
-				continue;
-			score += sc;
-			if (sc > 0)
-				fired |= 1u << r->code;
-		}
+	for (unsigned k = 0; k < s->norder; k++) {
+		unsigned i = s->order[k];
+		const struct dd_frule *r = &img->rule[i];
+		uint32_t sc;
+		if (r->requires < DD_R__COUNT && !(fired >> r->requires & 1))
+			continue;
+		if (!fires(s, r, &f, &w, s->wslot[i], p, x, &sc))
+			continue;
+		score += sc;
+		if (sc > 0)
+			fired |= 1u << r->code;
+	}
 	d->reasons = fired;
 	d->score = (uint16_t)(score > 65535 ? 65535 : score);
 	d->action = score >= img->act_block    ? DD_ACT_BLOCK
@@ -719,11 +803,7 @@ static void decide(struct fraud *s, const struct dd_ev_payment *p, const struct 
 		return;
 	if (s->win_ns > 0)
 		hist_push(s, py, f.t, p->amount);
-	const struct dd_frule *z = NULL;
-	for (uint32_t i = 0; i < img->nrules; i++)
-		if (img->rule[i].when == DD_FW_ZSCORE)
-			z = &img->rule[i];
-	ew_update(py, p->amount, z != NULL ? z->alpha_shift : 4);
+	ew_update(py, p->amount, s->ew_shift);
 	if (f.has_loc) {
 		py->has_loc = 1;
 		py->loc_ns = f.t;
@@ -756,6 +836,10 @@ static void fraud_apply(void *state, const struct dd_event *ev, struct dd_emit *
 	s->v.have_head = 0;
 	decide(s, &s->v.head.u.pay, &ev->u.payx, ev, e);
 }
+
+/* Prefetching the payer, pair, device and merchant slots of the payments 4, 8 or 16 ahead in a run
+ * (an apply_run) was measured with bench_fraud on 1 M payers and gained nothing within this VM's
+ * noise (docs/benchmarks.md): it is not in the code. */
 
 #define SNAP_VERSION 1
 
@@ -875,7 +959,7 @@ static int fraud_load(void *state, dd_get_fn get, void *ctx)
 		const struct payer *py = (const struct payer *)(void *)(s->payers.slots + i * sizeof(struct payer));
 		if (!py->h.used)
 			continue;
-		if ((py->head == NIL) != (py->tail == NIL))
+		if ((py->head == NIL) != (py->tail == NIL) || py->rn > RECENT || py->r0 >= RECENT)
 			return -EBADMSG;
 		uint32_t last = NIL, steps = 0;
 		for (uint32_t e = py->head; e != NIL; e = s->hist[e].next) {

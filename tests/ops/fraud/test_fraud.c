@@ -782,30 +782,31 @@ static void test_a_full_merchant_table_scores_as_a_new_merchant(void **state)
 static void test_a_small_history_pool_evicts_live_entries_oldest_first(void **state)
 {
 	struct dd_fraud_params p = DEF;
-	p.history = 4;
+	p.history = 2;
 	struct fx *f = fx_new(state, &p, NULL);
 	struct fx *ref = fx_new(state, &DEF, NULL); /* history 1024: never evicts */
 	/*
-	 * Payer 900: 3,000,000 at BASE, then 450,000 at BASE + 1..5 min. The pool's 4 entries are
-	 * reused in arrival order: payment 5 takes entry 0 from payment 1 and payment 6 takes entry 1
-	 * from payment 2, both still inside the 24 h window: 2 live evictions.
-	 * What the windows see at payment 6: payments 2..5 and itself, count 5 (really 6), hour sum
-	 * 5 x 450,000 = 2,250,000 (really 3,000,000 + 2,250,000 = 5,250,000 > 5,000,000).
+	 * Payer 900: 3,000,000 at BASE, then 200,000 + k at BASE + (k - 1) min, k = 2..9. A payer keeps
+	 * its 6 newest payments in its own slot; older ones spill into the pool, whose 2 entries are
+	 * reused in spill order. Payment 7 spills payment 1 (entry 0), payment 8 spills payment 2
+	 * (entry 1), payment 9 spills payment 3 into entry 0, taking it from payment 1, still inside
+	 * the window: 1 live eviction. The amounts differ, so repeated_amount never fires; the hour
+	 * sum at payment 9 is 3,000,000 + 8 x 200,000 + (2 + ... + 9 = 44) = 4,600,044: no velocity.
 	 */
 	struct fx *both[2] = { f, ref };
 	for (unsigned i = 0; i < 2; i++) {
 		struct fx *x = both[i];
 		PAY(x, P(900, 3000000, BASE), R(NEW_DEVICE) | R(NEW_DEVICE_LARGE), 35, APPROVE, 0);
-		for (unsigned k = 1; k <= 4; k++) /* hour sums 3,450,000 .. 4,800,000; payment 5's last 5
-						    * include the 3,000,000: no repeated_amount */
-			PAY(x, P(900, 450000, BASE + k * MIN_NS), R(NEW_DEVICE), 20, APPROVE, 0);
+		for (unsigned k = 2; k <= 9; k++)
+			PAY(x, P(900, 200000 + k, BASE + (k - 1) * MIN_NS), R(NEW_DEVICE), 20, APPROVE, 0);
 	}
 	assert_int_equal(counter(f, "fraud_history_evicted"), 1);
-	/* payment 6: the last 5 are 450,000 in both; only the full history sums over 5,000,000:
-	 * small pool: repeated 25 + new_device 20 = 45; full: + velocity_hour_amount 40 = 85 */
-	PAY(f, P(900, 450000, BASE + 5 * MIN_NS), R(NEW_DEVICE) | R(REPEATED_AMOUNT), 45, VERIFY, 0);
-	PAY(ref, P(900, 450000, BASE + 5 * MIN_NS), R(NEW_DEVICE) | R(REPEATED_AMOUNT) | R(VELOCITY_HOUR_AMOUNT), 85,
-	    BLOCK, 0);
+	/* payment 10, 500,000: the full history's hour sum is 4,600,044 + 500,000 = 5,100,044 >
+	 * 5,000,000 (velocity_hour_amount 40 + new_device 20 = 60, review); the small pool lost
+	 * payment 1: 1,600,044 + 500,000 = 2,100,044 (new_device 20, approve). Its push spills
+	 * payment 4 into entry 1, taking it from payment 2: the second live eviction. */
+	PAY(f, P(900, 500000, BASE + 9 * MIN_NS), R(NEW_DEVICE), 20, APPROVE, 0);
+	PAY(ref, P(900, 500000, BASE + 9 * MIN_NS), R(NEW_DEVICE) | R(VELOCITY_HOUR_AMOUNT), 60, REVIEW, 0);
 	assert_int_equal(counter(f, "fraud_history_evicted"), 2);
 	assert_int_equal(counter(ref, "fraud_history_evicted"), 0);
 }
