@@ -19,11 +19,11 @@
  *             could use its state (the rule set's payer_ttl_ns after its last payment, event
  *             time); a new payer takes an expired slot. Table full: the payment is scored without
  *             payer state and counted (payers_full).
- *   history   a pool of (time, amount) entries shared by all payers, reused oldest first (the order
- *             payments arrived). An entry is dropped from its payer once it is older than the
- *             largest window before the payer's latest payment. Reusing an entry still inside a
- *             window is counted (history_evicted_live): size fraud.history for the payments of the
- *             largest window (a day) and it never happens.
+ *   history   a payer's six newest (time, amount) live in its slot; older ones spill into a pool
+ *             shared by all payers, reused oldest first (the order they spilled). An entry is
+ *             dropped once it is older than the largest window plus the late grace before the
+ *             payer's latest payment. Reusing a pool entry still kept is counted
+ *             (fraud_history_evicted): size fraud.history for the spilled payments of that span.
  *   pairs     (payer, device): the first time the payer used the device. Never expires (the rules
  *             say "never before"); full: counted (pairs_full), the payment scores as a new device.
  *   devices   distinct payers per device. Never expires; full: counted (devices_full).
