@@ -18,12 +18,14 @@
 #include <rte_errno.h>
 #include <rte_launch.h>
 #include <rte_lcore.h>
+#include <rte_log.h>
 #include <rte_malloc.h>
 #include <rte_telemetry.h>
 
 #include <systemd/sd-daemon.h>
 
 #include "dataplane/config/config.h"
+#include "dataplane/config/log.h"
 #include "dataplane/dpdk/journal.h"
 #include "dataplane/dpdk/lcore.h"
 #include "dataplane/dpdk/port.h"
@@ -247,7 +249,8 @@ static int recover(struct app *a, char *err, size_t errlen)
 		r->next_lsn = 1;
 		snprintf(r->message, sizeof(r->message), "journal.sync = off: nothing is written, nothing recovered");
 	}
-	fprintf(stderr, "dadar: %s\n", r->message);
+	/* a new journal or a recovery is a notice; one that had to cut a torn tail a warning */
+	dd_log(strstr(r->message, "torn tail") != NULL ? DD_LOG_WARNING : DD_LOG_NOTICE, "%s", r->message);
 	snprintf(a->journal_note, sizeof(a->journal_note), "%s", r->message);
 	if (r->replay.chains != NULL) {
 		void **mem;
@@ -436,7 +439,7 @@ static void take_snapshot(struct app *a, uint64_t durable)
 		a->snap_next = durable + a->cfg.snapshot_every;
 		if (a->snap_error[0] == '\0') {
 			snprintf(a->snap_error, sizeof(a->snap_error), "%s", err);
-			fprintf(stderr, "dadar: snapshot failed (retried after another %llu records): %s\n",
+			dd_log(DD_LOG_WARNING, "snapshot failed (retried after another %llu records): %s",
 				(unsigned long long)a->cfg.snapshot_every, err);
 		}
 	}
@@ -468,14 +471,14 @@ static void reload_rules(struct app *a)
 		a->reload_failures++;
 		snprintf(a->reload_error, sizeof(a->reload_error), "%s", err);
 		snprintf(a->reload_last, sizeof(a->reload_last), "refused, the rules in force stay: %s", err);
-		fprintf(stderr, "dadar: rule reload %s\n", a->reload_last);
+		dd_log(DD_LOG_WARNING, "rule reload %s", a->reload_last);
 	} else {
 		a->rules_next = img;
 		/* pairs with the RX lcore's acquire load: the image is complete before its address is seen */
 		atomic_store_explicit(&g_ctl.rules_new, (uintptr_t)img, memory_order_release);
 		snprintf(a->reload_last, sizeof(a->reload_last), "reloaded: %s version %u (%u rules); in force from the "
 			 "next event", img->name, img->version, img->nrules);
-		fprintf(stderr, "dadar: rules %s\n", a->reload_last);
+		dd_log(DD_LOG_NOTICE, "rules %s", a->reload_last);
 	}
 	/* pairs with the control command's acquire load: reload_last is written */
 	atomic_fetch_add_explicit(&a->reload_gen, 1, memory_order_release);
@@ -595,7 +598,7 @@ static void *control_main(void *arg)
 			continue;
 		if (dd_journal_tend(a->journal, err, sizeof(err)) != 0 && !tend_failed) {
 			/* the journal lcore waits for the spare; after journal.stall_ms it stops input */
-			fprintf(stderr, "dadar: %s\n", err);
+			dd_log(DD_LOG_ERR, "%s", err);
 			tend_failed = true;
 		}
 		uint64_t durable = dd_journal_durable_lsn(a->journal);
@@ -694,8 +697,8 @@ static int setup_telemetry(struct app *a, char *err, size_t errlen)
 	if (rc != 0)
 		return rc;
 	if (replaced)
-		fprintf(stderr, "dadar: replaced the telemetry segment /dev/shm%s left by an instance that did not exit "
-			"cleanly\n", a->tm.path);
+		dd_log(DD_LOG_WARNING, "replaced the telemetry segment /dev/shm%s left by an instance that did not exit "
+			"cleanly", a->tm.path);
 	struct dd_tm_slot *sl = dd_tm_slot(&a->tm, 0);
 	sl->lcore = a->rx->lcore;
 	sl->role = DD_TM_ROLE_RX;
@@ -795,7 +798,7 @@ static int report(struct app *a)
 	const struct dd_config *c = &a->cfg;
 	const struct dd_book **books = calloc((size_t)a->nshards * a->nfeeds, sizeof(*books));
 	if (books == NULL) {
-		fprintf(stderr, "dadar: out of memory for the report\n");
+		dd_log(DD_LOG_ERR, "out of memory for the report");
 		return -ENOMEM;
 	}
 	dd_report_books_of(a->chains, a->nshards, a->nfeeds, books); /* the market chain always has a book */
@@ -843,15 +846,47 @@ static int report(struct app *a)
 	int rc = 0;
 	int e;
 	if (c->summary[0] && (e = dd_report_summary(&r, c->summary, err, sizeof(err))) != 0) {
-		fprintf(stderr, "dadar: %s\n", err);
+		dd_log(DD_LOG_ERR, "%s", err);
 		rc = e;
 	}
 	if (c->book_dump[0] && (e = dd_report_book_dump(&r, c->book_dump, err, sizeof(err))) != 0) {
-		fprintf(stderr, "dadar: %s\n", err);
+		dd_log(DD_LOG_ERR, "%s", err);
 		rc = e;
 	}
 	free(books);
 	return rc;
+}
+
+/*
+ * With stderr the journal, DPDK's messages go through a stream of ours that gives each line its
+ * priority (an RTE level is the syslog level plus one) instead of EAL's, which writes each message
+ * to stderr and to syslog(3) as well: each EAL line then arrives once, at its priority. Messages
+ * of rte_eal_init() itself came before this and keep EAL's way.
+ */
+static ssize_t eal_log_write(void *cookie, const char *buf, size_t size)
+{
+	(void)cookie;
+	int prio = rte_log_cur_msg_loglevel() - 1;
+	if (prio < 0 || prio > 7)
+		prio = 6;
+	/* the line as one write; a long one is cut rather than split across entries */
+	char line[1024];
+	int n = snprintf(line, sizeof(line), "<%d>%.*s", prio, (int)(size < sizeof(line) ? size : sizeof(line) - 8), buf);
+	if (n > 0 && write(2, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1) < 0)
+		return -1;
+	return (ssize_t)size;
+}
+
+static void journal_eal_log(void)
+{
+	if (!dd_log_to_journal())
+		return;
+	static cookie_io_functions_t io = { .write = eal_log_write };
+	FILE *f = fopencookie(NULL, "w", io);
+	if (f != NULL) {
+		setvbuf(f, NULL, _IOLBF, 0);
+		rte_openlog_stream(f);
+	}
 }
 
 /*
@@ -890,8 +925,8 @@ static int preflight(int argc, char **argv)
 			return 0;
 		}
 		if (dd_config_is_flag(a)) {
-			fprintf(stderr, "dadar: %s is one of dadar's options, not DPDK's: put it after --, e.g.\n"
-				"  dadar [DPDK options] -- %s ...\n", a, a);
+			dd_log(DD_LOG_ERR, "%s is one of dadar's options, not DPDK's: put it after --, e.g.\n"
+				"  dadar [DPDK options] -- %s ...", a, a);
 			return 2;
 		}
 		/* a capture that does not exist: DPDK would say there are no ports */
@@ -903,7 +938,7 @@ static int preflight(int argc, char **argv)
 			size_t n = strcspn(rx + 8, ",");
 			snprintf(path, sizeof(path), "%.*s", (int)(n < sizeof(path) ? n : sizeof(path) - 1), rx + 8);
 			if (access(path, R_OK) != 0) {
-				fprintf(stderr, "dadar: --vdev %s: cannot read the capture %s: %s\n", dev, path, strerror(errno));
+				dd_log(DD_LOG_ERR, "--vdev %s: cannot read the capture %s: %s", dev, path, strerror(errno));
 				return 2;
 			}
 		}
@@ -977,14 +1012,15 @@ int main(int argc, char **argv)
 		return rc;
 	rc = rte_eal_init(argc, argv);
 	if (rc < 0) {
-		fprintf(stderr,
-			"dadar: DPDK initialisation failed: %s. Without hugepages or NICs run with --no-huge --no-pci -m "
-			"512; see docs/operations.md\n",
+		dd_log(DD_LOG_ERR,
+			"DPDK initialisation failed: %s. Without hugepages or NICs run with --no-huge --no-pci -m "
+			"512; see docs/operations.md",
 			rte_strerror(rte_errno));
 		return 1;
 	}
 	argc -= rc;
 	argv += rc;
+	journal_eal_log();
 
 	dd_config_defaults(&a.cfg);
 	rc = dd_config_args(&a.cfg, argc - 1, argv + 1, stdout, err, sizeof(err));
@@ -996,7 +1032,7 @@ int main(int argc, char **argv)
 		rc = load_rules(&a, err, sizeof(err));
 	if (rc != 0) {
 		if (rc < 0)
-			fprintf(stderr, "dadar: %s\n", err);
+			dd_log(DD_LOG_ERR, "%s", err);
 		rte_eal_cleanup();
 		return rc > 0 ? 0 : 2;
 	}
@@ -1007,9 +1043,9 @@ int main(int argc, char **argv)
 	bool journaling = a.cfg.journal[0] != '\0' || a.cfg.output[0] != '\0';
 	unsigned need = 1 + nworkers + journaling;
 	if (nroles < need) {
-		fprintf(stderr,
-			"dadar: %s needs %u lcores (one RX, %u worker%s%s), EAL gave %u: pass -l with more cores (e.g. -l "
-			"0-%u), or --lcores to map several lcores onto fewer cores for testing (e.g. --lcores '(0-%u)@(0-1)')\n",
+		dd_log(DD_LOG_ERR,
+			"%s needs %u lcores (one RX, %u worker%s%s), EAL gave %u: pass -l with more cores (e.g. -l "
+			"0-%u), or --lcores to map several lcores onto fewer cores for testing (e.g. --lcores '(0-%u)@(0-1)')",
 			nworkers ? "the staged pipeline" : "run to completion", need, nworkers, nworkers == 1 ? "" : "s",
 			a.cfg.journal[0] ? ", the journal" : journaling ? ", the output release stage" : "", nroles, need - 1,
 			need - 1);
@@ -1019,7 +1055,7 @@ int main(int argc, char **argv)
 	a.socket = (int)rte_lcore_to_socket_id(roles[0]);
 
 	if ((rc = setup(&a, roles, err, sizeof(err))) != 0) {
-		fprintf(stderr, "dadar: %s\n", err);
+		dd_log(DD_LOG_ERR, "%s", err);
 		dd_recovery_fini(&a.rec);
 		dd_ports_stop(&a.ports);
 		rte_eal_cleanup();
@@ -1039,8 +1075,8 @@ int main(int argc, char **argv)
 				      .nshards = a.nshards, .payments = a.nchains > a.nshards, .journal = a.journal,
 				      .start_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec };
 	if (dd_telecmd_register(&tc) != 0)
-		fprintf(stderr, "dadar: cannot register the /dadar/* telemetry commands (monitoring through the "
-			"telemetry socket is off)\n");
+		dd_log(DD_LOG_WARNING, "cannot register the /dadar/* telemetry commands (monitoring through the "
+			"telemetry socket is off)");
 
 	/* Launch every role on its lcore; the main lcore, if it has one, runs it last and inline. */
 	unsigned main_lcore = rte_get_main_lcore();
@@ -1066,7 +1102,7 @@ int main(int argc, char **argv)
 		}
 		rc = rte_eal_remote_launch(fn[i], arg[i], roles[i]);
 		if (rc != 0) {
-			fprintf(stderr, "dadar: cannot launch lcore %u: %s\n", roles[i], rte_strerror(-rc));
+			dd_log(DD_LOG_ERR, "cannot launch lcore %u: %s", roles[i], rte_strerror(-rc));
 			atomic_store_explicit(&g_ctl.quit, 1, memory_order_release);
 			atomic_fetch_sub_explicit(&g_ctl.running, (int)(nlaunch - i), memory_order_relaxed);
 			break;
@@ -1075,8 +1111,8 @@ int main(int argc, char **argv)
 	pthread_t ctrl;
 	bool have_ctrl = rte_ctrl_thread_create(&ctrl, "dd-control", NULL, control_main, &a) == 0;
 	if (!have_ctrl)
-		fprintf(stderr, "dadar: cannot start the control thread: no NIC clock recalibration, spare journal "
-			"segments or snapshots this run\n");
+		dd_log(DD_LOG_WARNING, "cannot start the control thread: no NIC clock recalibration, spare journal "
+			"segments or snapshots this run");
 	/* ports are up, recovery is done, every lcore is launched: ready (for systemd's Type=notify) */
 	sd_notifyf(0, "READY=1\nMAINPID=%lu\nSTATUS=running: %u feed(s), %s, %u market shard(s)%s%s",
 		   (unsigned long)getpid(), a.nfeeds, a.cfg.pipeline == DD_PIPELINE_RTC ? "run to completion" : "staged",
@@ -1091,21 +1127,21 @@ int main(int argc, char **argv)
 	if (a.journal != NULL) {
 		const char *jerr = dd_journal_error(a.journal);
 		if (jerr != NULL) {
-			fprintf(stderr, "dadar: %s\n", jerr);
+			dd_log(DD_LOG_ERR, "%s", jerr);
 			status = 1;
 		}
 		uint64_t lost = a.rx->jp.overflow;
 		for (unsigned w = 0; w < a.nworkers; w++)
 			lost += a.workers[w].jp.overflow;
 		if (lost != 0) {
-			fprintf(stderr, "dadar: %llu journal records did not fit a producer's buffer and were not journaled "
-				"(a bound on outputs per event was broken): this run's journal is incomplete\n",
+			dd_log(DD_LOG_ERR, "%llu journal records did not fit a producer's buffer and were not journaled "
+				"(a bound on outputs per event was broken): this run's journal is incomplete",
 				(unsigned long long)lost);
 			status = 1;
 		}
 		if (a.rx->jp.stalled) {
-			fprintf(stderr, "dadar: the journal did not take records for %llu ms: input was stopped (durable LSN "
-				"%llu kept)\n", (unsigned long long)a.cfg.jstall_ms,
+			dd_log(DD_LOG_ERR, "the journal did not take records for %llu ms: input was stopped (durable LSN "
+				"%llu kept)", (unsigned long long)a.cfg.jstall_ms,
 				(unsigned long long)dd_journal_durable_lsn(a.journal));
 			status = 1;
 		}

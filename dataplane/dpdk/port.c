@@ -3,6 +3,8 @@
 #define ALLOW_EXPERIMENTAL_API 1
 #include "dataplane/dpdk/port.h"
 
+#include "dataplane/config/log.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -53,7 +55,7 @@ static void setup_hw_timestamps(struct dd_ports *p, unsigned i)
 		return;
 	}
 	if (clock_sample(port, &p->base_clk[i], &p->base_tsc[i]) != 0) {
-		fprintf(stderr, "dadar: port %u timestamps packets but its clock cannot be read: using the TSC at the poll\n",
+		dd_log(DD_LOG_WARNING, "port %u timestamps packets but its clock cannot be read: using the TSC at the poll",
 			port);
 		return;
 	}
