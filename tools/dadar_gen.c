@@ -1019,6 +1019,17 @@ static long read_full(FILE *f, uint8_t *p, size_t n)
 	return (long)got;
 }
 
+/* A subcommand's options: -1 to go on, else the exit status (0 after --help printed the usage). */
+static int cmd_opts(int argc, char **argv, enum cmd cmd, struct opts *o, const char **pos, int npos)
+{
+	int ret = parse_opts(argc, argv, cmd, o, pos, npos);
+	if (ret == 0)
+		return -1;
+	if (ret == 1)
+		usage(stdout);
+	return ret == 1 ? 0 : EXIT_USAGE;
+}
+
 /*
  * What the two file subcommands start with: their options, the input file (read through a large
  * buffer) and the generator writing OUT.pcap. Returns -1 to go on, else the exit status.
@@ -1026,12 +1037,9 @@ static long read_full(FILE *f, uint8_t *p, size_t n)
 static int open_file_cmd(int argc, char **argv, enum cmd cmd, const char *mode, uint64_t base_s, struct opts *o,
 			 const char **pos, FILE **in, char **iobuf, struct gen **g)
 {
-	int ret = parse_opts(argc, argv, cmd, o, pos, 2);
-	if (ret) {
-		if (ret == 1)
-			usage(stdout);
-		return ret == 1 ? 0 : EXIT_USAGE;
-	}
+	int ret = cmd_opts(argc, argv, cmd, o, pos, 2);
+	if (ret >= 0)
+		return ret;
 	*in = fopen(pos[0], mode);
 	if (*in == NULL) {
 		fail("open(%s) failed: %s", pos[0], strerror(errno));
@@ -1179,12 +1187,9 @@ static int cmd_synth(int argc, char **argv)
 	bool failed = true;
 	int ret;
 
-	ret = parse_opts(argc, argv, CMD_SYNTH, &o, pos, 1);
-	if (ret) {
-		if (ret == 1)
-			usage(stdout);
-		return ret == 1 ? 0 : EXIT_USAGE;
-	}
+	ret = cmd_opts(argc, argv, CMD_SYNTH, &o, pos, 1);
+	if (ret >= 0)
+		return ret;
 	memset(&sp, 0, sizeof(sp));
 	sp.seed = o.seed;
 	sp.instruments = (uint32_t)o.instruments;
@@ -1395,12 +1400,9 @@ static int cmd_payments(int argc, char **argv)
 	bool failed = true;
 	int ret;
 
-	ret = parse_opts(argc, argv, CMD_PAYMENTS, &o, pos, 1);
-	if (ret) {
-		if (ret == 1)
-			usage(stdout);
-		return ret == 1 ? 0 : EXIT_USAGE;
-	}
+	ret = cmd_opts(argc, argv, CMD_PAYMENTS, &o, pos, 1);
+	if (ret >= 0)
+		return ret;
 	memset(&pp, 0, sizeof(pp));
 	pp.seed = o.seed;
 	pp.count = o.count;
