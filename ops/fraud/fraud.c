@@ -109,12 +109,21 @@ struct payer {
 };
 _Static_assert(sizeof(struct payer) % 64 == 0, "a payer is whole cache lines");
 
-struct hent {
-	int64_t t;
-	int64_t amount;
-	uint32_t next;  /* the payer's next (newer) entry */
+/*
+ * The pool holds a payer's older payments in blocks of HBLOCK (two cache lines), a list per payer,
+ * oldest first: a busy payer's windows are read a block, not an entry, per miss.
+ */
+#define HBLOCK 7
+
+struct hblock {
+	struct recent e[HBLOCK];
+	uint32_t next;  /* the payer's next (newer) block */
 	uint32_t payer; /* slot index of its payer, NIL: free */
+	uint8_t first;  /* its live entries: e[first .. first + n) */
+	uint8_t n;
+	uint8_t pad[6];
 };
+_Static_assert(sizeof(struct hblock) == 128, "a pool block is two cache lines");
 
 enum counter {
 	C_DECISIONS, C_APPROVE, C_VERIFY, C_REVIEW, C_BLOCK, C_INVALID_AMOUNT, C_INVALID_CURRENCY,
@@ -135,7 +144,7 @@ static const char *const counter_names[C__COUNT] = {
 struct vars {
 	uint64_t c[C__COUNT];
 	int64_t max_ns;      /* latest event time of any valid payment */
-	uint32_t hist_next;  /* next history entry to use (oldest first) */
+	uint32_t hist_next;  /* next pool block to use (oldest first) */
 	uint32_t have_head;
 	struct dd_event head; /* the first half of the payment being assembled */
 	uint64_t reasons[DD_R__COUNT];   /* decisions each reason was part of */
@@ -149,7 +158,8 @@ struct fraud {
 	struct vars v;
 	/* derived at init, not saved */
 	struct ktab payers, pairs, devices, merchants;
-	struct hent *hist;
+	struct hblock *hist;
+	uint32_t nblocks;           /* pool blocks: history entries in blocks of HBLOCK */
 	const struct dd_frules *img; /* the rule set in force: own, or one handed over by dd_fraud_use() */
 	struct dd_frules *own;      /* this state's copy (installed, loaded from a snapshot) */
 	size_t img_size;
@@ -191,7 +201,7 @@ static size_t fraud_memsize(const void *params)
 	return ALIGN64(sizeof(struct fraud)) + ALIGN64(dd_frules_memsize(p->merchant_table)) +
 	       ktab_slots(p->payers) * sizeof(struct payer) + ktab_slots(p->pairs) * sizeof(struct kent) +
 	       ktab_slots(p->devices) * sizeof(struct kent) + ktab_slots(p->merchants) * sizeof(struct kent) +
-	       ALIGN64((size_t)p->history * sizeof(struct hent));
+	       ALIGN64((size_t)((p->history + HBLOCK - 1) / HBLOCK) * sizeof(struct hblock));
 }
 
 static uint8_t *carve(struct ktab *t, uint8_t *m, uint32_t cap, uint32_t stride, size_t *bytes)
@@ -257,9 +267,10 @@ static int fraud_init(void *mem, size_t len, const void *params)
 	m = carve(&s->devices, m, p->devices, sizeof(struct kent), &s->devices_bytes);
 	m = carve(&s->merchants, m, p->merchants, sizeof(struct kent), &s->merchants_bytes);
 	currency_init(s->currency_ok);
-	s->hist = (struct hent *)(void *)m;
-	for (uint32_t i = 0; i < p->history; i++)
-		s->hist[i] = (struct hent){ .next = NIL, .payer = NIL };
+	s->hist = (struct hblock *)(void *)m;
+	s->nblocks = (p->history + HBLOCK - 1) / HBLOCK;
+	for (uint32_t i = 0; i < s->nblocks; i++)
+		s->hist[i] = (struct hblock){ .next = NIL, .payer = NIL };
 	/* The built-in rule set until another is installed: an operator always has rules. */
 	char err[256];
 	int rc = dd_frules_compile(dd_frules_default_text, strlen(dd_frules_default_text), dd_frules_default_origin,
@@ -386,21 +397,26 @@ static uint32_t payer_index(const struct fraud *s, const struct payer *py)
 	return (uint32_t)(((const uint8_t *)py - s->payers.slots) / sizeof(struct payer));
 }
 
-static void hist_pop(struct fraud *s, struct payer *py)
+/* Take the payer's head block off its list and free it. */
+static void block_pop(struct fraud *s, struct payer *py)
 {
-	struct hent *h = &s->hist[py->head];
-	py->head = h->next;
+	struct hblock *b = &s->hist[py->head];
+	py->head = b->next;
 	if (py->head == NIL)
 		py->tail = NIL;
-	h->payer = NIL;
-	h->next = NIL;
+	b->payer = NIL;
+	b->next = NIL;
+	b->n = 0;
 }
 
-/* Drop the payer's oldest kept payment: the pool's head, else the ring's oldest. */
+/* Drop the payer's oldest kept payment: the pool's first, else the ring's oldest. */
 static void drop_oldest(struct fraud *s, struct payer *py)
 {
 	if (py->head != NIL) {
-		hist_pop(s, py);
+		struct hblock *b = &s->hist[py->head];
+		b->first++;
+		if (--b->n == 0)
+			block_pop(s, py);
 	} else if (py->rn > 0) {
 		py->r0 = (uint8_t)((py->r0 + 1) % RECENT);
 		py->rn--;
@@ -410,8 +426,10 @@ static void drop_oldest(struct fraud *s, struct payer *py)
 /* Its oldest kept payment's time (INT64_MAX: none). */
 static inline int64_t oldest_t(const struct fraud *s, const struct payer *py)
 {
-	if (py->head != NIL)
-		return s->hist[py->head].t;
+	if (py->head != NIL) {
+		const struct hblock *b = &s->hist[py->head];
+		return b->e[b->first].t;
+	}
 	return py->rn > 0 ? py->recent[py->r0].t : INT64_MAX;
 }
 
@@ -419,33 +437,44 @@ static void payer_reset(struct fraud *s, struct payer *py, uint64_t id)
 {
 	/* a slot never used is all zeros: its head is no list */
 	while (py->h.used && py->head != NIL)
-		hist_pop(s, py);
+		block_pop(s, py);
 	memset(py, 0, sizeof(*py));
 	py->h.k1 = id;
 	py->h.used = 1;
 	py->head = py->tail = NIL;
 }
 
-/* An entry at the end of payer `py`'s pool list: the oldest of the pool, taken from its payer if still held. */
+/*
+ * An entry at the end of payer `py`'s pool list: into its newest block while that has room, else
+ * into a new block, the oldest of the pool, taken from its payer if still held (blocks are taken
+ * in order and payers drop theirs oldest first, so it is that payer's first block).
+ */
 static void hist_spill(struct fraud *s, struct payer *py, int64_t t, int64_t amount)
 {
-	if (s->p.history == 0) {
+	if (s->nblocks == 0) {
 		if (t > py->h.last_ns - s->keep_ns)
 			s->v.c[C_HISTORY_EVICTED_LIVE]++; /* no pool: the ring is all there is */
 		return;
 	}
-	uint32_t i = s->v.hist_next;
-	s->v.hist_next = i + 1 == s->p.history ? 0 : i + 1;
-	struct hent *h = &s->hist[i];
-	if (h->payer != NIL) {
-		/* the oldest entry of the pool is the oldest of its payer (entries are taken in arrival
-		 * order and payers drop theirs oldest first) */
-		struct payer *owner = (struct payer *)(void *)(s->payers.slots + (size_t)h->payer * sizeof(struct payer));
-		if (h->t > owner->h.last_ns - s->keep_ns)
-			s->v.c[C_HISTORY_EVICTED_LIVE]++;
-		hist_pop(s, owner);
+	if (py->tail != NIL) {
+		struct hblock *b = &s->hist[py->tail];
+		if (b->first + b->n < HBLOCK) {
+			b->e[b->first + b->n++] = (struct recent){ t, amount };
+			return;
+		}
 	}
-	*h = (struct hent){ .t = t, .amount = amount, .next = NIL, .payer = payer_index(s, py) };
+	uint32_t i = s->v.hist_next;
+	s->v.hist_next = i + 1 == s->nblocks ? 0 : i + 1;
+	struct hblock *b = &s->hist[i];
+	if (b->payer != NIL) {
+		struct payer *owner = (struct payer *)(void *)(s->payers.slots + (size_t)b->payer * sizeof(struct payer));
+		for (unsigned j = b->first; j < (unsigned)b->first + b->n; j++)
+			if (b->e[j].t > owner->h.last_ns - s->keep_ns)
+				s->v.c[C_HISTORY_EVICTED_LIVE]++;
+		block_pop(s, owner);
+	}
+	*b = (struct hblock){ .next = NIL, .payer = payer_index(s, py), .first = 0, .n = 1 };
+	b->e[0] = (struct recent){ t, amount };
 	if (py->tail == NIL)
 		py->head = i;
 	else
@@ -505,9 +534,12 @@ static void scan_history(const struct fraud *s, const struct payer *py, int64_t 
 {
 	if (py == NULL)
 		return;
-	for (uint32_t i = py->head; i != NIL; i = s->hist[i].next)
-		if (s->hist[i].t > floor)
-			window_add(w, s->hist[i].t, s->hist[i].amount, t);
+	for (uint32_t i = py->head; i != NIL; i = s->hist[i].next) {
+		const struct hblock *b = &s->hist[i];
+		for (unsigned j = b->first; j < (unsigned)b->first + b->n; j++)
+			if (b->e[j].t > floor)
+				window_add(w, b->e[j].t, b->e[j].amount, t);
+	}
 	for (unsigned j = 0; j < py->rn; j++) {
 		const struct recent *e = &py->recent[(py->r0 + j) % RECENT];
 		if (e->t > floor)
@@ -900,10 +932,10 @@ static int fraud_save(const void *state, dd_put_fn put, void *ctx)
 	    (rc = save_table(&s->devices, put, ctx)) != 0 || (rc = save_table(&s->merchants, put, ctx)) != 0)
 		return rc;
 	uint64_t live = 0;
-	for (uint32_t i = 0; i < s->p.history; i++)
+	for (uint32_t i = 0; i < s->nblocks; i++)
 		live += s->hist[i].payer != NIL;
 	rc = put(ctx, &live, sizeof(live));
-	for (uint32_t i = 0; rc == 0 && i < s->p.history; i++)
+	for (uint32_t i = 0; rc == 0 && i < s->nblocks; i++)
 		if (s->hist[i].payer != NIL && (rc = put(ctx, &i, sizeof(i))) == 0)
 			rc = put(ctx, &s->hist[i], sizeof(s->hist[i]));
 	return rc;
@@ -938,22 +970,24 @@ static int fraud_load(void *state, dd_get_fn get, void *ctx)
 	uint64_t live;
 	if ((rc = get(ctx, &live, sizeof(live))) != 0)
 		return rc;
-	if (live > s->p.history)
+	if (live > s->nblocks)
 		return -EBADMSG;
 	for (uint64_t k = 0; k < live; k++) {
 		uint32_t i;
 		if ((rc = get(ctx, &i, sizeof(i))) != 0)
 			return rc;
-		if (i >= s->p.history || (rc = get(ctx, &s->hist[i], sizeof(s->hist[i]))) != 0)
+		if (i >= s->nblocks || (rc = get(ctx, &s->hist[i], sizeof(s->hist[i]))) != 0)
 			return rc ? rc : -EBADMSG;
 	}
-	if (s->p.history > 0 && s->v.hist_next >= s->p.history)
+	if (s->nblocks > 0 && s->v.hist_next >= s->nblocks)
 		return -EBADMSG;
-	/* indexes from the file are bounds-checked before anything follows them */
-	for (uint32_t i = 0; i < s->p.history; i++)
-		if ((s->hist[i].next != NIL && s->hist[i].next >= s->p.history) ||
-		    (s->hist[i].payer != NIL && s->hist[i].payer > s->payers.mask))
+	/* indexes and counts from the file are bounds-checked before anything follows them */
+	for (uint32_t i = 0; i < s->nblocks; i++) {
+		const struct hblock *b = &s->hist[i];
+		if ((b->next != NIL && b->next >= s->nblocks) || (b->payer != NIL && b->payer > s->payers.mask) ||
+		    (b->payer != NIL && (b->n == 0 || b->first + b->n > HBLOCK)))
 			return -EBADMSG;
+	}
 	/* every payer's list is a chain of its own entries, head to tail, with no cycle */
 	for (uint64_t i = 0; i <= s->payers.mask; i++) {
 		const struct payer *py = (const struct payer *)(void *)(s->payers.slots + i * sizeof(struct payer));
@@ -963,7 +997,7 @@ static int fraud_load(void *state, dd_get_fn get, void *ctx)
 			return -EBADMSG;
 		uint32_t last = NIL, steps = 0;
 		for (uint32_t e = py->head; e != NIL; e = s->hist[e].next) {
-			if (e >= s->p.history || s->hist[e].payer != i || ++steps > s->p.history)
+			if (e >= s->nblocks || s->hist[e].payer != i || ++steps > s->nblocks)
 				return -EBADMSG;
 			last = e;
 		}

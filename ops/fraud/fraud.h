@@ -20,7 +20,7 @@
  *             time); a new payer takes an expired slot. Table full: the payment is scored without
  *             payer state and counted (payers_full).
  *   history   a payer's six newest (time, amount) live in its slot; older ones spill into a pool
- *             shared by all payers, reused oldest first (the order they spilled). An entry is
+ *             shared by all payers, in blocks of seven, a block reused oldest first. An entry is
  *             dropped once it is older than the largest window plus the late grace before the
  *             payer's latest payment. Reusing a pool entry still kept is counted
  *             (fraud_history_evicted): size fraud.history for the spilled payments of that span.

@@ -782,32 +782,32 @@ static void test_a_full_merchant_table_scores_as_a_new_merchant(void **state)
 static void test_a_small_history_pool_evicts_live_entries_oldest_first(void **state)
 {
 	struct dd_fraud_params p = DEF;
-	p.history = 2;
+	p.history = 2; /* rounded up to one pool block of 7 entries */
 	struct fx *f = fx_new(state, &p, NULL);
 	struct fx *ref = fx_new(state, &DEF, NULL); /* history 1024: never evicts */
 	/*
-	 * Payer 900: 3,000,000 at BASE, then 200,000 + k at BASE + (k - 1) min, k = 2..9. A payer keeps
-	 * its 6 newest payments in its own slot; older ones spill into the pool, whose 2 entries are
-	 * reused in spill order. Payment 7 spills payment 1 (entry 0), payment 8 spills payment 2
-	 * (entry 1), payment 9 spills payment 3 into entry 0, taking it from payment 1, still inside
-	 * the window: 1 live eviction. The amounts differ, so repeated_amount never fires; the hour
-	 * sum at payment 9 is 3,000,000 + 8 x 200,000 + (2 + ... + 9 = 44) = 4,600,044: no velocity.
+	 * Payer 900: 3,000,000 at BASE, then 100,000 + k at BASE + (k - 1) min, k = 2..14. A payer
+	 * keeps its 6 newest payments in its own slot; older ones spill into the pool's blocks of 7.
+	 * Payments 7..13 spill payments 1..7 into the one block; payment 14 spills payment 8, which
+	 * needs a new block: the oldest, the same one, whose 7 payments are all still inside the
+	 * window: 7 live evictions. The amounts differ, so repeated_amount never fires; the hour sum at
+	 * payment 14 is 3,000,000 + 13 x 100,000 + (2 + ... + 14 = 104) = 4,300,104: no velocity.
 	 */
 	struct fx *both[2] = { f, ref };
 	for (unsigned i = 0; i < 2; i++) {
 		struct fx *x = both[i];
 		PAY(x, P(900, 3000000, BASE), R(NEW_DEVICE) | R(NEW_DEVICE_LARGE), 35, APPROVE, 0);
-		for (unsigned k = 2; k <= 9; k++)
-			PAY(x, P(900, 200000 + k, BASE + (k - 1) * MIN_NS), R(NEW_DEVICE), 20, APPROVE, 0);
+		for (unsigned k = 2; k <= 14; k++)
+			PAY(x, P(900, 100000 + k, BASE + (k - 1) * MIN_NS), R(NEW_DEVICE), 20, APPROVE, 0);
 	}
-	assert_int_equal(counter(f, "fraud_history_evicted"), 1);
-	/* payment 10, 500,000: the full history's hour sum is 4,600,044 + 500,000 = 5,100,044 >
+	assert_int_equal(counter(f, "fraud_history_evicted"), 7);
+	/* payment 15, 800,000: the full history's hour sum is 4,300,104 + 800,000 = 5,100,104 >
 	 * 5,000,000 (velocity_hour_amount 40 + new_device 20 = 60, review); the small pool lost
-	 * payment 1: 1,600,044 + 500,000 = 2,100,044 (new_device 20, approve). Its push spills
-	 * payment 4 into entry 1, taking it from payment 2: the second live eviction. */
-	PAY(f, P(900, 500000, BASE + 9 * MIN_NS), R(NEW_DEVICE), 20, APPROVE, 0);
-	PAY(ref, P(900, 500000, BASE + 9 * MIN_NS), R(NEW_DEVICE) | R(VELOCITY_HOUR_AMOUNT), 60, REVIEW, 0);
-	assert_int_equal(counter(f, "fraud_history_evicted"), 2);
+	 * payments 1..7: 7 x 100,000 + (8 + ... + 14 = 77) = 700,077 + 800,000 = 1,500,077 (new_device
+	 * 20, approve). Its push spills payment 9 into the block payment 8 opened: no eviction. */
+	PAY(f, P(900, 800000, BASE + 14 * MIN_NS), R(NEW_DEVICE), 20, APPROVE, 0);
+	PAY(ref, P(900, 800000, BASE + 14 * MIN_NS), R(NEW_DEVICE) | R(VELOCITY_HOUR_AMOUNT), 60, REVIEW, 0);
+	assert_int_equal(counter(f, "fraud_history_evicted"), 7);
 	assert_int_equal(counter(ref, "fraud_history_evicted"), 0);
 }
 
