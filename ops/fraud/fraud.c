@@ -758,6 +758,12 @@ static void decide(struct fraud *s, const struct dd_ev_payment *p, const struct 
 		return;
 	}
 
+	/* the pair, device and merchant slots this payment reads, asked for now: their misses overlap
+	 * with the payer's (each is independent of it) */
+	__builtin_prefetch(s->pairs.slots + (mix(p->payer, p->device) & s->pairs.mask) * s->pairs.stride);
+	__builtin_prefetch(s->devices.slots + (mix(p->device, 0) & s->devices.mask) * s->devices.stride);
+	if (x->merchant != 0)
+		__builtin_prefetch(s->merchants.slots + (mix(x->merchant, 0) & s->merchants.mask) * s->merchants.stride);
 	struct facts f;
 	memset(&f, 0, sizeof(f));
 	f.t = (int64_t)ev->event_ns;
