@@ -20,7 +20,7 @@ Q        := $(if $(V),,@)
 PKGS     := libdpdk liburing jemalloc cmocka libpcap zlib libsystemd
 DEB_PKGS := build-essential pkg-config dpdk-dev libdpdk-dev liburing-dev libjemalloc-dev \
             libcmocka-dev libpcap-dev zlib1g-dev libsystemd-dev python3 iproute2 tcpreplay clang libclang-rt-14-dev \
-            openjdk-17-jdk-headless libhdrhistogram-java prometheus groff-base man-db systemd
+            openjdk-17-jdk-headless libhdrhistogram-java prometheus groff-base man-db systemd tshark
 
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
             -Wcast-qual -Wpointer-arith -Wundef
@@ -74,6 +74,7 @@ deps:
 	command -v promtool >/dev/null || missing="$$missing promtool"; \
 	command -v groff >/dev/null || missing="$$missing groff"; \
 	command -v systemd-analyze >/dev/null || missing="$$missing systemd-analyze"; \
+	command -v tshark >/dev/null || missing="$$missing tshark"; \
 	ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1 || \
 		missing="$$missing libFuzzer"; \
 	[ -r /usr/share/java/hdrhistogram.jar ] || missing="$$missing hdrhistogram.jar"; \
@@ -246,3 +247,15 @@ uninstall:
 	$(Q)rmdir $(DESTDIR)$(PREFIX)/share/dadar/rules $(DESTDIR)$(PREFIX)/share/dadar 2>/dev/null || true
 	$(Q)[ ! -e $(DESTDIR)/etc/dadar/dadar.conf ] || echo "uninstall: kept $(DESTDIR)/etc/dadar/dadar.conf (yours)"
 	$(Q)rmdir $(DESTDIR)/etc/dadar 2>/dev/null || true
+
+# make install-dissector: tools/wireshark/dadar.lua into Wireshark's personal Lua plugin folder
+# ("Personal Lua Plugins" in `tshark -G folders`). For every user, as root:
+# make install-dissector WS_PLUGIN_DIR=/usr/lib/x86_64-linux-gnu/wireshark/plugins
+WS_PLUGIN_DIR ?= $(HOME)/.local/lib/wireshark/plugins
+.PHONY: install-dissector uninstall-dissector
+install-dissector:
+	@echo "  INSTALL $(DESTDIR)$(WS_PLUGIN_DIR)/dadar.lua"
+	$(Q)install -D -m 0644 tools/wireshark/dadar.lua $(DESTDIR)$(WS_PLUGIN_DIR)/dadar.lua
+uninstall-dissector:
+	@echo "  UNINSTALL $(DESTDIR)$(WS_PLUGIN_DIR)/dadar.lua"
+	$(Q)rm -f $(DESTDIR)$(WS_PLUGIN_DIR)/dadar.lua
