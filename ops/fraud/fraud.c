@@ -332,7 +332,7 @@ void dd_fraud_set_model(void *state, dd_fraud_model_fn fn)
 
 /* ---- validation ------------------------------------------------------------------------------ */
 
-/* Active ISO 4217 alphabetic codes (2025; BGN and SLL kept while phased out), sorted; XXX (no currency)
+/* Active ISO 4217 alphabetic codes (2025; BGN and SLL kept while phased out), sorted; the "no currency" code
  * and XTS (testing) left out: no payment is made in them. */
 static const char iso4217[] =
 	"AED AFN ALL AMD AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BOV BRL BSD BTN BWP BYN "

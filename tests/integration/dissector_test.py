@@ -127,7 +127,7 @@ PAY_FIELDS = [("type", 0, 1), ("version", 1, 1), ("event_time", 2, 8), ("event_n
 CSV_HEADER = "txn_id,time_ns,payer,payee,merchant,amount_minor,currency,mcc,channel,type,device,lat_e6,lon_e6"
 CHANNEL = {"upi": "U", "card": "C", "wallet": "W"}
 KIND = {"p2p": "P", "p2m": "M", "bill": "B"}
-# Active ISO 4217 alphabetic codes (2025; BGN and SLL still listed; XXX and XTS are no payment currency).
+# Active ISO 4217 alphabetic codes (2025; BGN and SLL still listed; the "no currency" code and XTS are no payment currency).
 ISO4217 = set("""AED AFN ALL AMD AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BOV BRL BSD BTN BWP BYN
 BZD CAD CDF CHE CHF CHW CLF CLP CNY COP COU CRC CUP CVE CZK DJF DKK DOP DZD EGP ERN ETB EUR FJD FKP GBP GEL GHS
 GIP GMD GNF GTQ GYD HKD HNL HTG HUF IDR ILS INR IQD IRR ISK JMD JOD JPY KES KGS KHR KMF KPW KRW KWD KYD KZT LAK

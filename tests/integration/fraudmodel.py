@@ -73,7 +73,7 @@ TYPES = frozenset({"p2p", "p2m", "bill"})
 # X codes of that table included. Withdrawn: ANG (2025, now XCG), CUC (2021), HRK (2023), ZWL
 # (2024, now ZWG), and the older historic codes. BGN (Bulgaria, euro since 2026-01-01) and SLL
 # (Sierra Leone, replaced by SLE) are kept: both were still listed while being phased out.
-# XXX ("no currency") and XTS (reserved for testing) are codes, but no payment is made in them:
+# The "no currency" code and XTS (reserved for testing) are codes, but no payment is made in them:
 # invalid, as dadar has it (docs/rules.md).
 ISO4217_ACTIVE = frozenset("""
 AED AFN ALL AMD AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BOV BRL BSD BTN BWP BYN BZD
