@@ -63,6 +63,7 @@ struct dd_out_decision {
 #define DD_DECISION_OUT_OF_ORDER 0x01u /* earlier than the payer's latest payment */
 #define DD_DECISION_INVALID      0x02u /* a field failed validation (reason `invalid`) */
 #define DD_DECISION_NO_PAYER     0x04u /* the payer table was full: scored without payer state */
+#define DD_DECISION_TOO_LATE     0x08u /* more than fraud.late_grace_s behind: scored against what is kept */
 
 /* Body of DD_OUT_TEST: whatever a test operator wants to check. */
 struct dd_out_test {

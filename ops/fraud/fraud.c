@@ -129,7 +129,7 @@ enum counter {
 	C_DECISIONS, C_APPROVE, C_VERIFY, C_REVIEW, C_BLOCK, C_INVALID_AMOUNT, C_INVALID_CURRENCY,
 	C_INVALID_TIME, C_INVALID_CHANNEL, C_INVALID_KIND, C_INVALID_LOCATION, C_OUT_OF_ORDER,
 	C_PAYERS_FULL, C_PAYERS_EXPIRED, C_PAIRS_FULL, C_DEVICES_FULL, C_MERCHANTS_FULL,
-	C_HISTORY_EVICTED_LIVE, C_ORPHAN_HALVES, C__COUNT
+	C_HISTORY_EVICTED_LIVE, C_ORPHAN_HALVES, C_TOO_LATE, C__COUNT
 };
 
 static const char *const counter_names[C__COUNT] = {
@@ -137,7 +137,7 @@ static const char *const counter_names[C__COUNT] = {
 	"fraud_invalid_currency", "fraud_invalid_time", "fraud_invalid_channel", "fraud_invalid_kind",
 	"fraud_invalid_location", "fraud_out_of_order", "fraud_payers_full", "fraud_payers_expired",
 	"fraud_pairs_full", "fraud_devices_full", "fraud_merchants_full", "fraud_history_evicted",
-	"fraud_orphan_halves",
+	"fraud_orphan_halves", "fraud_too_late",
 };
 
 /* Everything a snapshot holds besides the regions: plain data. */
@@ -776,6 +776,11 @@ static void decide(struct fraud *s, const struct dd_ev_payment *p, const struct 
 	if (py != NULL && py->n > 0 && f.t < py->h.last_ns) {
 		d->flags |= DD_DECISION_OUT_OF_ORDER;
 		s->v.c[C_OUT_OF_ORDER]++;
+		/* later than the grace: scored against what is kept, not every earlier payment */
+		if (f.t < py->h.last_ns - (int64_t)s->p.late_grace_s * 1000000000) {
+			d->flags |= DD_DECISION_TOO_LATE;
+			s->v.c[C_TOO_LATE]++;
+		}
 	}
 	/* forget what no window can reach from the payer's latest payment (this one included) */
 	int64_t floor = INT64_MIN;
@@ -879,7 +884,7 @@ static void fraud_apply(void *state, const struct dd_event *ev, struct dd_emit *
  * (an apply_run) was measured with bench_fraud on 1 M payers and gained nothing within this VM's
  * noise (docs/benchmarks.md): it is not in the code. */
 
-#define SNAP_VERSION 1
+#define SNAP_VERSION 2 /* 2: the too_late counter */
 
 /* A table's used slots only, each with its index (probing depends on where an entry sits). */
 static int save_table(const struct ktab *t, dd_put_fn put, void *ctx)

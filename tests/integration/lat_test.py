@@ -59,7 +59,7 @@ OP_COUNTERS = {k: "counter" for k in (
     "fraud_block", "fraud_invalid_amount", "fraud_invalid_currency", "fraud_invalid_time", "fraud_invalid_channel",
     "fraud_invalid_kind", "fraud_invalid_location", "fraud_out_of_order", "fraud_payers_full",
     "fraud_payers_expired", "fraud_pairs_full", "fraud_devices_full", "fraud_merchants_full",
-    "fraud_history_evicted", "fraud_orphan_halves")}
+    "fraud_history_evicted", "fraud_orphan_halves", "fraud_too_late")}
 HDR_JAR = "/usr/share/java/hdrhistogram.jar"
 # the exposition's quantile labels and the JSON's keys for the same percentiles
 QUANTILES = (("0.5", "p50"), ("0.9", "p90"), ("0.99", "p99"), ("0.999", "p999"), ("0.9999", "p9999"))

@@ -69,7 +69,8 @@ struct holder {
 };
 
 static const struct dd_fraud_params DEF = {
-	.payers = 256, .history = 1024, .pairs = 256, .devices = 256, .merchants = 256, .merchant_table = 16
+	.payers = 256, .history = 1024, .pairs = 256, .devices = 256, .merchants = 256, .merchant_table = 16,
+	.late_grace_s = 86400
 };
 
 static char *slurp(const char *path, size_t *len)
@@ -830,6 +831,13 @@ static void test_a_payment_earlier_than_the_payers_latest_is_flagged_and_counted
 	/* another payer's latest does not matter */
 	PAY(f, P(951, 2, BASE), R(NEW_DEVICE), 20, APPROVE, 0);
 	assert_int_equal(counter(f, "fraud_out_of_order"), 1);
+	assert_int_equal(counter(f, "fraud_too_late"), 0);
+	/* 25 h behind payer 950's latest (BASE + 20 min): more than the 24 h grace, flagged and counted
+	 * as too late; no earlier payment in its hour or day (all are later), new_device 20 */
+	PAY(f, P(950, 5, BASE + 20 * MIN_NS - 25 * 60 * MIN_NS), R(NEW_DEVICE), 20, APPROVE,
+	    DD_DECISION_OUT_OF_ORDER | DD_DECISION_TOO_LATE);
+	assert_int_equal(counter(f, "fraud_out_of_order"), 2);
+	assert_int_equal(counter(f, "fraud_too_late"), 1);
 }
 
 /* ---- snapshots ------------------------------------------------------------------------------ */
