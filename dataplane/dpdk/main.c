@@ -1010,6 +1010,11 @@ int main(int argc, char **argv)
 	int rc = preflight(argc, argv);
 	if (rc >= 0)
 		return rc;
+	/* from the start: a SIGHUP (a reload asked for early) must not end a starting daemon; an early
+	 * SIGINT or SIGTERM stops it as soon as its lcores run */
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	signal(SIGHUP, on_signal);
 	rc = rte_eal_init(argc, argv);
 	if (rc < 0) {
 		dd_log(DD_LOG_ERR,
@@ -1062,9 +1067,6 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
-	signal(SIGHUP, on_signal);
 	g_app = &a;
 	rte_telemetry_register_cmd("/dadar/reload", tel_reload,
 				   "Reload the fraud rules and their tables, as SIGHUP does; answers what happened");

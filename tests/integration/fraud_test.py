@@ -1119,6 +1119,26 @@ def test_I_the_reload_control_command_answers_what_happened():
     return f"refused: {bad['result'][:80]}...; then {good['result'][:60]}; switched at payment {vers.index(3)}"
 
 
+@test
+def test_I_a_sighup_while_dadar_starts_does_not_end_it():
+    """SIGHUP's default action ends a process: dadar takes it from the start, so a reload asked for
+    while it starts is a reload (once its control thread runs), not an exit."""
+    pcap, _csvp = reload_stream()
+    out = path("early.out")
+    p = _start(dadar_cmd(pcap, [], output=out), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        time.sleep(0.05)
+        p.send_signal(signal.SIGHUP)
+        _, err = p.communicate(timeout=120)
+    finally:
+        CHILDREN.discard(p)
+    if p.returncode != 0 and dpdk_failed(err):
+        raise Skip(f"DPDK cannot start here: {err.strip()[-400:]}")
+    n = complete_lines(out)
+    check(p.returncode == 0 and n == 200000, f"exit {p.returncode}, {n} decisions: {err.strip()[-400:]}")
+    return f"exit 0, {n} decisions"
+
+
 # ---- J: messages for journald -------------------------------------------------------------------
 
 def run_with_journal_stream(cmd, timeout=60):
