@@ -19,12 +19,6 @@ static inline void rec_stage(const struct dd_lcore_tm *tm, unsigned stage, uint6
 	dd_timing_rec(tm->hist[stage], &tm->conv, ticks, n);
 }
 
-/* operator k of the lcore's chain */
-static inline void rec(const struct dd_lcore_tm *tm, unsigned k, uint64_t ticks, uint64_t n)
-{
-	dd_timing_rec(tm->op_hist[k], &tm->conv, ticks, n);
-}
-
 /* now_a - rx time into stage a, now_b - rx time into stage b (DD_TM_MAX_STAGES: none), per run */
 static inline void rec_since_rx(const struct dd_lcore_tm *tm, unsigned a, uint64_t now_a, unsigned b,
 				uint64_t now_b, const struct dd_event *ev, unsigned n)
@@ -68,17 +62,11 @@ static inline void jadd_outputs(struct dd_jprod *jp, struct dd_chain *ch, uint64
 }
 
 /* Each operator's share of the run, into its stage: what it took, per event. */
-static inline void rec_ops(const struct dd_lcore_tm *tm, const struct dd_chain *ch, unsigned n)
+static inline void rec_ops(const struct dd_lcore_tm *tm, const struct dd_chain_tm *ct, const struct dd_chain *ch,
+			   unsigned n)
 {
 	for (unsigned k = 0; k < ch->nops; k++)
-		rec(tm, k, ch->op[k].ticks / n, n);
-}
-
-/* The same for the payment chain's operators. */
-static inline void rec_pay_ops(const struct dd_lcore_tm *tm, const struct dd_chain *ch, unsigned n)
-{
-	for (unsigned k = 0; k < ch->nops; k++)
-		dd_timing_rec(tm->pay_hist[k], &tm->conv, ch->op[k].ticks / n, n);
+		dd_timing_rec(ct->hist[k], &tm->conv, ch->op[k].ticks / n, n);
 }
 
 uint64_t dd_lcore_clock(void)
@@ -225,10 +213,7 @@ static void rtc_flush(struct dd_sink *s)
 	jadd_outputs(&c->jp, ch, t1);
 	uint64_t t2 = rte_rdtsc();
 	rec_since_rx(&c->tm, DD_TM_RX, t1, DD_TM_WIRE, t2, ev, n);
-	if (pay)
-		rec_pay_ops(&c->tm, ch, n);
-	else
-		rec_ops(&c->tm, ch, n);
+	rec_ops(&c->tm, pay ? &c->tm.pay : &c->tm.market, ch, n);
 	if (c->jp.ring != NULL)
 		jpush(&c->jp, c->ctl);
 	s->n = 0;
@@ -386,30 +371,29 @@ static unsigned rx_do_work(struct dd_rx_ctx *c)
 	return total;
 }
 
-/* The chain's operators' counters into the lcore's slot: each one's outputs, then its own. */
-static void publish_ops(struct dd_tm_slot *sl, unsigned overflow_counter, const unsigned *op_counter,
-			const struct dd_chain *ch)
+/* A chain's operators' counters into the lcore's slot: each one's outputs, then its own. */
+static void publish_ops(struct dd_tm_slot *sl, const struct dd_chain_tm *ct, const struct dd_chain *ch)
 {
-	if (overflow_counter == 0 || ch == NULL)
+	if (ct->overflow_counter == 0 || ch == NULL)
 		return;
-	dd_tm_set(dd_tm_counter(sl, overflow_counter), dd_chain_overflow(ch));
+	dd_tm_set(dd_tm_counter(sl, ct->overflow_counter), dd_chain_overflow(ch));
 	for (unsigned k = 0; k < ch->nops; k++) {
 		const struct dd_op_ops *ops = ch->op[k].ops;
 		uint64_t v[DD_OP_MAX_COUNTERS];
-		dd_tm_set(dd_tm_counter(sl, op_counter[k]), ch->op[k].outputs);
+		dd_tm_set(dd_tm_counter(sl, ct->counter[k]), ch->op[k].outputs);
 		if (ops->counters == NULL)
 			continue;
 		ops->counters(ch->op[k].state, v);
 		for (unsigned i = 0; i < ops->ncounters && i < DD_OP_MAX_COUNTERS; i++)
-			dd_tm_set(dd_tm_counter(sl, op_counter[k] + 1 + i), v[i]);
+			dd_tm_set(dd_tm_counter(sl, ct->counter[k] + 1 + i), v[i]);
 	}
 }
 
 static void publish_chain(struct dd_tm_slot *sl, const struct dd_lcore_tm *tm, const struct dd_chain *ch,
 			  const struct dd_chain *pch)
 {
-	publish_ops(sl, tm->overflow_counter, tm->op_counter, ch);
-	publish_ops(sl, tm->pay_overflow_counter, tm->pay_counter, pch);
+	publish_ops(sl, &tm->market, ch);
+	publish_ops(sl, &tm->pay, pch);
 }
 
 void dd_rx_publish(struct dd_rx_ctx *c, uint64_t now)
@@ -576,7 +560,7 @@ static unsigned worker_do_work(struct dd_worker_ctx *w)
 			if (np > 0) {
 				dd_chain_run(w->pchain, pev, pcause, np);
 				jadd_outputs(&w->jp, w->pchain, t1);
-				rec_pay_ops(&w->tm, w->pchain, np);
+				rec_ops(&w->tm, &w->tm.pay, w->pchain, np);
 				w->events += np;
 				np = 0;
 			}
@@ -605,11 +589,11 @@ static unsigned worker_do_work(struct dd_worker_ctx *w)
 		jpush(&w->jp, w->ctl);
 	uint64_t t2 = rte_rdtsc();
 	if (m > 0) {
-		rec_ops(&w->tm, w->chain, m);
+		rec_ops(&w->tm, &w->tm.market, w->chain, m);
 		rec_since_rx(&w->tm, DD_TM_WIRE, tp, DD_TM_MAX_STAGES, 0, ev, m);
 	}
 	if (np > 0) {
-		rec_pay_ops(&w->tm, w->pchain, np);
+		rec_ops(&w->tm, &w->tm.pay, w->pchain, np);
 		rec_since_rx(&w->tm, DD_TM_WIRE, t2, DD_TM_MAX_STAGES, 0, pev, np);
 	}
 	m += np;

@@ -44,6 +44,13 @@
 #define DD_WORKER_BURST 64 /* events per ring enqueue/dequeue */
 #define DD_SCRATCH 16384   /* reassembly buffer for multi-segment frames */
 
+/* Where a chain's operators record: each one's stage and first counter, and the chain's overflow. */
+struct dd_chain_tm {
+	struct dd_hdr *hist[DD_CHAIN_MAX_OPS]; /* each operator's stage (NULL: not recorded) */
+	unsigned counter[DD_CHAIN_MAX_OPS];    /* each operator's first counter: its outputs, then its own */
+	unsigned overflow_counter;             /* the chain's output_overflow (0: the chain is not on this lcore) */
+};
+
 /*
  * What an lcore records into the telemetry segment: its counter slot and its histograms (NULL for
  * stages it does not run), the TSC → ns conversion, and when it publishes its counters next.
@@ -51,13 +58,8 @@
 struct dd_lcore_tm {
 	struct dd_tm_slot *slot;
 	struct dd_hdr *hist[DD_TM_MAX_STAGES];   /* the pipeline's stages (enum dd_tm_stage) */
-	struct dd_hdr *op_hist[DD_CHAIN_MAX_OPS]; /* each operator's stage (NULL: not recorded) */
-	unsigned op_counter[DD_CHAIN_MAX_OPS];   /* each operator's first counter: its outputs, then its own */
-	unsigned overflow_counter;               /* the chain's output_overflow (0: no chain on this lcore) */
-	/* the same for the payment chain, on the lcore that runs it */
-	struct dd_hdr *pay_hist[DD_CHAIN_MAX_OPS];
-	unsigned pay_counter[DD_CHAIN_MAX_OPS];
-	unsigned pay_overflow_counter;           /* 0: the payment chain is not on this lcore */
+	struct dd_chain_tm market;              /* the market chain's operators */
+	struct dd_chain_tm pay;                 /* the payment chain's, on the lcore that runs it */
 	struct dd_tsc_conv conv;
 	uint64_t period;       /* TSC ticks between counter publications */
 	uint64_t next_publish; /* TSC deadline */

@@ -648,27 +648,16 @@ static int layout_ops(struct dd_tm_layout *l, const struct dd_chain *c, const ch
 	return rc < 0 ? rc : 0;
 }
 
-/* The lcore that runs the payment chain records its operators' stages and counters too. */
-static void tm_bind_pay(struct dd_lcore_tm *t, struct dd_tm *tm, unsigned slot, const struct dd_chain *c,
+/* An lcore that runs a chain records each operator's stage and publishes its counters. */
+static void tm_bind_ops(struct dd_chain_tm *ct, struct dd_tm *tm, unsigned slot, const struct dd_chain *c,
 			const struct op_tm *ot)
 {
 	if (c == NULL)
 		return;
-	t->pay_overflow_counter = (unsigned)ot->overflow;
+	ct->overflow_counter = (unsigned)ot->overflow;
 	for (unsigned k = 0; k < c->nops; k++) {
-		t->pay_hist[k] = dd_tm_hist(tm, slot, (unsigned)ot->stage[k]);
-		t->pay_counter[k] = (unsigned)ot->counter[k];
-	}
-}
-
-/* An lcore that runs a chain records each operator's stage and publishes its counters. */
-static void tm_bind_ops(struct dd_lcore_tm *t, struct dd_tm *tm, unsigned slot, const struct dd_chain *c,
-			const struct op_tm *ot)
-{
-	t->overflow_counter = (unsigned)ot->overflow;
-	for (unsigned k = 0; k < c->nops; k++) {
-		t->op_hist[k] = dd_tm_hist(tm, slot, (unsigned)ot->stage[k]);
-		t->op_counter[k] = (unsigned)ot->counter[k];
+		ct->hist[k] = dd_tm_hist(tm, slot, (unsigned)ot->stage[k]);
+		ct->counter[k] = (unsigned)ot->counter[k];
 	}
 }
 
@@ -708,8 +697,8 @@ static int setup_telemetry(struct app *a, char *err, size_t errlen)
 	static const unsigned worker_stages[] = { DD_TM_RING, DD_TM_WIRE };
 	if (a->nworkers == 0) {
 		tm_bind(&a->rx->tm, &a->tm, 0, rtc_stages, 2);
-		tm_bind_ops(&a->rx->tm, &a->tm, 0, a->rx->chain, &ot);
-		tm_bind_pay(&a->rx->tm, &a->tm, 0, a->rx->pchain, &pot);
+		tm_bind_ops(&a->rx->tm.market, &a->tm, 0, a->rx->chain, &ot);
+		tm_bind_ops(&a->rx->tm.pay, &a->tm, 0, a->rx->pchain, &pot);
 	} else {
 		tm_bind(&a->rx->tm, &a->tm, 0, rx_stages, 1);
 	}
@@ -720,8 +709,8 @@ static int setup_telemetry(struct app *a, char *err, size_t errlen)
 		snprintf(sl->name, sizeof(sl->name), "worker%u", w);
 		dd_tm_set(dd_tm_counter(sl, DD_TM_C_RING_SIZE), rte_ring_get_capacity(a->workers[w].ring));
 		tm_bind(&a->workers[w].tm, &a->tm, 1 + w, worker_stages, 2);
-		tm_bind_ops(&a->workers[w].tm, &a->tm, 1 + w, a->workers[w].chain, &ot);
-		tm_bind_pay(&a->workers[w].tm, &a->tm, 1 + w, a->workers[w].pchain, &pot);
+		tm_bind_ops(&a->workers[w].tm.market, &a->tm, 1 + w, a->workers[w].chain, &ot);
+		tm_bind_ops(&a->workers[w].tm.pay, &a->tm, 1 + w, a->workers[w].pchain, &pot);
 	}
 	if (a->journal != NULL) {
 		unsigned js = 1 + a->nworkers;
