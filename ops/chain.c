@@ -152,20 +152,19 @@ static void run_op(struct dd_chain *c, unsigned k, const struct dd_event *ev, co
 	for (unsigned i = 0; i < n; i++) {
 		c->emit.ev = &ev[i];
 		c->emit.cause = cause[i];
-		if (ev[i].type == DD_EV_TICK) {
-			if (ev[i].event_ns > op->watermark) {
-				op->watermark = ev[i].event_ns;
-				if (ops->advance != NULL)
-					ops->advance(op->state, op->watermark, &c->emit);
-			}
-			continue;
-		}
-		ops->apply(op->state, &ev[i], &c->emit);
-		if (ops->consume == NULL)
-			continue;
-		for (unsigned m = 0; m < k; m++)
+		bool tick = ev[i].type == DD_EV_TICK;
+		if (!tick)
+			ops->apply(op->state, &ev[i], &c->emit);
+		/* what earlier operators derived from this input (on a tick: what their advance fired),
+		 * before this operator's own advance: those records are not later than the watermark */
+		for (unsigned m = 0; ops->consume != NULL && m < k; m++)
 			while (cur[m] < c->op[m].out_end && c->emit.out[cur[m]].cause == cause[i])
 				ops->consume(op->state, &c->emit.out[cur[m]++], &c->emit);
+		if (tick && ev[i].event_ns > op->watermark) {
+			op->watermark = ev[i].event_ns;
+			if (ops->advance != NULL)
+				ops->advance(op->state, op->watermark, &c->emit);
+		}
 	}
 	op->out_end = c->emit.n;
 	op->outputs += op->out_end - op->out_begin;

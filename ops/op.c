@@ -2,6 +2,8 @@
 #include "ops/op.h"
 
 #include "ops/book/book_op.h"
+#include "ops/cep/cep.h"
+#include "ops/window/window.h"
 #include "ops/fraud/fraud.h"
 #include "ops/test/test_ops.h"
 
@@ -9,6 +11,8 @@
 static const struct dd_op_ops *const kinds[] = {
 	&dd_book_op,
 	&dd_fraud_op,
+	&dd_window_op,
+	&dd_cep_op,
 	&dd_test_multi_op,
 	&dd_test_timer_op,
 };
@@ -31,6 +35,8 @@ const char *dd_output_type_name(unsigned type)
 {
 	static const char *const names[DD_OUT__COUNT] = { [DD_OUT_NONE] = "none", [DD_OUT_BBO] = "bbo",
 							  [DD_OUT_TEST] = "test",
-							  [DD_OUT_DECISION] = "decision" };
+							  [DD_OUT_DECISION] = "decision", [DD_OUT_ALERT] = "alert",
+							  [DD_OUT_WINDOW] = "window", [DD_OUT_LATE] = "late",
+							  [DD_OUT_TRADE] = "trade" };
 	return type < DD_OUT__COUNT ? names[type] : "?";
 }

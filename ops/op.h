@@ -54,6 +54,8 @@ enum dd_op_id {
 	DD_OP_NONE = 0,
 	DD_OP_BOOK = 1,
 	DD_OP_FRAUD = 2,
+	DD_OP_WINDOW = 3,
+	DD_OP_CEP = 4,
 	DD_OP_TEST_MULTI = 200, /* test operators (tests/ops/test_chain.c, dadar --test-ops) */
 	DD_OP_TEST_TIMER = 201,
 };
@@ -103,7 +105,7 @@ static inline struct dd_output *dd_emit(struct dd_emit *e, uint16_t type, uint16
 	o->event_ns = ev->event_ns;
 	o->cause = e->cause;
 	o->rx_tsc = ev->rx_tsc;
-	uint64_t *z = (uint64_t *)(void *)o->reserved;
+	uint64_t *z = (uint64_t *)(void *)o->symbol; /* and reserved[] after it */
 	z[0] = z[1] = 0;
 	for (unsigned i = 0; i < DD_OUTPUT_BODY / 8; i++)
 		o->u.test.v[i] = 0;

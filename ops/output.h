@@ -26,6 +26,11 @@ enum dd_output_type {
 	DD_OUT_BBO = 1,  /* best bid and offer of one instrument after an event (body: dd_out_bbo) */
 	DD_OUT_TEST = 2, /* emitted by the test operators of the unit and integration tests */
 	DD_OUT_DECISION = 3, /* the fraud operator's decision on a payment (body: dd_out_decision) */
+	DD_OUT_ALERT = 4,    /* a market pattern matched (body: dd_out_alert) */
+	DD_OUT_WINDOW = 5,   /* a window's result (body: dd_out_window) */
+	DD_OUT_LATE = 6,     /* a record too late for its window: the side output (body: dd_out_late) */
+	DD_OUT_TRADE = 7,    /* internal: an execution as the book saw it, for the operators after it
+	                      * (body: dd_out_trade); never journaled or released (dd_output_internal) */
 	DD_OUT__COUNT
 };
 
@@ -65,6 +70,48 @@ struct dd_out_decision {
 #define DD_DECISION_NO_PAYER     0x04u /* the payer table was full: scored without payer state */
 #define DD_DECISION_TOO_LATE     0x08u /* more than fraud.late_grace_s behind: scored against what is kept */
 
+/*
+ * Body of DD_OUT_ALERT. The header's rule is the pattern's index in the rule set, rule_version the
+ * set's version, event_ns the completing record's time (an absence: its deadline), cause the LSN
+ * of the input that completed it.
+ */
+struct dd_out_alert {
+	uint64_t first_ns;   /* event time of the first matched record */
+	uint64_t last_ns;    /* ... and of the last */
+	int64_t measure[4];  /* the pattern's MEASURES, in order */
+	uint64_t start;      /* the partial match's number among its symbol's (for the curious) */
+	uint32_t events;     /* records matched */
+	uint8_t nmeasures;
+	uint8_t null_mask;   /* bit i: measure i could not be computed (JSON null) */
+	uint8_t timeout;     /* 1: a partial match dropped by WITHIN (EMIT TIMEOUTS) */
+	uint8_t pad;
+};
+
+/* Body of DD_OUT_WINDOW. The header's rule is the window's index, flags bit 0 a late firing. */
+struct dd_out_window {
+	uint64_t start_ns, end_ns;
+	int64_t value[6];    /* the window's aggregates, in order */
+};
+
+/* Body of DD_OUT_LATE: a record later than its window's end + lateness, dropped from it. */
+struct dd_out_late {
+	uint64_t window_end; /* end of the latest window it would have been in */
+	uint64_t watermark;
+	uint64_t time;       /* the record's event time */
+	uint8_t window;      /* the window's index */
+	uint8_t pad[39];
+};
+
+/* Body of DD_OUT_TRADE (internal): an execution (E, C) or a hidden trade (P). */
+struct dd_out_trade {
+	uint64_t ref, match;
+	uint32_t shares, price;
+	uint8_t side;        /* the resting order's side, as ITCH gives it */
+	uint8_t pad[39];
+};
+
+#define DD_OUTPUT_FLAG_LATE 0x01u /* DD_OUT_WINDOW: a late firing */
+
 /* Body of DD_OUT_TEST: whatever a test operator wants to check. */
 struct dd_out_test {
 	uint64_t v[8];
@@ -84,19 +131,28 @@ struct dd_output {
 	uint64_t seq;          /* feed sequence number of the causing event */
 	uint64_t event_ns;     /* event time of the causing event */
 	uint64_t cause;        /* journal position (LSN) of the input that completed it */
-	uint8_t reserved[16];  /* zero */
+	char symbol[8];        /* alerts, windows, late records: the symbol, space padded; else zero */
+	uint8_t reserved[8];   /* zero */
 	uint64_t rx_tsc;       /* RX time of the causing event (for wire-to-decision); not compared */
 	union {
 		uint8_t raw[DD_OUTPUT_BODY];
 		struct dd_out_bbo bbo;
 		struct dd_out_test test;
 		struct dd_out_decision decision;
+		struct dd_out_alert alert;
+		struct dd_out_window window;
+		struct dd_out_late late;
+		struct dd_out_trade trade;
 	} u;
 };
 
 _Static_assert(sizeof(struct dd_out_bbo) == DD_OUTPUT_BODY, "bbo body is 64 bytes");
 _Static_assert(sizeof(struct dd_out_test) == DD_OUTPUT_BODY, "test body is 64 bytes");
 _Static_assert(sizeof(struct dd_out_decision) == DD_OUTPUT_BODY, "decision body is 64 bytes");
+_Static_assert(sizeof(struct dd_out_alert) == DD_OUTPUT_BODY, "alert body is 64 bytes");
+_Static_assert(sizeof(struct dd_out_window) == DD_OUTPUT_BODY, "window body is 64 bytes");
+_Static_assert(sizeof(struct dd_out_late) == DD_OUTPUT_BODY, "late body is 64 bytes");
+_Static_assert(sizeof(struct dd_out_trade) == DD_OUTPUT_BODY, "trade body is 64 bytes");
 _Static_assert(sizeof(struct dd_output) == 128, "an output is two cache lines");
 _Static_assert(offsetof(struct dd_output, rx_tsc) == 56, "rx_tsc ends the header");
 _Static_assert(offsetof(struct dd_output, u) == 64, "the body is the second cache line");
@@ -109,6 +165,12 @@ static inline bool dd_output_same(const struct dd_output *a, const struct dd_out
 {
 	return memcmp(a, b, offsetof(struct dd_output, rx_tsc)) == 0 &&
 	       memcmp(&a->u, &b->u, sizeof(a->u)) == 0;
+}
+
+/* Is an output internal to the chain (read by later operators, never journaled or released)? */
+static inline bool dd_output_internal(unsigned type)
+{
+	return type == DD_OUT_TRADE;
 }
 
 /* Stable name of an output type ("bbo", "test"), "?" if unknown. */

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * dadar-rules: checks a fraud rule file (docs/rules.md) the way dadar will load it, with the same
- * table files, and prints every error as FILE:LINE:COLUMN: message. A file that passes here is
- * one dadar starts with (and a reload would accept).
+ * dadar-rules: checks a fraud rule file (docs/rules.md) or a market rule file (docs/patterns.md)
+ * the way dadar will load it, with the same table files, and prints every error as
+ * FILE:LINE:COLUMN: message. A file that passes here is one dadar starts with (and a reload would
+ * accept). `run` runs a market rule file over a text stream of records.
  *
  *   dadar-rules check [FILE] [--merchant-table F] [--mcc-table F] [--risk-areas F] [--merchant-table-cap N]
+ *   dadar-rules run MARKET_RULES STREAM
  *
  * No FILE checks the built-in default. Exit status: 0 valid, 1 errors (each printed), 2 usage.
  */
@@ -16,12 +18,16 @@
 #include "dataplane/config/config.h"
 #include "ops/fraud/fraud.h"
 #include "ops/fraud/rules.h"
+#include "tools/mrules_cli.h"
 
 #define PROG "dadar-rules"
 
 static void usage(FILE *f)
 {
-	fputs("usage: " PROG " check [FILE] [options]   check a fraud rule file (no FILE: the built-in default)\n"
+	fputs("usage: " PROG " check [FILE] [options]   check a fraud or market rule file (no FILE: the built-in\n"
+	      "                                          fraud default); a file with PATTERN or WINDOW is market rules\n"
+	      "       " PROG " run RULES STREAM         run market rules over a text stream of records; alerts and\n"
+	      "                                          window results as JSON lines (docs/patterns.md)\n"
 	      "       " PROG " --help | --version\n"
 	      "\n"
 	      "options (the table files dadar would load with it, as its config keys say):\n"
@@ -99,6 +105,10 @@ int main(int argc, char **argv)
 		printf("%s %s\n", PROG, DD_VERSION);
 		return 0;
 	}
+	if (argc == 4 && strcmp(argv[1], "run") == 0)
+		return dd_mcli_run(argv[2], argv[3]);
+	if (argc == 3 && strcmp(argv[1], "check") == 0 && argv[2][0] != '-' && dd_mcli_is_market(argv[2]))
+		return dd_mcli_check(argv[2]);
 	if (argc < 2 || strcmp(argv[1], "check") != 0) {
 		usage(stderr);
 		return 2;

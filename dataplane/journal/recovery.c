@@ -9,8 +9,49 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ops/cep/mrules.h"
+#include "ops/cep/symtab.h"
 #include "ops/fraud/fraud.h"
 #include "ops/op.h"
+
+/* The market rule sets whose names outputs use (by rule set version), newest last. */
+#define NAMED_MAX 8
+static const struct dd_mrules *named[NAMED_MAX];
+static unsigned nnamed;
+
+void dd_output_json_rules(const struct dd_mrules *r)
+{
+	if (nnamed == NAMED_MAX) {
+		memmove(named, named + 1, (NAMED_MAX - 1) * sizeof(named[0]));
+		nnamed--;
+	}
+	named[nnamed++] = r;
+}
+
+static const struct dd_mrules *rules_of(unsigned version)
+{
+	for (unsigned i = nnamed; i-- > 0;)
+		if (named[i]->version == version)
+			return named[i];
+	return NULL;
+}
+
+/* ,"NAME":value per measure or aggregate (m0.. without a rule set to name them) */
+static int values_json(char *buf, size_t room, const char (*names)[DD_MR_NAME], const int64_t *v, unsigned n,
+		       unsigned null_mask)
+{
+	int t = 0;
+	for (unsigned i = 0; i < n && t >= 0 && (size_t)t < room; i++) {
+		char dflt[8];
+		snprintf(dflt, sizeof(dflt), "m%u", i);
+		const char *name = names != NULL ? names[i] : dflt;
+		if (null_mask >> i & 1u)
+			t += snprintf(buf + t, room - (size_t)t, ",\"%s\":null", name);
+		else
+			t += snprintf(buf + t, room - (size_t)t, ",\"%s\":%" PRId64, name, v[i]);
+	}
+	return t;
+}
 
 /* The keys every output line has after "lsn" and "type". */
 static int head_json(char *buf, size_t len, const struct dd_output *o)
@@ -66,6 +107,65 @@ int dd_output_json(char *buf, size_t len, uint64_t lsn, const struct dd_output *
 				t += snprintf(buf + n + t, room - (size_t)t, "%s\"%s\"", k++ ? "," : "", dd_reason_name(r));
 		if (t >= 0 && (size_t)t < room)
 			t += snprintf(buf + n + t, room - (size_t)t, "]}\n");
+		break;
+	}
+	case DD_OUT_ALERT:
+	case DD_OUT_WINDOW:
+	case DD_OUT_LATE: {
+		const struct dd_mrules *r = rules_of(o->rule_version);
+		char sym[9];
+		dd_symtab_name(o->symbol, sym);
+		for (unsigned i = 0; sym[i] != 0; i++) /* the feed's bytes: printable or '?' */
+			if (sym[i] < 0x21 || sym[i] > 0x7e || sym[i] == '"' || sym[i] == '\\')
+				sym[i] = '?';
+		if (o->type == DD_OUT_ALERT) {
+			const struct dd_out_alert *a = &o->u.alert;
+			const struct dd_mr_pattern *p = r != NULL && o->rule < r->npatterns ? &r->pattern[o->rule] : NULL;
+			char pname[24];
+			snprintf(pname, sizeof(pname), "pattern%u", o->rule);
+			t = snprintf(buf + n, room,
+				     ",\"pattern\":\"%s\",\"symbol\":\"%s\",\"first_ns\":%" PRIu64 ",\"last_ns\":%" PRIu64
+				     ",\"events\":%u,\"timeout\":%s",
+				     p != NULL ? p->name : pname, sym, a->first_ns, a->last_ns, a->events,
+				     a->timeout ? "true" : "false");
+			const char(*names)[DD_MR_NAME] = NULL;
+			char mnames[DD_MR_MAX_MEASURES][DD_MR_NAME];
+			if (p != NULL) {
+				for (unsigned i = 0; i < DD_MR_MAX_MEASURES; i++)
+					memcpy(mnames[i], p->measure[i].name, DD_MR_NAME);
+				names = (const char(*)[DD_MR_NAME])mnames;
+			}
+			unsigned nm = a->nmeasures > DD_MR_MAX_MEASURES ? DD_MR_MAX_MEASURES : a->nmeasures;
+			if (t >= 0 && (size_t)t < room)
+				t += values_json(buf + n + t, room - (size_t)t, names, a->measure, nm, a->null_mask);
+		} else {
+			const struct dd_mr_window *w = r != NULL && o->rule < r->nwindows ? &r->window[o->rule] : NULL;
+			char wname[24];
+			snprintf(wname, sizeof(wname), "window%u", o->rule);
+			if (o->type == DD_OUT_LATE) {
+				const struct dd_out_late *l = &o->u.late;
+				t = snprintf(buf + n, room,
+					     ",\"window\":\"%s\",\"symbol\":\"%s\",\"time\":%" PRIu64 ",\"window_end\":%" PRIu64
+					     ",\"watermark\":%" PRIu64,
+					     w != NULL ? w->name : wname, sym, l->time, l->window_end, l->watermark);
+			} else {
+				const struct dd_out_window *v = &o->u.window;
+				t = snprintf(buf + n, room,
+					     ",\"window\":\"%s\",\"symbol\":\"%s\",\"start\":%" PRIu64 ",\"end\":%" PRIu64
+					     ",\"late\":%s",
+					     w != NULL ? w->name : wname, sym, v->start_ns, v->end_ns,
+					     (o->flags & DD_OUTPUT_FLAG_LATE) ? "true" : "false");
+				char anames[DD_MR_MAX_AGGS][DD_MR_NAME];
+				for (unsigned i = 0; w != NULL && i < DD_MR_MAX_AGGS; i++)
+					memcpy(anames[i], w->agg[i].name, DD_MR_NAME);
+				if (t >= 0 && (size_t)t < room)
+					t += values_json(buf + n + t, room - (size_t)t,
+							 w != NULL ? (const char(*)[DD_MR_NAME])anames : NULL, v->value,
+							 w != NULL ? w->naggs : DD_MR_MAX_AGGS, 0);
+			}
+		}
+		if (t >= 0 && (size_t)t < room)
+			t += snprintf(buf + n + t, room - (size_t)t, "}\n");
 		break;
 	}
 	default:

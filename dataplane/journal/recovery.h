@@ -76,6 +76,14 @@ void dd_recovery_fini(struct dd_recovery *rc);
 int dd_output_json(char *buf, size_t len, uint64_t lsn, const struct dd_output *o);
 
 /*
+ * Name alerts' patterns and measures and windows' aggregates from market rule set `r` (by its
+ * version) in dd_output_json(); the last 8 registered are kept (a reload registers its set). The
+ * caller keeps `r` alive. Without one, names are generic ("pattern3", "m0").
+ */
+struct dd_mrules;
+void dd_output_json_rules(const struct dd_mrules *r);
+
+/*
  * The last released LSN in output file `path`: cut a torn last line (no newline) and read the
  * "lsn" of the last complete one. 0 if the file is missing or empty. Returns 0 or -errno.
  */

@@ -8,6 +8,7 @@
 
 struct book_op {
 	uint32_t nfeeds;
+	uint32_t trades;
 	uint64_t bad_source;
 	struct dd_book book[DD_BOOK_OP_MAX_FEEDS];
 };
@@ -32,6 +33,7 @@ static int book_op_init(void *mem, size_t len, const void *params)
 	struct book_op *s = mem;
 	memset(s, 0, sizeof(*s));
 	s->nfeeds = p->nfeeds;
+	s->trades = p->trades;
 	size_t one = ALIGN64(dd_book_memsize(&p->book));
 	uint8_t *m = (uint8_t *)mem + ALIGN64(sizeof(*s));
 	for (unsigned f = 0; f < p->nfeeds; f++, m += one) {
@@ -42,6 +44,31 @@ static int book_op_init(void *mem, size_t len, const void *params)
 	return 0;
 }
 
+/* An execution as the book sees it before applying it: the resting order's price and side. */
+static void trade(const struct dd_book *b, const struct dd_event *ev, struct dd_emit *e)
+{
+	struct dd_out_trade t = { 0 };
+	if (ev->type == DD_EV_TRADE) {
+		t.ref = ev->u.trade.ref;
+		t.match = ev->u.trade.match;
+		t.shares = ev->u.trade.shares;
+		t.price = ev->u.trade.price;
+		t.side = ev->u.trade.side;
+	} else {
+		struct dd_book_order_view v;
+		if (!dd_book_order(b, ev->u.exec.ref, &v))
+			return; /* an unknown order: the book counts it */
+		t.ref = ev->u.exec.ref;
+		t.match = ev->u.exec.match;
+		t.shares = ev->u.exec.shares;
+		t.price = ev->type == DD_EV_EXEC_PRICE ? ev->u.exec.price : v.price;
+		t.side = v.side;
+	}
+	struct dd_output *o = dd_emit(e, DD_OUT_TRADE, 0);
+	if (o != NULL)
+		o->u.trade = t;
+}
+
 static inline void apply_one(struct book_op *s, const struct dd_event *ev, struct dd_emit *e)
 {
 	if (ev->source >= s->nfeeds) {
@@ -49,6 +76,8 @@ static inline void apply_one(struct book_op *s, const struct dd_event *ev, struc
 		return;
 	}
 	struct dd_book *b = &s->book[ev->source];
+	if (s->trades && (ev->type == DD_EV_EXEC || ev->type == DD_EV_EXEC_PRICE || ev->type == DD_EV_TRADE))
+		trade(b, ev, e);
 	if ((dd_book_apply(b, ev) & (DD_BOOK_BID_CHANGED | DD_BOOK_ASK_CHANGED)) == 0)
 		return;
 	struct dd_output *o = dd_emit(e, DD_OUT_BBO, 0);
@@ -144,7 +173,7 @@ static void book_op_counters(const void *state, uint64_t *v)
 const struct dd_op_ops dd_book_op = {
 	.name = "book",
 	.id = DD_OP_BOOK,
-	.max_out = 1,
+	.max_out = 2,
 	.memsize = book_op_memsize,
 	.init = book_op_init,
 	.apply = book_op_apply,

@@ -6,7 +6,9 @@
  * The order book as an operator (ops/op.h): one full-depth book (ops/book/book.h) per feed, chosen
  * by the event's source. It emits a DD_OUT_BBO output whenever an event changes the best bid or
  * offer of an instrument (price, shares or order count): a consolidated quote stream that
- * downstream consumers (and replay) can check against the books. At most one output per event.
+ * downstream consumers (and replay) can check against the books. With `trades`, an execution also
+ * gives an internal DD_OUT_TRADE first (its price and side are the book's to know). At most two
+ * outputs per event.
  */
 
 #include <stdint.h>
@@ -19,6 +21,9 @@
 struct dd_book_op_params {
 	struct dd_book_params book; /* capacities of each feed's book */
 	uint32_t nfeeds;            /* 1..DD_BOOK_OP_MAX_FEEDS */
+	uint32_t trades;            /* 1: also emit each execution (E, C) and hidden trade (P) as an
+	                             * internal DD_OUT_TRADE, for the operators after it (patterns,
+	                             * windows); 0 (older journals): not */
 };
 
 extern const struct dd_op_ops dd_book_op;

@@ -401,7 +401,8 @@ static void test_emit_counts_what_does_not_fit_and_never_writes_past_the_buffer(
 	assert_int_equal(out[1].rx_tsc, 7);
 	assert_int_equal(out[1].rule_version, 0);
 	assert_int_equal(out[1].flags, 0);
-	assert_int_equal(out[1].reserved[15], 0);
+	assert_int_equal(out[1].symbol[0], 0);
+	assert_int_equal(out[1].reserved[7], 0);
 	assert_int_equal(out[1].u.test.v[0], 0); /* the body starts zeroed */
 	assert_int_equal(out[2].cause, 0x5a5a5a5a5a5a5a5aull);
 }

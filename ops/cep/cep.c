@@ -1,0 +1,734 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The pattern engine: docs/patterns.md "Matching, exactly", one record at a time.
+ *
+ * A partial match is kept as its ways: each way waits at one VAR of the pattern's program (or at
+ * the end, behind an absence) with the skip and negation flags its way there collected, and the
+ * context its predicates read (slots). Ways are kept oldest start first, and within a start in
+ * preference order, so "the first way to complete" is the first found.
+ */
+#include "ops/cep/cep.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "ops/cep/symtab.h"
+#include "ops/cep/timers.h"
+
+#define ALIGN64(x) (((x) + 63u) & ~(size_t)63u)
+#define MAX_SOURCES 4
+
+/* A way of a partial match. */
+struct way {
+	uint16_t at;        /* pc of the VAR it waits at, DD_MR_AT_MATCH behind an absence */
+	uint16_t guards;    /* negated variables that end it */
+	uint8_t skip;       /* its next step is skip-till-next */
+	uint8_t pad[3];
+	uint32_t start;     /* which partial match (numbered per symbol and pattern) */
+	uint32_t events;    /* records matched */
+	uint32_t valid;     /* bit i: slot i has a value */
+	uint32_t pad2;
+	uint64_t first_ns, last_ns;
+	int64_t slot[];     /* the pattern's nslots */
+};
+#define WAY_HDR sizeof(struct way)
+
+/* Per symbol and pattern. */
+struct pblock {
+	uint8_t n;          /* ways */
+	uint8_t armed;      /* has a timer */
+	uint16_t pad;
+	uint32_t starts;    /* partial matches started (numbers them) */
+};
+
+/* Per symbol: the latest top of book per feed, then one pblock + ways per pattern. */
+struct khdr {
+	int64_t bid[MAX_SOURCES], ask[MAX_SOURCES];
+};
+
+enum {
+	C_RECORDS,
+	C_ALERTS,
+	C_TIMEOUTS,
+	C_EXPIRED,
+	C_EVICTED,
+	C_KEYS_FULL,
+	C_NO_SYMBOL,
+	C_RELOAD_DROPPED,
+	C_OVERFLOW,
+	C__COUNT
+};
+
+static const char *const cep_counter_names[C__COUNT] = {
+	"cep_records", "cep_alerts",	"cep_timeouts",	      "cep_expired", "cep_evicted",
+	"cep_keys_full", "cep_no_symbol", "cep_reload_dropped", "cep_timer_full",
+};
+
+struct cep {
+	const struct dd_mrules *img;
+	struct dd_cep_params p;
+	struct dd_symtab syms;
+	struct dd_timers timers;
+	uint8_t *area;                    /* keys x key_bytes */
+	uint32_t off[DD_MR_MAX_PATTERNS]; /* pattern i's pblock in a symbol's area */
+	uint32_t wsize[DD_MR_MAX_PATTERNS];
+	uint64_t wm;
+	uint64_t c[C__COUNT];
+	/* scratch: the new ways of one record, and the completions */
+	uint8_t *next;                    /* DD_MR_MAX_PARTIAL + 1 ways of the largest size */
+	uint8_t *done;                    /* DD_MR_MAX_PARTIAL ways */
+};
+
+static size_t way_size(const struct dd_mr_pattern *p)
+{
+	return WAY_HDR + 8u * p->nslots;
+}
+
+#define MAX_WAY (WAY_HDR + 8u * DD_MR_MAX_SLOTS)
+
+size_t dd_cep_key_bytes(const struct dd_mrules *img)
+{
+	size_t n = sizeof(struct khdr);
+	for (unsigned i = 0; img != NULL && i < img->npatterns; i++)
+		n += sizeof(struct pblock) + img->pattern[i].max_partial * way_size(&img->pattern[i]);
+	return n;
+}
+
+static size_t cep_memsize(const void *params)
+{
+	const struct dd_cep_params *p = params;
+	size_t st = dd_symtab_memsize(p->keys, p->nfeeds);
+	if (st == 0 || p->key_bytes < sizeof(struct khdr) || p->key_bytes > (1u << 20) || p->max_patterns == 0 ||
+	    p->max_patterns > DD_MR_MAX_PATTERNS)
+		return 0;
+	return ALIGN64(sizeof(struct cep)) + ALIGN64(st) + ALIGN64((size_t)p->keys * p->key_bytes) +
+	       ALIGN64((size_t)p->keys * p->max_patterns * sizeof(struct dd_timer)) +
+	       ALIGN64((DD_MR_MAX_PARTIAL + 1) * MAX_WAY) + ALIGN64(DD_MR_MAX_PARTIAL * MAX_WAY);
+}
+
+static int cep_init(void *mem, size_t len, const void *params)
+{
+	const struct dd_cep_params *p = params;
+	size_t need = cep_memsize(params);
+	if (need == 0 || len < need)
+		return -EINVAL;
+	struct cep *s = mem;
+	memset(s, 0, sizeof(*s));
+	s->p = *p;
+	uint8_t *m = (uint8_t *)mem + ALIGN64(sizeof(*s));
+	dd_symtab_init(&s->syms, m, p->keys, p->nfeeds);
+	m += ALIGN64(dd_symtab_memsize(p->keys, p->nfeeds));
+	s->area = m;
+	memset(s->area, 0, (size_t)p->keys * p->key_bytes);
+	m += ALIGN64((size_t)p->keys * p->key_bytes);
+	s->timers.h = (struct dd_timer *)(void *)m;
+	s->timers.cap = p->keys * p->max_patterns;
+	m += ALIGN64((size_t)p->keys * p->max_patterns * sizeof(struct dd_timer));
+	s->next = m;
+	m += ALIGN64((DD_MR_MAX_PARTIAL + 1) * MAX_WAY);
+	s->done = m;
+	return 0;
+}
+
+int dd_cep_use(void *state, const struct dd_mrules *img)
+{
+	struct cep *s = state;
+	if (img != NULL && (dd_cep_key_bytes(img) > s->p.key_bytes || img->npatterns > s->p.max_patterns))
+		return -ENOSPC;
+	/* drop every partial match of the rules before */
+	for (uint32_t k = 0; s->img != NULL && k < s->syms.n; k++)
+		for (unsigned i = 0; i < s->img->npatterns; i++) {
+			struct pblock *b = (struct pblock *)(void *)(s->area + (size_t)k * s->p.key_bytes + s->off[i]);
+			s->c[C_RELOAD_DROPPED] += b->n;
+		}
+	for (uint32_t k = 0; k < s->syms.n; k++)
+		memset(s->area + (size_t)k * s->p.key_bytes + sizeof(struct khdr), 0,
+		       s->p.key_bytes - sizeof(struct khdr));
+	s->timers.n = 0;
+	s->img = img;
+	size_t off = sizeof(struct khdr);
+	for (unsigned i = 0; img != NULL && i < img->npatterns; i++) {
+		s->off[i] = (uint32_t)off;
+		s->wsize[i] = (uint32_t)way_size(&img->pattern[i]);
+		off += sizeof(struct pblock) + img->pattern[i].max_partial * s->wsize[i];
+	}
+	return 0;
+}
+
+const struct dd_mrules *dd_cep_rules(const void *state)
+{
+	return ((const struct cep *)state)->img;
+}
+
+uint32_t dd_cep_intern(void *state, const char sym[8])
+{
+	struct cep *s = state;
+	return dd_symtab_intern(&s->syms, sym);
+}
+
+static inline struct pblock *pblock(struct cep *s, uint32_t key, unsigned pi)
+{
+	return (struct pblock *)(void *)(s->area + (size_t)key * s->p.key_bytes + s->off[pi]);
+}
+
+static inline struct way *way_at(uint8_t *base, size_t size, unsigned i)
+{
+	return (struct way *)(void *)(base + (size_t)i * size);
+}
+
+/* ---- records ------------------------------------------------------------------------------------ */
+
+static inline void rec_head(struct dd_mr_rec *r, unsigned stream, uint16_t streams, uint32_t key, const struct dd_event *ev)
+{
+	r->stream = (uint8_t)stream;
+	r->streams = streams;
+	r->key = key;
+	r->f[DD_MF_TIME] = (int64_t)ev->event_ns;
+	r->f[DD_MF_SOURCE] = ev->source;
+}
+
+unsigned dd_mr_from_event(struct dd_symtab *syms, const struct dd_event *ev, struct dd_mr_rec *r)
+{
+	if (ev->type == DD_EV_DIRECTORY) {
+		dd_symtab_bind(syms, ev->source, (uint16_t)ev->key, ev->u.directory.stock);
+		return 0;
+	}
+	unsigned stream;
+	switch (ev->type) {
+	case DD_EV_ADD: stream = DD_MS_ORDER; break;
+	case DD_EV_CANCEL:
+	case DD_EV_DELETE: stream = DD_MS_CANCEL; break;
+	case DD_EV_TRADING_STATE: stream = DD_MS_HALT; break;
+	case DD_EV_REPLACE: stream = DD_MS_ANY; break;
+	default: return 0; /* E, C, P: trades, from the book; others are no stream's */
+	}
+	uint32_t key = dd_symtab_slot(syms, ev->source, ev->key);
+	if (key == DD_SYMTAB_NONE && ev->type == DD_EV_TRADING_STATE)
+		key = dd_symtab_bind(syms, ev->source, (uint16_t)ev->key, ev->u.trading_state.stock);
+	if (key == DD_SYMTAB_NONE && ev->type == DD_EV_ADD)
+		key = dd_symtab_bind(syms, ev->source, (uint16_t)ev->key, ev->u.add.stock);
+	if (key == DD_SYMTAB_NONE) {
+		r->key = DD_SYMTAB_NONE;
+		return 1;
+	}
+	rec_head(r, stream, (uint16_t)(1u << stream | 1u << DD_MS_ANY), key, ev);
+	switch (ev->type) {
+	case DD_EV_ADD:
+		r->f[DD_MF_ORDER_REF] = (int64_t)ev->u.add.ref;
+		r->f[DD_MF_ORDER_SIDE] = ev->u.add.side;
+		r->f[DD_MF_ORDER_SHARES] = ev->u.add.shares;
+		r->f[DD_MF_ORDER_PRICE] = ev->u.add.price;
+		break;
+	case DD_EV_CANCEL:
+		r->f[DD_MF_CANCEL_REF] = (int64_t)ev->u.cancel.ref;
+		r->f[DD_MF_CANCEL_SHARES] = ev->u.cancel.shares;
+		r->f[DD_MF_CANCEL_DELETED] = 0;
+		break;
+	case DD_EV_DELETE:
+		r->f[DD_MF_CANCEL_REF] = (int64_t)ev->u.del.ref;
+		r->f[DD_MF_CANCEL_SHARES] = 0;
+		r->f[DD_MF_CANCEL_DELETED] = 1;
+		break;
+	case DD_EV_TRADING_STATE:
+		r->f[DD_MF_HALT_STATE] = ev->u.trading_state.state;
+		r->f[DD_MF_HALT_REASON] = dd_mr_pack(ev->u.trading_state.reason, 4, 4);
+		break;
+	default:
+		break;
+	}
+	return 1;
+}
+
+unsigned dd_mr_from_output(const struct dd_symtab *syms, const struct dd_output *o, struct dd_mr_rec *r)
+{
+	r->f[DD_MF_TIME] = (int64_t)o->event_ns;
+	r->f[DD_MF_SOURCE] = o->source;
+	r->key = dd_symtab_slot(syms, o->source, o->key);
+	if (o->type == DD_OUT_TRADE) {
+		const struct dd_out_trade *t = &o->u.trade;
+		r->stream = DD_MS_TRADE;
+		r->streams = 1u << DD_MS_TRADE | 1u << DD_MS_ANY;
+		r->f[DD_MF_TRADE_REF] = (int64_t)t->ref;
+		r->f[DD_MF_TRADE_MATCH] = (int64_t)t->match;
+		r->f[DD_MF_TRADE_SHARES] = t->shares;
+		r->f[DD_MF_TRADE_PRICE] = t->price;
+		r->f[DD_MF_TRADE_SIDE] = t->side;
+		r->f[DD_MF_TRADE_AGGRESSOR] = t->side == DD_SIDE_BUY ? DD_SIDE_SELL : t->side == DD_SIDE_SELL ? DD_SIDE_BUY : ' ';
+		return 1;
+	}
+	if (o->type == DD_OUT_BBO) {
+		const struct dd_out_bbo *b = &o->u.bbo;
+		r->stream = DD_MS_BBO;
+		r->streams = 1u << DD_MS_BBO;
+		r->f[DD_MF_BBO_BID] = b->bid_price;
+		r->f[DD_MF_BBO_ASK] = b->ask_price;
+		r->f[DD_MF_BBO_BID_SHARES] = (int64_t)b->bid_shares;
+		r->f[DD_MF_BBO_ASK_SHARES] = (int64_t)b->ask_shares;
+		r->f[DD_MF_BBO_OTHER_BID] = 0;
+		r->f[DD_MF_BBO_OTHER_ASK] = 0;
+		return 1;
+	}
+	return 0;
+}
+
+/* ---- matching ----------------------------------------------------------------------------------- */
+
+static inline int64_t rec_field(const struct dd_mrules *img, const struct dd_mr_rec *r, unsigned g)
+{
+	int pos = img->fpos[r->stream][g];
+	return pos < 0 ? 0 : r->f[pos];
+}
+
+/* Does record r satisfy variable v, for way w's context (NULL: a fresh start)? */
+static inline bool satisfies(const struct dd_mr_pattern *p, unsigned v, const struct way *w, const struct dd_mr_rec *r)
+{
+	const struct dd_mr_var *var = &p->var[v];
+	if (!(r->streams >> var->stream & 1u))
+		return false;
+	if (var->pred_len == 0)
+		return true;
+	int64_t x;
+	static const int64_t none[DD_MR_MAX_SLOTS];
+	return dd_mr_eval(p, var->pred_off, var->pred_len, r, w != NULL ? w->slot : none, w != NULL ? w->valid : 0, &x) == 1;
+}
+
+/* Way w took record r as variable v: its context moves on. */
+static void take(const struct dd_mrules *img, const struct dd_mr_pattern *p, struct way *w, unsigned v,
+		 const struct dd_mr_rec *r)
+{
+	for (unsigned i = 0; i < p->nslots; i++) {
+		const struct dd_mr_slot *sl = &p->slot[i];
+		bool has = w->valid >> i & 1u;
+		if (sl->kind == DD_MK_PREV) {
+			w->slot[i] = rec_field(img, r, sl->gfield);
+			w->valid |= 1u << i;
+			continue;
+		}
+		if (sl->var != v)
+			continue;
+		int64_t x = rec_field(img, r, sl->gfield);
+		switch (sl->kind) {
+		case DD_MK_FIRST:
+			if (!has)
+				w->slot[i] = x;
+			break;
+		case DD_MK_LAST: w->slot[i] = x; break;
+		case DD_MK_COUNT: w->slot[i] = has ? w->slot[i] + 1 : 1; break;
+		case DD_MK_SUM: w->slot[i] = has ? (int64_t)((uint64_t)w->slot[i] + (uint64_t)x) : x; break;
+		case DD_MK_MIN: w->slot[i] = has && w->slot[i] < x ? w->slot[i] : x; break;
+		case DD_MK_MAX: w->slot[i] = has && w->slot[i] > x ? w->slot[i] : x; break;
+		}
+		w->valid |= 1u << i;
+	}
+	if (w->events == 0)
+		w->first_ns = (uint64_t)r->f[DD_MF_TIME];
+	w->last_ns = (uint64_t)r->f[DD_MF_TIME];
+	w->events++;
+}
+
+static void alert(struct cep *s, unsigned pi, uint32_t key, const struct way *w, uint64_t event_ns, bool timeout,
+		  struct dd_emit *e)
+{
+	const struct dd_mr_pattern *p = &s->img->pattern[pi];
+	s->c[timeout ? C_TIMEOUTS : C_ALERTS]++;
+	struct dd_output *o = dd_emit(e, DD_OUT_ALERT, (uint16_t)pi);
+	if (o == NULL)
+		return;
+	o->rule_version = (uint16_t)s->img->version;
+	o->event_ns = event_ns;
+	dd_symtab_symbol(&s->syms, key, o->symbol);
+	struct dd_out_alert *a = &o->u.alert;
+	a->first_ns = w->first_ns;
+	a->last_ns = w->last_ns;
+	a->events = w->events;
+	a->start = w->start;
+	a->timeout = timeout;
+	a->nmeasures = p->nmeasures;
+	for (unsigned m = 0; m < p->nmeasures; m++) {
+		int64_t v = 0;
+		if (dd_mr_eval(p, p->measure[m].off, p->measure[m].len, NULL, w->slot, w->valid, &v) < 0) {
+			a->null_mask |= (uint8_t)(1u << m);
+			v = 0;
+		}
+		a->measure[m] = v;
+	}
+}
+
+/* The new ways of a record, bounded by the pattern's MAX PARTIAL (the oldest goes first). */
+struct nextset {
+	uint8_t *base;
+	size_t size;
+	unsigned n, cap;
+	uint64_t *evicted;
+};
+
+static struct way *push(struct nextset *ns, const struct way *w)
+{
+	if (ns->n == ns->cap) {
+		memmove(ns->base, ns->base + ns->size, (ns->n - 1) * ns->size);
+		ns->n--;
+		(*ns->evicted)++;
+	}
+	struct way *d = way_at(ns->base, ns->size, ns->n++);
+	memcpy(d, w, ns->size);
+	return d;
+}
+
+/* Way w (having taken a record as the VAR at its pc) goes on along closure list [off, off+len). */
+static bool go_on(const struct dd_mr_pattern *p, struct nextset *ns, const struct way *w, uint16_t off, uint16_t len)
+{
+	for (unsigned k = 0; k < len; k++) {
+		const struct dd_mr_clos *c = &p->clos[off + k];
+		if (c->at == DD_MR_AT_MATCH && c->guards == 0)
+			return true; /* complete: the first way to complete is the one reported */
+		struct way *d = push(ns, w);
+		d->at = c->at;
+		d->guards = c->guards;
+		d->skip = c->skip;
+	}
+	return false;
+}
+
+static bool started_in(const uint32_t *list, unsigned n, uint32_t start)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (list[i] == start)
+			return true;
+	return false;
+}
+
+/* Ways of block b whose deadline is before `limit`: absences complete, the rest expire. */
+static void expire(struct cep *s, unsigned pi, uint32_t key, struct pblock *b, uint64_t limit, struct dd_emit *e)
+{
+	const struct dd_mr_pattern *p = &s->img->pattern[pi];
+	size_t sz = s->wsize[pi];
+	uint8_t *ways = (uint8_t *)(b + 1);
+	unsigned keep = 0;
+	uint32_t reported[DD_MR_MAX_PARTIAL];
+	unsigned nrep = 0;
+	bool cleared = false;
+	for (unsigned i = 0; i < b->n; i++) {
+		struct way *w = way_at(ways, sz, i);
+		uint64_t deadline = w->first_ns + p->within_ns;
+		if (cleared || deadline >= limit) {
+			if (!cleared)
+				memmove(way_at(ways, sz, keep++), w, sz);
+			continue;
+		}
+		if (w->at == DD_MR_AT_MATCH && !started_in(reported, nrep, w->start)) {
+			alert(s, pi, key, w, deadline, false, e);
+			reported[nrep++] = w->start;
+			if (!p->skip_to_next)
+				cleared = true; /* PAST LAST ROW: everything of this pattern goes */
+		} else if (w->at != DD_MR_AT_MATCH) {
+			s->c[C_EXPIRED]++;
+			if (p->emit_timeouts && !started_in(reported, nrep, w->start)) {
+				alert(s, pi, key, w, deadline, true, e);
+				reported[nrep++] = w->start;
+			}
+		}
+	}
+	if (cleared)
+		keep = 0;
+	/* the other ways of a reported start go with it */
+	unsigned k2 = 0;
+	for (unsigned i = 0; i < keep; i++) {
+		struct way *w = way_at(ways, sz, i);
+		if (!started_in(reported, nrep, w->start))
+			memmove(way_at(ways, sz, k2++), w, sz);
+	}
+	b->n = (uint8_t)k2;
+}
+
+static void arm(struct cep *s, unsigned pi, uint32_t key, struct pblock *b)
+{
+	if (b->armed || b->n == 0)
+		return;
+	const struct dd_mr_pattern *p = &s->img->pattern[pi];
+	uint64_t due = UINT64_MAX;
+	for (unsigned i = 0; i < b->n; i++) {
+		const struct way *w = way_at((uint8_t *)(b + 1), s->wsize[pi], i);
+		if (w->first_ns + p->within_ns < due)
+			due = w->first_ns + p->within_ns;
+	}
+	/* the due time is the deadline; it passes when the watermark is beyond it */
+	if (dd_timers_push(&s->timers, due + 1, key, pi))
+		b->armed = 1;
+	else
+		s->c[C_OVERFLOW]++;
+}
+
+static void run_pattern(struct cep *s, unsigned pi, uint32_t key, const struct dd_mr_rec *r, struct dd_emit *e)
+{
+	const struct dd_mrules *img = s->img;
+	const struct dd_mr_pattern *p = &img->pattern[pi];
+	struct pblock *b = pblock(s, key, pi);
+	size_t sz = s->wsize[pi];
+	uint8_t *ways = (uint8_t *)(b + 1);
+	uint64_t t = (uint64_t)r->f[DD_MF_TIME];
+
+	/* 1. expire: ways whose first record is more than WITHIN before r */
+	if (b->n > 0 && t > p->within_ns)
+		expire(s, pi, key, b, t - p->within_ns, e);
+
+	/* 2 and 3. negate and advance, into the next set */
+	struct nextset ns = { s->next, sz, 0, p->max_partial, &s->c[C_EVICTED] };
+	uint32_t done_start[DD_MR_MAX_PARTIAL + 1];
+	unsigned ndone = 0;
+	for (unsigned i = 0; i < b->n; i++) {
+		const struct way *w = way_at(ways, sz, i);
+		if (started_in(done_start, ndone, w->start))
+			continue;
+		bool ended = false;
+		for (uint16_t g = w->guards; g != 0 && !ended; g &= (uint16_t)(g - 1))
+			ended = satisfies(p, (unsigned)__builtin_ctz(g), w, r);
+		if (ended)
+			continue;
+		if (w->at == DD_MR_AT_MATCH) {
+			push(&ns, w);
+			continue;
+		}
+		const struct dd_mr_insn_s *in = &p->prog[w->at];
+		if (satisfies(p, in->var, w, r)) {
+			uint8_t tmp[MAX_WAY];
+			struct way *x = (struct way *)(void *)tmp;
+			memcpy(x, w, sz);
+			take(img, p, x, in->var, r);
+			if (go_on(p, &ns, x, in->clos_off, in->clos_len)) {
+				memcpy(way_at(s->done, sz, ndone), x, sz);
+				done_start[ndone++] = x->start;
+			}
+		} else if (w->skip) {
+			push(&ns, w);
+		}
+	}
+
+	/* completions: the oldest alone (PAST LAST ROW) or each (TO NEXT ROW), and their other ways go */
+	bool fresh = true;
+	if (ndone > 0) {
+		unsigned nrep = p->skip_to_next ? ndone : 1;
+		for (unsigned i = 0; i < nrep; i++)
+			alert(s, pi, key, way_at(s->done, sz, i), (uint64_t)r->f[DD_MF_TIME], false, e);
+		if (!p->skip_to_next) {
+			ns.n = 0;
+			fresh = false;
+		} else {
+			unsigned k = 0;
+			for (unsigned i = 0; i < ns.n; i++) {
+				struct way *w = way_at(ns.base, sz, i);
+				if (!started_in(done_start, ndone, w->start))
+					memmove(way_at(ns.base, sz, k++), w, sz);
+			}
+			ns.n = k;
+		}
+	}
+
+	/* 4. start */
+	if (fresh) {
+		uint8_t tmp0[MAX_WAY];
+		struct way *w0 = (struct way *)(void *)tmp0;
+		memset(w0, 0, sz);
+		w0->start = b->starts + 1;
+		unsigned before = ns.n;
+		bool began = false, completed = false;
+		for (unsigned k = 0; k < p->start_len && !completed; k++) {
+			const struct dd_mr_clos *c = &p->clos[p->start_off + k];
+			unsigned v = p->prog[c->at].var;
+			if (!satisfies(p, v, NULL, r))
+				continue;
+			uint8_t tmp[MAX_WAY];
+			struct way *x = (struct way *)(void *)tmp;
+			memcpy(x, w0, sz);
+			take(img, p, x, v, r);
+			began = true;
+			const struct dd_mr_insn_s *in = &p->prog[c->at];
+			if (go_on(p, &ns, x, in->clos_off, in->clos_len)) {
+				alert(s, pi, key, x, (uint64_t)r->f[DD_MF_TIME], false, e);
+				completed = true;
+				ns.n = p->skip_to_next ? before : 0; /* its other ways go; PAST LAST ROW: all */
+			}
+		}
+		if (began)
+			b->starts++;
+	}
+
+	memcpy(ways, ns.base, ns.n * sz);
+	b->n = (uint8_t)ns.n;
+	arm(s, pi, key, b);
+}
+
+void dd_cep_record(void *state, const struct dd_mr_rec *r, struct dd_emit *e)
+{
+	struct cep *s = state;
+	const struct dd_mrules *img = s->img;
+	if (img == NULL)
+		return;
+	if (r->key == DD_SYMTAB_NONE) {
+		s->c[C_NO_SYMBOL]++;
+		return;
+	}
+	s->c[C_RECORDS]++;
+	for (unsigned i = 0; i < img->npatterns; i++)
+		if (img->pattern[i].stream_mask & r->streams)
+			run_pattern(s, i, r->key, r, e);
+}
+
+void dd_cep_watermark(void *state, uint64_t wm, struct dd_emit *e)
+{
+	struct cep *s = state;
+	if (wm <= s->wm)
+		return;
+	s->wm = wm;
+	if (s->img == NULL)
+		return;
+	struct dd_timer t;
+	while (dd_timers_pop_before(&s->timers, wm + 1, &t)) {
+		/* due = deadline + 1 <= wm: the watermark is past the deadline */
+		struct pblock *b = pblock(s, t.key, t.what);
+		b->armed = 0;
+		expire(s, t.what, t.key, b, wm, e);
+		arm(s, t.what, t.key, b);
+	}
+}
+
+/* ---- the operator ------------------------------------------------------------------------------- */
+
+static void cep_apply(void *state, const struct dd_event *ev, struct dd_emit *e)
+{
+	struct cep *s = state;
+	struct dd_mr_rec r;
+	if (s->img == NULL || dd_mr_from_event(&s->syms, ev, &r) == 0)
+		return;
+	dd_cep_record(s, &r, e);
+}
+
+static void cep_consume(void *state, const struct dd_output *o, struct dd_emit *e)
+{
+	struct cep *s = state;
+	struct dd_mr_rec r;
+	if (s->img == NULL)
+		return;
+	if (o->type == DD_OUT_WINDOW) {
+		unsigned w = o->rule;
+		if (w >= s->img->nwindows)
+			return;
+		r.stream = (uint8_t)(DD_MS_WINDOW0 + w);
+		r.streams = (uint16_t)(1u << r.stream);
+		r.key = dd_symtab_intern(&s->syms, o->symbol);
+		r.f[DD_MF_TIME] = (int64_t)o->u.window.end_ns;
+		r.f[DD_MF_SOURCE] = o->source;
+		r.f[DD_MF_WIN_START] = (int64_t)o->u.window.start_ns;
+		r.f[DD_MF_WIN_END] = (int64_t)o->u.window.end_ns;
+		r.f[DD_MF_WIN_LATE] = o->flags & DD_OUTPUT_FLAG_LATE ? 1 : 0;
+		for (unsigned k = 0; k < DD_MR_MAX_AGGS; k++)
+			r.f[DD_MF_WIN_AGG0 + k] = o->u.window.value[k];
+		if (r.key == DD_SYMTAB_NONE)
+			s->c[C_KEYS_FULL]++;
+		dd_cep_record(s, &r, e);
+		return;
+	}
+	if (dd_mr_from_output(&s->syms, o, &r) == 0)
+		return;
+	if (r.stream == DD_MS_BBO && r.key != DD_SYMTAB_NONE) {
+		/* the other feeds' latest tops of this symbol */
+		struct khdr *h = (struct khdr *)(void *)(s->area + (size_t)r.key * s->p.key_bytes);
+		int64_t ob = 0, oa = 0;
+		for (unsigned f = 0; f < MAX_SOURCES; f++) {
+			if (f == o->source)
+				continue;
+			if (h->bid[f] > ob)
+				ob = h->bid[f];
+			if (h->ask[f] > 0 && (oa == 0 || h->ask[f] < oa))
+				oa = h->ask[f];
+		}
+		r.f[DD_MF_BBO_OTHER_BID] = ob;
+		r.f[DD_MF_BBO_OTHER_ASK] = oa;
+		if (o->source < MAX_SOURCES) {
+			h->bid[o->source] = r.f[DD_MF_BBO_BID];
+			h->ask[o->source] = r.f[DD_MF_BBO_ASK];
+		}
+	}
+	dd_cep_record(s, &r, e);
+}
+
+static void cep_advance(void *state, uint64_t wm, struct dd_emit *e)
+{
+	dd_cep_watermark(state, wm, e);
+}
+
+/*
+ * Snapshot: u32 version, u32 symbols, u64 watermark, the counters, the symbol table (symbols and
+ * bindings), then each used symbol's area. The rule set is not in it (the journal has its text);
+ * the timers are rebuilt from the areas.
+ */
+#define CEP_VERSION 1u
+
+static int cep_save(const void *state, dd_put_fn put, void *ctx)
+{
+	const struct cep *s = state;
+	uint32_t h[2] = { CEP_VERSION, s->syms.n };
+	int rc = put(ctx, h, sizeof(h));
+	if (rc == 0)
+		rc = put(ctx, &s->wm, sizeof(s->wm));
+	if (rc == 0)
+		rc = put(ctx, s->c, sizeof(s->c));
+	if (rc == 0)
+		rc = put(ctx, s->syms.sym, (size_t)s->syms.n * 8);
+	if (rc == 0)
+		rc = put(ctx, s->syms.bylocate, (size_t)s->syms.nfeeds * 65536 * 4);
+	if (rc == 0)
+		rc = put(ctx, s->area, (size_t)s->syms.n * s->p.key_bytes);
+	return rc;
+}
+
+static int cep_load(void *state, dd_get_fn get, void *ctx)
+{
+	struct cep *s = state;
+	uint32_t h[2];
+	if (get(ctx, h, sizeof(h)) < 0 || h[0] != CEP_VERSION)
+		return -EBADMSG;
+	if (h[1] > s->p.keys)
+		return -EINVAL;
+	if (get(ctx, &s->wm, sizeof(s->wm)) < 0 || get(ctx, s->c, sizeof(s->c)) < 0)
+		return -EBADMSG;
+	uint64_t sym[1];
+	for (uint32_t i = 0; i < h[1]; i++) {
+		if (get(ctx, sym, 8) < 0)
+			return -EBADMSG;
+		if (dd_symtab_intern(&s->syms, (const char *)sym) != i)
+			return -EBADMSG;
+	}
+	if (get(ctx, s->syms.bylocate, (size_t)s->syms.nfeeds * 65536 * 4) < 0 ||
+	    get(ctx, s->area, (size_t)h[1] * s->p.key_bytes) < 0)
+		return -EBADMSG;
+	s->timers.n = 0;
+	for (uint32_t k = 0; s->img != NULL && k < s->syms.n; k++)
+		for (unsigned i = 0; i < s->img->npatterns; i++) {
+			struct pblock *b = pblock(s, k, i);
+			b->armed = 0;
+			arm(s, i, k, b);
+		}
+	return 0;
+}
+
+static void cep_counters(const void *state, uint64_t *v)
+{
+	const struct cep *s = state;
+	memcpy(v, s->c, sizeof(s->c));
+}
+
+const struct dd_op_ops dd_cep_op = {
+	.name = "cep",
+	.id = DD_OP_CEP,
+	.max_out = 16, /* alerts one record completes; more are counted as the chain's overflow */
+	.memsize = cep_memsize,
+	.init = cep_init,
+	.apply = cep_apply,
+	.advance = cep_advance,
+	.consume = cep_consume,
+	.save = cep_save,
+	.load = cep_load,
+	.ncounters = C__COUNT,
+	.counter_names = cep_counter_names,
+	.counters = cep_counters,
+};
