@@ -654,7 +654,7 @@ static void print_config(FILE *o, const struct dd_jconfig *c)
 	for (unsigned i = 0; i < c->market.nops && i < DD_CHAIN_MAX_OPS; i++) {
 		const struct dd_chain_op_spec *op = &c->market.op[i];
 		fprintf(o, "%s%s", i ? "," : "", dd_op_name(op->id));
-		if (op->id == DD_OP_BOOK && op->len == sizeof(struct dd_book_op_params)) {
+		if (op->id == DD_OP_BOOK && op->len >= DD_BOOK_OP_PARAMS_V1) {
 			struct dd_book_op_params bp;
 			memcpy(&bp, op->params, sizeof(bp));
 			fprintf(o, "(instruments=%u orders=%u levels=%u)", bp.book.max_instruments, bp.book.max_orders,

@@ -387,7 +387,8 @@ int dd_config_market_chain(const struct dd_config *c, unsigned nfeeds, struct dd
 {
 	memset(out, 0, sizeof(*out));
 	struct dd_book_op_params bp = { .book = c->book, .nfeeds = nfeeds };
-	int rc = dd_chain_spec_add(out, DD_OP_BOOK, &bp, sizeof(bp));
+	/* without trades the book's parameters stop before the field, as journals before it have them */
+	int rc = dd_chain_spec_add(out, DD_OP_BOOK, &bp, bp.trades ? sizeof(bp) : DD_BOOK_OP_PARAMS_V1);
 	if (rc == 0 && c->market_chain == DD_CHAIN_BOOK_TEST) {
 		struct dd_test_multi_params mp = { .max = DD_TEST_MULTI_OUTPUTS };
 		struct dd_test_timer_params tp = { .period_ns = DD_TEST_TIMER_PERIOD_NS };
@@ -415,7 +416,7 @@ int dd_config_adopt_journal(struct dd_config *c, const struct dd_jconfig *j, cha
 	const struct dd_chain_spec *m = &j->market;
 	const struct dd_book_op_params *bp = NULL;
 	for (unsigned i = 0; i < m->nops; i++)
-		if (m->op[i].id == DD_OP_BOOK && m->op[i].len == sizeof(*bp))
+		if (m->op[i].id == DD_OP_BOOK && m->op[i].len >= DD_BOOK_OP_PARAMS_V1)
 			bp = (const void *)m->op[i].params;
 	if (bp == NULL) {
 		fail(err, errlen, "journal %s: its market chain has no order book: not a configuration this build runs",

@@ -56,7 +56,8 @@ static inline void jadd_outputs(struct dd_jprod *jp, struct dd_chain *ch, uint64
 	if (jp->ring != NULL)
 		for (unsigned i = 0; i < ch->emit.n; i++) {
 			const struct dd_output *o = &ch->emit.out[i];
-			jadd(jp, DD_JREC_OUTPUT, o->source, o->key, o, sizeof(*o), tsc);
+			if (!dd_output_internal(o->type))
+				jadd(jp, DD_JREC_OUTPUT, o->source, o->key, o, sizeof(*o), tsc);
 		}
 	dd_chain_drain(ch);
 }

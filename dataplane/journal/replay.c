@@ -229,6 +229,8 @@ static int take_outputs(struct priv *p, unsigned s, uint64_t lsn)
 	for (unsigned k = 0; k < c->nops; k++)
 		for (unsigned i = c->op[k].out_begin; i < c->op[k].out_end; i++) {
 			struct out_q *q = &p->q[s * DD_CHAIN_MAX_OPS + k];
+			if (dd_output_internal(c->emit.out[i].type))
+				continue; /* never journaled: nothing to match */
 			r->outputs_derived++;
 			if (ofifo_push(&q->derived, &c->emit.out[i]) != 0) {
 				snprintf(p->why, sizeof(p->why), "journal LSN %llu: out of memory for the derived outputs "

@@ -11,6 +11,7 @@
  * outputs per event.
  */
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "ops/book/book.h"
@@ -25,6 +26,10 @@ struct dd_book_op_params {
 	                             * internal DD_OUT_TRADE, for the operators after it (patterns,
 	                             * windows); 0 (older journals): not */
 };
+
+/* Bytes of the parameters before `trades` (what a chain spec without trades holds, as journals
+ * written before the field do: they read with trades 0). */
+#define DD_BOOK_OP_PARAMS_V1 offsetof(struct dd_book_op_params, trades)
 
 extern const struct dd_op_ops dd_book_op;
 

@@ -289,7 +289,8 @@ static inline bool satisfies(const struct dd_mr_pattern *p, unsigned v, const st
 		return true;
 	int64_t x;
 	static const int64_t none[DD_MR_MAX_SLOTS];
-	return dd_mr_eval(p, var->pred_off, var->pred_len, r, w != NULL ? w->slot : none, w != NULL ? w->valid : 0, &x) == 1;
+	return dd_mr_eval(p, var->pred_off, var->pred_len, r, w != NULL ? w->slot : none,
+			  (w != NULL ? w->valid : 0) | p->count_mask, &x) == 1;
 }
 
 /* Way w took record r as variable v: its context moves on. */
@@ -346,7 +347,7 @@ static void alert(struct cep *s, unsigned pi, uint32_t key, const struct way *w,
 	a->nmeasures = p->nmeasures;
 	for (unsigned m = 0; m < p->nmeasures; m++) {
 		int64_t v = 0;
-		if (dd_mr_eval(p, p->measure[m].off, p->measure[m].len, NULL, w->slot, w->valid, &v) < 0) {
+		if (dd_mr_eval(p, p->measure[m].off, p->measure[m].len, NULL, w->slot, w->valid | p->count_mask, &v) < 0) {
 			a->null_mask |= (uint8_t)(1u << m);
 			v = 0;
 		}
@@ -468,8 +469,8 @@ static void run_pattern(struct cep *s, unsigned pi, uint32_t key, const struct d
 	uint64_t t = (uint64_t)r->f[DD_MF_TIME];
 
 	/* 1. expire: ways whose first record is more than WITHIN before r */
-	if (b->n > 0 && t > p->within_ns)
-		expire(s, pi, key, b, t - p->within_ns, e);
+	if (b->n > 0)
+		expire(s, pi, key, b, t, e);
 
 	/* 2 and 3. negate and advance, into the next set */
 	struct nextset ns = { s->next, sz, 0, p->max_partial, &s->c[C_EVICTED] };

@@ -669,6 +669,8 @@ static int slot(struct cc *c, unsigned kind, unsigned var, unsigned g)
 		return 0;
 	}
 	p->slot[p->nslots] = (struct dd_mr_slot){ .kind = (uint8_t)kind, .var = (uint8_t)var, .gfield = (uint8_t)g };
+	if (kind == DD_MK_COUNT)
+		p->count_mask |= 1u << p->nslots;
 	return p->nslots++;
 }
 

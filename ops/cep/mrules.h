@@ -164,6 +164,7 @@ struct dd_mr_pattern {
 	uint8_t emit_timeouts;
 	uint8_t has_absence;    /* a MATCH reachable with guards */
 	uint8_t pad;
+	uint32_t count_mask;    /* COUNT slots: always valid (0 before any record of their variable) */
 	uint16_t nprog, nclos, ncode, nconst;
 	uint16_t start_off, start_len; /* the closure of pc 0 */
 	uint32_t line;

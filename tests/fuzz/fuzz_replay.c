@@ -88,7 +88,7 @@ static void clamp(struct dd_jconfig *c)
 {
 	for (unsigned i = 0; i < c->market.nops && i < DD_CHAIN_MAX_OPS; i++) {
 		struct dd_chain_op_spec *o = &c->market.op[i];
-		if (o->id == DD_OP_BOOK && o->len >= sizeof(struct dd_book_op_params)) {
+		if (o->id == DD_OP_BOOK && o->len >= DD_BOOK_OP_PARAMS_V1) {
 			struct dd_book_op_params bp;
 			memcpy(&bp, o->params, sizeof(bp));
 			bp.book.max_instruments = bp.book.max_instruments % 16;
