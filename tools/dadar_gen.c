@@ -30,6 +30,7 @@
 #include "tools/molddg.h"
 #include "tools/paygen.h"
 #include "tools/pcapw.h"
+#include "tools/plant.h"
 #include "tools/synth.h"
 
 #define EXIT_DATA  1
@@ -73,6 +74,10 @@ struct opts {
 	uint64_t messages;
 	bool drain;
 	const char *itch_out;
+	uint32_t plant;          /* patterns to plant (1 << enum dd_plant_pattern), 0: an ordinary day */
+	const char *expect;
+	const char *plant_venue2;
+	bool messages_set;
 	/* payments */
 	uint64_t count;
 	uint64_t payers;
@@ -172,6 +177,15 @@ static void usage(FILE *f)
 	      "  --messages M          ITCH messages in total (default 100000)\n"
 	      "  --drain               end the order flow by deleting every live order\n"
 	      "  --itch-out FILE       also write the clean stream as a BinaryFILE\n"
+	      "  --plant all|NAME[,NAME...]\n"
+	      "                        a planted day instead: a calm background of --instruments N that\n"
+	      "                        fires no pattern of rules/market.rules, and a scenario per named\n"
+	      "                        pattern on an instrument of its own (docs/patterns.md, \"Planted\n"
+	      "                        streams\"); not with --messages\n"
+	      "  --expect FILE         with --plant (and needed then): write the alerts the rules must\n"
+	      "                        produce over the day, one JSON object a line\n"
+	      "  --plant-venue2 FILE   with --plant arbitrage (and needed then): write the second venue's\n"
+	      "                        feed, to line A's (and B's) group with its lowest bit flipped\n"
 	      "\n"
 	      "payments-csv reads a CSV with the header\n"
 	      "  " DD_PAYGEN_CSV_HEADER "\n"
@@ -277,7 +291,8 @@ enum {
 	O_SESSION = 256, O_GROUP, O_PORT, O_SRC, O_MAX_PAYLOAD, O_FLUSH_NS, O_VLAN, O_FIRST_SEQ,
 	O_HEARTBEAT, O_EOS, O_LINES, O_GROUP_B, O_B_DELAY, O_GAP, O_DUP, O_REORDER, O_MALFORMED,
 	O_INJECT_SEED, O_SEED, O_INSTRUMENTS, O_MESSAGES, O_DRAIN, O_ITCH_OUT, O_COUNT, O_PAYERS, O_DAYS,
-	O_SCENARIOS, O_START_NS, O_LABELS, O_CSV, O_MERCHANT_TABLE, O_HELP,
+	O_SCENARIOS, O_START_NS, O_LABELS, O_CSV, O_MERCHANT_TABLE, O_PLANT, O_EXPECT, O_PLANT_VENUE2,
+	O_HELP,
 };
 
 static const struct option long_opts[] = {
@@ -312,6 +327,9 @@ static const struct option long_opts[] = {
 	{ "labels", required_argument, NULL, O_LABELS },
 	{ "csv", required_argument, NULL, O_CSV },
 	{ "merchant-table", required_argument, NULL, O_MERCHANT_TABLE },
+	{ "plant", required_argument, NULL, O_PLANT },
+	{ "expect", required_argument, NULL, O_EXPECT },
+	{ "plant-venue2", required_argument, NULL, O_PLANT_VENUE2 },
 	{ "help", no_argument, NULL, O_HELP },
 	{ NULL, 0, NULL, 0 },
 };
@@ -359,6 +377,44 @@ static void default_opts(struct opts *o, enum cmd cmd)
 	o->start_ns = DD_PAYGEN_DEFAULT_START_NS;
 }
 
+static int parse_plant(const char *arg, uint32_t *patterns)
+{
+	char known[256];
+	size_t off, len, n = 0;
+
+	if (dd_plant_parse(arg, patterns, &off, &len) == 0)
+		return 0;
+	for (unsigned k = 0; k < DD_PLANT_PATTERNS; k++)
+		n += (size_t)snprintf(known + n, sizeof(known) - n, ", %s", dd_plant_pattern_name(k));
+	fail("--plant %s: '%.*s' is no pattern; name all, or some of%s, separated by commas", arg,
+	     (int)len, arg + off, known + 1);
+	return -EINVAL;
+}
+
+/* The --plant options that go together. Returns true after telling the user what is wrong. */
+static bool plant_opts_bad(const struct opts *o)
+{
+	bool arbitrage = o->plant & (1u << DD_PLANT_ARBITRAGE);
+
+	if (!o->plant && (o->expect || o->plant_venue2))
+		fail("--%s: needs --plant", o->expect ? "expect" : "plant-venue2");
+	else if (o->plant && !o->expect)
+		fail("--plant: needs --expect ALERTS.jsonl, for the alerts the planted day must produce");
+	else if (o->plant && o->messages_set)
+		fail("--messages %" PRIu64 ": not with --plant (a planted day's length follows from its "
+		     "scenarios)", o->messages);
+	else if (arbitrage && !o->plant_venue2)
+		fail("--plant arbitrage: needs --plant-venue2 OUT2.pcap, the second venue's feed");
+	else if (o->plant && !arbitrage && o->plant_venue2)
+		fail("--plant-venue2 %s: only with arbitrage planted", o->plant_venue2);
+	else if (o->plant && o->instruments > DD_PLANT_MAX_BACKGROUND)
+		fail("--instruments %" PRIu64 ": at most %u with --plant (locates are 16 bits and every "
+		     "scenario takes one)", o->instruments, (unsigned)DD_PLANT_MAX_BACKGROUND);
+	else
+		return false;
+	return true;
+}
+
 /*
  * Parse the options of subcommand `cmd` (argv[0] is the subcommand) and its `npos` positional
  * arguments into pos[]. Returns 0, 1 for --help, or -EINVAL after telling the user.
@@ -400,6 +456,9 @@ static int parse_opts(int argc, char **argv, enum cmd cmd, struct opts *o, const
 		case O_MESSAGES:
 		case O_DRAIN:
 		case O_ITCH_OUT:
+		case O_PLANT:
+		case O_EXPECT:
+		case O_PLANT_VENUE2:
 			if (!synth) {
 				fail("--%s: only for synth (see dadar-gen help)", name);
 				return -EINVAL;
@@ -481,6 +540,7 @@ static int parse_opts(int argc, char **argv, enum cmd cmd, struct opts *o, const
 			break;
 		case O_MESSAGES:
 			ret = parse_u64(name, optarg, 1, UINT64_C(1) << 40, 10, &o->messages);
+			o->messages_set = true;
 			break;
 		case O_DRAIN:
 			o->drain = true;
@@ -511,6 +571,15 @@ static int parse_opts(int argc, char **argv, enum cmd cmd, struct opts *o, const
 			break;
 		case O_MERCHANT_TABLE:
 			o->merchant_table = optarg;
+			break;
+		case O_PLANT:
+			ret = parse_plant(optarg, &o->plant);
+			break;
+		case O_EXPECT:
+			o->expect = optarg;
+			break;
+		case O_PLANT_VENUE2:
+			o->plant_venue2 = optarg;
 			break;
 		case ':':
 			fail("%s: needs a value (see dadar-gen help)", argv[optind - 1]);
@@ -556,7 +625,9 @@ static int parse_opts(int argc, char **argv, enum cmd cmd, struct opts *o, const
 		     o->max_payload, DD_MOLDDG_HDR_LEN + 2 + DD_ITCH_MAX_LEN, DD_ITCH_MAX_LEN);
 		return -EINVAL;
 	}
-	if (synth && o->messages < DD_SYNTH_FIXED_MESSAGES(o->instruments)) {
+	if (synth && plant_opts_bad(o))
+		return -EINVAL;
+	if (synth && !o->plant && o->messages < DD_SYNTH_FIXED_MESSAGES(o->instruments)) {
 		fail("--messages %" PRIu64 ": must be at least %" PRIu64 " for %" PRIu64
 		     " instruments (start and end of day take 2 x instruments + 6)",
 		     o->messages, DD_SYNTH_FIXED_MESSAGES(o->instruments), o->instruments);
@@ -1172,6 +1243,152 @@ out:
 
 /* ---- synth ------------------------------------------------------------------------------------ */
 
+/*
+ * Write the planted day's expected alerts to `path`, one JSON object a line. Returns 0, or -1 after
+ * telling the user; *created says whether `path` is a regular file this run wrote (removed on failure).
+ */
+static int write_expect(const char *path, const struct dd_plant *pl, bool *created)
+{
+	FILE *f = fopen(path, "w");
+	struct stat st;
+	char line[512];
+	bool bad;
+
+	if (f == NULL) {
+		fail("open(%s) failed: %s", path, strerror(errno));
+		return -1;
+	}
+	/* Never remove what is not a regular file (--expect /dev/stdout, a FIFO). */
+	*created = fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode);
+	errno = 0;
+	for (unsigned i = 0; i < dd_plant_alert_count(pl); i++)
+		if (dd_plant_alert_json(dd_plant_alert(pl, i), line, sizeof(line)) < 0 ||
+		    fprintf(f, "%s\n", line) < 0)
+			break;
+	bad = ferror(f) != 0;
+	bad = fclose(f) != 0 || bad;
+	if (bad)
+		fail("write(%s) failed: %s", path, strerror(errno ? errno : EIO));
+	return bad ? -1 : 0;
+}
+
+/*
+ * synth --plant: the planted day (tools/plant.h) to OUT.pcap, the second venue's feed (arbitrage) to
+ * --plant-venue2, its expected alerts to --expect. Same packetizing as synth; the second venue's
+ * lines go to groups of their own so that a receiver can tell the feeds apart.
+ */
+static int cmd_plant(const struct opts *o, const char *out)
+{
+	struct dd_plant_params pp = { .seed = o->seed, .background = (uint32_t)o->instruments,
+				      .patterns = o->plant };
+	const char *path[DD_PLANT_FEEDS] = { out, o->plant_venue2 };
+	struct gen *g[DD_PLANT_FEEDS] = { NULL, NULL };
+	struct opts o2 = *o;
+	struct dd_plant *pl;
+	struct dd_itch_msg m;
+	FILE *itch = NULL;
+	uint8_t buf[2 + DD_ITCH_MAX_LEN];
+	bool failed = true, expect_created = false;
+	unsigned feeds = 0;
+	size_t memsize;
+	void *mem;
+	int ret;
+
+	memsize = dd_plant_memsize(&pp);
+	mem = memsize ? aligned_alloc(64, (memsize + 63) & ~(size_t)63) : NULL;
+	if (mem == NULL) {
+		fail("cannot allocate %zu bytes for the generator (--instruments %" PRIu64 ")", memsize,
+		     o->instruments);
+		return EXIT_DATA;
+	}
+	ret = dd_plant_init(&pl, mem, memsize, &pp);
+	if (ret) {
+		fail("dd_plant_init(seed %" PRIu64 ", %" PRIu64 " instruments) failed: %s", o->seed,
+		     o->instruments, strerror(-ret));
+		free(mem);
+		return EXIT_USAGE;
+	}
+	o2.group ^= 1;
+	o2.group_b ^= 1;
+	if (o->itch_out) {
+		itch = fopen(o->itch_out, "wb");
+		if (itch == NULL) {
+			fail("open(%s) failed: %s", o->itch_out, strerror(errno));
+			goto out;
+		}
+	}
+	for (; feeds < dd_plant_feeds(pl); feeds++)
+		if (gen_open(&g[feeds], feeds ? &o2 : o, path[feeds], BASE_SYNTH))
+			goto out;
+	for (unsigned f = 0; f < feeds; f++) {
+		while (dd_plant_next(pl, f, &m) == 1) {
+			int n = dd_itch_encode(&m, buf + 2, sizeof(buf) - 2);
+
+			if (n < 0) {
+				fail("dd_itch_encode(type '%c', message %" PRIu64 ") failed: %s", m.type,
+				     dd_plant_produced(pl, f), strerror(-n));
+				goto out;
+			}
+			buf[0] = (uint8_t)(n >> 8);
+			buf[1] = (uint8_t)n;
+			if (f == 0 && itch && fwrite(buf, (size_t)n + 2, 1, itch) != 1) {
+				fail("write(%s) failed: %s", o->itch_out, strerror(errno));
+				goto out;
+			}
+			ret = add_msg(g[f], buf + 2, (size_t)n, m.timestamp);
+			if (ret) {
+				char what[64];
+
+				snprintf(what, sizeof(what), "message type '%c' (%d bytes)", m.type, n);
+				pipeline_error(g[f], ret, what);
+				goto out;
+			}
+		}
+		ret = finish(g[f]);
+		if (ret) {
+			pipeline_error(g[f], ret, "end of stream");
+			goto out;
+		}
+	}
+	if (write_expect(o->expect, pl, &expect_created))
+		goto out;
+	failed = false;
+out:
+	if (itch) {
+		if (fclose(itch) != 0 && !failed) {
+			fail("write(%s) failed: %s", o->itch_out, strerror(errno));
+			failed = true;
+		}
+		if (failed)
+			unlink(o->itch_out);
+	}
+	if (!failed) {
+		fprintf(stderr, "dadar-gen: synth --plant seed %" PRIu64 ", %" PRIu64 " background and %u "
+			"planted instruments: %" PRIu64 " messages (", o->seed, o->instruments,
+			dd_plant_instruments(pl) - (uint32_t)o->instruments, dd_plant_produced(pl, 0));
+		for (const char *t = "SRHAFEXDP"; *t; t++)
+			fprintf(stderr, "%s%c %" PRIu64, *t == 'S' ? "" : " ", *t,
+				dd_plant_type_count(pl, 0, (uint8_t)*t));
+		fprintf(stderr, ")");
+		if (feeds > 1)
+			fprintf(stderr, ", %" PRIu64 " on the second venue", dd_plant_produced(pl, 1));
+		fprintf(stderr, "; %u alerts expected in %s\n", dd_plant_alert_count(pl), o->expect);
+		for (unsigned f = 0; f < feeds; f++)
+			print_summary(g[f]);
+	}
+	for (unsigned f = 0; f < DD_PLANT_FEEDS; f++)
+		if (g[f] && gen_close(g[f], failed)) {
+			/* The second capture failed at close: the first goes too, like every output. */
+			if (!failed && f > 0)
+				unlink(path[0]);
+			failed = true;
+		}
+	if (failed && expect_created)
+		unlink(o->expect);
+	free(mem);
+	return failed ? EXIT_DATA : 0;
+}
+
 static int cmd_synth(int argc, char **argv)
 {
 	struct opts o;
@@ -1190,6 +1407,8 @@ static int cmd_synth(int argc, char **argv)
 	ret = cmd_opts(argc, argv, CMD_SYNTH, &o, pos, 1);
 	if (ret >= 0)
 		return ret;
+	if (o.plant)
+		return cmd_plant(&o, pos[0]);
 	memset(&sp, 0, sizeof(sp));
 	sp.seed = o.seed;
 	sp.instruments = (uint32_t)o.instruments;

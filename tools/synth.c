@@ -1064,20 +1064,12 @@ int dd_synth_next(struct dd_synth *s, struct dd_itch_msg *m)
 
 /* ---- init ---------------------------------------------------------------------------------- */
 
-static uint64_t pack_symbol(const char stock[8])
+bool dd_symset_claim(uint64_t *set, unsigned bits, const char stock[8])
 {
-	uint64_t v = 0;
+	uint64_t v = 0, mask = ((uint64_t)1 << bits) - 1;
 
-	for (int i = 0; i < 5; i++)
+	for (int i = 0; i < 8; i++)
 		v = v << 8 | (uint8_t)stock[i];
-	return v;
-}
-
-/* Insert into the symbol set; false if the symbol was already taken. */
-static bool symbol_claim(uint64_t *set, unsigned bits, uint64_t v)
-{
-	uint64_t mask = ((uint64_t)1 << bits) - 1;
-
 	for (uint64_t i = (v * 0x9e3779b97f4a7c15ull) >> (64 - bits);; i = (i + 1) & mask) {
 		if (set[i] == v)
 			return false;
@@ -1088,7 +1080,6 @@ static bool symbol_claim(uint64_t *set, unsigned bits, uint64_t v)
 	}
 }
 
-/* Unique symbols of 1-5 letters, most of 3 or 4 as on US exchanges. */
 static void make_symbols(struct dd_synth *s, uint64_t *set, unsigned bits)
 {
 	for (uint32_t i = 0; i < s->p.instruments; i++) {
@@ -1101,7 +1092,7 @@ static void make_symbols(struct dd_synth *s, uint64_t *set, unsigned bits)
 			memset(st, ' ', 8);
 			for (unsigned c = 0; c < len; c++)
 				st[c] = (char)('A' + below(s, 26));
-		} while (!symbol_claim(set, bits, pack_symbol(st)));
+		} while (!dd_symset_claim(set, bits, st));
 	}
 }
 

@@ -53,6 +53,13 @@ struct dd_synth_params {
 
 struct dd_synth; /* opaque: lives in the caller's memory */
 
+/*
+ * A set of distinct symbols for the generators: 2^bits zeroed 8-byte slots of caller memory (bits
+ * such that the set stays at most half full). Adds stock[8] (space padded) and returns true, or
+ * returns false if it is already there.
+ */
+bool dd_symset_claim(uint64_t *set, unsigned bits, const char stock[8]);
+
 /* Bytes of memory dd_synth_init() needs for `p`, or 0 if `p` is out of range. */
 size_t dd_synth_memsize(const struct dd_synth_params *p);
 
