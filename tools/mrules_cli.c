@@ -197,7 +197,8 @@ static int parse_record(const struct dd_mrules *img, char *line, unsigned lineno
 			return -1;
 		}
 		r->stream = (uint8_t)stream;
-		r->streams = (uint16_t)(1u << stream | 1u << DD_MS_ANY);
+		/* as in dadar: every ITCH message is an `any` record; a top of book is not a message */
+		r->streams = (uint16_t)(1u << stream | (stream != DD_MS_BBO ? 1u << DD_MS_ANY : 0));
 	}
 	char *kv;
 	while ((kv = strtok_r(NULL, " \t\r", &save)) != NULL) {

@@ -297,9 +297,17 @@ static inline bool satisfies(const struct dd_mr_pattern *p, unsigned v, const st
 static void take(const struct dd_mrules *img, const struct dd_mr_pattern *p, struct way *w, unsigned v,
 		 const struct dd_mr_rec *r)
 {
+	/* the record before this one: what the PREV slots hold until they take this one */
+	for (unsigned i = 0; i < p->nslots; i++)
+		if (p->slot[i].kind == DD_MK_PREV2 && (w->valid >> p->slot[i].var & 1u)) {
+			w->slot[i] = w->slot[p->slot[i].var];
+			w->valid |= 1u << i;
+		}
 	for (unsigned i = 0; i < p->nslots; i++) {
 		const struct dd_mr_slot *sl = &p->slot[i];
 		bool has = w->valid >> i & 1u;
+		if (sl->kind == DD_MK_PREV2)
+			continue;
 		if (sl->kind == DD_MK_PREV) {
 			w->slot[i] = rec_field(img, r, sl->gfield);
 			w->valid |= 1u << i;
@@ -398,47 +406,48 @@ static bool started_in(const uint32_t *list, unsigned n, uint32_t start)
 	return false;
 }
 
-/* Ways of block b whose deadline is before `limit`: absences complete, the rest expire. */
+/*
+ * Ways of block b whose deadline is before `limit`: a start with a way waiting behind an absence
+ * completes (its first such way is reported); the other starts expire (reported once each with EMIT
+ * TIMEOUTS, from their first way).
+ */
 static void expire(struct cep *s, unsigned pi, uint32_t key, struct pblock *b, uint64_t limit, struct dd_emit *e)
 {
 	const struct dd_mr_pattern *p = &s->img->pattern[pi];
 	size_t sz = s->wsize[pi];
 	uint8_t *ways = (uint8_t *)(b + 1);
-	unsigned keep = 0;
-	uint32_t reported[DD_MR_MAX_PARTIAL];
-	unsigned nrep = 0;
+	uint32_t gone[DD_MR_MAX_PARTIAL];
+	unsigned ngone = 0;
 	bool cleared = false;
+	/* completions first: an absence's way completes its start even behind an earlier way of it */
+	for (unsigned i = 0; i < b->n && !cleared; i++) {
+		const struct way *w = way_at(ways, sz, i);
+		if (w->at != DD_MR_AT_MATCH || w->first_ns + p->within_ns >= limit || started_in(gone, ngone, w->start))
+			continue;
+		alert(s, pi, key, w, w->first_ns + p->within_ns, false, e);
+		gone[ngone++] = w->start;
+		cleared = !p->skip_to_next; /* PAST LAST ROW: everything of this pattern goes */
+	}
+	if (cleared) {
+		b->n = 0;
+		return;
+	}
+	for (unsigned i = 0; i < b->n; i++) {
+		const struct way *w = way_at(ways, sz, i);
+		if (w->first_ns + p->within_ns >= limit || started_in(gone, ngone, w->start))
+			continue;
+		s->c[C_EXPIRED]++;
+		if (p->emit_timeouts)
+			alert(s, pi, key, w, w->first_ns + p->within_ns, true, e);
+		gone[ngone++] = w->start;
+	}
+	unsigned keep = 0;
 	for (unsigned i = 0; i < b->n; i++) {
 		struct way *w = way_at(ways, sz, i);
-		uint64_t deadline = w->first_ns + p->within_ns;
-		if (cleared || deadline >= limit) {
-			if (!cleared)
-				memmove(way_at(ways, sz, keep++), w, sz);
-			continue;
-		}
-		if (w->at == DD_MR_AT_MATCH && !started_in(reported, nrep, w->start)) {
-			alert(s, pi, key, w, deadline, false, e);
-			reported[nrep++] = w->start;
-			if (!p->skip_to_next)
-				cleared = true; /* PAST LAST ROW: everything of this pattern goes */
-		} else if (w->at != DD_MR_AT_MATCH) {
-			s->c[C_EXPIRED]++;
-			if (p->emit_timeouts && !started_in(reported, nrep, w->start)) {
-				alert(s, pi, key, w, deadline, true, e);
-				reported[nrep++] = w->start;
-			}
-		}
+		if (!started_in(gone, ngone, w->start))
+			memmove(way_at(ways, sz, keep++), w, sz);
 	}
-	if (cleared)
-		keep = 0;
-	/* the other ways of a reported start go with it */
-	unsigned k2 = 0;
-	for (unsigned i = 0; i < keep; i++) {
-		struct way *w = way_at(ways, sz, i);
-		if (!started_in(reported, nrep, w->start))
-			memmove(way_at(ways, sz, k2++), w, sz);
-	}
-	b->n = (uint8_t)k2;
+	b->n = (uint8_t)keep;
 }
 
 static void arm(struct cep *s, unsigned pi, uint32_t key, struct pblock *b)

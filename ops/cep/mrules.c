@@ -298,6 +298,21 @@ static bool is_kw(const struct tok *t, const char *kw)
 	return t->t == T_ID && strlen(kw) == t->n && strncasecmp(t->p, kw, t->n) == 0;
 }
 
+/* Is the token after the current one the keyword kw? (The lexer's state is put back.) */
+static bool next_is_kw(struct cc *c, const char *kw)
+{
+	struct tok save = c->tk;
+	const char *cur = c->cur, *bol = c->bol;
+	unsigned line = c->line;
+	next(c);
+	bool yes = is_kw(&c->tk, kw);
+	c->tk = save;
+	c->cur = cur;
+	c->bol = bol;
+	c->line = line;
+	return yes;
+}
+
 static bool is_p(const struct tok *t, const char *p)
 {
 	return t->t == T_PUNCT && strlen(p) == t->n && strncmp(t->p, p, t->n) == 0;
@@ -800,6 +815,12 @@ static void primary(struct cc *c)
 		}
 		next(c);
 		expect_p(c, ")");
+		if (c->cur_var < 0) {
+			/* a measure: the record before the last one (the last one's is the bare field) */
+			int last = slot(c, DD_MK_PREV, 0, (unsigned)g);
+			emit(c, DD_MO_SLOT, (uint32_t)slot(c, DD_MK_PREV2, (unsigned)last, (unsigned)g));
+			return;
+		}
 		emit(c, DD_MO_SLOT, (uint32_t)slot(c, DD_MK_PREV, 0, (unsigned)g));
 		return;
 	}
@@ -1399,7 +1420,8 @@ static bool parse_define(struct cc *c, struct rx *x)
 							depth--;
 						if (depth == 0 && (is_p(&c->tk, ",") || is_kw(&c->tk, "WITHIN") ||
 								   is_kw(&c->tk, "MEASURES") || is_kw(&c->tk, "AFTER") ||
-								   is_kw(&c->tk, "MAX") || is_kw(&c->tk, "EMIT") ||
+								   (is_kw(&c->tk, "MAX") && next_is_kw(c, "PARTIAL")) ||
+								   is_kw(&c->tk, "EMIT") ||
 								   is_kw(&c->tk, "END")))
 							break;
 						next(c);

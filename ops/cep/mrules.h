@@ -113,7 +113,10 @@ struct dd_mr_window {
 
 /* ---- patterns ---- */
 enum dd_mr_insn { DD_MI_VAR = 1, DD_MI_SPLIT, DD_MI_JMP, DD_MI_SKIP, DD_MI_NOT, DD_MI_MATCH };
-enum dd_mr_slotkind { DD_MK_FIRST = 1, DD_MK_LAST, DD_MK_COUNT, DD_MK_SUM, DD_MK_MIN, DD_MK_MAX, DD_MK_PREV };
+/* DD_MK_PREV: the last matched record's field; DD_MK_PREV2: the one before (var: the PREV slot it
+ * follows), for PREV() in MEASURES */
+enum dd_mr_slotkind { DD_MK_FIRST = 1, DD_MK_LAST, DD_MK_COUNT, DD_MK_SUM, DD_MK_MIN, DD_MK_MAX, DD_MK_PREV,
+		      DD_MK_PREV2 };
 
 /* An epsilon-closure entry: where a way can wait next, with what it collected on the way there. */
 #define DD_MR_AT_MATCH 0xffffu
