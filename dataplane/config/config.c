@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 #include "dataplane/config/config.h"
 
+#include "ops/cep/cep.h"
+#include "ops/window/window.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -8,9 +11,11 @@
 #include <string.h>
 
 #include "ops/book/book_op.h"
+#include "ops/cep/cep.h"
 #include "ops/test/test_ops.h"
+#include "ops/window/window.h"
 
-enum opt_type { T_UINT, T_U64, T_BOOL, T_PATH, T_NAME, T_ENUM };
+enum opt_type { T_UINT, T_U64, T_BOOL, T_PATH, T_NAME, T_ENUM, T_PATHS };
 
 struct opt {
 	const char *key;
@@ -94,6 +99,14 @@ static const struct opt opts[] = {
 	{ "fraud.late_grace_s", T_UINT, F(fraud.late_grace_s), 0, 30 * 86400,
 	  "a payment up to this late (s, behind its payer's latest) is scored over every earlier payment "
 	  "its windows reach; the payer keeps its payments this much longer", NULL },
+	{ "rules", T_PATHS, F(rules), 0, 0,
+	  "market rule files (docs/patterns.md), comma separated; --rules FILE may be repeated; none = no patterns",
+	  NULL },
+	{ "cep.keys", T_UINT, F(mkeys), 1, 1u << 20, "symbols the market rules (windows and patterns) keep state for", NULL },
+	{ "cep.key_bytes", T_UINT, F(cep_key_bytes), 0, 1u << 20,
+	  "pattern state per symbol, bytes; 0 = what the rules at start need (a reload needing more is refused)", NULL },
+	{ "window.key_bytes", T_UINT, F(window_key_bytes), 0, 1u << 20,
+	  "window state per symbol, bytes; 0 = what the rules at start need", NULL },
 	{ "watermark.interval_us", T_U64, F(wm_interval_us), 1, 86400000000ull,
 	  "event time between watermark ticks, µs (sent only when an operator is time-driven)", NULL },
 	{ "watermark.delay_us", T_U64, F(wm_delay_us), 0, 86400000000ull,
@@ -135,6 +148,7 @@ void dd_config_defaults(struct dd_config *c)
 	c->jsegment_mb = 256;
 	c->jring_size = 65536;
 	c->wm_interval_us = 1000;
+	c->mkeys = 8192;
 	c->jstall_ms = 2000;
 	c->jidle = DD_JIDLE_SPIN;
 	c->release = DD_RELEASE_DURABLE;
@@ -386,9 +400,18 @@ bool dd_config_was_set(const struct dd_config *c, const char *key)
 int dd_config_market_chain(const struct dd_config *c, unsigned nfeeds, struct dd_chain_spec *out)
 {
 	memset(out, 0, sizeof(*out));
-	struct dd_book_op_params bp = { .book = c->book, .nfeeds = nfeeds };
+	struct dd_book_op_params bp = { .book = c->book, .nfeeds = nfeeds, .trades = c->market_rules };
 	/* without trades the book's parameters stop before the field, as journals before it have them */
 	int rc = dd_chain_spec_add(out, DD_OP_BOOK, &bp, bp.trades ? sizeof(bp) : DD_BOOK_OP_PARAMS_V1);
+	if (rc == 0 && c->market_rules) {
+		/* the patterns read the windows' results: windows first */
+		struct dd_window_params wp = { .keys = c->mkeys, .nfeeds = nfeeds, .key_bytes = c->window_key_bytes };
+		struct dd_cep_params cp = { .keys = c->mkeys, .nfeeds = nfeeds, .key_bytes = c->cep_key_bytes,
+					    .max_patterns = DD_MR_MAX_PATTERNS };
+		rc = dd_chain_spec_add(out, DD_OP_WINDOW, &wp, sizeof(wp));
+		if (rc == 0)
+			rc = dd_chain_spec_add(out, DD_OP_CEP, &cp, sizeof(cp));
+	}
 	if (rc == 0 && c->market_chain == DD_CHAIN_BOOK_TEST) {
 		struct dd_test_multi_params mp = { .max = DD_TEST_MULTI_OUTPUTS };
 		struct dd_test_timer_params tp = { .period_ns = DD_TEST_TIMER_PERIOD_NS };
@@ -433,6 +456,35 @@ int dd_config_adopt_journal(struct dd_config *c, const struct dd_jconfig *j, cha
 		return rc;
 	struct dd_config t = *c;
 	t.book = bp->book;
+	/* the window and pattern operators: the journal's capacities, and rules given iff it has them */
+	const struct dd_window_params *wp = NULL;
+	const struct dd_cep_params *cp = NULL;
+	for (unsigned i = 0; i < m->nops; i++) {
+		if (m->op[i].id == DD_OP_WINDOW && m->op[i].len == sizeof(*wp))
+			wp = (const void *)m->op[i].params;
+		if (m->op[i].id == DD_OP_CEP && m->op[i].len == sizeof(*cp))
+			cp = (const void *)m->op[i].params;
+	}
+	/* a journal with market rules goes on with them (a start without --rules keeps the journal's);
+	 * one without cannot take them: its chains have no window and pattern operators */
+	if (wp == NULL && c->market_rules)
+		return fail(err, errlen, "journal %s was written without market rules and this start has --rules: its "
+			    "chains have no window or pattern operators; move the journal aside to start one with them",
+			    c->journal);
+	t.market_rules = wp != NULL && cp != NULL;
+	if (wp != NULL && cp != NULL) {
+		rc = conflict_u32(c, "cep.keys", c->mkeys, cp->keys, c->journal, err, errlen);
+		if (rc != 0)
+			return rc;
+		if (c->cep_key_bytes > cp->key_bytes || c->window_key_bytes > wp->key_bytes)
+			return fail(err, errlen, "journal %s: its chain keeps %u + %u bytes per symbol for patterns and "
+				    "windows; these rules need %u + %u (set cep.key_bytes and window.key_bytes in a new "
+				    "journal)", c->journal, cp->key_bytes, wp->key_bytes, c->cep_key_bytes,
+				    c->window_key_bytes);
+		t.mkeys = cp->keys;
+		t.cep_key_bytes = cp->key_bytes;
+		t.window_key_bytes = wp->key_bytes;
+	}
 	for (unsigned k = 0; chain_names[k] != NULL; k++) {
 		t.market_chain = (enum dd_market_chain)k;
 		struct dd_chain_spec s;
@@ -473,6 +525,24 @@ static int set_opt(struct dd_config *c, const struct opt *o, const char *key, co
 				    key, value);
 		*(bool *)field = bv;
 		return 0;
+	case T_PATHS: {
+		/* a --rules flag adds a file (the first replaces what a config file said) */
+		char *paths = field;
+		bool add = strcmp(origin, "--rules") == 0 && c->rules_flagged && paths[0] != 0;
+		size_t have = add ? strlen(paths) : 0;
+		if (have + 1 + strlen(value) >= sizeof(c->rules))
+			return fail(err, errlen, "%s: %s: the list of files is longer than %zu bytes", origin, key,
+				    sizeof(c->rules) - 1);
+		if (strcmp(value, "none") == 0)
+			paths[0] = 0;
+		else if (add)
+			snprintf(paths + have, sizeof(c->rules) - have, ",%s", value);
+		else
+			strcpy(paths, value);
+		if (strcmp(origin, "--rules") == 0)
+			c->rules_flagged = true;
+		return 0;
+	}
 	case T_PATH:
 		if (strlen(value) >= DD_PATH_MAX)
 			return fail(err, errlen, "%s: %s: path longer than %d bytes", origin, key, DD_PATH_MAX - 1);
@@ -746,6 +816,7 @@ void dd_config_usage(FILE *out)
 			snprintf(def, sizeof(def), "%s", o->names[*(const unsigned *)field]);
 			break;
 		case T_PATH:
+		case T_PATHS:
 		case T_NAME:
 			snprintf(def, sizeof(def), "%s", *(const char *)field ? (const char *)field : "none");
 			break;

@@ -98,6 +98,12 @@ struct dd_config {
 	char fraud_mcc_table[DD_PATH_MAX];      /* CSV mcc,score; "" = empty */
 	char fraud_risk_areas[DD_PATH_MAX];     /* CSV lat_e6,lon_e6,radius_km; "" = none */
 	struct dd_fraud_params fraud;           /* the fraud operator's capacities */
+	char rules[DD_PATH_MAX * 4];            /* market rule files, comma separated; "" = none */
+	bool rules_flagged;                     /* a --rules flag was applied (later ones add to it) */
+	bool market_rules;                      /* the market chain has the window and pattern operators */
+	unsigned mkeys;                         /* symbols the market rules keep state for */
+	unsigned cep_key_bytes;                 /* pattern state per symbol; 0 = what the rules need */
+	unsigned window_key_bytes;              /* window state per symbol; 0 = what the rules need */
 	unsigned nfeeds;           /* 0 = the default feeds: ITCH on any destination, payments on port 26480 */
 	struct dd_feed_cfg feed[DD_MAX_FEEDS];
 	uint64_t was_set[2];       /* a bit per key: given in a file or a flag (not a default) */
@@ -126,6 +132,21 @@ int dd_config_args(struct dd_config *c, int argc, char **argv, FILE *out, char *
 
 /* Was `key` given (in a config file or a flag) rather than left at its default? */
 bool dd_config_was_set(const struct dd_config *c, const char *key);
+
+/*
+ * The market rules of the configuration (`rules`): its files read, each behind a "#line 1 FILE"
+ * marker, into one malloc'd text (what the journal records), and compiled into a malloc'd image.
+ * Returns 0 (*out NULL if there are none), or -errno with a message naming FILE:LINE:COLUMN.
+ */
+struct dd_mrules;
+int dd_config_market_rules(const struct dd_config *c, struct dd_mrules **out, char **text, size_t *len, char *err,
+			   size_t errlen);
+
+/*
+ * Size the window and pattern operators for `img` where the configuration leaves it to the rules
+ * (cep.key_bytes, window.key_bytes 0), and mark the market chain as having them (img NULL: not).
+ */
+void dd_config_market_size(struct dd_config *c, const struct dd_mrules *img);
 
 /* The market-data chain this configuration runs, for `nfeeds` market feeds. Returns 0 or -errno. */
 int dd_config_market_chain(const struct dd_config *c, unsigned nfeeds, struct dd_chain_spec *out);

@@ -11,7 +11,10 @@
 #include <unistd.h>
 
 #include "dataplane/wire/itch.h"
+#include "ops/cep/cep.h"
+#include "ops/cep/symtab.h"
 #include "ops/fraud/fraud.h"
+#include "ops/window/window.h"
 #include "dataplane/config/jsonw.h"
 
 /* ---- aggregation ---------------------------------------------------------------------------- */
@@ -476,6 +479,87 @@ static void json_payments(struct dd_jw *w, const struct dd_run *r)
 	dd_jw_close(w, '}');
 }
 
+/* The market rules' view over every shard: the image, each pattern's alerts and its first alert
+ * (the earliest in event time over the shards), the operators' counters summed. */
+struct pat_view {
+	const struct dd_mrules *img;
+	struct dd_cep_pattern_stats ps[DD_MR_MAX_PATTERNS];
+	uint64_t cv[DD_OP_MAX_COUNTERS], wv[DD_OP_MAX_COUNTERS];
+};
+
+static bool pat_view(const struct dd_run *r, struct pat_view *pv)
+{
+	memset(pv, 0, sizeof(*pv));
+	for (unsigned s = 0; r->chains != NULL && s < r->nshards; s++) {
+		const void *st = dd_chain_state(&r->chains[s], DD_OP_CEP);
+		const void *ws = dd_chain_state(&r->chains[s], DD_OP_WINDOW);
+		if (st == NULL || dd_cep_rules(st) == NULL)
+			continue;
+		pv->img = dd_cep_rules(st);
+		uint64_t v[DD_OP_MAX_COUNTERS];
+		dd_cep_op.counters(st, v);
+		for (unsigned i = 0; i < dd_cep_op.ncounters; i++)
+			pv->cv[i] += v[i];
+		if (ws != NULL) {
+			dd_window_op.counters(ws, v);
+			for (unsigned i = 0; i < dd_window_op.ncounters; i++)
+				pv->wv[i] += v[i];
+		}
+		for (unsigned i = 0; i < pv->img->npatterns; i++) {
+			struct dd_cep_pattern_stats one;
+			dd_cep_pattern_stats(st, i, &one);
+			struct dd_cep_pattern_stats *t = &pv->ps[i];
+			t->alerts += one.alerts;
+			t->timeouts += one.timeouts;
+			if (one.have_first && (!t->have_first || one.first.event_ns < t->first.event_ns)) {
+				t->have_first = true;
+				t->first = one.first;
+			}
+		}
+	}
+	return pv->img != NULL;
+}
+
+/* "patterns": the market rules in force, the operators' counters, per pattern its alerts and first. */
+static void json_patterns(struct dd_jw *w, const struct dd_run *r)
+{
+	static struct pat_view pv;
+	if (!pat_view(r, &pv))
+		return;
+	dd_jw_open(w, "patterns", '{');
+	dd_jw_strn(w, "rules", pv.img->name, sizeof(pv.img->name));
+	dd_jw_u64(w, "rules_version", pv.img->version);
+	for (unsigned i = 0; i < dd_cep_op.ncounters; i++)
+		dd_jw_u64(w, dd_cep_op.counter_names[i], pv.cv[i]);
+	for (unsigned i = 0; i < dd_window_op.ncounters; i++)
+		dd_jw_u64(w, dd_window_op.counter_names[i], pv.wv[i]);
+	dd_jw_open(w, "by_pattern", '{');
+	for (unsigned i = 0; i < pv.img->npatterns; i++) {
+		const struct dd_mr_pattern *p = &pv.img->pattern[i];
+		const struct dd_cep_pattern_stats *t = &pv.ps[i];
+		dd_jw_open(w, p->name, '{');
+		dd_jw_u64(w, "alerts", t->alerts);
+		dd_jw_u64(w, "timeouts", t->timeouts);
+		if (t->have_first) {
+			const struct dd_out_alert *a = &t->first.u.alert;
+			char sym[9];
+			dd_symtab_name(t->first.symbol, sym);
+			dd_jw_open(w, "first", '{');
+			dd_jw_str(w, "symbol", sym);
+			dd_jw_u64(w, "first_ns", a->first_ns);
+			dd_jw_u64(w, "last_ns", a->last_ns);
+			dd_jw_u64(w, "events", a->events);
+			for (unsigned m = 0; m < p->nmeasures && m < a->nmeasures; m++)
+				if (!(a->null_mask >> m & 1u))
+					dd_jw_i64(w, p->measure[m].name, a->measure[m]);
+			dd_jw_close(w, '}');
+		}
+		dd_jw_close(w, '}');
+	}
+	dd_jw_close(w, '}');
+	dd_jw_close(w, '}');
+}
+
 int dd_report_summary(const struct dd_run *r, const char *path, char *err, size_t errlen)
 {
 	char tmp[4096 + 8];
@@ -510,6 +594,7 @@ int dd_report_summary(const struct dd_run *r, const char *path, char *err, size_
 		dd_jw_u64(&w, "ring_full", r->rx->ring_full);
 	json_operators(&w, r);
 	json_payments(&w, r);
+	json_patterns(&w, r);
 	json_latency(&w, r);
 	if (r->journal != NULL && r->journal->enabled) {
 		const struct dd_journal_summary *j = r->journal;
@@ -701,6 +786,56 @@ static void human_drop(void *ctx, const char *name, uint64_t n)
 	h->any = true;
 }
 
+/* ITCH time (ns since midnight) as HH:MM:SS.mmm. */
+static void hms(char *b, size_t n, uint64_t ns)
+{
+	uint64_t ms = ns / 1000000;
+	snprintf(b, n, "%02u:%02u:%02u.%03u", (unsigned)(ms / 3600000 % 100), (unsigned)(ms / 60000 % 60),
+		 (unsigned)(ms / 1000 % 60), (unsigned)(ms % 1000));
+}
+
+/* Alerts by pattern, and one example of each (its first): what the market rules found. */
+static void human_patterns(const struct dd_run *r, FILE *out)
+{
+	static struct pat_view pv;
+	if (!pat_view(r, &pv))
+		return;
+	fprintf(out, "  patterns ");
+	human_count(out, pv.cv[1]); /* cep_alerts */
+	fprintf(out, " alerts (rules %s v%u, %u patterns, %u windows):", pv.img->name, pv.img->version,
+		pv.img->npatterns, pv.img->nwindows);
+	for (unsigned i = 0, k = 0; i < pv.img->npatterns; i++)
+		if (pv.ps[i].alerts > 0) {
+			fprintf(out, "%s %s ", k++ ? "," : "", pv.img->pattern[i].name);
+			human_count(out, pv.ps[i].alerts);
+		}
+	fputc('\n', out);
+	for (unsigned i = 0; i < pv.img->npatterns; i++) {
+		const struct dd_cep_pattern_stats *t = &pv.ps[i];
+		if (!t->have_first)
+			continue;
+		const struct dd_mr_pattern *p = &pv.img->pattern[i];
+		const struct dd_out_alert *a = &t->first.u.alert;
+		char sym[9], t0[16], t1[16];
+		dd_symtab_name(t->first.symbol, sym);
+		hms(t0, sizeof(t0), a->first_ns);
+		hms(t1, sizeof(t1), a->last_ns);
+		fprintf(out, "    %-16s %-8s %s - %s", p->name, sym, t0, t1);
+		for (unsigned m = 0; m < p->nmeasures && m < a->nmeasures; m++) {
+			if (a->null_mask >> m & 1u)
+				fprintf(out, "  %s=null", p->measure[m].name);
+			else
+				fprintf(out, "  %s=%lld", p->measure[m].name, (long long)a->measure[m]);
+		}
+		fputc('\n', out);
+	}
+	if (pv.cv[4] || pv.cv[5] || pv.wv[3] || pv.wv[4] || pv.wv[5]) /* evicted, keys full; late, full, deferred */
+		fprintf(out, "    (partial matches evicted %llu, symbols refused %llu; window records late %llu, "
+			"refused %llu, firings deferred %llu)\n",
+			(unsigned long long)pv.cv[4], (unsigned long long)pv.cv[5], (unsigned long long)pv.wv[3],
+			(unsigned long long)pv.wv[4], (unsigned long long)pv.wv[5]);
+}
+
 /* Decisions by action, the reasons that fired most, the first blocked payments with theirs. */
 static void human_payments(const struct dd_run *r, FILE *out)
 {
@@ -810,6 +945,7 @@ void dd_report_human(const struct dd_run *r, FILE *out)
 	fputc('\n', out);
 
 	human_payments(r, out);
+	human_patterns(r, out);
 
 	struct human_drops hd = { out, false };
 	fprintf(out, "  dropped  ");

@@ -69,6 +69,8 @@ struct dd_journal {
 	struct dd_jconfig config;
 	const char *rules;           /* the rule text journaled after the config (the caller's, kept) */
 	uint32_t rules_len, rules_chain;
+	const char *mrules;          /* the market rules' text, after them (the caller's, kept) */
+	uint32_t mrules_len;
 	char dir[DD_PATH_MAX];
 	char instance[DD_INSTANCE_MAX];
 	int dir_fd;
@@ -695,23 +697,30 @@ static void append_start_rec(struct dd_journal *j, uint16_t type, const void *p,
 		j->uncommitted_tsc = rte_rdtsc();
 }
 
-/* The configuration, then the payment chain's rule text in chunks (replay compiles it from them). */
+/* One rule text in chunks (replay compiles it from them), for chain `chain`. */
+static void append_rules(struct dd_journal *j, const char *text, uint32_t len, uint32_t chain)
+{
+	uint32_t nchunks = (uint32_t)((len + DD_JRULES_CHUNK - 1) / DD_JRULES_CHUNK);
+	uint32_t hash = dd_frules_text_hash(text, len);
+	for (uint32_t i = 0; i < nchunks; i++) {
+		uint8_t p[sizeof(struct dd_jrules) + DD_JRULES_CHUNK];
+		uint32_t off = i * (uint32_t)DD_JRULES_CHUNK, n = len - off;
+		if (n > DD_JRULES_CHUNK)
+			n = (uint32_t)DD_JRULES_CHUNK;
+		struct dd_jrules h = { .chunk = i, .nchunks = nchunks, .total_len = len, .text_hash = hash,
+				       .chain = chain, .len = n };
+		memcpy(p, &h, sizeof(h));
+		memcpy(p + sizeof(h), text + off, n);
+		append_start_rec(j, DD_JREC_RULES, p, sizeof(h) + n);
+	}
+}
+
+/* The configuration, then the payment chain's rule text and the market rules' text. */
 static void append_config(struct dd_journal *j)
 {
 	append_start_rec(j, DD_JREC_CONFIG, &j->config, sizeof(j->config));
-	uint32_t nchunks = (uint32_t)((j->rules_len + DD_JRULES_CHUNK - 1) / DD_JRULES_CHUNK);
-	for (uint32_t i = 0; i < nchunks; i++) {
-		uint8_t p[sizeof(struct dd_jrules) + DD_JRULES_CHUNK];
-		uint32_t off = i * (uint32_t)DD_JRULES_CHUNK, n = j->rules_len - off;
-		if (n > DD_JRULES_CHUNK)
-			n = (uint32_t)DD_JRULES_CHUNK;
-		struct dd_jrules h = { .chunk = i, .nchunks = nchunks, .total_len = j->rules_len,
-				       .text_hash = dd_frules_text_hash(j->rules, j->rules_len),
-				       .chain = j->rules_chain, .len = n };
-		memcpy(p, &h, sizeof(h));
-		memcpy(p + sizeof(h), j->rules + off, n);
-		append_start_rec(j, DD_JREC_RULES, p, sizeof(h) + n);
-	}
+	append_rules(j, j->rules, j->rules_len, j->rules_chain);
+	append_rules(j, j->mrules, j->mrules_len, DD_JRULES_MARKET);
 }
 
 int dd_journal_prepend_outputs(struct dd_journal *j, const struct dd_output *o, uint64_t n)
@@ -928,7 +937,8 @@ static int continue_segment(struct dd_journal *j, const struct dd_journal_start 
 	memcpy(&h, j->hdr_page, sizeof(h));
 	j->seg_size = h.segment_size; /* segments keep the size they were created with */
 	j->seg_index = h.segment_index;
-	if (st->end_offset + CONFIG_REC + RULES_RECS(j->rules_len) + MAX_ITEM_REC > h.segment_size) {
+	if (st->end_offset + CONFIG_REC + RULES_RECS(j->rules_len) + RULES_RECS(j->mrules_len) + MAX_ITEM_REC >
+	    h.segment_size) {
 		close(fd);
 		j->seg_index++;
 		j->seg_size = (uint64_t)j->cfg_segment_mb << 20;
@@ -1008,6 +1018,8 @@ int dd_journal_create(struct dd_journal **out, const struct dd_config *c, unsign
 	j->rules = st->rules;
 	j->rules_len = st->rules != NULL && st->rules_len <= DD_JOURNAL_MAX_RULES ? (uint32_t)st->rules_len : 0;
 	j->rules_chain = st->rules_chain;
+	j->mrules = st->mrules;
+	j->mrules_len = st->mrules != NULL && st->mrules_len <= DD_JOURNAL_MAX_RULES ? (uint32_t)st->mrules_len : 0;
 	uint64_t slots = 1;
 	while (slots < lag)
 		slots <<= 1;

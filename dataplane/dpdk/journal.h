@@ -101,6 +101,8 @@ struct dd_journal_start {
 	const char *rules;        /* the payment chain's rule text, journaled after the config (NULL: none) */
 	size_t rules_len;         /* at most DD_JOURNAL_MAX_RULES */
 	uint32_t rules_chain;     /* the payment chain's index */
+	const char *mrules;       /* the market rules' text, journaled after those (NULL: none) */
+	size_t mrules_len;        /* at most DD_JOURNAL_MAX_RULES */
 };
 
 /* The longest rule text a start journals (its RULES records follow the config in one segment). */

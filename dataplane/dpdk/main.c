@@ -33,6 +33,8 @@
 #include "dataplane/journal/recovery.h"
 #include "dataplane/journal/replay.h"
 #include "dataplane/config/report.h"
+#include "ops/cep/cep.h"
+#include "ops/window/window.h"
 
 static struct dd_control g_ctl; /* the signal handler's only way in */
 
@@ -58,6 +60,9 @@ struct app {
 	unsigned nmarket;                 /* market feeds (feeds 0..nmarket-1; payment feeds after them) */
 	unsigned nshards;
 	unsigned nchains;                 /* nshards market chains, then the payment chain if any */
+	struct dd_mrules *mrules;         /* the market chains' windows and patterns (NULL: none) */
+	char *mrules_text;                /* their text, journaled */
+	size_t mrules_len;
 	struct dd_frules *rules;          /* the payment chain's rules (compiled at start) */
 	char *rules_text;                 /* their text, journaled */
 	size_t rules_len;
@@ -131,6 +136,16 @@ static int make_jconfig(struct app *a, char *err, size_t errlen)
  * last run's; this start journals its own next). */
 static int install_rules(struct app *a, char *err, size_t errlen)
 {
+	/* the market rules: the same as the journal's keep the recovered state; others start afresh */
+	for (unsigned s = 0; a->mrules != NULL && s < a->nshards; s++) {
+		void *w = dd_chain_state(&a->chains[s], DD_OP_WINDOW), *c = dd_chain_state(&a->chains[s], DD_OP_CEP);
+		if ((w != NULL && dd_window_use(w, a->mrules) != 0) || (c != NULL && dd_cep_use(c, a->mrules) != 0)) {
+			snprintf(err, errlen, "rules: they need %zu + %zu bytes of state per symbol; the journal's chain "
+				 "keeps less (move the journal aside, or set cep.key_bytes and window.key_bytes)",
+				 dd_cep_key_bytes(a->mrules), dd_window_key_bytes(a->mrules));
+			return -EINVAL;
+		}
+	}
 	if (a->nchains == a->nshards)
 		return 0;
 	void *st = dd_chain_state(&a->chains[a->nshards], DD_OP_FRAUD);
@@ -387,7 +402,8 @@ static int setup_journal(struct app *a, char *err, size_t errlen)
 	struct dd_recovery *r = &a->rec;
 	struct dd_journal_start st = { .next_lsn = r->next_lsn, .segment = r->segment, .end_offset = r->end_offset,
 				       .released_lsn = r->released_lsn, .rules = a->nchains > a->nshards ? a->rules_text : NULL,
-				       .rules_len = a->rules_len, .rules_chain = a->nshards };
+				       .rules_len = a->rules_len, .rules_chain = a->nshards, .mrules = a->mrules_text,
+				       .mrules_len = a->mrules_len };
 	uint64_t lag = dd_journal_lag(&a->cfg, a->nworkers, DD_RX_RUN);
 	int rc = dd_journal_create(&a->journal, &a->cfg, 1 + a->nworkers, &a->jconfig, lag, &st, a->socket, err, errlen);
 	if (rc != 0)
@@ -943,6 +959,18 @@ static int load_rules(struct app *a, char *err, size_t errlen)
 		snprintf(err, errlen, "fraud rules: %zu bytes with their tables; a journal takes at most %u (a smaller "
 			 "merchant table?)", a->rules_len, DD_JOURNAL_MAX_RULES);
 		rc = -EINVAL;
+	}
+	/* the market rules (--rules): windows and patterns, compiled now, sized into the chain */
+	if (rc == 0)
+		rc = dd_config_market_rules(&a->cfg, &a->mrules, &a->mrules_text, &a->mrules_len, err, errlen);
+	if (rc == 0 && a->mrules_len > DD_JOURNAL_MAX_RULES) {
+		snprintf(err, errlen, "rules: %zu bytes; a journal takes at most %u", a->mrules_len, DD_JOURNAL_MAX_RULES);
+		rc = -EINVAL;
+	}
+	if (rc == 0) {
+		dd_config_market_size(&a->cfg, a->mrules);
+		if (a->mrules != NULL)
+			dd_output_json_rules(a->mrules);
 	}
 	return rc < 0 ? rc : 0;
 }

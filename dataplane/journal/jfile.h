@@ -120,7 +120,7 @@ _Static_assert(sizeof(struct dd_jconfig) == 16 + 2 * sizeof(struct dd_chain_spec
 /*
  * A rule set's text, in chunks (a record holds at most DD_J_MAX_REC bytes): chunk i of n, of a
  * text of total_len bytes whose FNV-1a is text_hash, for the chain `chain` (the payment chain's
- * index: nshards). Replay compiles the text once its last chunk is read and installs it at that
+ * index: nshards; DD_JRULES_MARKET: the market rules of every market chain). Replay compiles the text once its last chunk is read and installs it at that
  * point of the input stream.
  */
 struct dd_jrules {
@@ -132,6 +132,8 @@ struct dd_jrules {
 	uint32_t len;                /* bytes of text in this record, after this header */
 };
 _Static_assert(sizeof(struct dd_jrules) == 24, "rules record header");
+/* dd_jrules.chain of market rules (windows and patterns): every market chain takes them */
+#define DD_JRULES_MARKET 0xffffffffu
 #define DD_JRULES_CHUNK (DD_J_MAX_REC - DD_J_REC_HDR - sizeof(struct dd_jrules))
 
 /*

@@ -28,6 +28,15 @@ void dd_output_json_rules(const struct dd_mrules *r)
 	named[nnamed++] = r;
 }
 
+void dd_output_json_forget(const struct dd_mrules *r)
+{
+	unsigned k = 0;
+	for (unsigned i = 0; i < nnamed; i++)
+		if (named[i] != r)
+			named[k++] = named[i];
+	nnamed = k;
+}
+
 static const struct dd_mrules *rules_of(unsigned version)
 {
 	for (unsigned i = nnamed; i-- > 0;)

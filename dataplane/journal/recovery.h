@@ -83,6 +83,9 @@ int dd_output_json(char *buf, size_t len, uint64_t lsn, const struct dd_output *
 struct dd_mrules;
 void dd_output_json_rules(const struct dd_mrules *r);
 
+/* Stop naming from `r` (it is about to be freed). */
+void dd_output_json_forget(const struct dd_mrules *r);
+
 /*
  * The last released LSN in output file `path`: cut a torn last line (no newline) and read the
  * "lsn" of the last complete one. 0 if the file is missing or empty. Returns 0 or -errno.

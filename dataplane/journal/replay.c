@@ -7,8 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dataplane/journal/recovery.h"
 #include "ops/book/book_op.h"
+#include "ops/cep/cep.h"
 #include "ops/fraud/fraud.h"
+#include "ops/window/window.h"
 
 /* A FIFO of outputs, grown as needed (replay is control-plane code). */
 struct ofifo {
@@ -56,6 +59,9 @@ struct priv {
 	const char *dir;       /* the journal directory (reloaded rule texts are files in it) */
 	char *rules;           /* the rule text being assembled from RULES records */
 	uint32_t rules_len, rules_next;
+	char *mtext;           /* the market rules in force: their text (for snapshots) and image */
+	uint32_t mtext_len;
+	struct dd_mrules *mimg;
 	uint64_t skip_to;      /* records up to this LSN are in the snapshot */
 	uint64_t base_events;  /* events and outputs up to the snapshot replay started from */
 	uint64_t base_outputs;
@@ -325,6 +331,7 @@ static int on_output(struct priv *p, const struct dd_jrec *rec, const struct dd_
 }
 
 static int install_rules(struct priv *p, unsigned long long lsn);
+static int install_market(struct priv *p, const char *text, uint32_t len, unsigned long long lsn);
 
 /*
  * A chunk of a payment chain's rule text: assembled in order; the last one compiles the text and
@@ -336,7 +343,8 @@ static int on_rules(struct priv *p, const struct dd_jrec *rec, const uint8_t *pa
 	struct dd_jrules h;
 	memcpy(&h, payload, sizeof(h));
 	unsigned long long lsn = (unsigned long long)rec->lsn;
-	if (!r->have_config || h.chain != r->nshards || r->nchains == r->nshards) {
+	bool market = h.chain == DD_JRULES_MARKET;
+	if (!r->have_config || (!market && (h.chain != r->nshards || r->nchains == r->nshards))) {
 		snprintf(p->why, sizeof(p->why), "journal LSN %llu: rules for chain %u, which the configuration does not "
 			 "have", lsn, h.chain);
 		return -EBADMSG;
@@ -352,7 +360,7 @@ static int on_rules(struct priv *p, const struct dd_jrec *rec, const uint8_t *pa
 		p->rules = text;
 		p->rules_len = r->rules_len = h.total_len;
 		p->rules_next = 0;
-		return install_rules(p, lsn);
+		return market ? install_market(p, p->rules, r->rules_len, lsn) : install_rules(p, lsn);
 	}
 	/* chunk 0 always starts a text (a start torn while writing its rules is followed by a new one) */
 	if (h.len > n - sizeof(h) || h.nchunks == 0 || h.chunk >= h.nchunks || h.total_len > (64u << 20) ||
@@ -386,7 +394,7 @@ static int on_rules(struct priv *p, const struct dd_jrec *rec, const uint8_t *pa
 			 r->rules_len, p->rules_len);
 		return -EBADMSG;
 	}
-	return install_rules(p, lsn);
+	return market ? install_market(p, p->rules, r->rules_len, lsn) : install_rules(p, lsn);
 }
 
 /* Compile the text assembled in p->rules and put it in force in the payment chain's fraud operator. */
@@ -410,6 +418,52 @@ static int install_rules(struct priv *p, unsigned long long lsn)
 			 lsn, why);
 		return -EBADMSG;
 	}
+	r->rules_installed++;
+	return 0;
+}
+
+/*
+ * Compile market rules and put them in force in every market chain's window and pattern operators,
+ * at this point of the input stream (the text is kept for snapshots).
+ */
+static int install_market(struct priv *p, const char *text, uint32_t len, unsigned long long lsn)
+{
+	struct dd_replay *r = p->r;
+	struct dd_mrules *img = malloc(sizeof(*img));
+	char *copy = malloc(len + 1u);
+	if (img == NULL || copy == NULL) {
+		free(img);
+		free(copy);
+		return -ENOMEM;
+	}
+	memcpy(copy, text, len);
+	copy[len] = 0;
+	char why[200];
+	if (dd_mrules_compile(copy, len, "journal", img, why, sizeof(why), NULL, NULL, NULL) != 0) {
+		snprintf(p->why, sizeof(p->why), "journal LSN %llu: the journaled market rules do not compile in this "
+			 "build: %s", lsn, why);
+		free(img);
+		free(copy);
+		return -EBADMSG;
+	}
+	for (unsigned s = 0; s < r->nshards; s++) {
+		void *w = dd_chain_state(&r->chains[s], DD_OP_WINDOW), *c = dd_chain_state(&r->chains[s], DD_OP_CEP);
+		if ((w != NULL && dd_window_use(w, img) != 0) || (c != NULL && dd_cep_use(c, img) != 0)) {
+			snprintf(p->why, sizeof(p->why), "journal LSN %llu: the journaled market rules need more state per "
+				 "symbol than the journaled chain keeps", lsn);
+			free(img);
+			free(copy);
+			return -EBADMSG;
+		}
+	}
+	dd_output_json_rules(img);
+	if (p->mimg != NULL)
+		dd_output_json_forget(p->mimg);
+	free(p->mimg);
+	free(p->mtext);
+	p->mimg = img;
+	p->mtext = copy;
+	p->mtext_len = len;
 	r->rules_installed++;
 	return 0;
 }
@@ -516,6 +570,8 @@ int dd_replay_snapshot_state(const struct dd_replay *r, const char *dir, char *e
 	}
 	if (rc == 0)
 		rc = dd_jsnap_section(w, DD_SNAP_TAG_PENDING, m.p, m.len);
+	if (rc == 0 && p->mtext != NULL)
+		rc = dd_jsnap_section(w, DD_SNAP_TAG_MRULES, p->mtext, p->mtext_len);
 	for (unsigned s = 0; rc == 0 && s < r->nchains; s++) {
 		m.len = 0;
 		rc = dd_chain_save(&r->chains[s], membuf_put, &m);
@@ -549,6 +605,14 @@ static int load_snapshot(struct priv *p, const struct dd_jsnap *snap, char *err,
 	r->max_event_ns = meta->max_event_ns;
 	r->last_tick_ns = meta->last_tick_ns;
 	memcpy(r->max_seq, meta->max_seq, sizeof(r->max_seq));
+	/* the market rules first: the operators' state is read against their image */
+	for (unsigned i = 0; i < snap->nsections; i++)
+		if (snap->section[i].tag == DD_SNAP_TAG_MRULES &&
+		    (rc = install_market(p, (const char *)snap->section[i].p, (uint32_t)snap->section[i].len,
+					 (unsigned long long)snap->lsn)) != 0) {
+			snprintf(err, errlen, "snapshot %llu: %s", (unsigned long long)snap->lsn, p->why);
+			return rc;
+		}
 	unsigned chains = 0;
 	for (unsigned i = 0; i < snap->nsections; i++) {
 		uint32_t tag = snap->section[i].tag;
@@ -723,6 +787,10 @@ void dd_replay_fini(struct dd_replay *r)
 			free(p->chain_mem);
 		}
 		free(p->rules);
+		if (p->mimg != NULL)
+			dd_output_json_forget(p->mimg);
+		free(p->mimg);
+		free(p->mtext);
 		free(p);
 		r->priv = NULL;
 	}

@@ -34,6 +34,8 @@
 #define DD_SNAP_TAG_FEEDPOS 2u   /* DD_MAX_FEEDS x struct dd_jfeedpos (all zero: unknown) */
 #define DD_SNAP_TAG_PENDING 3u   /* outputs derived up to the snapshot whose records come after it,
 				  * each a struct dd_output (its shard and op say whose) */
+#define DD_SNAP_TAG_MRULES 4u    /* the text of the market rules in force (windows and patterns read
+                                  * their image, not their state: it is compiled again on load) */
 #define DD_SNAP_TAG_CHAIN 16u    /* + chain: dd_chain_save() of that shard's market chain, or of the
 				  * payment chain (chain nshards) */
 

@@ -74,6 +74,9 @@ struct cep {
 	uint32_t wsize[DD_MR_MAX_PATTERNS];
 	uint64_t wm;
 	uint64_t c[C__COUNT];
+	/* per pattern of the rules in force: alerts, timeouts, and the first alert (the summary's) */
+	uint64_t alerts[DD_MR_MAX_PATTERNS], timeouts[DD_MR_MAX_PATTERNS];
+	struct dd_output first[DD_MR_MAX_PATTERNS];
 	/* scratch: the new ways of one record, and the completions */
 	uint8_t *next;                    /* DD_MR_MAX_PARTIAL + 1 ways of the largest size */
 	uint8_t *done;                    /* DD_MR_MAX_PARTIAL ways */
@@ -135,6 +138,10 @@ int dd_cep_use(void *state, const struct dd_mrules *img)
 	struct cep *s = state;
 	if (img != NULL && (dd_cep_key_bytes(img) > s->p.key_bytes || img->npatterns > s->p.max_patterns))
 		return -ENOSPC;
+	if (img != NULL && s->img != NULL && memcmp(img, s->img, sizeof(*img)) == 0) {
+		s->img = img; /* the same rules (recovery hands its chains over): nothing to start again */
+		return 0;
+	}
 	/* drop every partial match of the rules before */
 	for (uint32_t k = 0; s->img != NULL && k < s->syms.n; k++)
 		for (unsigned i = 0; i < s->img->npatterns; i++) {
@@ -144,6 +151,9 @@ int dd_cep_use(void *state, const struct dd_mrules *img)
 	for (uint32_t k = 0; k < s->syms.n; k++)
 		memset(s->area + (size_t)k * s->p.key_bytes + sizeof(struct khdr), 0,
 		       s->p.key_bytes - sizeof(struct khdr));
+	memset(s->alerts, 0, sizeof(s->alerts));
+	memset(s->timeouts, 0, sizeof(s->timeouts));
+	memset(s->first, 0, sizeof(s->first));
 	s->timers.n = 0;
 	s->img = img;
 	size_t off = sizeof(struct khdr);
@@ -340,6 +350,7 @@ static void alert(struct cep *s, unsigned pi, uint32_t key, const struct way *w,
 {
 	const struct dd_mr_pattern *p = &s->img->pattern[pi];
 	s->c[timeout ? C_TIMEOUTS : C_ALERTS]++;
+	uint64_t n = timeout ? s->timeouts[pi]++ : s->alerts[pi]++;
 	struct dd_output *o = dd_emit(e, DD_OUT_ALERT, (uint16_t)pi);
 	if (o == NULL)
 		return;
@@ -361,6 +372,20 @@ static void alert(struct cep *s, unsigned pi, uint32_t key, const struct way *w,
 		}
 		a->measure[m] = v;
 	}
+	if (n == 0 && !timeout)
+		s->first[pi] = *o;
+}
+
+void dd_cep_pattern_stats(const void *state, unsigned pattern, struct dd_cep_pattern_stats *out)
+{
+	const struct cep *s = state;
+	memset(out, 0, sizeof(*out));
+	if (pattern >= DD_MR_MAX_PATTERNS)
+		return;
+	out->alerts = s->alerts[pattern];
+	out->timeouts = s->timeouts[pattern];
+	out->have_first = s->first[pattern].type == DD_OUT_ALERT;
+	out->first = s->first[pattern];
 }
 
 /* The new ways of a record, bounded by the pattern's MAX PARTIAL (the oldest goes first). */
@@ -667,11 +692,12 @@ static void cep_advance(void *state, uint64_t wm, struct dd_emit *e)
 }
 
 /*
- * Snapshot: u32 version, u32 symbols, u64 watermark, the counters, the symbol table (symbols and
+ * Snapshot: u32 version, u32 symbols, u64 watermark, the counters, the per-pattern alerts, timeouts
+ * and first alerts, the symbol table (symbols and
  * bindings), then each used symbol's area. The rule set is not in it (the journal has its text);
  * the timers are rebuilt from the areas.
  */
-#define CEP_VERSION 1u
+#define CEP_VERSION 2u
 
 static int cep_save(const void *state, dd_put_fn put, void *ctx)
 {
@@ -682,6 +708,12 @@ static int cep_save(const void *state, dd_put_fn put, void *ctx)
 		rc = put(ctx, &s->wm, sizeof(s->wm));
 	if (rc == 0)
 		rc = put(ctx, s->c, sizeof(s->c));
+	if (rc == 0)
+		rc = put(ctx, s->alerts, sizeof(s->alerts));
+	if (rc == 0)
+		rc = put(ctx, s->timeouts, sizeof(s->timeouts));
+	if (rc == 0)
+		rc = put(ctx, s->first, sizeof(s->first));
 	if (rc == 0)
 		rc = put(ctx, s->syms.sym, (size_t)s->syms.n * 8);
 	if (rc == 0)
@@ -699,7 +731,9 @@ static int cep_load(void *state, dd_get_fn get, void *ctx)
 		return -EBADMSG;
 	if (h[1] > s->p.keys)
 		return -EINVAL;
-	if (get(ctx, &s->wm, sizeof(s->wm)) < 0 || get(ctx, s->c, sizeof(s->c)) < 0)
+	if (get(ctx, &s->wm, sizeof(s->wm)) < 0 || get(ctx, s->c, sizeof(s->c)) < 0 ||
+	    get(ctx, s->alerts, sizeof(s->alerts)) < 0 || get(ctx, s->timeouts, sizeof(s->timeouts)) < 0 ||
+	    get(ctx, s->first, sizeof(s->first)) < 0)
 		return -EBADMSG;
 	uint64_t sym[1];
 	for (uint32_t i = 0; i < h[1]; i++) {

@@ -22,6 +22,7 @@
  * and the book's DD_OUT_TRADE and DD_OUT_BBO and the window operator's DD_OUT_WINDOW by consume.
  */
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -42,13 +43,22 @@ size_t dd_cep_key_bytes(const struct dd_mrules *img);
 
 /*
  * Run rule set `img` from now on (NULL: no patterns). Every partial match of the rules before is
- * dropped (counted: cep_reload_dropped). Returns 0, or -ENOSPC (its symbols need more than
+ * dropped (counted: cep_reload_dropped), unless `img` is the same rules (byte for byte: recovery
+ * handing its chains to the daemon), which only moves the pointer. Returns 0, or -ENOSPC (its symbols need more than
  * key_bytes, or it has more patterns than max_patterns: the rules in force stay).
  */
 int dd_cep_use(void *state, const struct dd_mrules *img);
 
 /* The rule set in force (NULL: none). */
 const struct dd_mrules *dd_cep_rules(const void *state);
+
+/* What pattern i (of the rules in force) reported: alerts, timeouts, and its first alert. */
+struct dd_cep_pattern_stats {
+	uint64_t alerts, timeouts;
+	bool have_first;
+	struct dd_output first;
+};
+void dd_cep_pattern_stats(const void *state, unsigned pattern, struct dd_cep_pattern_stats *out);
 
 /* Feed one record (tools and tests: dadar-rules run); its symbol slot from dd_cep_intern(). */
 void dd_cep_record(void *state, const struct dd_mr_rec *r, struct dd_emit *e);

@@ -107,6 +107,10 @@ int dd_window_use(void *state, const struct dd_mrules *img)
 	struct wop *s = state;
 	if (img != NULL && dd_window_key_bytes(img) > s->p.key_bytes)
 		return -ENOSPC;
+	if (img != NULL && s->img != NULL && memcmp(img, s->img, sizeof(*img)) == 0) {
+		s->img = img; /* the same rules (recovery hands its chains over): nothing to start again */
+		return 0;
+	}
 	for (uint32_t k = 0; s->img != NULL && k < s->syms.n; k++)
 		for (unsigned i = 0; i < s->img->nwindows; i++)
 			for (unsigned j = 0; j < DD_WINDOW_OPEN; j++)
