@@ -577,9 +577,15 @@ static void event_fields(FILE *o, const struct dd_event *ev)
 	case DD_EV_BROKEN:
 		fprintf(o, "match=%llu", (unsigned long long)ev->u.broken.match);
 		break;
-	case DD_EV_TICK:
+	case DD_EV_TICK: {
+		uint32_t idle; /* the feeds idle when it was made (docs/patterns.md) */
+		memcpy(&idle, ev->u.raw, sizeof(idle));
 		fprintf(o, "watermark=%llu", (unsigned long long)ev->event_ns);
+		for (unsigned f = 0, k = 0; f < 32; f++)
+			if (idle >> f & 1u)
+				fprintf(o, "%s%u", k++ ? "," : " idle_feeds=", f);
 		break;
+	}
 	case DD_EV_PAYMENT:
 		fprintf(o, "txn=%llu payer=%llu amount=%lld device=%llu", (unsigned long long)ev->u.pay.txn_id,
 			(unsigned long long)ev->u.pay.payer, (long long)ev->u.pay.amount, (unsigned long long)ev->u.pay.device);

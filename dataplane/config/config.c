@@ -30,6 +30,7 @@ struct opt {
 static const char *const pipeline_names[] = { "rtc", "staged", NULL };
 static const char *const jsync_names[] = { "group", "page", "off", NULL };
 static const char *const jidle_names[] = { "spin", "yield", NULL };
+static const char *const all_idle_names[] = { "hold", "clock", NULL };
 static const char *const release_names[] = { "durable", "immediate", NULL };
 static const char *const chain_names[] = { "book", "book,test_multi,test_timer", NULL };
 
@@ -110,7 +111,13 @@ static const struct opt opts[] = {
 	{ "watermark.interval_us", T_U64, F(wm_interval_us), 1, 86400000000ull,
 	  "event time between watermark ticks, µs (sent only when an operator is time-driven)", NULL },
 	{ "watermark.delay_us", T_U64, F(wm_delay_us), 0, 86400000000ull,
-	  "how far the watermark lags the latest event time, µs (bounded out-of-orderness)", NULL },
+	  "how far each market feed's watermark lags its latest event time, µs (bounded out-of-orderness)", NULL },
+	{ "watermark.idle_ms", T_U64, F(wm_idle_ms), 0, 86400000,
+	  "a market feed with no event for this long (wall clock), or this far behind the latest feed (event "
+	  "time), stops holding the watermark back until its next event; 0 = never", NULL },
+	{ "watermark.all_idle", T_ENUM, F(wm_all_idle), 0, 0,
+	  "every market feed idle: hold (the watermark stays at the latest feed's time) or clock (it goes on with "
+	  "the wall clock, so absences and windows of a stopped feed complete)", all_idle_names },
 };
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
 _Static_assert(NOPTS <= 64 * sizeof(((struct dd_config *)0)->was_set) / sizeof(uint64_t), "was_set has a bit per key");
@@ -148,6 +155,7 @@ void dd_config_defaults(struct dd_config *c)
 	c->jsegment_mb = 256;
 	c->jring_size = 65536;
 	c->wm_interval_us = 1000;
+	c->wm_idle_ms = 1000;
 	c->mkeys = 8192;
 	c->jstall_ms = 2000;
 	c->jidle = DD_JIDLE_SPIN;

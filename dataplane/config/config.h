@@ -59,6 +59,12 @@ enum dd_release {
 	DD_RELEASE_IMMEDIATE, /* an output leaves as soon as it is decided */
 };
 
+/* What the watermark does when every market feed is idle. */
+enum dd_wm_all_idle {
+	DD_WM_ALL_IDLE_HOLD = 0, /* it stays at the largest feed's time (less the delay) */
+	DD_WM_ALL_IDLE_CLOCK,    /* it goes on from there with the wall clock (a feed that stopped goes stale) */
+};
+
 struct dd_config {
 	enum dd_pipeline pipeline;
 	unsigned workers;          /* staged: worker lcores */
@@ -93,6 +99,8 @@ struct dd_config {
 	enum dd_market_chain market_chain;
 	uint64_t wm_interval_us;   /* event time between watermark ticks (time-driven operators only) */
 	uint64_t wm_delay_us;      /* bounded out-of-orderness: ticks lag the latest event time by this */
+	uint64_t wm_idle_ms;       /* a market feed without an event this long holds the watermark no more */
+	enum dd_wm_all_idle wm_all_idle;
 	char fraud_rules[DD_PATH_MAX];          /* fraud rule file; "" = the built-in default */
 	char fraud_merchant_table[DD_PATH_MAX]; /* CSV merchant,risk; "" = empty */
 	char fraud_mcc_table[DD_PATH_MAX];      /* CSV mcc,score; "" = empty */

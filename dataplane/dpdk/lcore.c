@@ -112,9 +112,58 @@ static void jfeedpos(struct dd_rx_ctx *c, uint64_t tsc)
 
 /* ---- watermark ticks ------------------------------------------------------------------------ */
 
+/*
+ * The pipeline's watermark: the minimum over the active sources, or the largest with none active.
+ * A source is idle when it has had no event for wm_idle (wall clock: c->idle_wall, set between
+ * packets) or when its latest event is more than wm_idle behind the latest of all (event time: a
+ * quiet venue in a capture replayed faster than real time). c->idle_mask is both.
+ */
+static uint64_t wm_compute(struct dd_rx_ctx *c, uint64_t now)
+{
+	uint64_t lo = UINT64_MAX, hi = 0;
+	uint32_t idle = c->idle_wall;
+	for (uint32_t m = c->market_mask; m != 0; m &= m - 1) {
+		unsigned f = (unsigned)__builtin_ctz(m);
+		if (c->src_max[f] == 0)
+			continue; /* nothing from it yet: it holds nothing back */
+		if (c->src_max[f] > hi)
+			hi = c->src_max[f];
+		if (c->wm_idle_ns != 0 && c->ev_max - c->src_max[f] > c->wm_idle_ns)
+			idle |= 1u << f;
+		if (!(idle >> f & 1u) && c->src_max[f] < lo)
+			lo = c->src_max[f];
+	}
+	c->idle_mask = idle;
+	uint64_t t = lo;
+	if (lo == UINT64_MAX) {
+		t = hi; /* every source idle (or none seen): none holds the others back */
+		if (c->wm_clock && hi != 0 && c->idle_wall != 0)
+			t += (now - c->ev_max_tsc) * 1000000000ull / c->tsc_hz;
+	}
+	return t < c->wm_delay ? 0 : t - c->wm_delay;
+}
+
+void dd_rx_wm_init(struct dd_rx_ctx *c)
+{
+	c->wm_now = wm_compute(c, rte_rdtsc());
+}
+
 static inline uint64_t wm_due(const struct dd_rx_ctx *c)
 {
-	return c->ev_max < c->wm_delay ? 0 : (c->ev_max - c->wm_delay) / c->wm_interval * c->wm_interval;
+	return c->wm_now / c->wm_interval * c->wm_interval;
+}
+
+/* Event e of source f is later than anything f had: the watermark may move. */
+static inline void wm_event(struct dd_rx_ctx *c, unsigned f, const struct dd_event *e)
+{
+	c->src_max[f] = e->event_ns;
+	if (e->event_ns > c->ev_max) {
+		c->ev_max = e->event_ns;
+		c->ev_max_tsc = e->rx_tsc;
+	}
+	uint64_t w = wm_compute(c, e->rx_tsc);
+	if (w > c->wm_now)
+		c->wm_now = w;
 }
 
 static inline void put_tick(struct dd_rx_ctx *c, struct dd_event *t, uint64_t rx_tsc)
@@ -124,6 +173,7 @@ static inline void put_tick(struct dd_rx_ctx *c, struct dd_event *t, uint64_t rx
 	t->type = DD_EV_TICK;
 	t->event_ns = c->tick_last;
 	t->rx_tsc = rx_tsc;
+	memcpy(t->u.raw, &c->idle_mask, sizeof(c->idle_mask)); /* the idle sources it was made with */
 }
 
 /*
@@ -134,7 +184,7 @@ static inline void put_tick(struct dd_rx_ctx *c, struct dd_event *t, uint64_t rx
 static unsigned with_ticks(struct dd_rx_ctx *c, struct dd_sink *s, struct dd_event **evp)
 {
 	*evp = s->ev;
-	if (c->wm_interval == 0)
+	if (c->wm_interval == 0 || s->ev[0].type == DD_EV_TICK) /* (the idle check's tick, alone) */
 		return s->n;
 	struct dd_event *t = c->tickbuf;
 	unsigned m = 0;
@@ -143,13 +193,17 @@ static unsigned with_ticks(struct dd_rx_ctx *c, struct dd_sink *s, struct dd_eve
 		put_tick(c, &t[m++], s->ev[0].rx_tsc);
 		copied = true;
 	}
+	/* a flush is one feed's: it is active now (an idle one is back, from where it is) */
+	unsigned f = s->ev[0].source < DD_MAX_FEEDS ? s->ev[0].source : 0;
+	c->src_tsc[f] = s->ev[s->n - 1].rx_tsc;
+	c->idle_wall &= ~(1u << f);
 	for (unsigned i = 0; i < s->n; i++) {
 		const struct dd_event *e = &s->ev[i];
 		if (copied)
 			t[m++] = *e;
-		if (e->event_ns <= c->ev_max)
-			continue;
-		c->ev_max = e->event_ns;
+		if (e->event_ns <= c->src_max[f] || e->type == DD_EV_TICK)
+			continue; /* (a tick: the idle check's, already in place) */
+		wm_event(c, f, e);
 		if (wm_due(c) <= c->tick_last)
 			continue;
 		if (!copied) {
@@ -462,6 +516,29 @@ static void rx_reload(struct dd_rx_ctx *c, uintptr_t img)
 	push_batch(c, 0);
 }
 
+/*
+ * Between packets: sources with no event for wm_idle_tsc go idle, and a watermark that moves for
+ * it (or, every source idle, with the clock) is a tick of its own, journaled like any input.
+ */
+static void rx_idle_tick(struct dd_rx_ctx *c, uint64_t now)
+{
+	for (uint32_t m = c->market_mask & ~c->idle_wall; m != 0; m &= m - 1) {
+		unsigned f = (unsigned)__builtin_ctz(m);
+		if (c->src_max[f] != 0 && now - c->src_tsc[f] > c->wm_idle_tsc)
+			c->idle_wall |= 1u << f;
+	}
+	if (c->idle_wall == 0 || c->sink.n != 0 || c->jp.stalled)
+		return;
+	uint64_t w = wm_compute(c, now);
+	if (w > c->wm_now)
+		c->wm_now = w;
+	if (wm_due(c) <= c->tick_last)
+		return;
+	put_tick(c, &c->sink.ev[0], now);
+	c->sink.n = 1;
+	c->sink.flush(&c->sink);
+}
+
 int dd_rx_main(void *arg)
 {
 	struct dd_rx_ctx *c = arg;
@@ -479,6 +556,8 @@ int dd_rx_main(void *arg)
 		}
 		for (unsigned f = 0; f < c->nfeeds; f++)
 			dd_feed_poll(&c->feeds[f], now, &c->sink);
+		if (c->wm_idle_tsc != 0 && c->wm_interval != 0 && n == 0)
+			rx_idle_tick(c, now);
 		if (now >= c->tm.next_publish)
 			dd_rx_publish(c, now);
 		/* pairs with the control thread's release store of a reloaded image */

@@ -136,10 +136,27 @@ struct dd_rx_ctx {
 	uint8_t feed_order[DD_MAX_FEEDS]; /* the order datagrams are matched to feeds: catch-alls last */
 	struct dd_sink sink;            /* decoded events, DD_RX_EVENTS of them */
 	uint64_t isn;                   /* input position of the next event */
-	/* watermark ticks (ops/chain.h): a DD_EV_TICK follows the event that moves the largest event
-	 * time seen (less wm_delay) past the next multiple of wm_interval; wm_interval 0: none */
+	/* watermark ticks (ops/chain.h, DESIGN.md §4). Each market feed is a source whose watermark is
+	 * its largest event time less wm_delay (bounded out-of-orderness); the pipeline's is the
+	 * minimum over the active sources, and a DD_EV_TICK follows the event that moves it past the
+	 * next multiple of wm_interval (wm_interval 0: no ticks). A source with no event for wm_idle_tsc,
+	 * or more than wm_idle_ns behind the latest, is idle and holds nothing back (a tick carries the
+	 * idle feeds it was made with); with every
+	 * source idle the watermark is the largest source's, and with wm_clock it goes on from there
+	 * with the TSC. Ticks are journaled: replay never decides any of this again. */
 	uint64_t wm_interval, wm_delay;
-	uint64_t ev_max;                /* largest event time seen */
+	uint64_t wm_idle_tsc;           /* wall clock; 0: sources never go idle */
+	uint64_t wm_idle_ns;            /* event time behind the latest source; 0: never */
+	bool wm_clock;                  /* all sources idle: the watermark follows the TSC */
+	uint64_t tsc_hz;
+	uint64_t ev_max;                /* largest market event time seen */
+	uint64_t ev_max_tsc;            /* the TSC when it was seen (for wm_clock) */
+	uint64_t src_max[DD_MAX_FEEDS]; /* each market feed's largest event time (0: none yet) */
+	uint64_t src_tsc[DD_MAX_FEEDS]; /* when each last had one */
+	uint32_t market_mask;           /* the market feeds */
+	uint32_t idle_wall;             /* sources with no event for wm_idle_tsc */
+	uint32_t idle_mask;             /* sources idle now (those, and those too far behind) */
+	uint64_t wm_now;                /* the pipeline's watermark as last computed */
 	uint64_t tick_last;             /* event time of the last tick */
 	struct dd_event *tickbuf;       /* 2 * DD_RX_EVENTS: a flush with its ticks in place */
 	/* run to completion */
@@ -159,6 +176,9 @@ struct dd_rx_ctx {
 	uint32_t pay_chain;             /* the payment chain's number (its rules records name it) */
 	uint8_t *scratch;               /* DD_SCRATCH bytes */
 };
+
+/* The watermark from the sources' times set (at start, after recovery). */
+void dd_rx_wm_init(struct dd_rx_ctx *c);
 
 /* Point the RX context's event sink at its consumer: its chain (run to completion) or its rings. */
 void dd_lcore_bind_consumers(struct dd_rx_ctx *c);

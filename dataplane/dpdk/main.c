@@ -340,8 +340,20 @@ static int setup_pipeline(struct app *a, const unsigned *roles, char *err, size_
 		if (a->chains[0].op[k].ops->advance != NULL)
 			rx->wm_interval = c->wm_interval_us * 1000;
 	rx->wm_delay = c->wm_delay_us * 1000;
+	rx->wm_idle_tsc = c->wm_idle_ms * rte_get_tsc_hz() / 1000;
+	rx->wm_idle_ns = c->wm_idle_ms * 1000000;
+	rx->wm_clock = c->wm_all_idle == DD_WM_ALL_IDLE_CLOCK;
+	rx->tsc_hz = rte_get_tsc_hz();
+	for (unsigned f = 0; f < a->nfeeds && f < DD_MAX_FEEDS; f++)
+		if (a->feedcfg[f].kind == DD_FEED_MARKET) {
+			rx->market_mask |= 1u << f;
+			rx->src_max[f] = a->rec.replay.src_max_ns[f];
+			rx->src_tsc[f] = rte_rdtsc();
+		}
 	rx->ev_max = a->rec.replay.max_event_ns;
+	rx->ev_max_tsc = rte_rdtsc();
 	rx->tick_last = a->rec.replay.last_tick_ns;
+	dd_rx_wm_init(rx);
 	rx->tickbuf = zalloc("tick buffer", DD_RX_RUN * sizeof(struct dd_event), a->socket, err, errlen);
 	if (rx->tickbuf == NULL)
 		return -ENOMEM;

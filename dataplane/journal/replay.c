@@ -293,6 +293,8 @@ static int on_event(struct priv *p, const struct dd_jrec *rec, const struct dd_e
 		/* market time only: ticks are made from it (payments run on the Unix epoch) */
 		if (!pay && ev->event_ns > r->max_event_ns)
 			r->max_event_ns = ev->event_ns;
+		if (!pay && ev->source < DD_MAX_FEEDS && ev->event_ns > r->src_max_ns[ev->source])
+			r->src_max_ns[ev->source] = ev->event_ns;
 	}
 	p->last_event_lsn = rec->lsn;
 	r->events++;

@@ -92,6 +92,8 @@ struct dd_replay {
 					 * FEEDPOS record (0: none): where a crash between the two left it */
 	uint64_t max_event_ns;       /* the largest event time of an event (ticks excluded) */
 	uint64_t last_tick_ns;       /* the largest event time of a tick: the RX lcore's ticks go on from these */
+	uint64_t src_max_ns[DD_MAX_FEEDS]; /* each market feed's largest event time since the start or the
+					 * snapshot replay began at (0: none): the per-source watermarks' */
 	struct dd_jscan scan;
 	/* private */
 	void *priv;

@@ -214,10 +214,20 @@ static void due(struct wop *s, struct dd_emit *e)
 		struct wblock *b = wblock(s, t.key, t.what);
 		const struct dd_mr_window *w = &s->img->window[t.what];
 		b->armed = 0;
+		/* in the order of their ends: a window's avg_prev reads the ones before it */
+		for (;;) {
+			struct wslot *next = NULL;
+			for (unsigned j = 0; j < DD_WINDOW_OPEN; j++) {
+				struct wslot *sl = &b->slot[j];
+				if (sl->used && !sl->fired && sl->end <= s->wm && (next == NULL || sl->end < next->end))
+					next = sl;
+			}
+			if (next == NULL || s->fired_now == DD_WINDOW_FIRE_MAX)
+				break;
+			fire(s, t.what, t.key, b, next, false, e);
+		}
 		for (unsigned j = 0; j < DD_WINDOW_OPEN; j++) {
 			struct wslot *sl = &b->slot[j];
-			if (sl->used && !sl->fired && sl->end <= s->wm && s->fired_now < DD_WINDOW_FIRE_MAX)
-				fire(s, t.what, t.key, b, sl, false, e);
 			if (sl->used && sl->fired && sl->end + w->lateness_ns <= s->wm)
 				sl->used = 0;
 		}
