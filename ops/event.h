@@ -38,8 +38,9 @@ enum dd_event_type {
 	                      * (journaled like any input; never the wall clock) */
 	DD_EV_PAYMENT,       /* payment authorisation, first half (dd_ev_payment): always followed by */
 	DD_EV_PAYMENT_X,     /* its second half (dd_ev_payment_x), which completes it */
-	DD_EV_RULES,         /* pipeline-internal, on the payment chain's worker ring only: a reloaded rule
-	                      * set to put in force here (payload: its address); never journaled or applied */
+	DD_EV_RULES,         /* pipeline-internal, on a worker ring: a reloaded rule set to put in force here
+	                      * (payload: its address; msg 'M': market rules, for the market chain; else the
+	                      * payment chain's); never journaled or applied */
 	DD_EV__COUNT
 };
 

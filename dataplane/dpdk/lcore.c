@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 #include "dataplane/dpdk/lcore.h"
 
+#include "ops/cep/cep.h"
+#include "ops/window/window.h"
+
 #include <string.h>
 
 #include <rte_cycles.h>
@@ -10,7 +13,9 @@
 
 #include "dataplane/wire/frame.h"
 #include "dataplane/config/timing.h"
+#include "ops/cep/cep.h"
 #include "ops/fraud/fraud.h"
+#include "ops/window/window.h"
 
 /* ---- latency recording (dataplane/config/timing.h says what it costs) ------------------------------- */
 
@@ -516,6 +521,55 @@ static void rx_reload(struct dd_rx_ctx *c, uintptr_t img)
 	push_batch(c, 0);
 }
 
+/* A market chain puts reloaded market rules in force (partial matches and open windows start again,
+ * counted by the operators) and says so. */
+static void market_use(struct dd_control *ctl, struct dd_chain *ch, uintptr_t img)
+{
+	const struct dd_mrules *r = (const struct dd_mrules *)img;
+	void *w = dd_chain_state(ch, DD_OP_WINDOW), *cep = dd_chain_state(ch, DD_OP_CEP);
+	/* the control thread checked that they fit: use cannot fail here */
+	if (w != NULL)
+		(void)dd_window_use(w, r);
+	if (cep != NULL)
+		(void)dd_cep_use(cep, r);
+	/* pairs with the control thread's acquire load: the old image is no longer read here */
+	atomic_fetch_add_explicit(&ctl->mrules_acked, 1, memory_order_release);
+}
+
+/*
+ * Reloaded market rules, between two flushes: journaled by reference (the control thread wrote the
+ * text into the journal directory) after the inputs before it, then in force on every market
+ * chain: here (run to completion), or on each worker behind the events staged before it.
+ */
+static void rx_mreload(struct dd_rx_ctx *c, uintptr_t img)
+{
+	const struct dd_mrules *r = (const struct dd_mrules *)img;
+	c->mrules_cur = img;
+	if (c->jp.ring != NULL) {
+		struct dd_jrules h = { .chunk = 0, .nchunks = 0, .total_len = r->text_len, .text_hash = r->text_hash,
+				       .chain = DD_JRULES_MARKET, .len = 0 };
+		jadd(&c->jp, DD_JREC_RULES, 0, 0, &h, sizeof(h), rte_rdtsc());
+		jpush(&c->jp, c->ctl);
+	}
+	if (c->nworkers == 0) {
+		market_use(c->ctl, c->chain, img);
+		return;
+	}
+	for (unsigned w = 0; w < c->nworkers; w++) {
+		if (c->nbatch[w] > 0)
+			push_batch(c, w);
+		struct dd_event *b = c->batch[w];
+		memset(&b[1], 0, sizeof(b[1]));
+		b[1].type = DD_EV_RULES;
+		b[1].msg = 'M'; /* market rules (a payment chain's are 0) */
+		memcpy(b[1].u.raw, &img, sizeof(img));
+		c->bbase[w] = c->isn;
+		memset(b[0].u.raw, 0, DD_EVENT_PAYLOAD);
+		c->nbatch[w] = 1;
+		push_batch(c, w);
+	}
+}
+
 /*
  * Between packets: sources with no event for wm_idle_tsc go idle, and a watermark that moves for
  * it (or, every source idle, with the clock) is a tick of its own, journaled like any input.
@@ -564,6 +618,10 @@ int dd_rx_main(void *arg)
 		uintptr_t r = atomic_load_explicit(&c->ctl->rules_new, memory_order_acquire);
 		if (unlikely(r != c->rules_cur) && c->pchain != NULL && !c->jp.stalled)
 			rx_reload(c, r);
+		/* pairs with the control thread's release store of reloaded market rules */
+		uintptr_t mr = atomic_load_explicit(&c->ctl->mrules_new, memory_order_acquire);
+		if (unlikely(mr != c->mrules_cur) && !c->jp.stalled && c->sink.n == 0)
+			rx_mreload(c, mr);
 	}
 	/* Whatever the reorder windows still hold is released now, its gaps declared. */
 	for (unsigned f = 0; f < c->nfeeds; f++)
@@ -633,6 +691,20 @@ static unsigned worker_do_work(struct dd_worker_ctx *w)
 		if (dd_event_is_payment(ev[i].type) && w->pchain != NULL) {
 			pcause[np] = next_cause(w);
 			pev[np++] = ev[i];
+			continue;
+		}
+		if (ev[i].type == DD_EV_RULES && ev[i].msg == 'M') {
+			/* the market events before it run under the old rules, the ones after under the new */
+			if (m > 0) {
+				dd_chain_run(w->chain, ev, cause, m);
+				jadd_outputs(&w->jp, w->chain, t1);
+				rec_ops(&w->tm, &w->tm.market, w->chain, m);
+				w->events += m;
+				m = 0;
+			}
+			uintptr_t img;
+			memcpy(&img, ev[i].u.raw, sizeof(img));
+			market_use(w->ctl, w->chain, img);
 			continue;
 		}
 		if (ev[i].type == DD_EV_RULES && w->pchain != NULL) {

@@ -76,6 +76,10 @@ struct dd_control {
 	 * the chain stores it in rules_acked once in force (then the previous image may be freed) */
 	alignas(64) _Atomic(uintptr_t) rules_new;
 	alignas(64) _Atomic(uintptr_t) rules_acked;
+	/* a market rules reload, the same way: every market chain puts it in force at one input position
+	 * and counts itself in mrules_acked (the previous image may be freed at nshards) */
+	alignas(64) _Atomic(uintptr_t) mrules_new;
+	alignas(64) atomic_uint mrules_acked;
 	alignas(64) atomic_int reload;  /* SIGHUP: set by the signal handler, taken by the control thread */
 };
 
@@ -173,6 +177,7 @@ struct dd_rx_ctx {
 	struct dd_jprod jp;             /* inputs (and, run to completion, outputs) to the journal */
 	uint64_t jpos_seq[DD_MAX_FEEDS]; /* each feed's next_seq as last journaled */
 	uintptr_t rules_cur;            /* the rule image last handed to the payment chain (0: the start's) */
+	uintptr_t mrules_cur;           /* the market rules last handed to the market chains (0: the start's) */
 	uint32_t pay_chain;             /* the payment chain's number (its rules records name it) */
 	uint8_t *scratch;               /* DD_SCRATCH bytes */
 };

@@ -60,7 +60,9 @@ struct app {
 	unsigned nmarket;                 /* market feeds (feeds 0..nmarket-1; payment feeds after them) */
 	unsigned nshards;
 	unsigned nchains;                 /* nshards market chains, then the payment chain if any */
-	struct dd_mrules *mrules;         /* the market chains' windows and patterns (NULL: none) */
+	struct dd_mrules *mrules;         /* the market chains' windows and patterns at start (NULL: none) */
+	struct dd_mrules *mrules_live;    /* in force since the last reload (NULL: the start's) */
+	struct dd_mrules *mrules_next;    /* published, not yet in force everywhere */
 	char *mrules_text;                /* their text, journaled */
 	size_t mrules_len;
 	struct dd_frules *rules;          /* the payment chain's rules (compiled at start) */
@@ -71,7 +73,7 @@ struct app {
 	struct dd_frules *rules_next;     /* published, not yet acknowledged */
 	uint64_t reloads, reload_failures;
 	char reload_error[512];           /* the last failure */
-	char reload_last[600];            /* what the last reload did (for the control command) */
+	char reload_last[1500];            /* what the last reload did (for the control command) */
 	atomic_uint reload_gen;           /* reloads handled (published or refused) */
 	unsigned burst;                   /* events per chain run: the RX buffer (rtc) or a worker burst */
 	struct dd_jconfig jconfig;        /* what the chains are: journaled, and checked against the journal */
@@ -481,7 +483,7 @@ static void take_snapshot(struct app *a, uint64_t durable)
  * reference to it at an event boundary and puts it in force on the payment chain's lcore. The
  * image it replaces is freed once that lcore has acknowledged the new one.
  */
-static void reload_rules(struct app *a)
+static int reload_fraud(struct app *a, char *msg, size_t msglen)
 {
 	char err[512];
 	struct dd_frules *img;
@@ -496,18 +498,79 @@ static void reload_rules(struct app *a)
 	if (rc == 0)
 		free(text);
 	if (rc != 0) {
-		a->reload_failures++;
-		snprintf(a->reload_error, sizeof(a->reload_error), "%s", err);
-		snprintf(a->reload_last, sizeof(a->reload_last), "refused, the rules in force stay: %s", err);
-		dd_log(DD_LOG_WARNING, "rule reload %s", a->reload_last);
-	} else {
-		a->rules_next = img;
-		/* pairs with the RX lcore's acquire load: the image is complete before its address is seen */
-		atomic_store_explicit(&g_ctl.rules_new, (uintptr_t)img, memory_order_release);
-		snprintf(a->reload_last, sizeof(a->reload_last), "reloaded: %s version %u (%u rules); in force from the "
-			 "next event", img->name, img->version, img->nrules);
-		dd_log(DD_LOG_NOTICE, "rules %s", a->reload_last);
+		snprintf(msg, msglen, "refused, the rules in force stay: %s", err);
+		return rc;
 	}
+	a->rules_next = img;
+	/* pairs with the RX lcore's acquire load: the image is complete before its address is seen */
+	atomic_store_explicit(&g_ctl.rules_new, (uintptr_t)img, memory_order_release);
+	snprintf(msg, msglen, "reloaded: %s version %u (%u rules); in force from the next event", img->name,
+		 img->version, img->nrules);
+	return 0;
+}
+
+/* The market rules, the same way: every market chain puts them in force at one input position. */
+static int reload_market(struct app *a, char *msg, size_t msglen)
+{
+	char err[512];
+	struct dd_mrules *img = NULL;
+	char *text = NULL;
+	size_t len = 0;
+	int rc = a->mrules_next != NULL ? -EBUSY
+					: dd_config_market_rules(&a->cfg, &img, &text, &len, err, sizeof(err));
+	if (rc == -EBUSY)
+		snprintf(err, sizeof(err), "the previous reload is not in force yet");
+	if (rc == 0 && (dd_cep_key_bytes(img) > a->cfg.cep_key_bytes ||
+			dd_window_key_bytes(img) > a->cfg.window_key_bytes || img->npatterns > DD_MR_MAX_PATTERNS)) {
+		snprintf(err, sizeof(err), "they need %zu + %zu bytes per symbol for patterns and windows; the chains keep "
+			 "%u + %u (cep.key_bytes, window.key_bytes: set them larger at the next start)", dd_cep_key_bytes(img),
+			 dd_window_key_bytes(img), a->cfg.cep_key_bytes, a->cfg.window_key_bytes);
+		rc = -ENOSPC;
+	}
+	if (rc == 0 && len > DD_JOURNAL_MAX_RULES) {
+		snprintf(err, sizeof(err), "%zu bytes; a journal takes at most %u", len, DD_JOURNAL_MAX_RULES);
+		rc = -EINVAL;
+	}
+	if (rc == 0 && a->cfg.journal[0] != '\0' && a->cfg.jsync != DD_JSYNC_OFF)
+		rc = dd_jrules_write(a->cfg.journal, text, len, err, sizeof(err));
+	free(text);
+	if (rc != 0) {
+		free(img);
+		snprintf(msg, msglen, "refused, the market rules in force stay: %s", err);
+		return rc;
+	}
+	dd_output_json_rules(img); /* kept to the end: outputs decided under it may still be written */
+	a->mrules_next = img;
+	atomic_store_explicit(&g_ctl.mrules_acked, 0, memory_order_relaxed);
+	/* pairs with the RX lcore's acquire load: the image is complete before its address is seen */
+	atomic_store_explicit(&g_ctl.mrules_new, (uintptr_t)img, memory_order_release);
+	snprintf(msg, msglen, "reloaded: market rules %s version %u (%u windows, %u patterns); in force from the "
+		 "next event", img->name, img->version, img->nwindows, img->npatterns);
+	return 0;
+}
+
+/*
+ * A rule reload (SIGHUP, /dadar/reload): the fraud rules (with a payment chain) and the market rules
+ * (with --rules) are read and compiled again; a set that does not compile (or does not fit, or
+ * cannot be journaled) is refused with the error reported, and the rules in force stay. One that
+ * does is written into the journal directory, then handed to the RX lcore, which journals a
+ * reference to it at an event boundary and puts it in force on the chains' lcores.
+ */
+static void reload_rules(struct app *a)
+{
+	char fm[700] = "", mm[700] = "";
+	int frc = a->nchains > a->nshards ? reload_fraud(a, fm, sizeof(fm)) : 0;
+	int mrc = a->mrules != NULL ? reload_market(a, mm, sizeof(mm)) : 0;
+	if (frc != 0 || mrc != 0) {
+		a->reload_failures++;
+		snprintf(a->reload_error, sizeof(a->reload_error), "%s", frc != 0 ? fm : mm);
+	}
+	/* "refused, ..." or "reloaded: ..." for each set there is (fraud first) */
+	snprintf(a->reload_last, sizeof(a->reload_last), "%s%s%s", fm, fm[0] && mm[0] ? "; " : "", mm);
+	if (frc != 0 || mrc != 0)
+		dd_log(DD_LOG_WARNING, "rule reload %s", a->reload_last);
+	else
+		dd_log(DD_LOG_NOTICE, "rules %s", a->reload_last);
 	/* pairs with the control command's acquire load: reload_last is written */
 	atomic_fetch_add_explicit(&a->reload_gen, 1, memory_order_release);
 }
@@ -532,8 +595,9 @@ static int tel_reload(const char *cmd, const char *params, struct rte_tel_data *
 		rte_delay_us_sleep(10 * 1000);
 	rte_tel_data_start_dict(d);
 	if (atomic_load_explicit(&a->reload_gen, memory_order_acquire) == before)
-		rte_tel_data_add_dict_string(d, "result", a->nchains > a->nshards ? "not handled within 5 s"
-										   : "no payment chain: nothing to reload");
+		rte_tel_data_add_dict_string(d, "result", a->nchains > a->nshards || a->mrules != NULL
+								  ? "not handled within 5 s"
+								  : "no payment chain and no market rules: nothing to reload");
 	else
 		rte_tel_data_add_dict_string(d, "result", a->reload_last);
 	rte_tel_data_add_dict_u64(d, "reloads", a->reloads);
@@ -544,6 +608,14 @@ static int tel_reload(const char *cmd, const char *params, struct rte_tel_data *
 /* The previous image goes once the lcore running the payment chain reads the new one. */
 static void reap_rules(struct app *a)
 {
+	/* market rules: in force once every market chain has them (the old set stays: outputs decided
+	 * under it may still be waiting to be written with its names) */
+	if (a->mrules_next != NULL &&
+	    atomic_load_explicit(&g_ctl.mrules_acked, memory_order_acquire) == a->nshards) {
+		a->mrules_live = a->mrules_next;
+		a->mrules_next = NULL;
+		a->reloads++;
+	}
 	/* pairs with the release store of the lcore that put it in force */
 	if (a->rules_next == NULL ||
 	    atomic_load_explicit(&g_ctl.rules_acked, memory_order_acquire) != (uintptr_t)a->rules_next)
@@ -613,7 +685,8 @@ static void *control_main(void *arg)
 			next_cal += hz;
 		}
 		/* pairs with the signal handler's release store */
-		if (atomic_exchange_explicit(&g_ctl.reload, 0, memory_order_acquire) && a->nchains > a->nshards)
+		if (atomic_exchange_explicit(&g_ctl.reload, 0, memory_order_acquire) &&
+		    (a->nchains > a->nshards || a->mrules != NULL))
 			reload_rules(a);
 		reap_rules(a);
 		watchdog_tend(&wd, a, now);

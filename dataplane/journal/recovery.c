@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -14,34 +15,44 @@
 #include "ops/fraud/fraud.h"
 #include "ops/op.h"
 
-/* The market rule sets whose names outputs use (by rule set version), newest last. */
-#define NAMED_MAX 8
-static const struct dd_mrules *named[NAMED_MAX];
-static unsigned nnamed;
+/*
+ * The market rule sets whose names outputs use (by rule set version), newest last. Registered by
+ * the control thread (start, reloads) while the journal lcore writes outputs: append-only, each
+ * entry published with a release store of the count; the caller keeps every registered set alive.
+ */
+#define NAMED_MAX 64
+static _Atomic(const struct dd_mrules *) named[NAMED_MAX];
+static atomic_uint nnamed;
 
 void dd_output_json_rules(const struct dd_mrules *r)
 {
-	if (nnamed == NAMED_MAX) {
-		memmove(named, named + 1, (NAMED_MAX - 1) * sizeof(named[0]));
-		nnamed--;
-	}
-	named[nnamed++] = r;
+	unsigned n = atomic_load_explicit(&nnamed, memory_order_relaxed);
+	if (n == NAMED_MAX)
+		return; /* later sets are named generically (64 reloads in one run) */
+	atomic_store_explicit(&named[n], r, memory_order_relaxed);
+	/* pairs with rules_of()'s acquire load: the entry is written before it is counted */
+	atomic_store_explicit(&nnamed, n + 1, memory_order_release);
 }
 
 void dd_output_json_forget(const struct dd_mrules *r)
 {
-	unsigned k = 0;
-	for (unsigned i = 0; i < nnamed; i++)
-		if (named[i] != r)
-			named[k++] = named[i];
-	nnamed = k;
+	/* tools only (one thread): a replay frees its sets */
+	unsigned n = atomic_load_explicit(&nnamed, memory_order_relaxed), k = 0;
+	for (unsigned i = 0; i < n; i++) {
+		const struct dd_mrules *e = atomic_load_explicit(&named[i], memory_order_relaxed);
+		if (e != r)
+			atomic_store_explicit(&named[k++], e, memory_order_relaxed);
+	}
+	atomic_store_explicit(&nnamed, k, memory_order_release);
 }
 
 static const struct dd_mrules *rules_of(unsigned version)
 {
-	for (unsigned i = nnamed; i-- > 0;)
-		if (named[i]->version == version)
-			return named[i];
+	for (unsigned i = atomic_load_explicit(&nnamed, memory_order_acquire); i-- > 0;) {
+		const struct dd_mrules *r = atomic_load_explicit(&named[i], memory_order_relaxed);
+		if (r->version == version)
+			return r;
+	}
 	return NULL;
 }
 

@@ -77,13 +77,14 @@ int dd_output_json(char *buf, size_t len, uint64_t lsn, const struct dd_output *
 
 /*
  * Name alerts' patterns and measures and windows' aggregates from market rule set `r` (by its
- * version) in dd_output_json(); the last 8 registered are kept (a reload registers its set). The
- * caller keeps `r` alive. Without one, names are generic ("pattern3", "m0").
+ * version: the newest registered of a version names it) in dd_output_json(); up to 64 sets (a
+ * reload registers its set; safe while another thread writes outputs). The caller keeps `r` alive
+ * until it forgets it. Without one, names are generic ("pattern3", "m0").
  */
 struct dd_mrules;
 void dd_output_json_rules(const struct dd_mrules *r);
 
-/* Stop naming from `r` (it is about to be freed). */
+/* Stop naming from `r` (it is about to be freed). Not while another thread writes outputs. */
 void dd_output_json_forget(const struct dd_mrules *r);
 
 /*

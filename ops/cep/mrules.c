@@ -1591,6 +1591,7 @@ int dd_mrules_compile(const char *text, size_t len, const char *origin, struct d
 	snprintf(out->name, sizeof(out->name), "market");
 	out->version = 1;
 	out->text_hash = dd_mrules_text_hash(text, len);
+	out->text_len = (uint32_t)len;
 	init_fields(out);
 	if (memchr(text, 0, len) != NULL) {
 		struct tok t = { .line = 1, .col = 1 };

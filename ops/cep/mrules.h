@@ -195,6 +195,7 @@ struct dd_mrules {
 	char name[DD_MR_NAME];
 	uint32_t version;
 	uint32_t text_hash;
+	uint32_t text_len;      /* of the text it was compiled from (the journal names a reload by both) */
 	uint32_t nwindows, npatterns;
 	uint32_t ngfields;
 	uint32_t stream_used;   /* bit s: some window or pattern reads stream s */
