@@ -160,13 +160,33 @@ $(SAMPLE_PAY): $(B)/dadar-gen
 	$(Q)$(B)/dadar-gen payments $@ --seed 1 --count 30000 --payers 5000 --days 3 --scenarios 4 --merchant-table $(B)/sample/merchants.csv \
 		--labels $(B)/sample/payment-labels.csv
 
-# The ITCH sample on one port and the payments on another, through the same process.
+# A planted market day (docs/patterns.md): every pattern of rules/market.rules once, over a calm
+# background, on two venues merged in time order (the second venue crosses the first for arbitrage),
+# and the alerts the rules must produce.
+SAMPLE_PLANT := $(B)/sample/planted.pcap
+$(SAMPLE_PLANT): $(B)/dadar-gen
+	@mkdir -p $(dir $@)
+	$(Q)$(B)/dadar-gen synth $(B)/sample/planted-venue1.pcap --plant all --expect $(B)/sample/planted-alerts.jsonl \
+		--plant-venue2 $(B)/sample/planted-venue2.pcap --group 233.54.12.121 --flush-ns 1000 --seed 7 \
+		--instruments 50 2>/dev/null
+	$(Q)mergecap -F pcap -w $@ $(B)/sample/planted-venue1.pcap $(B)/sample/planted-venue2.pcap
+
+# The ITCH sample on one port and the payments on another, through the same process; then the
+# planted day (a market day of its own: feeds of different days do not share a watermark) through
+# rules/market.rules, on two venues.
 run: deps
-	$(Q)$(MAKE) --no-print-directory $(B)/dadar $(SAMPLE_PCAP) $(SAMPLE_PAY)
+	$(Q)$(MAKE) --no-print-directory $(B)/dadar $(SAMPLE_PCAP) $(SAMPLE_PAY) $(SAMPLE_PLANT)
 	$(Q)$(B)/dadar $(RUN_EAL) --vdev net_pcap0,rx_pcap=$(SAMPLE_PCAP) --vdev net_pcap1,rx_pcap=$(SAMPLE_PAY) -- \
 		--exit-on-idle 200 --summary $(B)/sample/summary.json --book-dump $(B)/sample/book.csv \
 		--output $(B)/sample/outputs.jsonl --set fraud.merchant_table=$(B)/sample/merchants.csv
 	@echo "summary: $(B)/sample/summary.json   book: $(B)/sample/book.csv   decisions and quotes: $(B)/sample/outputs.jsonl"
+	@echo
+	@echo "== the planted market day through rules/market.rules (expected alerts: $(B)/sample/planted-alerts.jsonl)"
+	$(Q)$(B)/dadar $(RUN_EAL) --vdev net_pcap0,rx_pcap=$(SAMPLE_PLANT) -- --rules rules/market.rules \
+		--feed venue1=233.54.12.121:26477 --feed venue2=233.54.12.120:26477 \
+		--capacity-orders 65536 --capacity-levels 16384 --exit-on-idle 200 \
+		--summary $(B)/sample/planted-summary.json --output $(B)/sample/alerts.jsonl
+	@echo "summary: $(B)/sample/planted-summary.json   alerts, windows and quotes: $(B)/sample/alerts.jsonl"
 
 test: deps
 	$(Q)$(MAKE) --no-print-directory all

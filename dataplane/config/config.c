@@ -113,8 +113,8 @@ static const struct opt opts[] = {
 	{ "watermark.delay_us", T_U64, F(wm_delay_us), 0, 86400000000ull,
 	  "how far each market feed's watermark lags its latest event time, µs (bounded out-of-orderness)", NULL },
 	{ "watermark.idle_ms", T_U64, F(wm_idle_ms), 0, 86400000,
-	  "a market feed with no event for this long (wall clock), or this far behind the latest feed (event "
-	  "time), stops holding the watermark back until its next event; 0 = never", NULL },
+	  "a market feed with no event for this long (wall clock), or none while the others moved event time "
+	  "on by this much, stops holding the watermark back until its next event; 0 = never", NULL },
 	{ "watermark.all_idle", T_ENUM, F(wm_all_idle), 0, 0,
 	  "every market feed idle: hold (the watermark stays at the latest feed's time) or clock (it goes on with "
 	  "the wall clock, so absences and windows of a stopped feed complete)", all_idle_names },

@@ -120,8 +120,10 @@ static void jfeedpos(struct dd_rx_ctx *c, uint64_t tsc)
 /*
  * The pipeline's watermark: the minimum over the active sources, or the largest with none active.
  * A source is idle when it has had no event for wm_idle (wall clock: c->idle_wall, set between
- * packets) or when its latest event is more than wm_idle behind the latest of all (event time: a
- * quiet venue in a capture replayed faster than real time). c->idle_mask is both.
+ * packets) or while the others moved the latest event time on by more than wm_idle since its last
+ * event (event time: a quiet venue in a capture replayed faster than real time). A source that
+ * speaks is active, however far behind: its records are not made late for being slow.
+ * c->idle_mask is both.
  */
 static uint64_t wm_compute(struct dd_rx_ctx *c, uint64_t now)
 {
@@ -133,7 +135,7 @@ static uint64_t wm_compute(struct dd_rx_ctx *c, uint64_t now)
 			continue; /* nothing from it yet: it holds nothing back */
 		if (c->src_max[f] > hi)
 			hi = c->src_max[f];
-		if (c->wm_idle_ns != 0 && c->ev_max - c->src_max[f] > c->wm_idle_ns)
+		if (c->wm_idle_ns != 0 && c->ev_max - c->src_seen[f] > c->wm_idle_ns)
 			idle |= 1u << f;
 		if (!(idle >> f & 1u) && c->src_max[f] < lo)
 			lo = c->src_max[f];
@@ -165,6 +167,7 @@ static inline void wm_event(struct dd_rx_ctx *c, unsigned f, const struct dd_eve
 	if (e->event_ns > c->ev_max) {
 		c->ev_max = e->event_ns;
 		c->ev_max_tsc = e->rx_tsc;
+		c->src_seen[f] = e->event_ns;
 	}
 	uint64_t w = wm_compute(c, e->rx_tsc);
 	if (w > c->wm_now)
@@ -201,6 +204,7 @@ static unsigned with_ticks(struct dd_rx_ctx *c, struct dd_sink *s, struct dd_eve
 	/* a flush is one feed's: it is active now (an idle one is back, from where it is) */
 	unsigned f = s->ev[0].source < DD_MAX_FEEDS ? s->ev[0].source : 0;
 	c->src_tsc[f] = s->ev[s->n - 1].rx_tsc;
+	c->src_seen[f] = c->ev_max;
 	c->idle_wall &= ~(1u << f);
 	for (unsigned i = 0; i < s->n; i++) {
 		const struct dd_event *e = &s->ev[i];
@@ -269,11 +273,18 @@ static void rtc_flush(struct dd_sink *s)
 	 * docs/benchmarks.md. */
 	bool pay = dd_event_is_payment(ev[0].type) && c->pchain != NULL;
 	struct dd_chain *ch = pay ? c->pchain : c->chain;
-	dd_chain_run(ch, ev, cause, n);
-	jadd_outputs(&c->jp, ch, t1);
+	/* in runs of the chain's burst (its output buffer is sized for that), each one's outputs to the
+	 * journal before the next */
+	for (unsigned off = 0; off < n; off += ch->burst) {
+		unsigned k = n - off < ch->burst ? n - off : ch->burst;
+		dd_chain_run(ch, ev + off, cause + off, k);
+		jadd_outputs(&c->jp, ch, t1);
+		rec_ops(&c->tm, pay ? &c->tm.pay : &c->tm.market, ch, k);
+		if (c->jp.ring != NULL && off + k < n)
+			jpush(&c->jp, c->ctl);
+	}
 	uint64_t t2 = rte_rdtsc();
 	rec_since_rx(&c->tm, DD_TM_RX, t1, DD_TM_WIRE, t2, ev, n);
-	rec_ops(&c->tm, pay ? &c->tm.pay : &c->tm.market, ch, n);
 	if (c->jp.ring != NULL)
 		jpush(&c->jp, c->ctl);
 	s->n = 0;

@@ -144,8 +144,8 @@ struct dd_rx_ctx {
 	 * its largest event time less wm_delay (bounded out-of-orderness); the pipeline's is the
 	 * minimum over the active sources, and a DD_EV_TICK follows the event that moves it past the
 	 * next multiple of wm_interval (wm_interval 0: no ticks). A source with no event for wm_idle_tsc,
-	 * or more than wm_idle_ns behind the latest, is idle and holds nothing back (a tick carries the
-	 * idle feeds it was made with); with every
+	 * or none while the latest event time moved on by wm_idle_ns, is idle and holds nothing back (a
+	 * tick carries the idle feeds it was made with); with every
 	 * source idle the watermark is the largest source's, and with wm_clock it goes on from there
 	 * with the TSC. Ticks are journaled: replay never decides any of this again. */
 	uint64_t wm_interval, wm_delay;
@@ -157,6 +157,7 @@ struct dd_rx_ctx {
 	uint64_t ev_max_tsc;            /* the TSC when it was seen (for wm_clock) */
 	uint64_t src_max[DD_MAX_FEEDS]; /* each market feed's largest event time (0: none yet) */
 	uint64_t src_tsc[DD_MAX_FEEDS]; /* when each last had one */
+	uint64_t src_seen[DD_MAX_FEEDS]; /* the latest event time of all when each last had one */
 	uint32_t market_mask;           /* the market feeds */
 	uint32_t idle_wall;             /* sources with no event for wm_idle_tsc */
 	uint32_t idle_mask;             /* sources idle now (those, and those too far behind) */

@@ -298,7 +298,9 @@ static void plan_pipeline(struct app *a)
 	bool staged = a->cfg.pipeline == DD_PIPELINE_STAGED;
 	a->nworkers = staged ? a->cfg.workers : 0;
 	a->nshards = staged ? a->cfg.workers : 1;
-	a->burst = staged ? DD_WORKER_BURST : DD_RX_RUN;
+	/* a flush at once, unless the chain's output bound makes that buffer large (market rules: the
+	 * RX lcore runs it in slices) */
+	a->burst = staged || a->cfg.market_rules ? DD_WORKER_BURST : DD_RX_RUN;
 }
 
 static int setup_pipeline(struct app *a, const unsigned *roles, char *err, size_t errlen)
@@ -349,7 +351,7 @@ static int setup_pipeline(struct app *a, const unsigned *roles, char *err, size_
 	for (unsigned f = 0; f < a->nfeeds && f < DD_MAX_FEEDS; f++)
 		if (a->feedcfg[f].kind == DD_FEED_MARKET) {
 			rx->market_mask |= 1u << f;
-			rx->src_max[f] = a->rec.replay.src_max_ns[f];
+			rx->src_max[f] = rx->src_seen[f] = a->rec.replay.src_max_ns[f];
 			rx->src_tsc[f] = rte_rdtsc();
 		}
 	rx->ev_max = a->rec.replay.max_event_ns;
