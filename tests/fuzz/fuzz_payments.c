@@ -11,7 +11,7 @@
  *   follows from its score and the rule set's thresholds, its reasons are known codes, an invalid
  *   payment has the reason `invalid` alone and score 100.
  *
- * fuzz-sources: dataplane/wire/frame.c dataplane/wire/feed.c dataplane/wire/moldudp64.c dataplane/wire/itch.c dataplane/wire/payment.c ops/event.c ops/op.c ops/chain.c ops/book/book.c ops/book/book_op.c ops/test/test_ops.c ops/fraud/fraud.c ops/fraud/rules.c $B/gen/fraud_default.c
+ * fuzz-sources: dataplane/wire/frame.c dataplane/wire/feed.c dataplane/wire/moldudp64.c dataplane/wire/itch.c dataplane/wire/payment.c ops/event.c ops/op.c ops/cep/mrules.c ops/cep/cep.c ops/cep/symtab.c ops/window/window.c ops/chain.c ops/book/book.c ops/book/book_op.c ops/test/test_ops.c ops/fraud/fraud.c ops/fraud/rules.c $B/gen/fraud_default.c
  * fuzz-libs: -lm
  */
 #include <errno.h>

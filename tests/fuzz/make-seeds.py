@@ -15,6 +15,8 @@ tests/fuzz/seeds/NAME/, small; tests/fuzz/run reads them next to the working cor
   fuzz_payments  frames of a dadar-gen payments capture (labelled scenarios, gaps, duplicates and
                  malformed frames injected), as u16 length + frame records, and single messages
   fuzz_rules     the shipped rule files, and rows of each table
+  fuzz_mrules    the shipped market rules and the rules of each conformance case, each followed by
+                 0xff and bytes the target turns into records and watermarks
 """
 import base64
 import os
@@ -127,6 +129,15 @@ def main():
     put("fuzz_rules", 2, b"1001,85\n1002,50\n")
     put("fuzz_rules", 3, b"5411,10\n7995,40\n")
     put("fuzz_rules", 4, b"19076000,72877700,5.5\n")
+
+    # fuzz_mrules: market rule texts, then 0xff and bytes for the engines
+    records = bytes((i * 53 + 7) % 256 for i in range(256))
+    with open(os.path.join(ROOT, "rules", "market.rules"), "rb") as fh:
+        put("fuzz_mrules", 0, fh.read() + b"\xff" + records)
+    cases = os.path.join(ROOT, "tests", "ops", "cep_cases")
+    for n, f in enumerate(sorted(os.listdir(cases)), 1):
+        with open(os.path.join(cases, f), "rb") as fh:
+            put("fuzz_mrules", n, fh.read().split(b"--- stream")[0] + b"\xff" + records)
     print(f"seeds written under {SEEDS}")
 
 
