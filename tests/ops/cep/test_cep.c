@@ -222,6 +222,81 @@ static void test_a_tumbling_window_fires_once_then_late_then_side_output(void **
 	rig_free(g);
 }
 
+static void test_hopping_windows_overlap_and_fire_in_order(void **state)
+{
+	(void)state;
+	struct rig *g = rig_new("WINDOW h FROM trade HOPPING 10 SECONDS EVERY 5 SECONDS AGGREGATE sum(shares) AS v END\n");
+	trade(g, 1 * SEC, 1, 1);  /* in [0,10) */
+	trade(g, 6 * SEC, 1, 2);  /* in [0,10) and [5,15) */
+	trade(g, 12 * SEC, 1, 4); /* in [5,15) and [10,20) */
+	dd_window_watermark(g->win, 9 * SEC, &g->e);
+	assert_int_equal(g->e.n, 0);
+	dd_window_watermark(g->win, 20 * SEC, &g->e);
+	assert_int_equal(g->e.n, 3);
+	static const uint64_t start[] = { 0, 5, 10 };
+	static const int64_t sum[] = { 3, 6, 4 };
+	for (unsigned i = 0; i < 3; i++) {
+		assert_int_equal(g->out[i].u.window.start_ns, start[i] * SEC);
+		assert_int_equal(g->out[i].u.window.end_ns, (start[i] + 10) * SEC);
+		assert_int_equal(g->out[i].u.window.value[0], sum[i]);
+	}
+	rig_free(g);
+}
+
+static void test_session_windows_close_after_their_gap(void **state)
+{
+	(void)state;
+	struct rig *g = rig_new("WINDOW s FROM trade SESSION GAP 5 SECONDS AGGREGATE count() AS n, first(price) AS p0, "
+				"last(price) AS p1 END\n");
+	trade(g, 1 * SEC, 10, 1);
+	trade(g, 3 * SEC, 11, 1);  /* session [1, 8) */
+	trade(g, 10 * SEC, 12, 1); /* 10 >= 8: a new session [10, 15) */
+	trade(g, 12 * SEC, 13, 1); /* ... [10, 17) */
+	trade(g, 30 * SEC, 14, 1); /* [30, 35) */
+	dd_window_watermark(g->win, 8 * SEC - 1, &g->e);
+	assert_int_equal(g->e.n, 0);
+	dd_window_watermark(g->win, 17 * SEC, &g->e);
+	assert_int_equal(g->e.n, 2);
+	assert_int_equal(g->out[0].u.window.start_ns, 1 * SEC);
+	assert_int_equal(g->out[0].u.window.end_ns, 8 * SEC);
+	assert_int_equal(g->out[0].u.window.value[0], 2);
+	assert_int_equal(g->out[0].u.window.value[1], 10);
+	assert_int_equal(g->out[0].u.window.value[2], 11);
+	assert_int_equal(g->out[1].u.window.start_ns, 10 * SEC);
+	assert_int_equal(g->out[1].u.window.end_ns, 17 * SEC);
+	assert_int_equal(g->out[1].u.window.value[0], 2);
+	dd_window_watermark(g->win, 35 * SEC, &g->e);
+	assert_int_equal(g->e.n, 3);
+	assert_int_equal(g->out[2].u.window.value[1], 14);
+	rig_free(g);
+}
+
+static void test_a_reload_drops_partial_matches_but_the_same_rules_keep_them(void **state)
+{
+	(void)state;
+	struct rig *g = rig_new(momentum);
+	trade(g, 1 * SEC, 10, 1);
+	trade(g, 2 * SEC, 11, 1);
+	/* the same rules byte for byte (recovery handing its chains over): nothing starts again */
+	static struct dd_mrules same;
+	memcpy(&same, &g->img, sizeof(same));
+	assert_int_equal(dd_cep_use(g->cep, &same), 0);
+	assert_int_equal(counter(&dd_cep_op, g->cep, "cep_reload_dropped"), 0);
+	trade(g, 3 * SEC, 12, 1);
+	trade(g, 4 * SEC, 13, 1);
+	assert_int_equal(g->e.n, 1); /* 10 < 11 < 12 < 13 */
+	/* other rules: the partial matches of these go, counted */
+	trade(g, 5 * SEC, 14, 1);
+	static struct dd_mrules other;
+	char err[128];
+	const char *t = "PATTERN m PARTITION BY symbol MATCH (a r{3}) DEFINE a AS trade, r AS trade WHERE price > PREV(price)\n"
+			"  WITHIN 2 MINUTES END\n";
+	assert_int_equal(dd_mrules_compile(t, strlen(t), "o", &other, err, sizeof(err), NULL, NULL, NULL), 0);
+	assert_int_equal(dd_cep_use(g->cep, &other), 0);
+	assert_int_equal(counter(&dd_cep_op, g->cep, "cep_reload_dropped"), 1);
+	rig_free(g);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -231,6 +306,9 @@ int main(void)
 		cmocka_unit_test(test_an_absence_completes_only_once_the_watermark_is_past_its_deadline),
 		cmocka_unit_test(test_partial_matches_stay_within_their_bound),
 		cmocka_unit_test(test_a_tumbling_window_fires_once_then_late_then_side_output),
+		cmocka_unit_test(test_hopping_windows_overlap_and_fire_in_order),
+		cmocka_unit_test(test_session_windows_close_after_their_gap),
+		cmocka_unit_test(test_a_reload_drops_partial_matches_but_the_same_rules_keep_them),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
