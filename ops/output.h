@@ -79,12 +79,13 @@ struct dd_out_alert {
 	uint64_t first_ns;   /* event time of the first matched record */
 	uint64_t last_ns;    /* ... and of the last */
 	int64_t measure[4];  /* the pattern's MEASURES, in order */
-	uint64_t start;      /* the partial match's number among its symbol's (for the curious) */
+	uint64_t first_seq;  /* feed sequence number of the first matched record's message (the header's
+	                      * seq and source are the completing event's; 0: a window result) */
 	uint32_t events;     /* records matched */
 	uint8_t nmeasures;
 	uint8_t null_mask;   /* bit i: measure i could not be computed (JSON null) */
 	uint8_t timeout;     /* 1: a partial match dropped by WITHIN (EMIT TIMEOUTS) */
-	uint8_t pad;
+	uint8_t first_feed;  /* feed of the first matched record */
 };
 
 /* Body of DD_OUT_WINDOW. The header's rule is the window's index, flags bit 0 a late firing. */

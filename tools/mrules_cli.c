@@ -283,6 +283,7 @@ int dd_mcli_run(const char *rules, const char *stream)
 			rc = 1;
 			break;
 		}
+		r.seq = lineno; /* the record's "message": its line */
 		memset(&u.ev, 0, sizeof(u.ev));
 		u.ev.event_ns = (uint64_t)r.f[DD_MF_TIME];
 		u.ew.cause = u.ec.cause = lineno;

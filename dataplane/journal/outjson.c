@@ -144,9 +144,9 @@ int dd_output_json(char *buf, size_t len, uint64_t lsn, const struct dd_output *
 			snprintf(pname, sizeof(pname), "pattern%u", o->rule);
 			t = snprintf(buf + n, room,
 				     ",\"pattern\":\"%s\",\"symbol\":\"%s\",\"first_ns\":%" PRIu64 ",\"last_ns\":%" PRIu64
-				     ",\"events\":%u,\"timeout\":%s",
+				     ",\"events\":%u,\"timeout\":%s,\"first_feed\":%u,\"first_seq\":%" PRIu64,
 				     p != NULL ? p->name : pname, sym, a->first_ns, a->last_ns, a->events,
-				     a->timeout ? "true" : "false");
+				     a->timeout ? "true" : "false", a->first_feed, a->first_seq);
 			const char(*names)[DD_MR_NAME] = NULL;
 			char mnames[DD_MR_MAX_MEASURES][DD_MR_NAME];
 			if (p != NULL) {

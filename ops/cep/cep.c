@@ -27,8 +27,9 @@ struct way {
 	uint32_t start;     /* which partial match (numbered per symbol and pattern) */
 	uint32_t events;    /* records matched */
 	uint32_t valid;     /* bit i: slot i has a value */
-	uint32_t pad2;
+	uint32_t first_feed;
 	uint64_t first_ns, last_ns;
+	uint64_t first_seq; /* the first record's message (feed sequence number) */
 	int64_t slot[];     /* the pattern's nslots */
 };
 #define WAY_HDR sizeof(struct way)
@@ -193,6 +194,7 @@ static inline void rec_head(struct dd_mr_rec *r, unsigned stream, uint16_t strea
 	r->stream = (uint8_t)stream;
 	r->streams = streams;
 	r->key = key;
+	r->seq = ev->seq;
 	r->f[DD_MF_TIME] = (int64_t)ev->event_ns;
 	r->f[DD_MF_SOURCE] = ev->source;
 }
@@ -253,6 +255,7 @@ unsigned dd_mr_from_output(const struct dd_symtab *syms, const struct dd_output 
 {
 	r->f[DD_MF_TIME] = (int64_t)o->event_ns;
 	r->f[DD_MF_SOURCE] = o->source;
+	r->seq = o->seq;
 	r->key = dd_symtab_slot(syms, o->source, o->key);
 	if (o->type == DD_OUT_TRADE) {
 		const struct dd_out_trade *t = &o->u.trade;
@@ -339,8 +342,11 @@ static void take(const struct dd_mrules *img, const struct dd_mr_pattern *p, str
 		}
 		w->valid |= 1u << i;
 	}
-	if (w->events == 0)
+	if (w->events == 0) {
 		w->first_ns = (uint64_t)r->f[DD_MF_TIME];
+		w->first_seq = r->seq;
+		w->first_feed = (uint32_t)r->f[DD_MF_SOURCE];
+	}
 	w->last_ns = (uint64_t)r->f[DD_MF_TIME];
 	w->events++;
 }
@@ -361,7 +367,8 @@ static void alert(struct cep *s, unsigned pi, uint32_t key, const struct way *w,
 	a->first_ns = w->first_ns;
 	a->last_ns = w->last_ns;
 	a->events = w->events;
-	a->start = w->start;
+	a->first_seq = w->first_seq;
+	a->first_feed = (uint8_t)w->first_feed;
 	a->timeout = timeout;
 	a->nmeasures = p->nmeasures;
 	for (unsigned m = 0; m < p->nmeasures; m++) {
@@ -650,6 +657,7 @@ static void cep_consume(void *state, const struct dd_output *o, struct dd_emit *
 		r.stream = (uint8_t)(DD_MS_WINDOW0 + w);
 		r.streams = (uint16_t)(1u << r.stream);
 		r.key = dd_symtab_intern(&s->syms, o->symbol);
+		r.seq = 0;
 		r.f[DD_MF_TIME] = (int64_t)o->u.window.end_ns;
 		r.f[DD_MF_SOURCE] = o->source;
 		r.f[DD_MF_WIN_START] = (int64_t)o->u.window.start_ns;

@@ -78,7 +78,7 @@ struct dd_mr_rec {
 	uint8_t stream;              /* the stream whose fields f[] holds */
 	uint8_t pad;
 	uint32_t key;
-	uint64_t cause;              /* input position of what made it */
+	uint64_t seq;                /* feed sequence number of the message it came from (0: none) */
 	int64_t f[DD_MR_NFIELDS];
 };
 
