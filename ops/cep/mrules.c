@@ -195,15 +195,18 @@ static void line_marker(struct cc *c, const char *p, const char *eol)
 	const char *q = p + 5;
 	char *e;
 	unsigned long n = strtoul(q, &e, 10);
-	if (e == q || n == 0)
-		return;
+	if (e == q || n == 0 || n > 100000000 || e >= eol || *e != ' ')
+		return; /* not a marker: a comment */
 	while (e < eol && *e == ' ')
 		e++;
 	size_t fl = (size_t)(eol - e);
-	if (fl > 0 && fl < sizeof(c->file)) {
-		memcpy(c->file, e, fl);
-		c->file[fl] = 0;
-	}
+	if (fl == 0 || fl >= sizeof(c->file))
+		return;
+	for (size_t i = 0; i < fl; i++)
+		if ((unsigned char)e[i] < 0x20 || (unsigned char)e[i] > 0x7e)
+			return;
+	memcpy(c->file, e, fl);
+	c->file[fl] = 0;
 	c->line = (unsigned)n - 1; /* the newline that ends the marker counts it */
 }
 
