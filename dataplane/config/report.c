@@ -529,6 +529,10 @@ static void json_patterns(struct dd_jw *w, const struct dd_run *r)
 	dd_jw_open(w, "patterns", '{');
 	dd_jw_strn(w, "rules", pv.img->name, sizeof(pv.img->name));
 	dd_jw_u64(w, "rules_version", pv.img->version);
+	dd_jw_u64(w, "reloads", r->mreloads);
+	dd_jw_u64(w, "reload_failures", r->mreload_failures);
+	if (r->mreload_error != NULL)
+		dd_jw_str(w, "reload_error", r->mreload_error);
 	for (unsigned i = 0; i < dd_cep_op.ncounters; i++)
 		dd_jw_u64(w, dd_cep_op.counter_names[i], pv.cv[i]);
 	for (unsigned i = 0; i < dd_window_op.ncounters; i++)

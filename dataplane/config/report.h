@@ -70,8 +70,10 @@ struct dd_run {
 	unsigned nshards;                   /* 1 (run to completion) or the number of workers */
 	const struct dd_chain *chains;      /* [nshards]: the operators (outputs, counters); may be NULL */
 	const struct dd_chain *pchain;      /* the payment chain; NULL if none */
-	uint64_t reloads, reload_failures;  /* rule reloads put in force, and refused */
+	uint64_t reloads, reload_failures;  /* fraud rule reloads put in force, and refused */
 	const char *reload_error;           /* why the last one was refused (NULL: none was) */
+	uint64_t mreloads, mreload_failures; /* market rule reloads put in force, and refused */
+	const char *mreload_error;
 	const struct dd_rx_stats *rx;
 	uint64_t tsc_hz;
 	const struct dd_tm *tm;             /* telemetry segment for the latency figures; may be NULL */

@@ -63,6 +63,8 @@ struct app {
 	struct dd_mrules *mrules;         /* the market chains' windows and patterns at start (NULL: none) */
 	struct dd_mrules *mrules_live;    /* in force since the last reload (NULL: the start's) */
 	struct dd_mrules *mrules_next;    /* published, not yet in force everywhere */
+	uint64_t mreloads, mreload_failures;
+	char mreload_error[1000];         /* the last market rules refusal */
 	char *mrules_text;                /* their text, journaled */
 	size_t mrules_len;
 	struct dd_frules *rules;          /* the payment chain's rules (compiled at start) */
@@ -89,6 +91,7 @@ struct app {
 	/* snapshots, written by the control thread from its own replay of the journal */
 	uint64_t snap_lsn;
 	uint64_t snap_next;               /* durable LSN at which the next snapshot is due */
+	atomic_bool snap_stop;            /* the snapshot thread ends (set by the control thread) */
 	uint64_t snapshots;
 	uint64_t snapshot_failures;
 	char snap_error[512];
@@ -546,8 +549,8 @@ static int reload_market(struct app *a, char *msg, size_t msglen)
 	atomic_store_explicit(&g_ctl.mrules_acked, 0, memory_order_relaxed);
 	/* pairs with the RX lcore's acquire load: the image is complete before its address is seen */
 	atomic_store_explicit(&g_ctl.mrules_new, (uintptr_t)img, memory_order_release);
-	snprintf(msg, msglen, "reloaded: market rules %s version %u (%u windows, %u patterns); in force from the "
-		 "next event", img->name, img->version, img->nwindows, img->npatterns);
+	snprintf(msg, msglen, "reloaded: %s version %u (%u windows, %u patterns); in force from the next event",
+		 img->name, img->version, img->nwindows, img->npatterns);
 	return 0;
 }
 
@@ -561,14 +564,23 @@ static int reload_market(struct app *a, char *msg, size_t msglen)
 static void reload_rules(struct app *a)
 {
 	char fm[700] = "", mm[700] = "";
+	bool both = a->nchains > a->nshards && a->mrules != NULL;
 	int frc = a->nchains > a->nshards ? reload_fraud(a, fm, sizeof(fm)) : 0;
 	int mrc = a->mrules != NULL ? reload_market(a, mm, sizeof(mm)) : 0;
-	if (frc != 0 || mrc != 0) {
+	if (frc != 0) {
 		a->reload_failures++;
-		snprintf(a->reload_error, sizeof(a->reload_error), "%s", frc != 0 ? fm : mm);
+		snprintf(a->reload_error, sizeof(a->reload_error), "%s", fm);
 	}
-	/* "refused, ..." or "reloaded: ..." for each set there is (fraud first) */
-	snprintf(a->reload_last, sizeof(a->reload_last), "%s%s%s", fm, fm[0] && mm[0] ? "; " : "", mm);
+	if (mrc != 0) {
+		a->mreload_failures++;
+		snprintf(a->mreload_error, sizeof(a->mreload_error), "%s", mm);
+	}
+	/* "refused, ..." or "reloaded: ..." for each rule set there is (fraud first, each named when
+	 * there are both) */
+	if (both)
+		snprintf(a->reload_last, sizeof(a->reload_last), "fraud rules %s; market rules %s", fm, mm);
+	else
+		snprintf(a->reload_last, sizeof(a->reload_last), "%s%s", fm, mm);
 	if (frc != 0 || mrc != 0)
 		dd_log(DD_LOG_WARNING, "rule reload %s", a->reload_last);
 	else
@@ -602,7 +614,7 @@ static int tel_reload(const char *cmd, const char *params, struct rte_tel_data *
 								  : "no payment chain and no market rules: nothing to reload");
 	else
 		rte_tel_data_add_dict_string(d, "result", a->reload_last);
-	rte_tel_data_add_dict_u64(d, "reloads", a->reloads);
+	rte_tel_data_add_dict_u64(d, "reloads", a->reloads + a->mreloads);
 	rte_tel_data_add_dict_u64(d, "reload_failures", a->reload_failures);
 	return 0;
 }
@@ -616,7 +628,7 @@ static void reap_rules(struct app *a)
 	    atomic_load_explicit(&g_ctl.mrules_acked, memory_order_acquire) == a->nshards) {
 		a->mrules_live = a->mrules_next;
 		a->mrules_next = NULL;
-		a->reloads++;
+		a->mreloads++;
 	}
 	/* pairs with the release store of the lcore that put it in force */
 	if (a->rules_next == NULL ||
@@ -667,9 +679,30 @@ static void watchdog_tend(struct watchdog *w, const struct app *a, uint64_t now)
 	sd_notify(0, "WATCHDOG=1");
 }
 
+/*
+ * Snapshots, on a thread of their own: one is a replay of the journal since the last snapshot into
+ * chains of its own, which can take seconds, and the control thread must keep the journal's spare
+ * segment ready meanwhile.
+ */
+static void *snapshot_main(void *arg)
+{
+	struct app *a = arg;
+	/* pairs with the control thread's release store when the lcores are done */
+	while (!atomic_load_explicit(&a->snap_stop, memory_order_acquire)) {
+		rte_delay_us_sleep(10 * 1000);
+		uint64_t durable = dd_journal_durable_lsn(a->journal);
+		if (durable >= a->snap_next)
+			take_snapshot(a, durable);
+	}
+	return NULL;
+}
+
 static void *control_main(void *arg)
 {
 	struct app *a = arg;
+	pthread_t snap;
+	bool have_snap = a->journal != NULL && a->cfg.journal[0] != '\0' && a->cfg.snapshot_every != 0 &&
+			 a->cfg.jsync != DD_JSYNC_OFF && pthread_create(&snap, NULL, snapshot_main, a) == 0;
 	uint64_t hz = rte_get_tsc_hz(), next_cal = rte_get_tsc_cycles() + hz;
 	struct watchdog wd;
 	bool stopping = false;
@@ -704,9 +737,11 @@ static void *control_main(void *arg)
 			dd_log(DD_LOG_ERR, "%s", err);
 			tend_failed = true;
 		}
-		uint64_t durable = dd_journal_durable_lsn(a->journal);
-		if (a->cfg.snapshot_every != 0 && a->cfg.jsync != DD_JSYNC_OFF && durable >= a->snap_next)
-			take_snapshot(a, durable);
+	}
+	if (have_snap) {
+		/* pairs with the snapshot thread's acquire load */
+		atomic_store_explicit(&a->snap_stop, true, memory_order_release);
+		pthread_join(snap, NULL);
 	}
 	return NULL;
 }
@@ -905,6 +940,9 @@ static int report(struct app *a)
 		.reloads = a->reloads,
 		.reload_failures = a->reload_failures,
 		.reload_error = a->reload_error[0] ? a->reload_error : NULL,
+		.mreloads = a->mreloads,
+		.mreload_failures = a->mreload_failures,
+		.mreload_error = a->mreload_error[0] ? a->mreload_error : NULL,
 		.rx = &a->rx->st,
 		.tsc_hz = rte_get_tsc_hz(),
 		.tm = a->tm.hdr != NULL ? &a->tm : NULL,

@@ -81,7 +81,15 @@ struct cep {
 	/* scratch: the new ways of one record, and the completions */
 	uint8_t *next;                    /* DD_MR_MAX_PARTIAL + 1 ways of the largest size */
 	uint8_t *done;                    /* DD_MR_MAX_PARTIAL ways */
+	uint8_t *kscratch;                /* key_bytes: a symbol's area while a reload rearranges it */
 };
+
+static void arm(struct cep *s, unsigned pi, uint32_t key, struct pblock *b);
+
+static inline struct pblock *pblock(struct cep *s, uint32_t key, unsigned pi)
+{
+	return (struct pblock *)(void *)(s->area + (size_t)key * s->p.key_bytes + s->off[pi]);
+}
 
 static size_t way_size(const struct dd_mr_pattern *p)
 {
@@ -107,7 +115,7 @@ static size_t cep_memsize(const void *params)
 		return 0;
 	return ALIGN64(sizeof(struct cep)) + ALIGN64(st) + ALIGN64((size_t)p->keys * p->key_bytes) +
 	       ALIGN64((size_t)p->keys * p->max_patterns * sizeof(struct dd_timer)) +
-	       ALIGN64((DD_MR_MAX_PARTIAL + 1) * MAX_WAY) + ALIGN64(DD_MR_MAX_PARTIAL * MAX_WAY);
+	       ALIGN64((DD_MR_MAX_PARTIAL + 1) * MAX_WAY) + ALIGN64(DD_MR_MAX_PARTIAL * MAX_WAY) + ALIGN64(p->key_bytes);
 }
 
 static int cep_init(void *mem, size_t len, const void *params)
@@ -131,7 +139,32 @@ static int cep_init(void *mem, size_t len, const void *params)
 	s->next = m;
 	m += ALIGN64((DD_MR_MAX_PARTIAL + 1) * MAX_WAY);
 	s->done = m;
+	m += ALIGN64(DD_MR_MAX_PARTIAL * MAX_WAY);
+	s->kscratch = m;
 	return 0;
+}
+
+/*
+ * Is pattern `np` of image `ni` the same as pattern `op` of image `oi` (what its partial matches
+ * mean: program, predicates, slots over the same field names, variables over the same streams)?
+ */
+static bool same_pattern(const struct dd_mrules *ni, const struct dd_mr_pattern *np, const struct dd_mrules *oi,
+			 const struct dd_mr_pattern *op)
+{
+	struct dd_mr_pattern a = *np, b = *op;
+	a.line = b.line = 0; /* where it is written does not matter */
+	if (memcmp(&a, &b, sizeof(a)) != 0)
+		return false;
+	for (unsigned i = 0; i < np->nslots; i++)
+		if (strcmp(ni->gfield[np->slot[i].gfield], oi->gfield[op->slot[i].gfield]) != 0)
+			return false;
+	for (unsigned v = 0; v < np->nvars; v++) {
+		unsigned st = np->var[v].stream;
+		if (st >= DD_MS_WINDOW0 &&
+		    memcmp(&ni->window[st - DD_MS_WINDOW0], &oi->window[st - DD_MS_WINDOW0], sizeof(ni->window[0])) != 0)
+			return false;
+	}
+	return true;
 }
 
 int dd_cep_use(void *state, const struct dd_mrules *img)
@@ -143,26 +176,71 @@ int dd_cep_use(void *state, const struct dd_mrules *img)
 		s->img = img; /* the same rules (recovery hands its chains over): nothing to start again */
 		return 0;
 	}
-	/* drop every partial match of the rules before */
-	for (uint32_t k = 0; s->img != NULL && k < s->syms.n; k++)
-		for (unsigned i = 0; i < s->img->npatterns; i++) {
-			struct pblock *b = (struct pblock *)(void *)(s->area + (size_t)k * s->p.key_bytes + s->off[i]);
-			s->c[C_RELOAD_DROPPED] += b->n;
+	const struct dd_mrules *old = s->img;
+	/* a pattern that stays the same keeps its partial matches and its counts; the others start again */
+	int keep[DD_MR_MAX_PATTERNS];
+	uint32_t noff[DD_MR_MAX_PATTERNS], nsize[DD_MR_MAX_PATTERNS];
+	uint64_t alerts[DD_MR_MAX_PATTERNS] = { 0 }, timeouts[DD_MR_MAX_PATTERNS] = { 0 };
+	size_t off = sizeof(struct khdr);
+	for (unsigned j = 0; img != NULL && j < img->npatterns; j++) {
+		const struct dd_mr_pattern *np = &img->pattern[j];
+		noff[j] = (uint32_t)off;
+		nsize[j] = (uint32_t)way_size(np);
+		off += sizeof(struct pblock) + np->max_partial * nsize[j];
+		keep[j] = -1;
+		for (unsigned i = 0; old != NULL && i < old->npatterns; i++) {
+			if (strcmp(old->pattern[i].name, np->name) != 0)
+				continue;
+			alerts[j] = s->alerts[i]; /* a pattern's counts go on under its name */
+			timeouts[j] = s->timeouts[i];
+			if (same_pattern(img, np, old, &old->pattern[i]))
+				keep[j] = (int)i;
 		}
-	for (uint32_t k = 0; k < s->syms.n; k++)
-		memset(s->area + (size_t)k * s->p.key_bytes + sizeof(struct khdr), 0,
-		       s->p.key_bytes - sizeof(struct khdr));
+	}
+	for (uint32_t k = 0; k < s->syms.n; k++) {
+		uint8_t *area = s->area + (size_t)k * s->p.key_bytes;
+		memcpy(s->kscratch, area, s->p.key_bytes);
+		memset(area + sizeof(struct khdr), 0, s->p.key_bytes - sizeof(struct khdr));
+		bool kept[DD_MR_MAX_PATTERNS] = { false };
+		for (unsigned j = 0; img != NULL && j < img->npatterns; j++) {
+			if (keep[j] < 0)
+				continue;
+			unsigned i = (unsigned)keep[j];
+			memcpy(area + noff[j], s->kscratch + s->off[i],
+			       sizeof(struct pblock) + img->pattern[j].max_partial * nsize[j]);
+			((struct pblock *)(void *)(area + noff[j]))->armed = 0;
+			kept[i] = true;
+		}
+		for (unsigned i = 0; old != NULL && i < old->npatterns; i++)
+			if (!kept[i])
+				s->c[C_RELOAD_DROPPED] += ((const struct pblock *)(const void *)(s->kscratch + s->off[i]))->n;
+	}
+	struct dd_output first[DD_MR_MAX_PATTERNS];
+	for (unsigned j = 0; img != NULL && j < img->npatterns; j++) {
+		memset(&first[j], 0, sizeof(first[j]));
+		for (unsigned i = 0; old != NULL && i < old->npatterns; i++)
+			if (strcmp(old->pattern[i].name, img->pattern[j].name) == 0 && s->first[i].type == DD_OUT_ALERT) {
+				first[j] = s->first[i];
+				first[j].rule = (uint16_t)j;
+			}
+	}
 	memset(s->alerts, 0, sizeof(s->alerts));
 	memset(s->timeouts, 0, sizeof(s->timeouts));
 	memset(s->first, 0, sizeof(s->first));
-	s->timers.n = 0;
-	s->img = img;
-	size_t off = sizeof(struct khdr);
-	for (unsigned i = 0; img != NULL && i < img->npatterns; i++) {
-		s->off[i] = (uint32_t)off;
-		s->wsize[i] = (uint32_t)way_size(&img->pattern[i]);
-		off += sizeof(struct pblock) + img->pattern[i].max_partial * s->wsize[i];
+	for (unsigned j = 0; img != NULL && j < img->npatterns; j++) {
+		s->alerts[j] = alerts[j];
+		s->timeouts[j] = timeouts[j];
+		s->first[j] = first[j];
+		s->off[j] = noff[j];
+		s->wsize[j] = nsize[j];
 	}
+	s->img = img;
+	/* the deadlines of what was kept, again */
+	s->timers.n = 0;
+	for (uint32_t k = 0; img != NULL && k < s->syms.n; k++)
+		for (unsigned j = 0; j < img->npatterns; j++)
+			if (keep[j] >= 0)
+				arm(s, j, k, pblock(s, k, j));
 	return 0;
 }
 
@@ -177,10 +255,6 @@ uint32_t dd_cep_intern(void *state, const char sym[8])
 	return dd_symtab_intern(&s->syms, sym);
 }
 
-static inline struct pblock *pblock(struct cep *s, uint32_t key, unsigned pi)
-{
-	return (struct pblock *)(void *)(s->area + (size_t)key * s->p.key_bytes + s->off[pi]);
-}
 
 static inline struct way *way_at(uint8_t *base, size_t size, unsigned i)
 {
@@ -439,8 +513,9 @@ static bool started_in(const uint32_t *list, unsigned n, uint32_t start)
 }
 
 /*
- * Ways of block b whose deadline is before `limit`: a start with a way waiting behind an absence
- * completes (its first such way is reported); the other starts expire (reported once each with EMIT
+ * Ways of block b whose deadline is before `limit`, oldest partial match first (deadline order): one
+ * with a way waiting behind an absence completes (its first such way is reported; PAST LAST ROW
+ * then drops everything else of the pattern); the others expire (reported once each with EMIT
  * TIMEOUTS, from their first way).
  */
 static void expire(struct cep *s, unsigned pi, uint32_t key, struct pblock *b, uint64_t limit, struct dd_emit *e)
@@ -450,28 +525,29 @@ static void expire(struct cep *s, unsigned pi, uint32_t key, struct pblock *b, u
 	uint8_t *ways = (uint8_t *)(b + 1);
 	uint32_t gone[DD_MR_MAX_PARTIAL];
 	unsigned ngone = 0;
-	bool cleared = false;
-	/* completions first: an absence's way completes its start even behind an earlier way of it */
-	for (unsigned i = 0; i < b->n && !cleared; i++) {
-		const struct way *w = way_at(ways, sz, i);
-		if (w->at != DD_MR_AT_MATCH || w->first_ns + p->within_ns >= limit || started_in(gone, ngone, w->start))
-			continue;
-		alert(s, pi, key, w, w->first_ns + p->within_ns, false, e);
-		gone[ngone++] = w->start;
-		cleared = !p->skip_to_next; /* PAST LAST ROW: everything of this pattern goes */
-	}
-	if (cleared) {
-		b->n = 0;
-		return;
-	}
 	for (unsigned i = 0; i < b->n; i++) {
 		const struct way *w = way_at(ways, sz, i);
 		if (w->first_ns + p->within_ns >= limit || started_in(gone, ngone, w->start))
 			continue;
+		/* the partial match w belongs to: does one of its ways wait behind an absence? */
+		const struct way *done = NULL;
+		for (unsigned j = i; j < b->n && done == NULL; j++) {
+			const struct way *x = way_at(ways, sz, j);
+			if (x->start == w->start && x->at == DD_MR_AT_MATCH)
+				done = x;
+		}
+		gone[ngone++] = w->start;
+		if (done != NULL) {
+			alert(s, pi, key, done, done->first_ns + p->within_ns, false, e);
+			if (!p->skip_to_next) {
+				b->n = 0; /* PAST LAST ROW: everything of this pattern goes */
+				return;
+			}
+			continue;
+		}
 		s->c[C_EXPIRED]++;
 		if (p->emit_timeouts)
 			alert(s, pi, key, w, w->first_ns + p->within_ns, true, e);
-		gone[ngone++] = w->start;
 	}
 	unsigned keep = 0;
 	for (unsigned i = 0; i < b->n; i++) {

@@ -42,10 +42,12 @@ extern const struct dd_op_ops dd_cep_op;
 size_t dd_cep_key_bytes(const struct dd_mrules *img);
 
 /*
- * Run rule set `img` from now on (NULL: no patterns). Every partial match of the rules before is
- * dropped (counted: cep_reload_dropped), unless `img` is the same rules (byte for byte: recovery
- * handing its chains to the daemon), which only moves the pointer. Returns 0, or -ENOSPC (its symbols need more than
- * key_bytes, or it has more patterns than max_patterns: the rules in force stay).
+ * Run rule set `img` from now on (NULL: no patterns). A pattern the same as one of the rules before
+ * (same name, program, predicates and streams) keeps its partial matches; the others' are dropped
+ * (counted: cep_reload_dropped). A pattern's alert counts go on under its name. The same rules
+ * byte for byte (recovery handing its chains to the daemon) only move the pointer. Returns 0, or
+ * -ENOSPC (its symbols need more than key_bytes, or it has more patterns than max_patterns: the
+ * rules in force stay).
  */
 int dd_cep_use(void *state, const struct dd_mrules *img);
 

@@ -52,6 +52,7 @@ struct wop {
 	uint64_t wm;
 	unsigned fired_now;     /* windows fired by the current call */
 	uint64_t c[C__COUNT];
+	uint8_t *kscratch;      /* key_bytes: a symbol's area while a reload rearranges it */
 };
 
 static size_t block_size(const struct dd_mr_window *w)
@@ -74,7 +75,7 @@ static size_t window_memsize(const void *params)
 	if (st == 0 || p->key_bytes < 64 || p->key_bytes > (1u << 20))
 		return 0;
 	return ALIGN64(sizeof(struct wop)) + ALIGN64(st) + ALIGN64((size_t)p->keys * p->key_bytes) +
-	       ALIGN64((size_t)p->keys * DD_MR_MAX_WINDOWS * sizeof(struct dd_timer));
+	       ALIGN64((size_t)p->keys * DD_MR_MAX_WINDOWS * sizeof(struct dd_timer)) + ALIGN64(p->key_bytes);
 }
 
 static int window_init(void *mem, size_t len, const void *params)
@@ -94,6 +95,8 @@ static int window_init(void *mem, size_t len, const void *params)
 	m += ALIGN64((size_t)p->keys * p->key_bytes);
 	s->timers.h = (struct dd_timer *)(void *)m;
 	s->timers.cap = p->keys * DD_MR_MAX_WINDOWS;
+	m += ALIGN64((size_t)p->keys * DD_MR_MAX_WINDOWS * sizeof(struct dd_timer));
+	s->kscratch = m;
 	return 0;
 }
 
@@ -101,6 +104,8 @@ static inline struct wblock *wblock(struct wop *s, uint32_t key, unsigned wi)
 {
 	return (struct wblock *)(void *)(s->area + (size_t)key * s->p.key_bytes + s->off[wi]);
 }
+
+static void arm(struct wop *s, unsigned wi, uint32_t key, struct wblock *b);
 
 int dd_window_use(void *state, const struct dd_mrules *img)
 {
@@ -111,18 +116,44 @@ int dd_window_use(void *state, const struct dd_mrules *img)
 		s->img = img; /* the same rules (recovery hands its chains over): nothing to start again */
 		return 0;
 	}
-	for (uint32_t k = 0; s->img != NULL && k < s->syms.n; k++)
-		for (unsigned i = 0; i < s->img->nwindows; i++)
-			for (unsigned j = 0; j < DD_WINDOW_OPEN; j++)
-				s->c[C_RELOAD_DROPPED] += wblock(s, k, i)->slot[j].used;
-	memset(s->area, 0, (size_t)s->syms.n * s->p.key_bytes);
-	s->timers.n = 0;
-	s->img = img;
+	const struct dd_mrules *old = s->img;
+	/* a window defined the same keeps its open windows and its history; the others start again */
+	int keep[DD_MR_MAX_WINDOWS];
+	uint32_t noff[DD_MR_MAX_WINDOWS];
 	size_t off = 0;
-	for (unsigned i = 0; img != NULL && i < img->nwindows; i++) {
-		s->off[i] = (uint32_t)off;
-		off += block_size(&img->window[i]);
+	for (unsigned j = 0; img != NULL && j < img->nwindows; j++) {
+		noff[j] = (uint32_t)off;
+		off += block_size(&img->window[j]);
+		keep[j] = -1;
+		for (unsigned i = 0; old != NULL && i < old->nwindows; i++)
+			if (memcmp(&old->window[i], &img->window[j], sizeof(img->window[j])) == 0)
+				keep[j] = (int)i;
 	}
+	for (uint32_t k = 0; k < s->syms.n; k++) {
+		uint8_t *area = s->area + (size_t)k * s->p.key_bytes;
+		memcpy(s->kscratch, area, s->p.key_bytes);
+		memset(area, 0, s->p.key_bytes);
+		bool kept[DD_MR_MAX_WINDOWS] = { false };
+		for (unsigned j = 0; img != NULL && j < img->nwindows; j++) {
+			if (keep[j] < 0)
+				continue;
+			memcpy(area + noff[j], s->kscratch + s->off[keep[j]], block_size(&img->window[j]));
+			((struct wblock *)(void *)(area + noff[j]))->armed = 0;
+			kept[keep[j]] = true;
+		}
+		for (unsigned i = 0; old != NULL && i < old->nwindows; i++)
+			for (unsigned j = 0; !kept[i] && j < DD_WINDOW_OPEN; j++)
+				s->c[C_RELOAD_DROPPED] +=
+					((const struct wblock *)(const void *)(s->kscratch + s->off[i]))->slot[j].used;
+	}
+	s->img = img;
+	for (unsigned j = 0; img != NULL && j < img->nwindows; j++)
+		s->off[j] = noff[j];
+	s->timers.n = 0;
+	for (uint32_t k = 0; img != NULL && k < s->syms.n; k++)
+		for (unsigned j = 0; j < img->nwindows; j++)
+			if (keep[j] >= 0)
+				arm(s, j, k, wblock(s, k, j));
 	return 0;
 }
 

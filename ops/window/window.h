@@ -39,8 +39,8 @@ extern const struct dd_op_ops dd_window_op;
 /* Bytes per symbol the windows of `img` need. */
 size_t dd_window_key_bytes(const struct dd_mrules *img);
 
-/* Run the windows of `img` (NULL: none) from now on; open windows are dropped (counted) unless `img`
- * is the same rules byte for byte (only the pointer moves). 0 or -ENOSPC. */
+/* Run the windows of `img` (NULL: none) from now on. A window defined the same as one before keeps
+ * its open windows and its history; the others' are dropped (counted). 0 or -ENOSPC. */
 int dd_window_use(void *state, const struct dd_mrules *img);
 
 /* Tools and tests: feed one record (r->key from dd_window_intern()), move the watermark. */

@@ -12,6 +12,10 @@ usage:
   cep_oracle.py --fuzz N --seed S --dadar-rules BIN
                                               N random (rules, stream) pairs, oracle against BIN
 
+A case (tests/ops/cep_cases/NAME.case) is a rule file, a `--- stream` line, a text stream, a
+`--- expect` line and the expected alert lines (JSON, compared as below), or the one word `error`
+when the rules must be refused.
+
 Exit status: 0 all agreed, 1 a disagreement or error (printed with the rules, the stream and both
 outputs), 2 usage or rule errors, 77 (loudly) when BIN is missing or has no `run` command.
 
@@ -31,52 +35,64 @@ MATCH), only to read off, for the point after each step, its ordered list of *ed
 quantifiers prefer one more, alternation its left branch), each with the attributes of the
 boundaries it crosses: `skip` (some `->` crossed) and `negs` (the `!x` crossed).
 
-A *way* is a path: the records matched so far, each with the step it matched. A start is a record
-that satisfies a first step. For a start and the records that have arrived, a depth-first search
-enumerates its ways in preference order. From a way whose last record is m, the records after m
-are looked at in order (offset k = 1, 2, ...), with the set of *live* edges:
-  1. an edge is killed by a record that satisfies one of its negated variables (Negate);
-  2. the live edges into steps that the record satisfies are the way's next branches, in
-     preference order; if there is one the way has moved on and is not kept (Advance);
-  3. otherwise only the skip-till-next edges and the absence-at-end edges stay live (a strict
-     edge needs the very next record); no live edge left: the way is dead.
-A way that reaches a step after which the end of the pattern is reachable with no `!x` crossed
-completes on that record. A way whose live edges include an end reached across `!x` is *pending
+A *path* is the records matched so far, each with the step it matched; a *way* is a path and the
+one edge after its last step that it waits at. A start is a record that satisfies a first step.
+For a start and the records that have arrived, a depth-first search enumerates its ways in
+preference order. From a path whose last record m matched step s: if an edge after s reaches the
+end of the pattern with no `!x` crossed, the path completes on m (R11). Otherwise, for each edge
+after s in preference order, the way waiting at it looks at the records after m in order:
+  1. a record that satisfies one of the edge's negated variables drops the way (Negate);
+  2. a record that satisfies the edge's step extends the path with it, and the search goes on
+     from the longer path; this way is done (Advance);
+  3. otherwise the way is kept if its edge is skip-till-next or the end across a `!x` (an
+     absence), and dropped if it is strict (it needed the very next record).
+A way still waiting after the last record is live; one waiting at the end across `!x` is *pending
 an absence*: it completes when its start expires (first time + WITHIN < a record's time or the
 watermark) with no such `!x` record seen.
 
-Why this is the spec's "Matching, exactly": the spec keeps every way of every start as a partial
-match, and removes a way only when a record makes its path impossible (steps 2 and 3 of the spec,
-mirrored by 1-3 above) or the whole start goes (expiry, completion of it, or with PAST LAST ROW of
-any start). So the ways the spec holds for a live start are exactly the paths the search finds,
-and in the same order: two ways of one start first differ at one record (a way that advances is
-not kept, so both took that record), where the spec orders them by edge preference like the
-search does. Hence, for every live start, at every record j: it completes at j iff the search
-finds a path completing at j, and the way reported is the first such path in search order.
+Why this is the spec's "Matching, exactly": the spec holds, per start, a list of ways each waiting
+at one next step; a record that satisfies a way replaces it by the ways to every step after it,
+in preference order; a way it does not satisfy is kept or dropped by its own step's contiguity;
+a way behind a `!x` that the record satisfies is dropped. The path and the edge of a way fix the
+records it takes (the first record that satisfies the edge, if nothing drops it first), so the
+spec's ways of a live start are exactly the leaves of this search. They are in the same order:
+two ways of a start first differ at the edge they took after a common path, which preference
+orders, and replacing a way in place by its successors in preference order keeps that
+(lexicographic) order. Hence, for every live start, at every record j: it completes at j iff the
+search finds a path completing at j, and the way reported is the first such path in search order.
 
-Readings of docs/patterns.md (where it is ambiguous; the C engine should agree or the spec say)
+Readings of docs/patterns.md (where it is or was ambiguous; the C engine should agree or the
+spec say)
 ---------------------------------------------------------------------------------------------
 R1  `->` is the attribute of the boundary between two terms of a sequence: `a -> b+` skips till
     the first b, then the b's are strict. An edge that crosses several boundaries (through terms
     that matched nothing: `a -> b? c` from a to c) is skip-till-next if any of them is. An empty
-    iteration of a loop is never taken; of two routes to one step the preferred one's attributes
-    count.
-R2  A way whose next steps mix strict and skip-till-next edges (`a c? -> b` after a) is kept by a
-    record it does not advance on if any live next edge is skip-till-next (or an absence); from
-    then on only those edges remain (the strict `c` needed the very next record).
-R3  A negation belongs to the edges that cross it, not to the whole way: in `a b+ !x c`, a record
-    that is both an x and a b continues the b's (b -> b crosses no `!x`), it only kills b -> c.
-    "A record that is an x ends the partial match, whatever else it is" holds when every live
-    next edge crosses the `!x` (`a -> !x b`: an x that is also a b ends it).
+    iteration of a loop is never taken. Two routes from a step to one next step, through
+    different terms that match nothing, are two ways ("two ways that end in the same place are
+    both kept"): in `a (e? | c? -> f?) d` one way waits for d strictly (through e?), another
+    skipping (through c? -> f?), so a, y, d matches.
+R2  (settled in docs/patterns.md) A partial match is a set of ways, each waiting at ONE next
+    step. A record that satisfies a way's step moves that way on, to one new way per step
+    after it; a way the record does not satisfy is kept iff its own step is skip-till-next (or
+    the end across `!x`, an absence). So `a -> (b c | d)` over a, b, x, d completes at d: the
+    way waiting for d skips b and x, although the way through b died at x; and `a c? -> b`
+    after a waits both for a c (strict: the very next record only) and for a b (skipping). The
+    successors of a way take its place in the list of ways, in preference order (so the list
+    is in the search's order; the "first way" of a start is the first in that order).
+R3  A negation belongs to the ways waiting behind it, not to the whole partial match: in
+    `a b+ !x c`, a record that is both an x and a b moves on the way waiting for another b
+    (b -> b crosses no `!x`); it only drops the way waiting for c. "A record that is an x ends
+    the partial match, whatever else it is" holds when every way of it waits behind the `!x`
+    (`a -> !x b`: an x that is also a b ends it).
 R4  In a predicate, `v.field`, FIRST/LAST/COUNT/SUM/MIN/MAX/AVG(v...) are over the records matched
     *before* the current one ("so far"): the record being tested is not yet matched to v. PREV is
-    the way's last record. In MEASURES they are over the whole match, a bare field and
+    the way's last record. In MEASURES (settled) they are over the whole match, a bare field and
     `v.field` read the last record (of v), PREV(field) the record before the last one.
-R5  COUNT(v) is 0 and SUM(v.field) is 0 before v matched anything; the other references to an
-    unmatched v (v.field, FIRST, LAST, MIN, MAX, AVG), PREV with no record before, and a division
-    or modulo by zero are *undefined*: if any part of a predicate is undefined the whole predicate
+R5  (settled) COUNT(v) is 0 before v matched anything. Every other reference to an unmatched v
+    (v.field, FIRST, LAST, SUM, MIN, MAX, AVG), PREV with no record before, and a division or
+    modulo by zero are *undefined*: if any part of a predicate is undefined the whole predicate
     is false, whatever AND/OR would make of the rest (no short-circuit, no three-valued logic).
-    An undefined MEASURE is reported as 0.
+    An undefined MEASURE is reported as JSON null.
 R6  Division truncates toward zero, `%` takes the sign of the dividend (C99); arithmetic wraps at
     64 bits.
 R7  A string literal compared with (or IN a list tested against) a `reason` value is packed as
@@ -86,25 +102,29 @@ R7  A string literal compared with (or IN a list tested against) a `reason` valu
     take a letter (its code) or an integer.
 R8  Absence at the end: the completion's `last_ns` is the time of the last matched record (the
     JSON's definition), not the deadline (the spec's "event time" is dadar's `event_ns`).
-R9  Expiry is per start (all ways of a start share its first record): if some way of an expiring
-    start is pending an absence, the first such way completes and the start emits no timeout;
-    otherwise, with EMIT TIMEOUTS, *each* of its ways (each is "a partial match of its own") is
-    reported with `"timeout":true`, in way order, `events`/`last_ns`/measures of that way.
-    Expiring starts are handled oldest first; with PAST LAST ROW a completion among them drops
-    every other start (the younger expiring ones without a timeout report). A completion at
-    expiry does not keep the expiring record from starting a match (only a step-3 completion
-    does, as the spec says).
+R9  (settled) Expiry is per start (all ways of a start share its first record): if some way of an
+    expiring start is pending an absence, the first such way completes and the start emits no
+    timeout; otherwise, with EMIT TIMEOUTS, the start is reported once with `"timeout":true`,
+    from its first way (`events`, `last_ns` and measures of that way's path). Expiring starts are
+    handled oldest first; with PAST LAST ROW a completion among them drops every other start
+    (the younger expiring ones without a timeout report). A completion at expiry does not keep
+    the expiring record from starting a match (only a step-3 completion does, as the spec says).
 R10 A single-step start that completes on its own record (`MATCH (s)`) is step 4's; with PAST LAST
     ROW it drops every other partial match, like any completion.
 R11 A way that reaches the end of the pattern completes there even if a greedy quantifier could
     go on (`a b*` completes on a; `a b+` on the first b).
-R12 Keywords are upper case and case sensitive (so `s` can be a variable while `S` is a unit);
-    comments are `#` or `--` to the end of the line. A negation cannot be quantified and cannot
-    be the first step; a pattern that can match no record is an error.
-R13 A record is of exactly the stream named on its line: a `trade` line is not an `any` record
-    (docs/patterns.md does not say how `dadar-rules run` maps lines to `any`). Fields a record's
-    line does not give are 0, and so is a field its stream does not have (PREV(price) read from
-    a record of a stream without `price`).
+R12 (settled) Keywords are case-insensitive (`within 1 s` is `WITHIN 1 S`); names (patterns,
+    variables, streams, fields, measures) are case-sensitive. The spec does not say keywords are
+    reserved; this oracle reads a name by its position, so a variable may be called `s` or
+    `min` and `match` is the trade field (dadar-rules accepts these too). Comments are `#` or
+    `--` to the end of the line. A negation cannot be quantified and cannot be the first step; a
+    pattern that can match no record is an error.
+R13 (settled) Every order, cancel, trade and halt line of the text stream is also an `any`
+    record: one record in two streams (a pattern reading `trade` and `any` sees it once); a
+    `bbo` line is not. A record matched to an `any` variable keeps its own fields (PREV(price)
+    after it, or a bare `price` measure, read a trade's price). Fields a record's line does not
+    give are 0, and so is a field its stream does not have (PREV(price) after a cancel).
+R14 (settled) A variable used both as a step and as a negated step (`a -> !a`) is an error.
 """
 import argparse
 import json
@@ -130,6 +150,7 @@ STREAM_FIELDS = {
     "halt": ("state", "reason"),
     "any": (),
 }
+ANY_STREAMS = ("order", "cancel", "trade", "halt")  # their lines are also `any` records (R13)
 LETTER_FIELDS = ("side", "state", "aggressor")
 
 NS_PER_UNIT = {
@@ -145,8 +166,10 @@ KEYWORDS = {
     "MIN", "AVG", "ABS",
 } | set(NS_PER_UNIT)
 AGGREGATES = ("FIRST", "LAST", "SUM", "MIN", "MAX", "AVG")
+FUNCTIONS = AGGREGATES + ("PREV", "COUNT", "ABS")
 ALERT_KEYS = ("type", "pattern", "symbol", "first_ns", "last_ns", "events", "timeout")
 MAX_WAYS_EXPLORED = 200_000  # a search bigger than this is given up (TooManyWays)
+MAX_ROUTES = 20_000  # routes from one step to its next steps (a bigger MATCH is refused)
 
 
 class RulesError(Exception):
@@ -162,7 +185,7 @@ class TooManyWays(Exception):
 
 
 class Undefined(Exception):
-    """An expression has no value (R5): the predicate is false, the measure 0."""
+    """An expression has no value (R5): the predicate is false, the measure null."""
 
 
 def wrap64(v):
@@ -182,7 +205,7 @@ def c_mod(a, b):
     """C99 `%` on int64: the remainder takes the dividend's sign; modulo zero is undefined."""
     if b == 0:
         raise Undefined("modulo by zero")
-    return wrap64(a - b * int(c_div(a, b)))
+    return wrap64(a - b * c_div(a, b))
 
 
 def pack_reason(text):
@@ -211,7 +234,13 @@ class Token:
     col: int
 
     def is_kw(self, word):
-        return self.kind == "ident" and self.text == word
+        """Is this the keyword `word` (upper case), in any case (R12)?"""
+        return self.kind == "ident" and self.text.upper() == word
+
+    @property
+    def word(self):
+        """The token as a keyword would be compared: identifiers upper cased (R12)."""
+        return self.text.upper() if self.kind == "ident" else self.text
 
 
 TOKEN_RE = re.compile(r"""
@@ -259,7 +288,7 @@ class TokenReader:
     def accept(self, text):
         """Consumes the next token if it is the operator or keyword `text`."""
         tok = self.peek()
-        if tok.text == text and tok.kind in ("op", "ident"):
+        if tok.kind in ("op", "ident") and tok.word == text:
             self.pos += 1
             return True
         return False
@@ -268,10 +297,15 @@ class TokenReader:
         if not self.accept(text):
             raise self.error(f"expected {text!r}, found {self.peek().text or 'end of file'!r}")
 
+    def expect_words(self, *words):
+        for w in words:
+            self.expect(w)
+
     def name(self, what):
-        """Consumes an identifier that is not a keyword."""
+        """Consumes an identifier: a name is read by its position, keywords are not reserved
+        (R12)."""
         tok = self.next()
-        if tok.kind != "ident" or tok.text in KEYWORDS:
+        if tok.kind != "ident":
             raise self.error(f"expected {what}, found {tok.text or 'end of file'!r}", tok)
         return tok.text
 
@@ -284,10 +318,10 @@ class TokenReader:
     def duration(self):
         n = self.integer("a duration")
         tok = self.next()
-        if tok.kind != "ident" or tok.text not in NS_PER_UNIT:
+        if tok.kind != "ident" or tok.word not in NS_PER_UNIT:
             raise self.error("expected a unit: MILLISECONDS, SECONDS, MINUTES, HOURS, MS, S or MIN",
                              tok)
-        return n * NS_PER_UNIT[tok.text]
+        return n * NS_PER_UNIT[tok.word]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -304,6 +338,10 @@ class Scope:
     var_streams: dict          # variable -> stream
     current_fields: set        # fields of the current record (bare `field`)
     prev_fields: set           # fields PREV(field) may read
+    lenient: bool = False      # only find where the expression ends (names checked later)
+
+
+LENIENT = Scope({}, set(), set(), lenient=True)
 
 
 class ExprParser:
@@ -331,12 +369,16 @@ class ExprParser:
             want = "a condition" if typ == "bool" else "an integer expression"
             raise self.r.error(f"expected {want}", tok)
 
+    def require_both(self, lhs, rhs, typ, tok):
+        self.require(lhs, typ, tok)
+        self.require(rhs, typ, tok)
+
     def disjunction(self):
         e = self.conjunction()
         while self.r.peek().is_kw("OR"):
             tok = self.r.next()
             rhs = self.conjunction()
-            self.require(e, "bool", tok), self.require(rhs, "bool", tok)
+            self.require_both(e, rhs, "bool", tok)
             e = ("or", e, rhs)
         return e
 
@@ -345,7 +387,7 @@ class ExprParser:
         while self.r.peek().is_kw("AND"):
             tok = self.r.next()
             rhs = self.negation()
-            self.require(e, "bool", tok), self.require(rhs, "bool", tok)
+            self.require_both(e, rhs, "bool", tok)
             e = ("and", e, rhs)
         return e
 
@@ -364,7 +406,7 @@ class ExprParser:
         if tok.kind == "op" and tok.text in self.COMPARISONS:
             self.r.next()
             rhs = self.additive()
-            self.require(lhs, "int", lhs_tok), self.require(rhs, "int", tok)
+            self.require_both(lhs, rhs, "int", tok)
             lhs, rhs = resolve_literal(lhs, rhs), resolve_literal(rhs, lhs)
             return ("cmp", "!=" if tok.text == "<>" else tok.text, lhs, rhs)
         if tok.is_kw("IN"):
@@ -396,7 +438,7 @@ class ExprParser:
         while self.r.peek().kind == "op" and self.r.peek().text in ("+", "-"):
             tok = self.r.next()
             rhs = self.multiplicative()
-            self.require(e, "int", tok), self.require(rhs, "int", tok)
+            self.require_both(e, rhs, "int", tok)
             e = ("arith", tok.text, resolve_literal(e, None), resolve_literal(rhs, None))
         return e
 
@@ -405,7 +447,7 @@ class ExprParser:
         while self.r.peek().kind == "op" and self.r.peek().text in ("*", "/", "%"):
             tok = self.r.next()
             rhs = self.unary()
-            self.require(e, "int", tok), self.require(rhs, "int", tok)
+            self.require_both(e, rhs, "int", tok)
             e = ("arith", tok.text, resolve_literal(e, None), resolve_literal(rhs, None))
         return e
 
@@ -421,10 +463,10 @@ class ExprParser:
         """An integer, or a duration in ns when a unit follows (MIN( is the function)."""
         n = self.r.integer("a number")
         unit = self.r.peek()
-        if unit.kind == "ident" and unit.text in NS_PER_UNIT and not (
-                unit.text == "MIN" and self.r.peek(1).text == "("):
+        if unit.kind == "ident" and unit.word in NS_PER_UNIT and not (
+                unit.word == "MIN" and self.r.peek(1).text == "("):
             self.r.next()
-            return ("int", n * NS_PER_UNIT[unit.text])
+            return ("int", n * NS_PER_UNIT[unit.word])
         return ("int", n)
 
     def primary(self):
@@ -438,15 +480,12 @@ class ExprParser:
             e = self.disjunction()
             self.r.expect(")")
             return e
-        if tok.kind == "ident" and tok.text in KEYWORDS:
+        if tok.kind == "ident" and tok.word in FUNCTIONS and self.r.peek(1).text == "(":
             return self.function()
         return self.reference()
 
     def function(self):
-        tok = self.r.next()
-        fn = tok.text
-        if fn not in AGGREGATES + ("PREV", "COUNT", "ABS"):
-            raise self.r.error(f"unexpected {fn!r}", tok)
+        fn = self.r.next().word
         self.r.expect("(")
         if fn == "ABS":
             arg_tok = self.r.peek()
@@ -470,7 +509,7 @@ class ExprParser:
         """`field` (the current record's) or `v.field`."""
         name = self.r.name("a field or a variable")
         if self.r.accept("."):
-            if name not in self.scope.var_streams:
+            if name not in self.scope.var_streams and not self.scope.lenient:
                 raise self.r.error(f"unknown variable {name!r}")
             return ("varfield", name, self.var_field(name))
         self.check_field(name, self.scope.current_fields, "the record")
@@ -478,18 +517,25 @@ class ExprParser:
 
     def variable(self):
         v = self.r.name("a variable")
-        if v not in self.scope.var_streams:
+        if v not in self.scope.var_streams and not self.scope.lenient:
             raise self.r.error(f"unknown variable {v!r}")
         return v
 
     def var_field(self, v):
         f = self.r.name("a field")
-        self.check_field(f, fields_of(self.scope.var_streams[v]), f"variable {v}")
+        if not self.scope.lenient:
+            self.check_field(f, fields_of(self.scope.var_streams[v]), f"variable {v}")
         return f
 
     def check_field(self, f, allowed, owner):
-        if f not in allowed:
+        if f not in allowed and not self.scope.lenient:
             raise self.r.error(f"{owner} has no field {f!r}")
+
+
+def in_stream(rec, stream):
+    """Is the record one of `stream`'s? A line of order, cancel, trade or halt is also an `any`
+    record (R13)."""
+    return rec["stream"] == stream or (stream == "any" and rec["stream"] in ANY_STREAMS)
 
 
 def fields_of(stream):
@@ -577,10 +623,10 @@ def evaluate(e, ctx):
 
 
 def aggregate(fn, vals):
-    if fn == "SUM":
-        return wrap64(sum(vals))
     if not vals:
         raise Undefined(f"{fn} over no record")
+    if fn == "SUM":
+        return wrap64(sum(vals))
     if fn == "AVG":
         return c_div(sum(vals), len(vals))
     return {"FIRST": vals[0], "LAST": vals[-1], "MIN": min(vals), "MAX": max(vals)}[fn]
@@ -612,6 +658,15 @@ class RegexParser:
 
     def __init__(self, reader, variables):
         self.r, self.variables = reader, variables  # variables: set, filled as they are seen
+        self.steps, self.negated = set(), set()
+
+    def note(self, v, negated, tok):
+        """Records a use of v; a variable both a step and a negated step is an error (R14)."""
+        mine, other = (self.negated, self.steps) if negated else (self.steps, self.negated)
+        if v in other:
+            raise self.r.error(f"variable {v} is both a step and a negated step", tok)
+        mine.add(v)
+        self.variables.add(v)
 
     def alternation(self):
         branches = [self.sequence()]
@@ -634,8 +689,9 @@ class RegexParser:
 
     def item(self):
         if self.r.accept("!"):
+            tok = self.r.peek()
             v = self.r.name("a variable after `!`")
-            self.variables.add(v)
+            self.note(v, True, tok)
             if self.quantifier_follows():
                 raise self.r.error("a negated step cannot be quantified")
             return ("neg", v)
@@ -643,8 +699,9 @@ class RegexParser:
             atom = self.alternation()
             self.r.expect(")")
         else:
+            tok = self.r.peek()
             atom = ("var", self.r.name("a variable"))
-            self.variables.add(atom[1])
+            self.note(atom[1], False, tok)
         return self.quantified(atom)
 
     def quantifier_follows(self):
@@ -751,29 +808,35 @@ class Program:
             self.patch(s, s + 1, len(self.code))
 
     def edges_from(self, pc):
-        """The ordered edges reachable from instruction pc without consuming a record (R1)."""
-        edges, seen = [], set()
+        """The ordered edges reachable from instruction pc without consuming a record (R1): one
+        per route, a route that comes back to an instruction it passed (an empty iteration of a
+        loop) being cut; of routes with the same step and attributes the first is kept."""
+        edges, routes = [], [0]
 
-        def walk(pc, skip, negs):
-            if pc in seen:  # an empty loop iteration, or a worse route to a visited point
+        def walk(pc, skip, negs, passed):
+            if pc in passed:
                 return
-            seen.add(pc)
+            routes[0] += 1
+            if routes[0] > MAX_ROUTES:
+                raise RulesError(f"1:1: MATCH has over {MAX_ROUTES} routes (too big for this oracle)")
+            passed = passed | {pc}
             ins = self.code[pc]
-            if ins[0] == "step":
-                edges.append(Edge(pc, ins[1], skip, negs))
-            elif ins[0] == "match":
-                edges.append(Edge(None, None, skip, negs))
+            if ins[0] in ("step", "match"):
+                edge = Edge(pc if ins[0] == "step" else None, ins[1] if ins[0] == "step" else None,
+                            skip, negs)
+                if edge not in edges:
+                    edges.append(edge)
             elif ins[0] == "jmp":
-                walk(ins[1], skip, negs)
+                walk(ins[1], skip, negs, passed)
             elif ins[0] == "split":
-                walk(ins[1], skip, negs)
-                walk(ins[2], skip, negs)
+                walk(ins[1], skip, negs, passed)
+                walk(ins[2], skip, negs, passed)
             elif ins[0] == "skip":
-                walk(pc + 1, True, negs)
+                walk(pc + 1, True, negs, passed)
             else:
-                walk(pc + 1, skip, negs | {ins[1]})
+                walk(pc + 1, skip, negs | {ins[1]}, passed)
 
-        walk(pc, False, frozenset())
+        walk(pc, False, frozenset(), frozenset())
         return tuple(edges)
 
 
@@ -842,7 +905,7 @@ class RulesParser:
             tok = self.r.peek()
             if tok.kind == "eof":
                 raise self.r.error(f"pattern {name}: missing END")
-            clause = tok.text
+            clause = tok.word
             if clause in seen:
                 raise self.r.error(f"pattern {name}: {clause} given twice")
             seen.add(clause)
@@ -853,48 +916,54 @@ class RulesParser:
         return self.build(name, clauses, start)
 
     def clause(self, clauses):
-        """Reads one clause into `clauses` (by its first keyword); expressions wait for DEFINE."""
+        """Reads one clause into `clauses`, keyed by its first keyword."""
         tok = self.r.next()
-        word = tok.text
-        if word == "PARTITION":
-            self.r.expect("BY")
-            if self.r.name("symbol") != "symbol":
-                raise self.r.error("only PARTITION BY symbol is supported", tok)
-            clauses[word] = True
-        elif word == "MATCH":
-            self.r.expect("(")
-            used = set()
-            tree = RegexParser(self.r, used).alternation()
-            self.r.expect(")")
-            clauses[word] = (tree, used, tok)
-        elif word == "DEFINE":
-            clauses[word] = self.defines()
-        elif word == "WITHIN":
-            clauses[word] = self.r.duration()
-            if clauses[word] <= 0:
-                raise self.r.error("WITHIN must be positive", tok)
-        elif word == "AFTER":
-            for w in ("MATCH", "SKIP"):
-                self.r.expect(w)
-            if self.r.accept("PAST"):
-                self.r.expect("LAST"), self.r.expect("ROW")
-                clauses[word] = True
-            else:
-                self.r.expect("TO"), self.r.expect("NEXT"), self.r.expect("ROW")
-                clauses[word] = False
-        elif word == "MAX":
-            self.r.expect("PARTIAL")
-            n = self.r.integer("MAX PARTIAL's count")
-            if not 1 <= n <= 64:
-                raise self.r.error("MAX PARTIAL is 1..64", tok)
-            clauses[word] = n
-        elif word == "EMIT":
-            self.r.expect("TIMEOUTS")
-            clauses[word] = True
-        elif word == "MEASURES":
-            clauses[word] = self.skip_list()
-        else:
-            raise self.r.error(f"unexpected {word!r} in a pattern", tok)
+        readers = {
+            "PARTITION": self.partition_clause, "MATCH": self.match_clause,
+            "DEFINE": lambda tok: self.defines(), "WITHIN": self.within_clause,
+            "AFTER": self.after_clause, "MAX": self.max_partial_clause,
+            "EMIT": lambda tok: self.r.expect_words("TIMEOUTS") or True,
+            "MEASURES": lambda tok: self.skip_list(),
+        }
+        if tok.word not in readers or tok.kind != "ident":
+            raise self.r.error(f"unexpected {tok.text!r} in a pattern", tok)
+        clauses[tok.word] = readers[tok.word](tok)
+
+    def partition_clause(self, tok):
+        self.r.expect_words("BY")
+        if self.r.name("symbol") != "symbol":
+            raise self.r.error("only PARTITION BY symbol is supported", tok)
+        return True
+
+    def match_clause(self, tok):
+        """MATCH ( regex ): the tree, the variables it names and where it is."""
+        self.r.expect("(")
+        used = set()
+        tree = RegexParser(self.r, used).alternation()
+        self.r.expect(")")
+        return (tree, used, tok)
+
+    def within_clause(self, tok):
+        ns = self.r.duration()
+        if ns <= 0:
+            raise self.r.error("WITHIN must be positive", tok)
+        return ns
+
+    def after_clause(self, tok):
+        """AFTER MATCH SKIP PAST LAST ROW (True) or TO NEXT ROW (False)."""
+        self.r.expect_words("MATCH", "SKIP")
+        if self.r.accept("PAST"):
+            self.r.expect_words("LAST", "ROW")
+            return True
+        self.r.expect_words("TO", "NEXT", "ROW")
+        return False
+
+    def max_partial_clause(self, tok):
+        self.r.expect_words("PARTIAL")
+        n = self.r.integer("MAX PARTIAL's count")
+        if not 1 <= n <= 64:
+            raise self.r.error("MAX PARTIAL is 1..64", tok)
+        return n
 
     def defines(self):
         """v AS stream [WHERE <tokens>], ...: predicates are parsed once every variable is known."""
@@ -926,20 +995,11 @@ class RulesParser:
                 return items
 
     def skip_expression(self):
-        """Skips an expression (to a top-level `,`, `AS` or clause keyword), returning its start."""
-        start, depth = self.r.pos, 0
-        stops = {"AS", "WITHIN", "AFTER", "MAX", "EMIT", "MEASURES", "END", "MATCH", "PARTITION",
-                 "DEFINE"}
-        while True:
-            tok = self.r.peek()
-            if tok.kind == "eof" or (depth == 0 and (tok.text == "," or (
-                    tok.kind == "ident" and tok.text in stops and not (
-                        tok.text == "MAX" and self.r.peek(1).text == "(")))):
-                if self.r.pos == start:
-                    raise self.r.error("expected an expression")
-                return start
-            depth += {"(": 1, ")": -1}.get(tok.text, 0) if tok.kind == "op" else 0
-            self.r.next()
+        """Reads past an expression, returning where it starts: it is parsed for its syntax only
+        (it ends where the grammar does), and again once every variable is known."""
+        start = self.r.pos
+        ExprParser(self.r, LENIENT).disjunction()
+        return start
 
     def parse_at(self, pos, scope, kind):
         saved, self.r.pos = self.r.pos, pos
@@ -1010,6 +1070,8 @@ def parse_stream(text):
 
 def stream_event(name, values):
     if name == "wm":
+        if "t" not in values:
+            raise ValueError("wm needs t=")
         return ("wm", int(values["t"]))
     rec = {"stream": name, "sym": values.pop("sym", ""), "time": int(values.pop("t", "0"))}
     for key, value in values.items():
@@ -1064,7 +1126,7 @@ class Partition:
     def satisfies(self, var, rec, path):
         """Is rec a `var` given the way's path so far (R4, R5)?"""
         stream, predicate = self.pattern.defines[var]
-        if rec["stream"] != stream:
+        if not in_stream(rec, stream):
             return False
         if predicate is None:
             return True
@@ -1081,12 +1143,14 @@ class Partition:
     def search(self, start, horizon):
         """Every way of the start at index `start` over records up to `horizon`, in preference
         order: the completed ones (on their last record) and the live ones."""
+        self.explored = 0
         rec = self.records[start]
         for e in self.pattern.first_edges:
             if self.satisfies(e.var, rec, ()):
                 yield from self.extend((Step(start, e.pc, e.var),), horizon)
 
     def extend(self, path, horizon):
+        """The ways after `path` (its last record matched), in preference order."""
         self.explored += 1
         if self.explored > MAX_WAYS_EXPLORED:
             raise TooManyWays(f"{self.pattern.name}/{self.symbol}: over {MAX_WAYS_EXPLORED} ways")
@@ -1094,19 +1158,21 @@ class Partition:
         if any(e.final and not e.negs for e in edges):
             yield Found(path, completed=True)  # R11
             return
-        live = edges
+        for e in edges:
+            yield from self.wait(path, e, horizon)
+
+    def wait(self, path, edge, horizon):
+        """The way waiting at `edge` after `path`, over the records up to `horizon` (R2, R3)."""
         for k in range(path[-1].index + 1, horizon + 1):
             rec = self.records[k]
-            live = [e for e in live if not self.kills(e, rec, path)]
-            taken = [e for e in live if not e.final and self.satisfies(e.var, rec, path)]
-            if taken:
-                for e in taken:
-                    yield from self.extend(path + (Step(k, e.pc, e.var),), horizon)
-                return
-            live = [e for e in live if e.skip or e.final]  # R2
-            if not live:
-                return
-        yield Found(path, completed=False, pending_absence=any(e.final for e in live))
+            if self.kills(edge, rec, path):
+                return  # Negate
+            if not edge.final and self.satisfies(edge.var, rec, path):
+                yield from self.extend(path + (Step(k, edge.pc, edge.var),), horizon)
+                return  # Advance: the way has moved on
+            if not (edge.skip or edge.final):
+                return  # strict: it needed this record
+        yield Found(path, completed=False, pending_absence=edge.final)
 
     def can_start(self, index):
         rec = self.records[index]
@@ -1145,8 +1211,8 @@ class Partition:
                 alerts.append(self.alert(pending[0].path, timeout=False))
                 if self.pattern.past_last_row:
                     self.starts.clear()
-            elif self.pattern.emit_timeouts:
-                alerts += [self.alert(f.path, timeout=True) for f in leaves]
+            elif self.pattern.emit_timeouts and leaves:
+                alerts.append(self.alert(leaves[0].path, timeout=True))  # once, its first way
         return alerts
 
     def advance(self, j):
@@ -1181,7 +1247,7 @@ class Partition:
             try:
                 out[name] = evaluate(e, ctx)
             except Undefined:
-                out[name] = 0  # R5
+                out[name] = None  # R5
         return out
 
 
@@ -1207,7 +1273,7 @@ class Oracle:
             self.symbols.append(value["sym"])
         alerts = []
         for p in self.patterns:
-            if value["stream"] in p.streams:
+            if any(in_stream(value, s) for s in p.streams):
                 alerts += self.partition(p, value["sym"]).on_record(value)
         return alerts
 
@@ -1304,12 +1370,16 @@ def run_tool(tool, rules_text, stream_text):
             continue
         if obj.get("type") == "alert":
             alerts.append(obj)
-        evicted += int(obj.get("cep_evicted", 0) or 0) if obj.get("type") == "counters" else 0
+        elif obj.get("type") == "counters":
+            evicted += int(obj.get("cep_evicted") or 0)
     return alerts, evicted, raw
 
 
 # ---------------------------------------------------------------------------------------------
-# Hand-written cases: RULES, `--- stream`, STREAM, `--- expect`, expected alert lines
+# Hand-written cases: RULES, `--- stream`, STREAM, `--- expect`, then the expected alert lines,
+# or the one word `error` when the rules must be refused.
+
+RULE_ERROR = re.compile(r":\d+:\d+: ")  # dadar-rules' FILE:LINE:COLUMN: message
 
 
 @dataclass
@@ -1318,6 +1388,7 @@ class Case:
     rules: str
     stream: str
     expected: list
+    error: bool = False
 
 
 def read_case(path):
@@ -1325,15 +1396,19 @@ def read_case(path):
     m = re.fullmatch(r"(?s)(.*?)^--- stream[ \t]*\n(.*?)^--- expect[ \t]*\n(.*)", text, re.M)
     if not m:
         raise ValueError(f"{path}: needs `--- stream` and `--- expect` lines")
-    expected = []
+    expected, error = [], False
     for lineno, line in enumerate(m.group(3).splitlines(), 1):
         line = line.strip()
-        if line and not line.startswith("#"):
+        if line == "error" and not expected:
+            error = True
+        elif line and not line.startswith("#"):
+            if error:
+                raise ValueError(f"{path}: expect line {lineno}: nothing may follow `error`")
             try:
                 expected.append(json.loads(line))
             except ValueError as e:
                 raise ValueError(f"{path}: expect line {lineno}: {e}") from None
-    return Case(os.path.basename(path)[:-len(".case")], m.group(1), m.group(2), expected)
+    return Case(os.path.basename(path)[:-len(".case")], m.group(1), m.group(2), expected, error)
 
 
 def read_cases(directory):
@@ -1358,6 +1433,13 @@ def check_cases(directory, tool=None):
     failed = 0
     cases = read_cases(directory)
     for case in cases:
+        if case.error:
+            why = check_error_case(case, tool)
+            if why == "skip":
+                return 77
+            failed += bool(why)
+            print(f"  {'FAIL' if why else 'PASS'}  {case.name}" + (f": {why}" if why else ""))
+            continue
         try:
             names = measure_names_of(case.rules)
             if tool is None:
@@ -1382,6 +1464,24 @@ def check_cases(directory, tool=None):
     return 1 if failed else 0
 
 
+def check_error_case(case, tool):
+    """None if the oracle (tool None) or `tool run` refuses the case's rules, else why not."""
+    if tool is None:
+        try:
+            parse_rules(case.rules)
+        except RulesError:
+            return None
+        return "the oracle accepts the rules"
+    try:
+        run_tool(tool, case.rules, case.stream)
+    except ToolMissing as e:
+        print(f"SKIP: {e}")
+        return "skip"
+    except RuntimeError as e:
+        return None if RULE_ERROR.search(str(e)) else f"not a rule error: {e}"
+    return f"{tool} accepts the rules"
+
+
 def expression_selftest():
     """The evaluator's C semantics on a few values (R5, R6, R7); returns failures."""
     scope = Scope({"v": "trade"}, fields_of("trade"), fields_of("trade"))
@@ -1391,9 +1491,12 @@ def expression_selftest():
         ("-7 / -2 = 3", True), ("price / (shares - 2) = 0", False),
         ("price / (shares - 2) = 0 OR shares = 2", False), ("NOT (shares % 0 = 1)", False),
         ("side = 'B' AND side IN ('S', 'B')", True), ("ABS(price) = 7", True),
-        ("1_000 MS = 1 S AND 2 MIN = 120 SECONDS", True), ("COUNT(v) = 0 AND SUM(v.price) = 0", True),
+        ("1_000 MS = 1 S AND 2 MIN = 120 SECONDS", True), ("COUNT(v) = 0", True),
+        ("SUM(v.price) = 0 OR shares = 2", False),
         ("v.price = 0 OR shares = 2", False), ("PREV(price) = 0 OR shares = 2", False),
         ("price * -1 + shares * 3 - 13 = 0", True), ("(price <> 1) = (shares < 1)", None),
+        ("count(v) = 0 and not (2 min <> 120 s) Or abs(price) = 0", True),  # R12
+        ("1 s = 1_000 Ms AND max(v.price) = 0", False), ("price IN (-7) and v.match = 0", False),
     ]
     failures = 0
     for text, want in checks:
@@ -1423,13 +1526,26 @@ def expression_selftest():
 
 
 FUZZ_VARS = ("a", "b", "c", "d")
-FUZZ_FIELDS = ("price", "shares")
 FUZZ_SYMBOLS = ("AAA", "BBB", "CCC")
+# the small-valued fields the fuzzer reads, per stream a variable may read
+FUZZ_FIELDS = {"trade": ("price", "shares"), "order": ("price", "shares"),
+               "cancel": ("shares", "deleted"), "bbo": ("bid", "ask"), "any": ()}
+FUZZ_STREAMS = ("trade", "trade", "trade", "order", "order", "any", "cancel", "bbo")
 SECOND = 10**9
 
 
+@dataclass
+class FuzzScope:
+    """What a random expression may read: bare fields, variables with their fields, PREV."""
+    current: tuple      # bare fields (the current record's, or in MEASURES the last's)
+    var_fields: dict    # variable -> its small fields (may be empty: `any`)
+    prev: tuple         # fields PREV may read
+    sides: bool         # `side` is a field of the current record
+
+
 class Fuzzer:
-    """Random (rules, stream) pairs over `trade` and `order` with small fields."""
+    """Random (rules, stream) pairs over trade, order, cancel, halt and bbo lines with small
+    fields, and patterns over trade, order, cancel, bbo and any."""
 
     def __init__(self, rng):
         self.rng = rng
@@ -1441,12 +1557,9 @@ class Fuzzer:
 
     def quantifier(self):
         r = self.rng
-        return r.choice([
-            lambda: "?", lambda: "*", lambda: "+",
-            lambda: f"{{{r.randint(1, 3)}}}",
-            lambda: f"{{{r.randint(0, 2)},}}",
-            lambda: (lambda lo: f"{{{lo},{r.randint(max(lo, 1), 3)}}}")(r.randint(0, 2)),
-        ])()
+        lo = r.randint(0, 2)
+        return r.choice(["?", "*", "+", f"{{{lo + 1}}}", f"{{{lo},}}",
+                         f"{{{lo},{r.randint(max(lo, 1), 3)}}}"])
 
     def term(self, pool, depth):
         if depth < 2 and self.chance(0.25):
@@ -1463,81 +1576,135 @@ class Fuzzer:
             parts.append(self.term(pool, depth))
         return " ".join(p for p in parts if p)
 
+    def next_steps(self, pool):
+        """A term with several first steps, to follow a `->` (R2): `(b c | d)`, `b? c`, ..."""
+        r = self.rng
+        x, y, z = (r.choice(pool) for _ in range(3))
+        return r.choice([
+            f"({x} {y} | {z})", f"({x} -> {y} | {z})", f"({x} | {y} {z})", f"({x} | {y})",
+            f"{x}? {y}", f"{x}* {y}", f"{x}? -> {y}", f"({x} {y})? {z}", f"({x} | {y} -> {z})+",
+        ])
+
     def regex(self, pool, negated):
         """A top-level sequence of terms, with negations between them and maybe at the end."""
         n = self.rng.randint(1, 3)
         parts = []
         for k in range(n):
             if k:
-                if self.chance(0.4):
+                skip = self.chance(0.5)
+                if skip:
                     parts.append("->")
                 if negated and self.chance(0.3):
                     parts.append("!" + self.rng.choice(negated))
+                if skip and self.chance(0.5):
+                    parts.append(self.next_steps(pool))
+                    continue
             parts.append(self.term(pool, 0) if self.chance(0.7) else
                          "(" + self.sequence(pool, 1) + ")")
-        if negated and self.chance(0.3):
+        if negated and self.chance(0.4):
             parts.append("!" + self.rng.choice(negated))
         return " ".join(parts)
 
     # -- expressions
 
-    def int_expr(self, vars_, depth):
+    def int_expr(self, sc, depth):
         r = self.rng
         if depth > 0 and self.chance(0.3):
             op = r.choice("+-*/%")
-            return f"({self.int_expr(vars_, depth - 1)} {op} {self.int_expr(vars_, depth - 1)})"
+            return f"({self.int_expr(sc, depth - 1)} {op} {self.int_expr(sc, depth - 1)})"
         if depth > 0 and self.chance(0.1):
-            return f"ABS({self.int_expr(vars_, depth - 1)} - {self.int_expr(vars_, depth - 1)})"
-        v, f = r.choice(vars_), r.choice(FUZZ_FIELDS)
-        return r.choice([
-            f, f, str(r.randint(0, 6)), f"PREV({f})", f"{v}.{f}", f"COUNT({v})",
-            f"{r.choice(AGGREGATES)}({v}.{f})",
-        ])
+            return f"ABS({self.int_expr(sc, depth - 1)} - {self.int_expr(sc, depth - 1)})"
+        choices = [lambda: str(r.randint(0, 6))]
+        if sc.current:
+            choices += [lambda: r.choice(sc.current)] * 2
+        if sc.prev:
+            choices.append(lambda: f"PREV({r.choice(sc.prev)})")
+        if sc.var_fields:
+            choices.append(lambda: f"COUNT({r.choice(list(sc.var_fields))})")
+        with_fields = [v for v, fs in sc.var_fields.items() if fs]
+        if with_fields:
+            def var_ref():
+                v = r.choice(with_fields)
+                f = r.choice(sc.var_fields[v])
+                return r.choice([f"{v}.{f}", f"{r.choice(AGGREGATES)}({v}.{f})"])
+            choices += [var_ref] * 2
+        return r.choice(choices)()
 
-    def condition(self, vars_, depth):
+    def condition(self, sc, depth):
         r = self.rng
         if depth > 0 and self.chance(0.35):
-            lhs, rhs = self.condition(vars_, depth - 1), self.condition(vars_, depth - 1)
+            lhs, rhs = self.condition(sc, depth - 1), self.condition(sc, depth - 1)
             return r.choice([f"({lhs} AND {rhs})", f"({lhs} OR {rhs})", f"NOT ({lhs})"])
-        v = r.choice(vars_)
-        return r.choice([
-            lambda: f"{self.int_expr(vars_, 1)} {r.choice(['=', '!=', '<>', '<', '<=', '>', '>='])} "
-                    f"{self.int_expr(vars_, 1)}",
-            lambda: f"{r.choice(FUZZ_FIELDS)} {r.choice(['<', '>', '<=', '>='])} {r.randint(1, 6)}",
-            lambda: f"side = '{r.choice('BS')}'",
-            lambda: f"side != {v}.side",
-            lambda: f"{r.choice(FUZZ_FIELDS)} IN ({', '.join(str(x) for x in r.sample(range(1, 7), 3))})",
-            lambda: f"time - {v}.time <= {r.choice([500, 1000, 2000])} MILLISECONDS",
-            lambda: f"{r.choice(FUZZ_FIELDS)} > PREV({r.choice(FUZZ_FIELDS)})",
-        ])()
+        choices = [
+            lambda: f"{self.int_expr(sc, 1)} {r.choice(['=', '!=', '<>', '<', '<=', '>', '>='])} "
+                    f"{self.int_expr(sc, 1)}",
+        ]
+        if sc.var_fields:
+            v = r.choice(list(sc.var_fields))
+            choices.append(lambda: f"time - {v}.time <= {r.choice([500, 1000, 2000])} MILLISECONDS")
+        if sc.current:
+            f = r.choice(sc.current)
+            choices += [
+                lambda: f"{f} {r.choice(['<', '>', '<=', '>='])} {r.randint(1, 6)}",
+                lambda: f"{f} IN ({', '.join(str(x) for x in r.sample(range(0, 7), 3))})",
+            ]
+            if f in sc.prev:
+                choices.append(lambda: f"{f} > PREV({f})")
+        if sc.sides:
+            choices.append(lambda: f"side = '{r.choice('BS')}'")
+            sided = [v for v, fs in sc.var_fields.items() if "price" in fs]  # trade, order
+            if sided:
+                choices.append(lambda: f"side != {r.choice(sided)}.side")
+        return r.choice(choices)()
 
     # -- a pattern, a rule file, a stream
 
     def pattern(self, name):
         r = self.rng
         pool = list(FUZZ_VARS[:r.randint(1, 4)])
-        negated = [] if self.chance(0.5) else (["n"] if self.chance(0.7) else pool[:])
+        negated = [] if self.chance(0.4) else (["n"] if self.chance(0.7) else ["n", "m"])
         text = self.regex(pool, negated)
         used = sorted(set(re.findall(r"[a-z]", text)))
-        refs = [v for v in used if v in pool]  # the variables that can have matched a record
+        streams = {v: r.choice(FUZZ_STREAMS) for v in used}
+        refs = {v: FUZZ_FIELDS[streams[v]] for v in used if v in pool}  # can have matched
+        every = tuple(sorted({f for v in used for f in FUZZ_FIELDS[streams[v]]}))
         defines = []
         for v in used:
-            d = f"{v} AS {r.choice(['trade', 'trade', 'order'])}"
+            d = f"{v} AS {streams[v]}"
             if self.chance(0.6):
-                d += f" WHERE {self.condition(refs, r.choice((0, 1, 1, 2)))}"
+                sc = FuzzScope(FUZZ_FIELDS[streams[v]], refs, every,
+                               streams[v] in ("trade", "order"))
+                d += f" WHERE {self.condition(sc, r.choice((0, 1, 1, 2)))}"
             defines.append(d)
         lines = [f"PATTERN {name}", "  PARTITION BY symbol", f"  MATCH ({text})",
                  "  DEFINE " + ",\n         ".join(defines),
                  f"  WITHIN {r.choice(['750 MS', '1 S', '1500 MILLISECONDS', '2 SECONDS', '3 S', '5 S'])}",
                  "  AFTER MATCH SKIP " + r.choice(["PAST LAST ROW", "TO NEXT ROW"]),
                  "  MAX PARTIAL 64"]
-        if self.chance(0.4):
+        if self.chance(0.5):
             lines.append("  EMIT TIMEOUTS")
         n_measures = r.randint(0, 4)
         if n_measures:
-            lines.append("  MEASURES " + ", ".join(
-                f"{self.int_expr(refs, 1)} AS m{k}" for k in range(n_measures)))
-        return "\n".join(lines + ["END"]) + "\n"
+            sc = FuzzScope(every, refs, every, False)
+            measures = [f"PREV({r.choice(every)})" if every and self.chance(0.3) else
+                        self.int_expr(sc, 1) for _ in range(n_measures)]
+            lines.append("  MEASURES " + ", ".join(f"{m} AS m{k}" for k, m in enumerate(measures)))
+        return self.recase("\n".join(lines + ["END"]) + "\n")
+
+    def recase(self, text):
+        """Keywords in upper, lower or mixed case (R12): the names are all lower case."""
+        mode = self.rng.choice(("upper", "upper", "lower", "mixed"))
+        if mode == "upper":
+            return text
+
+        def one(m):
+            w = m.group()
+            if w not in KEYWORDS:
+                return w
+            if mode == "lower":
+                return w.lower()
+            return "".join(c.lower() if self.chance(0.5) else c for c in w)
+        return re.sub(r"\b[A-Z]+\b", one, text)
 
     def rules(self):
         """A rule file this oracle accepts (regex shapes that match nothing are redrawn)."""
@@ -1564,23 +1731,28 @@ class Fuzzer:
                 t = wm
                 continue
             sym = r.choice(symbols)
-            stream = r.choice(["trade", "trade", "order"] + (["halt"] if self.chance(0.1) else []))
-            if stream == "halt":
-                lines.append(f"halt sym={sym} t={t} state=H reason=T1")
-                continue
-            lines.append(f"{stream} sym={sym} t={t} price={r.randint(1, 6)} "
-                         f"shares={r.randint(1, 6)} side={r.choice('BS')}")
+            stream = r.choice(("trade", "trade", "trade", "order", "order", "cancel", "bbo", "halt"))
+            small = lambda: r.randint(1, 6)
+            lines.append(f"{stream} sym={sym} t={t} " + {
+                "trade": lambda: f"price={small()} shares={small()} side={r.choice('BS')}",
+                "order": lambda: f"price={small()} shares={small()} side={r.choice('BS')}",
+                "cancel": lambda: f"ref={small()} shares={small()} deleted={r.randint(0, 1)}",
+                "bbo": lambda: f"bid={small()} ask={small()}",
+                "halt": lambda: f"state={r.choice('HT')} reason=T1",
+            }[stream]())
         if self.chance(0.7):
             lines.append(f"wm t={t + 10 * SECOND}")
         return "\n".join(lines) + "\n"
 
 
-def fuzz(n, seed, tool):
-    """Runs n random cases against `tool run`; returns the exit status."""
+def fuzz(n, seed, tool, show=3):
+    """Runs n random cases against `tool run`, printing the first `show` disagreements in full;
+    returns the exit status."""
     if not os.access(tool, os.X_OK):
         print(f"SKIP: {tool} does not exist (build it first)")
         return 77
     agreed = evicted = too_big = 0
+    failed, alerts, timeouts = [], 0, 0
     for k in range(n):
         fz = Fuzzer(random.Random(f"{seed}:{k}"))
         rules, stream = fz.rules(), fz.stream()
@@ -1591,25 +1763,28 @@ def fuzz(n, seed, tool):
             continue
         try:
             actual, n_evicted, raw = run_tool(tool, rules, stream)
+            why = None if n_evicted else compare_alerts(expected, actual, measure_names_of(rules))
         except ToolMissing as e:
             print(f"SKIP: {e}")
             return 77
         except RuntimeError as e:
-            show_mismatch(f"fuzz case {k} (seed {seed})", rules, stream, expected, [], str(e),
-                          ("oracle", "dadar-rules"))
-            return 1
+            actual, n_evicted, why = [], 0, str(e)
         if n_evicted:
             evicted += 1
             continue
-        why = compare_alerts(expected, actual, measure_names_of(rules))
         if why:
-            show_mismatch(f"fuzz case {k} (seed {seed})", rules, stream, expected, actual, why,
-                          ("oracle", "dadar-rules"))
-            return 1
+            failed.append(k)
+            if len(failed) <= show:
+                show_mismatch(f"fuzz case {k} (seed {seed})", rules, stream, expected, actual, why,
+                              ("oracle", "dadar-rules"))
+            continue
         agreed += 1
-    print(f"fuzz: {n} cases (seed {seed}): {agreed} agreed, {evicted} skipped (cep_evicted), "
-          f"{too_big} skipped (too many ways for the oracle)")
-    return 0
+        alerts += len(expected)
+        timeouts += sum(1 for a in expected if a["timeout"])
+    print(f"fuzz: {n} cases (seed {seed}): {agreed} agreed ({alerts} alerts, {timeouts} of them "
+          f"timeouts), {len(failed)} disagreed{' ' + str(failed[:20]) if failed else ''}, "
+          f"{evicted} skipped (cep_evicted), {too_big} skipped (too many ways for the oracle)")
+    return 1 if failed else 0
 
 
 # ---------------------------------------------------------------------------------------------
