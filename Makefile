@@ -231,7 +231,7 @@ clean:
 
 # ---- installing ----------------------------------------------------------------------------------
 # make install [PREFIX=/usr/local] [DESTDIR=stage]: the binaries to $(PREFIX)/bin, their man pages,
-# the two shipped rule sets to $(PREFIX)/share/dadar/rules, dadar.conf.example to /etc/dadar (never
+# the shipped rule sets to $(PREFIX)/share/dadar/rules, dadar.conf.example to /etc/dadar (never
 # /etc/dadar/dadar.conf itself) and the systemd unit (docs/operations.md, "Running as a service").
 # The unit goes where systemd looks: /lib/systemd/system for PREFIX=/usr (where Debian's packages put
 # units), else $(PREFIX)/lib/systemd/system (on systemd's path for /usr/local; any other prefix needs
@@ -251,7 +251,7 @@ install: $(INST_BIN)
 	install -D -m 0755 -t $(DESTDIR)$(PREFIX)/bin $(INST_BIN) && \
 	install -D -m 0644 -t $(DESTDIR)$(PREFIX)/share/man/man1 $(call INST_MAN,1) && \
 	install -D -m 0644 -t $(DESTDIR)$(PREFIX)/share/man/man5 $(call INST_MAN,5) && \
-	install -D -m 0644 -t $(DESTDIR)$(PREFIX)/share/dadar/rules rules/fraud-paytm.rules rules/fraud-upi.rules && \
+	install -D -m 0644 -t $(DESTDIR)$(PREFIX)/share/dadar/rules rules/fraud-paytm.rules rules/fraud-upi.rules rules/market.rules && \
 	install -D -m 0644 $$t/dadar.conf.example $(DESTDIR)/etc/dadar/dadar.conf.example && \
 	install -D -m 0644 $$t/dadar.service $(DESTDIR)$(UNITDIR)/dadar.service
 	$(Q)[ -e $(DESTDIR)/etc/dadar/dadar.conf ] || echo "install: /etc/dadar/dadar.conf does not exist yet:" \
@@ -262,7 +262,7 @@ uninstall:
 	$(Q)rm -f $(addprefix $(DESTDIR)$(PREFIX)/bin/,$(notdir $(INST_BIN))) \
 		$(addprefix $(DESTDIR)$(PREFIX)/share/man/man1/,$(notdir $(filter %.1,$(INST_TXT)))) \
 		$(addprefix $(DESTDIR)$(PREFIX)/share/man/man5/,$(notdir $(filter %.5,$(INST_TXT)))) \
-		$(DESTDIR)$(PREFIX)/share/dadar/rules/fraud-paytm.rules $(DESTDIR)$(PREFIX)/share/dadar/rules/fraud-upi.rules \
+		$(DESTDIR)$(PREFIX)/share/dadar/rules/fraud-paytm.rules $(DESTDIR)$(PREFIX)/share/dadar/rules/fraud-upi.rules $(DESTDIR)$(PREFIX)/share/dadar/rules/market.rules \
 		$(DESTDIR)/etc/dadar/dadar.conf.example $(DESTDIR)$(UNITDIR)/dadar.service
 	$(Q)rmdir $(DESTDIR)$(PREFIX)/share/dadar/rules $(DESTDIR)$(PREFIX)/share/dadar 2>/dev/null || true
 	$(Q)[ ! -e $(DESTDIR)/etc/dadar/dadar.conf ] || echo "uninstall: kept $(DESTDIR)/etc/dadar/dadar.conf (yours)"

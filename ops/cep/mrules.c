@@ -263,7 +263,7 @@ static void next(struct cc *c)
 		}
 		t->t = T_NUM;
 		t->n = (size_t)(p - s);
-		t->num = (int64_t)v;
+		t->num = over ? INT64_MAX : (int64_t)v;
 		if (over) {
 			c->cur = p;
 			FAIL(c, "number too large");

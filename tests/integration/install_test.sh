@@ -75,7 +75,7 @@ want=()
 for b in $BINS; do want+=("0755 usr/bin/$b"); done
 for p in $PAGES1; do want+=("0644 usr/share/man/man1/$p"); done
 for p in $PAGES5; do want+=("0644 usr/share/man/man5/$p"); done
-want+=("0644 usr/share/dadar/rules/fraud-paytm.rules" "0644 usr/share/dadar/rules/fraud-upi.rules"
+want+=("0644 usr/share/dadar/rules/fraud-paytm.rules" "0644 usr/share/dadar/rules/fraud-upi.rules" "0644 usr/share/dadar/rules/market.rules"
 	"0644 etc/dadar/dadar.conf.example" "0644 lib/systemd/system/dadar.service")
 bad=""
 for w in "${want[@]}"; do

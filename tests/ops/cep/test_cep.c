@@ -108,6 +108,10 @@ static void test_errors_name_file_line_and_column(void **state)
 	assert_string_equal(compile_error("PATTERN p PARTITION BY symbol MATCH (a b) DEFINE a AS trade WITHIN 1 S END\n", err,
 					  sizeof(err)),
 			    "t.rules:1:40: variable b is not in DEFINE");
+	/* a number past 64 bits is an error, never a wrapped value (fuzz_mrules found the overflow) */
+	assert_string_equal(compile_error("PATTERN p PARTITION BY symbol MATCH (a) DEFINE a AS trade "
+					  "WITHIN 99999999999999999999 MINUTES END\n", err, sizeof(err)),
+			    "t.rules:1:66: number too large");
 	assert_string_equal(compile_error("WINDOW w FROM trade TUMBLING 1 MINUTES AGGREGATE avg_prev(volume, 3) AS a END\n",
 					  err, sizeof(err)),
 			    "t.rules:1:59: avg_prev averages an aggregate named before it in this window; 'volume' is not one");
