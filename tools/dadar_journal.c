@@ -30,7 +30,10 @@
 #include "dataplane/config/report.h"
 #include "ops/book/book.h"
 #include "ops/book/book_op.h"
+#include "ops/cep/cep.h"
+#include "ops/cep/symtab.h"
 #include "ops/fraud/fraud.h"
+#include "ops/window/window.h"
 #include "ops/op.h"
 #include "ops/event.h"
 #include "ops/output.h"
@@ -646,6 +649,25 @@ static void print_output(FILE *o, const struct dd_output *out)
 		for (unsigned r = 0, k = 0; r < DD_R__COUNT; r++)
 			if (d->reasons >> r & 1)
 				fprintf(o, "%s%s", k++ ? "," : "", dd_reason_name(r));
+	} else if (out->type == DD_OUT_ALERT || out->type == DD_OUT_WINDOW || out->type == DD_OUT_LATE) {
+		/* names need the rule set: `replay` has them; the dump shows what the record holds */
+		char sym[9], t1[48];
+		dd_symtab_name(out->symbol, sym);
+		if (out->type == DD_OUT_ALERT) {
+			const struct dd_out_alert *a = &out->u.alert;
+			fprintf(o, "symbol=%s pattern#%u v%u first=%s events=%u%s measures=", sym, out->rule, out->rule_version,
+				tod(t1, sizeof(t1), a->first_ns), a->events, a->timeout ? " timeout" : "");
+			for (unsigned m = 0; m < a->nmeasures && m < 4; m++)
+				fprintf(o, m ? ",%lld" : "%lld", (long long)a->measure[m]);
+		} else if (out->type == DD_OUT_WINDOW) {
+			fprintf(o, "symbol=%s window#%u start=%s%s values=", sym, out->rule, tod(t1, sizeof(t1), out->u.window.start_ns),
+				(out->flags & DD_OUTPUT_FLAG_LATE) ? " late" : "");
+			for (unsigned m = 0; m < 6; m++)
+				fprintf(o, m ? ",%lld" : "%lld", (long long)out->u.window.value[m]);
+		} else {
+			fprintf(o, "symbol=%s window#%u record=%s", sym, out->u.late.window,
+				tod(t1, sizeof(t1), out->u.late.time));
+		}
 	} else if (out->type == DD_OUT_TEST) {
 		fprintf(o, "v=%llu,%llu,%llu,%llu,%llu", (unsigned long long)out->u.test.v[0],
 			(unsigned long long)out->u.test.v[1], (unsigned long long)out->u.test.v[2],
@@ -663,8 +685,16 @@ static void print_config(FILE *o, const struct dd_jconfig *c)
 		if (op->id == DD_OP_BOOK && op->len >= DD_BOOK_OP_PARAMS_V1) {
 			struct dd_book_op_params bp;
 			memcpy(&bp, op->params, sizeof(bp));
-			fprintf(o, "(instruments=%u orders=%u levels=%u)", bp.book.max_instruments, bp.book.max_orders,
-				bp.book.max_levels);
+			fprintf(o, "(instruments=%u orders=%u levels=%u%s)", bp.book.max_instruments, bp.book.max_orders,
+				bp.book.max_levels, op->len == sizeof(bp) && bp.trades ? " trades" : "");
+		} else if (op->id == DD_OP_WINDOW && op->len == sizeof(struct dd_window_params)) {
+			struct dd_window_params wp;
+			memcpy(&wp, op->params, sizeof(wp));
+			fprintf(o, "(symbols=%u key_bytes=%u)", wp.keys, wp.key_bytes);
+		} else if (op->id == DD_OP_CEP && op->len == sizeof(struct dd_cep_params)) {
+			struct dd_cep_params cp;
+			memcpy(&cp, op->params, sizeof(cp));
+			fprintf(o, "(symbols=%u key_bytes=%u patterns<=%u)", cp.keys, cp.key_bytes, cp.max_patterns);
 		}
 	}
 	for (unsigned i = 0; i < c->payment.nops && i < DD_CHAIN_MAX_OPS; i++) {
@@ -737,13 +767,18 @@ static int dump_record(void *ctx, const struct dd_jrec *r, const uint8_t *p, siz
 	case DD_JREC_RULES: {
 		struct dd_jrules h;
 		memcpy(&h, p, sizeof(h));
+		char chain[24];
+		if (h.chain == DD_JRULES_MARKET)
+			snprintf(chain, sizeof(chain), "market");
+		else
+			snprintf(chain, sizeof(chain), "chain=%u", h.chain);
 		if (h.nchunks == 0) {
 			char name[64];
 			dd_jrules_name(name, sizeof(name), h.text_hash, h.total_len);
-			printf("reload chain=%u: the rules in %s (%u bytes)", h.chain, name, h.total_len);
+			printf("reload %s: the rules in %s (%u bytes)", chain, name, h.total_len);
 		} else {
-			printf("chain=%u chunk %u of %u, %u of %u bytes, text fnv1a=%08x", h.chain, h.chunk + 1, h.nchunks,
-			       h.len, h.total_len, h.text_hash);
+			printf("%s chunk %u of %u, %u of %u bytes, text fnv1a=%08x", chain, h.chunk + 1, h.nchunks, h.len,
+			       h.total_len, h.text_hash);
 		}
 		break;
 	}
