@@ -34,15 +34,17 @@ struct way {
 };
 #define WAY_HDR sizeof(struct way)
 
-/* Per symbol and pattern. */
+/* Per symbol and pattern: the headers of a symbol's patterns sit together (a record read by
+ * several patterns touches one or two cache lines for them), their ways after. */
 struct pblock {
 	uint8_t n;          /* ways */
 	uint8_t armed;      /* has a timer */
 	uint16_t pad;
 	uint32_t starts;    /* partial matches started (numbers them) */
+	uint64_t first_min; /* the oldest way's first record time (n > 0): expiry is due after it + WITHIN */
 };
 
-/* Per symbol: the latest top of book per feed, then one pblock + ways per pattern. */
+/* Per symbol: the latest top of book per feed, the pblocks of every pattern, then their ways. */
 struct khdr {
 	int64_t bid[MAX_SOURCES], ask[MAX_SOURCES];
 };
@@ -71,7 +73,7 @@ struct cep {
 	struct dd_symtab syms;
 	struct dd_timers timers;
 	uint8_t *area;                    /* keys x key_bytes */
-	uint32_t off[DD_MR_MAX_PATTERNS]; /* pattern i's pblock in a symbol's area */
+	uint32_t off[DD_MR_MAX_PATTERNS]; /* pattern i's ways in a symbol's area */
 	uint32_t wsize[DD_MR_MAX_PATTERNS];
 	uint64_t wm;
 	uint64_t c[C__COUNT];
@@ -88,7 +90,12 @@ static void arm(struct cep *s, unsigned pi, uint32_t key, struct pblock *b);
 
 static inline struct pblock *pblock(struct cep *s, uint32_t key, unsigned pi)
 {
-	return (struct pblock *)(void *)(s->area + (size_t)key * s->p.key_bytes + s->off[pi]);
+	return (struct pblock *)(void *)(s->area + (size_t)key * s->p.key_bytes + sizeof(struct khdr)) + pi;
+}
+
+static inline uint8_t *ways_of(struct cep *s, uint32_t key, unsigned pi)
+{
+	return s->area + (size_t)key * s->p.key_bytes + s->off[pi];
 }
 
 static size_t way_size(const struct dd_mr_pattern *p)
@@ -100,9 +107,9 @@ static size_t way_size(const struct dd_mr_pattern *p)
 
 size_t dd_cep_key_bytes(const struct dd_mrules *img)
 {
-	size_t n = sizeof(struct khdr);
+	size_t n = sizeof(struct khdr) + (img != NULL ? img->npatterns : 0) * sizeof(struct pblock);
 	for (unsigned i = 0; img != NULL && i < img->npatterns; i++)
-		n += sizeof(struct pblock) + img->pattern[i].max_partial * way_size(&img->pattern[i]);
+		n += img->pattern[i].max_partial * way_size(&img->pattern[i]);
 	return n;
 }
 
@@ -181,12 +188,12 @@ int dd_cep_use(void *state, const struct dd_mrules *img)
 	int keep[DD_MR_MAX_PATTERNS];
 	uint32_t noff[DD_MR_MAX_PATTERNS], nsize[DD_MR_MAX_PATTERNS];
 	uint64_t alerts[DD_MR_MAX_PATTERNS] = { 0 }, timeouts[DD_MR_MAX_PATTERNS] = { 0 };
-	size_t off = sizeof(struct khdr);
+	size_t off = sizeof(struct khdr) + (img != NULL ? img->npatterns : 0) * sizeof(struct pblock);
 	for (unsigned j = 0; img != NULL && j < img->npatterns; j++) {
 		const struct dd_mr_pattern *np = &img->pattern[j];
 		noff[j] = (uint32_t)off;
 		nsize[j] = (uint32_t)way_size(np);
-		off += sizeof(struct pblock) + np->max_partial * nsize[j];
+		off += np->max_partial * nsize[j];
 		keep[j] = -1;
 		for (unsigned i = 0; old != NULL && i < old->npatterns; i++) {
 			if (strcmp(old->pattern[i].name, np->name) != 0)
@@ -206,14 +213,17 @@ int dd_cep_use(void *state, const struct dd_mrules *img)
 			if (keep[j] < 0)
 				continue;
 			unsigned i = (unsigned)keep[j];
-			memcpy(area + noff[j], s->kscratch + s->off[i],
-			       sizeof(struct pblock) + img->pattern[j].max_partial * nsize[j]);
-			((struct pblock *)(void *)(area + noff[j]))->armed = 0;
+			const struct pblock *ob = (const struct pblock *)(const void *)(s->kscratch + sizeof(struct khdr)) + i;
+			struct pblock *nb = (struct pblock *)(void *)(area + sizeof(struct khdr)) + j;
+			*nb = *ob;
+			nb->armed = 0;
+			memcpy(area + noff[j], s->kscratch + s->off[i], img->pattern[j].max_partial * nsize[j]);
 			kept[i] = true;
 		}
 		for (unsigned i = 0; old != NULL && i < old->npatterns; i++)
 			if (!kept[i])
-				s->c[C_RELOAD_DROPPED] += ((const struct pblock *)(const void *)(s->kscratch + s->off[i]))->n;
+				s->c[C_RELOAD_DROPPED] +=
+					((const struct pblock *)(const void *)(s->kscratch + sizeof(struct khdr)) + i)->n;
 	}
 	struct dd_output first[DD_MR_MAX_PATTERNS];
 	for (unsigned j = 0; img != NULL && j < img->npatterns; j++) {
@@ -374,9 +384,46 @@ static inline bool satisfies(const struct dd_mr_pattern *p, unsigned v, const st
 		return false;
 	if (var->pred_len == 0)
 		return true;
+	static const int64_t none[DD_MR_MAX_SLOTS]; /* a fresh start's slots (COUNT reads 0) */
+	const int64_t *slot = w != NULL ? w->slot : none;
+	if (var->nfast > 0) {
+		/* a conjunction of simple comparisons: no stack code */
+		uint32_t valid = (w != NULL ? w->valid : 0) | p->count_mask;
+		for (unsigned i = 0; i < var->nfast; i++) {
+			const struct dd_mr_term *t = &var->fast[i];
+			int64_t a, b;
+			if (t->lk == DD_MT_FIELD)
+				a = r->f[t->li];
+			else if (t->lk == DD_MT_SLOT) {
+				if (!(valid >> t->li & 1u))
+					return false;
+				a = slot[t->li];
+			} else
+				a = p->konst[t->li];
+			if (t->rk == DD_MT_FIELD)
+				b = r->f[t->ri];
+			else if (t->rk == DD_MT_SLOT) {
+				if (!(valid >> t->ri & 1u))
+					return false;
+				b = slot[t->ri];
+			} else
+				b = p->konst[t->ri];
+			bool ok;
+			switch (t->cmp) {
+			case DD_MO_EQ: ok = a == b; break;
+			case DD_MO_NE: ok = a != b; break;
+			case DD_MO_LT: ok = a < b; break;
+			case DD_MO_LE: ok = a <= b; break;
+			case DD_MO_GT: ok = a > b; break;
+			default: ok = a >= b; break;
+			}
+			if (!ok)
+				return false;
+		}
+		return true;
+	}
 	int64_t x;
-	static const int64_t none[DD_MR_MAX_SLOTS];
-	return dd_mr_eval(p, var->pred_off, var->pred_len, r, w != NULL ? w->slot : none,
+	return dd_mr_eval(p, var->pred_off, var->pred_len, r, slot,
 			  (w != NULL ? w->valid : 0) | p->count_mask, &x) == 1;
 }
 
@@ -512,6 +559,18 @@ static bool started_in(const uint32_t *list, unsigned n, uint32_t start)
 	return false;
 }
 
+/* The block's oldest first record time, after its ways changed. */
+static inline void settle(struct pblock *b, const uint8_t *ways, size_t sz)
+{
+	uint64_t m = UINT64_MAX;
+	for (unsigned i = 0; i < b->n; i++) {
+		const struct way *w = (const struct way *)(const void *)(ways + i * sz);
+		if (w->first_ns < m)
+			m = w->first_ns;
+	}
+	b->first_min = m;
+}
+
 /*
  * Ways of block b whose deadline is before `limit`, oldest partial match first (deadline order): one
  * with a way waiting behind an absence completes (its first such way is reported; PAST LAST ROW
@@ -522,7 +581,7 @@ static void expire(struct cep *s, unsigned pi, uint32_t key, struct pblock *b, u
 {
 	const struct dd_mr_pattern *p = &s->img->pattern[pi];
 	size_t sz = s->wsize[pi];
-	uint8_t *ways = (uint8_t *)(b + 1);
+	uint8_t *ways = ways_of(s, key, pi);
 	uint32_t gone[DD_MR_MAX_PARTIAL];
 	unsigned ngone = 0;
 	for (unsigned i = 0; i < b->n; i++) {
@@ -556,6 +615,7 @@ static void expire(struct cep *s, unsigned pi, uint32_t key, struct pblock *b, u
 			memmove(way_at(ways, sz, keep++), w, sz);
 	}
 	b->n = (uint8_t)keep;
+	settle(b, ways, sz);
 }
 
 static void arm(struct cep *s, unsigned pi, uint32_t key, struct pblock *b)
@@ -563,12 +623,7 @@ static void arm(struct cep *s, unsigned pi, uint32_t key, struct pblock *b)
 	if (b->armed || b->n == 0)
 		return;
 	const struct dd_mr_pattern *p = &s->img->pattern[pi];
-	uint64_t due = UINT64_MAX;
-	for (unsigned i = 0; i < b->n; i++) {
-		const struct way *w = way_at((uint8_t *)(b + 1), s->wsize[pi], i);
-		if (w->first_ns + p->within_ns < due)
-			due = w->first_ns + p->within_ns;
-	}
+	uint64_t due = b->first_min + p->within_ns;
 	/* the due time is the deadline; it passes when the watermark is beyond it */
 	if (dd_timers_push(&s->timers, due + 1, key, pi))
 		b->armed = 1;
@@ -582,11 +637,11 @@ static void run_pattern(struct cep *s, unsigned pi, uint32_t key, const struct d
 	const struct dd_mr_pattern *p = &img->pattern[pi];
 	struct pblock *b = pblock(s, key, pi);
 	size_t sz = s->wsize[pi];
-	uint8_t *ways = (uint8_t *)(b + 1);
+	uint8_t *ways = ways_of(s, key, pi);
 	uint64_t t = (uint64_t)r->f[DD_MF_TIME];
 
 	/* 1. expire: ways whose first record is more than WITHIN before r */
-	if (b->n > 0)
+	if (b->n > 0 && b->first_min + p->within_ns < t)
 		expire(s, pi, key, b, t, e);
 
 	/* 2 and 3. negate and advance, into the next set */
@@ -643,10 +698,6 @@ static void run_pattern(struct cep *s, unsigned pi, uint32_t key, const struct d
 
 	/* 4. start */
 	if (fresh) {
-		uint8_t tmp0[MAX_WAY];
-		struct way *w0 = (struct way *)(void *)tmp0;
-		memset(w0, 0, sz);
-		w0->start = b->starts + 1;
 		unsigned before = ns.n;
 		bool began = false, completed = false;
 		for (unsigned k = 0; k < p->start_len && !completed; k++) {
@@ -656,7 +707,8 @@ static void run_pattern(struct cep *s, unsigned pi, uint32_t key, const struct d
 				continue;
 			uint8_t tmp[MAX_WAY];
 			struct way *x = (struct way *)(void *)tmp;
-			memcpy(x, w0, sz);
+			memset(x, 0, sz);
+			x->start = b->starts + 1;
 			take(img, p, x, v, r);
 			began = true;
 			const struct dd_mr_insn_s *in = &p->prog[c->at];
@@ -672,6 +724,7 @@ static void run_pattern(struct cep *s, unsigned pi, uint32_t key, const struct d
 
 	memcpy(ways, ns.base, ns.n * sz);
 	b->n = (uint8_t)ns.n;
+	settle(b, ways, sz);
 	arm(s, pi, key, b);
 }
 
@@ -686,9 +739,11 @@ void dd_cep_record(void *state, const struct dd_mr_rec *r, struct dd_emit *e)
 		return;
 	}
 	s->c[C_RECORDS]++;
-	for (unsigned i = 0; i < img->npatterns; i++)
-		if (img->pattern[i].stream_mask & r->streams)
-			run_pattern(s, i, r->key, r, e);
+	uint32_t pats = 0;
+	for (uint32_t m = r->streams; m != 0; m &= m - 1)
+		pats |= img->by_stream[__builtin_ctz(m)];
+	for (; pats != 0; pats &= pats - 1)
+		run_pattern(s, (unsigned)__builtin_ctz(pats), r->key, r, e);
 }
 
 void dd_cep_watermark(void *state, uint64_t wm, struct dd_emit *e)
@@ -781,7 +836,7 @@ static void cep_advance(void *state, uint64_t wm, struct dd_emit *e)
  * bindings), then each used symbol's area. The rule set is not in it (the journal has its text);
  * the timers are rebuilt from the areas.
  */
-#define CEP_VERSION 2u
+#define CEP_VERSION 3u
 
 static int cep_save(const void *state, dd_put_fn put, void *ctx)
 {

@@ -644,6 +644,7 @@ static void parse_window(struct cc *c)
 	r->fpos[ws][gfield_find(r, "end", 3)] = DD_MF_WIN_END;
 	r->fpos[ws][gfield_find(r, "late", 4)] = DD_MF_WIN_LATE;
 	r->stream_used |= 1u << w->from;
+	r->window_streams |= 1u << w->from;
 	r->nwindows++;
 }
 
@@ -1364,6 +1365,44 @@ static bool compile_program(struct cc *c, struct rx *x, int root, const struct t
 
 /* ---- patterns ----------------------------------------------------------------------------------- */
 
+/* One operand of a simple comparison: a field, a slot or a constant. */
+static bool operand(uint32_t w, uint8_t *kind, uint16_t *idx)
+{
+	unsigned op = w & 0xff;
+	*idx = (uint16_t)(w >> 8);
+	*kind = op == DD_MO_FIELD ? DD_MT_FIELD : op == DD_MO_SLOT ? DD_MT_SLOT : DD_MT_CONST;
+	return op == DD_MO_FIELD || op == DD_MO_SLOT || op == DD_MO_CONST;
+}
+
+/* The predicate of v as terms, when its code is `x y CMP [x y CMP AND]...` (at most DD_MR_FAST). */
+static void fast_terms(const struct dd_mr_pattern *p, struct dd_mr_var *v)
+{
+	const uint32_t *code = &p->code[v->pred_off];
+	unsigned n = v->pred_len, k = 0, t = 0;
+	v->nfast = 0;
+	while (k + 3 <= n && t < DD_MR_FAST) {
+		struct dd_mr_term *tm = &v->fast[t];
+		unsigned cmp = code[k + 2] & 0xff;
+		if (!operand(code[k], &tm->lk, &tm->li) || !operand(code[k + 1], &tm->rk, &tm->ri) || cmp < DD_MO_EQ ||
+		    cmp > DD_MO_GE)
+			return;
+		tm->cmp = (uint8_t)cmp;
+		t++;
+		k += 3;
+		if (k == n)
+			break;
+		if (t >= 2) { /* the second term and every one after it are followed by AND */
+			if ((code[k] & 0xff) != DD_MO_AND)
+				return;
+			k++;
+			if (k == n)
+				break;
+		}
+	}
+	if (k == n && t > 0)
+		v->nfast = (uint8_t)t;
+}
+
 static bool parse_define(struct cc *c, struct rx *x)
 {
 	struct dd_mr_pattern *p = c->pat;
@@ -1434,6 +1473,7 @@ static bool parse_define(struct cc *c, struct rx *x)
 					p->var[v].pred_off = p->ncode;
 					expr(c);
 					p->var[v].pred_len = (uint16_t)(p->ncode - p->var[v].pred_off);
+					fast_terms(p, &p->var[v]);
 					if (c->failed)
 						return false;
 				}
@@ -1563,6 +1603,9 @@ static void parse_pattern(struct cc *c)
 	if (!compile_program(c, &x, root, &mt))
 		return;
 	r->stream_used |= p->stream_mask;
+	for (unsigned st = 0; st < DD_MS__COUNT; st++)
+		if (p->stream_mask >> st & 1u)
+			r->by_stream[st] |= 1u << r->npatterns;
 	r->npatterns++;
 }
 

@@ -136,13 +136,28 @@ struct dd_mr_insn_s {
 	uint16_t pad;
 };
 
+/*
+ * A predicate that is a conjunction of up to DD_MR_FAST comparisons of a field, a slot or a
+ * constant with another is also kept as terms, evaluated without the stack code (the same result:
+ * a slot without a value makes it false).
+ */
+#define DD_MR_FAST 4
+enum { DD_MT_CONST = 0, DD_MT_FIELD, DD_MT_SLOT };
+struct dd_mr_term {
+	uint8_t cmp;       /* DD_MO_EQ .. DD_MO_GE */
+	uint8_t lk, rk;    /* DD_MT_*: what each side is */
+	uint8_t pad;
+	uint16_t li, ri;   /* field position, slot, or konst index */
+};
+
 struct dd_mr_var {
 	char name[DD_MR_NAME];
 	uint8_t stream;
 	uint8_t negated;   /* used as !v */
 	uint8_t positive;  /* used as a step */
-	uint8_t pad;
+	uint8_t nfast;     /* the predicate as terms (0: only the code) */
 	uint16_t pred_off, pred_len; /* code; len 0: always */
+	struct dd_mr_term fast[DD_MR_FAST];
 };
 
 struct dd_mr_slot {
@@ -199,6 +214,8 @@ struct dd_mrules {
 	uint32_t nwindows, npatterns;
 	uint32_t ngfields;
 	uint32_t stream_used;   /* bit s: some window or pattern reads stream s */
+	uint32_t window_streams; /* bit s: some window reads stream s */
+	uint32_t by_stream[DD_MS__COUNT]; /* bit i: pattern i reads stream s */
 	char gfield[DD_MR_MAX_GFIELDS][DD_MR_NAME];
 	/* position of global field g in a record of stream s, -1: not in it (reads as 0) */
 	int8_t fpos[DD_MS__COUNT][DD_MR_MAX_GFIELDS];

@@ -427,7 +427,14 @@ static void window_apply(void *state, const struct dd_event *ev, struct dd_emit 
 	struct dd_mr_rec r;
 	if (s->img == NULL)
 		return;
-	if (dd_mr_from_event(&s->syms, ev, &r) == 0) {
+	/* only what a window reads is a record here (directories bind symbols whatever) */
+	static const uint32_t stream_of[DD_EV__COUNT] = {
+		[DD_EV_ADD] = 1u << DD_MS_ORDER,	    [DD_EV_CANCEL] = 1u << DD_MS_CANCEL,
+		[DD_EV_DELETE] = 1u << DD_MS_CANCEL,	    [DD_EV_TRADING_STATE] = 1u << DD_MS_HALT,
+		[DD_EV_DIRECTORY] = UINT32_MAX,
+	};
+	if (ev->type >= DD_EV__COUNT || !(stream_of[ev->type] & (s->img->window_streams | (1u << 31))) ||
+	    dd_mr_from_event(&s->syms, ev, &r) == 0) {
 		s->fired_now = 0;
 		if (s->timers.n > 0 && s->timers.h[0].due <= s->wm)
 			due(s, e);
@@ -440,7 +447,8 @@ static void window_consume(void *state, const struct dd_output *o, struct dd_emi
 {
 	struct wop *s = state;
 	struct dd_mr_rec r;
-	if (s->img == NULL || (s->img->stream_used & (1u << DD_MS_TRADE | 1u << DD_MS_BBO)) == 0)
+	if (s->img == NULL || !(s->img->window_streams & (o->type == DD_OUT_TRADE ? 1u << DD_MS_TRADE
+										    : o->type == DD_OUT_BBO ? 1u << DD_MS_BBO : 0)))
 		return;
 	if (dd_mr_from_output(&s->syms, o, &r) == 0)
 		return;

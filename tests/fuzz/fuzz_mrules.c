@@ -52,8 +52,21 @@ static void check_image(const struct dd_mrules *r)
 		}
 		for (unsigned k = 0; k < p->nclos; k++)
 			CHECK(p->clos[k].at == DD_MR_AT_MATCH || (p->clos[k].at < p->nprog && p->prog[p->clos[k].at].op == DD_MI_VAR));
-		for (unsigned v = 0; v < p->nvars; v++)
-			CHECK((unsigned)p->var[v].pred_off + p->var[v].pred_len <= p->ncode && p->var[v].stream < DD_MS__COUNT);
+		for (unsigned v = 0; v < p->nvars; v++) {
+			const struct dd_mr_var *var = &p->var[v];
+			CHECK((unsigned)var->pred_off + var->pred_len <= p->ncode && var->stream < DD_MS__COUNT);
+			CHECK(var->nfast <= DD_MR_FAST && (var->nfast == 0 || var->pred_len > 0));
+			for (unsigned t = 0; t < var->nfast; t++) {
+				const struct dd_mr_term *tm = &var->fast[t];
+				CHECK(tm->cmp >= DD_MO_EQ && tm->cmp <= DD_MO_GE);
+				CHECK(tm->lk != DD_MT_FIELD || tm->li < DD_MR_NFIELDS);
+				CHECK(tm->lk != DD_MT_SLOT || tm->li < p->nslots);
+				CHECK(tm->lk != DD_MT_CONST || tm->li < p->nconst);
+				CHECK(tm->rk != DD_MT_FIELD || tm->ri < DD_MR_NFIELDS);
+				CHECK(tm->rk != DD_MT_SLOT || tm->ri < p->nslots);
+				CHECK(tm->rk != DD_MT_CONST || tm->ri < p->nconst);
+			}
+		}
 		for (unsigned s = 0; s < p->nslots; s++)
 			CHECK(p->slot[s].var < (p->slot[s].kind == DD_MK_PREV2 ? p->nslots : p->nvars + 1u) &&
 			      p->slot[s].gfield < r->ngfields);
