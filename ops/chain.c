@@ -121,6 +121,14 @@ int dd_chain_init(struct dd_chain *c, void *mem, size_t len, const struct dd_cha
 	return 0;
 }
 
+bool dd_chain_pending(const struct dd_chain *c)
+{
+	for (unsigned i = 0; i < c->nops; i++)
+		if (c->op[i].ops->pending != NULL && c->op[i].ops->pending(c->op[i].state))
+			return true;
+	return false;
+}
+
 void *dd_chain_state(const struct dd_chain *c, unsigned id)
 {
 	for (unsigned i = 0; i < c->nops; i++)
@@ -160,7 +168,9 @@ static void run_op(struct dd_chain *c, unsigned k, const struct dd_event *ev, co
 		for (unsigned m = 0; ops->consume != NULL && m < k; m++)
 			while (cur[m] < c->op[m].out_end && c->emit.out[cur[m]].cause == cause[i])
 				ops->consume(op->state, &c->emit.out[cur[m]++], &c->emit);
-		if (tick && ev[i].event_ns > op->watermark) {
+		/* a later tick moves the watermark; one at the same watermark (the RX lcore's, while an
+		 * operator has work pending) lets the operator go on with what it deferred */
+		if (tick && ev[i].event_ns >= op->watermark) {
 			op->watermark = ev[i].event_ns;
 			if (ops->advance != NULL)
 				ops->advance(op->state, op->watermark, &c->emit);

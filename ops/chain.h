@@ -25,8 +25,8 @@
  *
  * Time: watermarks move only with DD_EV_TICK events, which are inputs like any other (made by the RX
  * lcore from the event times it sees, journaled, and broadcast to every shard): a tick later than
- * an operator's watermark moves it and runs a time-driven operator's advance(); ticks are never
- * applied. A shard's watermark is therefore the same in every pipeline shape and in replay, and
+ * an operator's watermark moves it and runs a time-driven operator's advance() (a tick at the same
+ * watermark runs it again, for work it deferred); ticks are never applied. A shard's watermark is therefore the same in every pipeline shape and in replay, and
  * so is every output a time-driven operator makes. Watermarks are event time only.
  */
 
@@ -123,6 +123,9 @@ static inline uint64_t dd_chain_overflow(const struct dd_chain *c)
 {
 	return c->emit.overflow;
 }
+
+/* Has an operator of the chain work due at its watermark that it deferred (op.h: pending)? */
+bool dd_chain_pending(const struct dd_chain *c);
 
 /* State of the first operator of kind `id` in the chain, or NULL. */
 void *dd_chain_state(const struct dd_chain *c, unsigned id);

@@ -19,7 +19,9 @@
  *                              the wall clock, never ev->rx_tsc, never ev->flags).
  *   advance(state, wm, emit)   optional (NULL: not time-driven). The chain's watermark passed
  *                              `wm` (event time, ns): no event earlier than wm is expected any
- *                              more; fire what is due.
+ *                              more; fire what is due. Called again for a tick at the same
+ *                              watermark: it goes on with what pending() said it deferred.
+ *   pending(state)             optional: work due at the watermark deferred by max_out.
  *   apply_run(state, ev[], cause[], n, emit)
  *                              optional: n events in one call, exactly as n calls of apply (a
  *                              tight loop with direct calls: the book's took bench_feed's chain
@@ -43,6 +45,7 @@
  * promise, and the overflow counter is how a broken promise shows.
  */
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -134,6 +137,9 @@ struct dd_op_ops {
 	void (*apply_run)(void *state, const struct dd_event *ev, const uint64_t *cause, unsigned n,
 			  struct dd_emit *e);
 	void (*advance)(void *state, uint64_t watermark_ns, struct dd_emit *e);
+	/* optional: has the operator work due at its watermark that a bound on its outputs made it
+	 * defer (a tick at the same watermark lets it go on)? */
+	bool (*pending)(const void *state);
 	void (*consume)(void *state, const struct dd_output *o, struct dd_emit *e);
 	int (*save)(const void *state, dd_put_fn put, void *ctx);
 	int (*load)(void *state, dd_get_fn get, void *ctx);

@@ -581,6 +581,33 @@ static void rx_mreload(struct dd_rx_ctx *c, uintptr_t img)
 	}
 }
 
+/* Has a chain work deferred at the watermark (a window bound let only so many fire at once)? */
+static bool rx_pending(const struct dd_rx_ctx *c)
+{
+	if (c->nworkers == 0)
+		return dd_chain_pending(c->chain);
+	for (unsigned w = 0; w < c->nworkers; w++)
+		/* pairs with the worker's release store after its run */
+		if (atomic_load_explicit(&c->workers[w].pending, memory_order_acquire))
+			return true;
+	return false;
+}
+
+/*
+ * Between packets, while a chain has work deferred at the watermark: a tick at the same watermark
+ * (journaled like any, at most one per 50 µs) lets it go on. Without it, the windows due when the
+ * input stops would wait for the next input.
+ */
+static void rx_drain_tick(struct dd_rx_ctx *c, uint64_t now)
+{
+	if (c->sink.n != 0 || c->jp.stalled || now - c->drain_tsc < c->tsc_hz / 20000 || !rx_pending(c))
+		return;
+	c->drain_tsc = now;
+	put_tick(c, &c->sink.ev[0], now);
+	c->sink.n = 1;
+	c->sink.flush(&c->sink);
+}
+
 /*
  * Between packets: sources with no event for wm_idle_tsc go idle, and a watermark that moves for
  * it (or, every source idle, with the clock) is a tick of its own, journaled like any input.
@@ -623,6 +650,8 @@ int dd_rx_main(void *arg)
 			dd_feed_poll(&c->feeds[f], now, &c->sink);
 		if (c->wm_idle_tsc != 0 && c->wm_interval != 0 && n == 0)
 			rx_idle_tick(c, now);
+		if (c->wm_interval != 0 && n == 0)
+			rx_drain_tick(c, now);
 		if (now >= c->tm.next_publish)
 			dd_rx_publish(c, now);
 		/* pairs with the control thread's release store of a reloaded image */
@@ -639,6 +668,21 @@ int dd_rx_main(void *arg)
 		dd_feed_poll(&c->feeds[f], UINT64_MAX, &c->sink);
 	if (c->sink.n)
 		c->sink.flush(&c->sink);
+	/* and what the chains deferred at the watermark is done (staged: waiting at most 100 ms for the
+	 * workers to say they are through) */
+	unsigned quiet = 0;
+	for (uint64_t t0 = rte_rdtsc(), now = t0; c->wm_interval != 0 && now - t0 < c->tsc_hz / 10; now = rte_rdtsc()) {
+		bool busy = rx_pending(c);
+		for (unsigned w = 0; w < c->nworkers && !busy; w++)
+			busy = rte_ring_count(c->workers[w].ring) > 0;
+		/* twice quiet, 50 µs apart: a worker between its dequeue and its run has had time to say */
+		if (!busy && ++quiet == 2)
+			break;
+		if (busy)
+			quiet = 0;
+		rx_drain_tick(c, now);
+		rte_delay_us_block(50);
+	}
 	if (c->jp.ring != NULL) {
 		jfeedpos(c, rte_rdtsc());
 		jpush(&c->jp, c->ctl);
@@ -742,6 +786,8 @@ static unsigned worker_do_work(struct dd_worker_ctx *w)
 	if (m > 0) {
 		dd_chain_run(w->chain, ev, cause, m);
 		jadd_outputs(&w->jp, w->chain, t1);
+		/* pairs with the RX lcore's acquire load (rx_pending) */
+		atomic_store_explicit(&w->pending, dd_chain_pending(w->chain), memory_order_release);
 	}
 	uint64_t tp = rte_rdtsc();
 	if (np > 0) {

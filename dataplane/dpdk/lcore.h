@@ -122,6 +122,7 @@ struct dd_worker_ctx {
 	uint64_t bursts;                /* non-empty dequeues */
 	uint64_t ring_high_water;       /* most events seen in the ring at a dequeue */
 	uint64_t ring_used;             /* events in the ring at the last dequeue */
+	alignas(64) atomic_bool pending; /* its chain has work deferred at the watermark (for the RX lcore) */
 };
 
 struct dd_rx_ctx {
@@ -163,6 +164,7 @@ struct dd_rx_ctx {
 	uint32_t idle_mask;             /* sources idle now (those, and those too far behind) */
 	uint64_t wm_now;                /* the pipeline's watermark as last computed */
 	uint64_t tick_last;             /* event time of the last tick */
+	uint64_t drain_tsc;             /* when the last tick for deferred work was made */
 	struct dd_event *tickbuf;       /* 2 * DD_RX_EVENTS: a flush with its ticks in place */
 	/* run to completion */
 	struct dd_chain *chain;

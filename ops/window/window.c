@@ -460,6 +460,13 @@ static void window_advance(void *state, uint64_t wm, struct dd_emit *e)
 	dd_window_watermark(state, wm, e);
 }
 
+/* Windows due that one call's bound left (they fire at the next event or tick). */
+static bool window_pending(const void *state)
+{
+	const struct wop *s = state;
+	return s->img != NULL && s->timers.n > 0 && s->timers.h[0].due <= s->wm;
+}
+
 #define WINDOW_VERSION 1u
 
 static int window_save(const void *state, dd_put_fn put, void *ctx)
@@ -522,6 +529,7 @@ const struct dd_op_ops dd_window_op = {
 	.init = window_init,
 	.apply = window_apply,
 	.advance = window_advance,
+	.pending = window_pending,
 	.consume = window_consume,
 	.save = window_save,
 	.load = window_load,
