@@ -387,40 +387,48 @@ static inline bool satisfies(const struct dd_mr_pattern *p, unsigned v, const st
 	static const int64_t none[DD_MR_MAX_SLOTS]; /* a fresh start's slots (COUNT reads 0) */
 	const int64_t *slot = w != NULL ? w->slot : none;
 	if (var->nfast > 0) {
-		/* a conjunction of simple comparisons: no stack code */
+		/* an OR of ANDs of comparisons: no stack code; as with it, a slot without a value or a
+		 * product that overflows anywhere makes the whole predicate false */
 		uint32_t valid = (w != NULL ? w->valid : 0) | p->count_mask;
+		uint32_t group_false = 0;
 		for (unsigned i = 0; i < var->nfast; i++) {
 			const struct dd_mr_term *t = &var->fast[i];
-			int64_t a, b;
-			if (t->lk == DD_MT_FIELD)
-				a = r->f[t->li];
-			else if (t->lk == DD_MT_SLOT) {
-				if (!(valid >> t->li & 1u))
+			int64_t val[2];
+			for (unsigned side = 0; side < 2; side++) {
+				const struct dd_mr_operand *o = side ? &t->r : &t->l;
+				int64_t x[2];
+				for (unsigned j = 0; j < 2; j++) {
+					uint8_t k = j ? o->k2 : o->k1;
+					uint16_t idx = j ? o->i2 : o->i1;
+					if (k == DD_MT_FIELD)
+						x[j] = r->f[idx];
+					else if (k == DD_MT_SLOT) {
+						if (!(valid >> idx & 1u))
+							return false;
+						x[j] = slot[idx];
+					} else
+						x[j] = p->konst[idx];
+					if (o->k2 == DD_MT_NONE)
+						break;
+				}
+				if (o->k2 == DD_MT_NONE)
+					val[side] = x[0];
+				else if (__builtin_mul_overflow(x[0], x[1], &val[side]))
 					return false;
-				a = slot[t->li];
-			} else
-				a = p->konst[t->li];
-			if (t->rk == DD_MT_FIELD)
-				b = r->f[t->ri];
-			else if (t->rk == DD_MT_SLOT) {
-				if (!(valid >> t->ri & 1u))
-					return false;
-				b = slot[t->ri];
-			} else
-				b = p->konst[t->ri];
+			}
 			bool ok;
 			switch (t->cmp) {
-			case DD_MO_EQ: ok = a == b; break;
-			case DD_MO_NE: ok = a != b; break;
-			case DD_MO_LT: ok = a < b; break;
-			case DD_MO_LE: ok = a <= b; break;
-			case DD_MO_GT: ok = a > b; break;
-			default: ok = a >= b; break;
+			case DD_MO_EQ: ok = val[0] == val[1]; break;
+			case DD_MO_NE: ok = val[0] != val[1]; break;
+			case DD_MO_LT: ok = val[0] < val[1]; break;
+			case DD_MO_LE: ok = val[0] <= val[1]; break;
+			case DD_MO_GT: ok = val[0] > val[1]; break;
+			default: ok = val[0] >= val[1]; break;
 			}
 			if (!ok)
-				return false;
+				group_false |= 1u << (t->group & 31);
 		}
-		return true;
+		return group_false != (var->ngroups >= 32 ? UINT32_MAX : (1u << var->ngroups) - 1);
 	}
 	int64_t x;
 	return dd_mr_eval(p, var->pred_off, var->pred_len, r, slot,

@@ -1365,42 +1365,86 @@ static bool compile_program(struct cc *c, struct rx *x, int root, const struct t
 
 /* ---- patterns ----------------------------------------------------------------------------------- */
 
-/* One operand of a simple comparison: a field, a slot or a constant. */
-static bool operand(uint32_t w, uint8_t *kind, uint16_t *idx)
+/* The kind of one leaf of the code (a field, a slot or a constant), DD_MT_NONE for anything else. */
+static uint8_t leaf(uint32_t w, uint16_t *idx)
 {
 	unsigned op = w & 0xff;
 	*idx = (uint16_t)(w >> 8);
-	*kind = op == DD_MO_FIELD ? DD_MT_FIELD : op == DD_MO_SLOT ? DD_MT_SLOT : DD_MT_CONST;
-	return op == DD_MO_FIELD || op == DD_MO_SLOT || op == DD_MO_CONST;
+	return op == DD_MO_FIELD ? DD_MT_FIELD : op == DD_MO_SLOT ? DD_MT_SLOT : op == DD_MO_CONST ? DD_MT_CONST : DD_MT_NONE;
 }
 
-/* The predicate of v as terms, when its code is `x y CMP [x y CMP AND]...` (at most DD_MR_FAST). */
+/* An operand at code[k]: a leaf, or two leaves and MUL. Its length in code words, 0 if neither. */
+static unsigned operand(const uint32_t *code, unsigned k, unsigned n, struct dd_mr_operand *o)
+{
+	memset(o, 0, sizeof(*o));
+	if (k >= n || (o->k1 = leaf(code[k], &o->i1)) == DD_MT_NONE)
+		return 0;
+	if (k + 2 < n && leaf(code[k + 1], &o->i2) != DD_MT_NONE && (code[k + 2] & 0xff) == DD_MO_MUL) {
+		o->k2 = leaf(code[k + 1], &o->i2);
+		return 3;
+	}
+	return 1;
+}
+
+/* A comparison at code[k] (operand operand CMP): its length, 0 if there is none. */
+static unsigned term_at(const uint32_t *code, unsigned k, unsigned n, struct dd_mr_term *t)
+{
+	unsigned a = operand(code, k, n, &t->l);
+	unsigned b = a != 0 ? operand(code, k + a, n, &t->r) : 0;
+	if (b == 0 || k + a + b >= n)
+		return 0;
+	unsigned cmp = code[k + a + b] & 0xff;
+	if (cmp < DD_MO_EQ || cmp > DD_MO_GE)
+		return 0;
+	t->cmp = (uint8_t)cmp;
+	return a + b + 1;
+}
+
+/*
+ * The predicate of v as terms, when its code is an OR of ANDs of comparisons: in postfix, every
+ * group is `T [T AND]...`, and an OR follows each group after the first (A B OR C OR; A B C AND OR
+ * is A OR (B AND C)). Anything else (an AND of ORs, NOT, IN, arithmetic beyond one product) stays
+ * with the stack code alone.
+ */
 static void fast_terms(const struct dd_mr_pattern *p, struct dd_mr_var *v)
 {
 	const uint32_t *code = &p->code[v->pred_off];
-	unsigned n = v->pred_len, k = 0, t = 0;
-	v->nfast = 0;
-	while (k + 3 <= n && t < DD_MR_FAST) {
-		struct dd_mr_term *tm = &v->fast[t];
-		unsigned cmp = code[k + 2] & 0xff;
-		if (!operand(code[k], &tm->lk, &tm->li) || !operand(code[k + 1], &tm->rk, &tm->ri) || cmp < DD_MO_EQ ||
-		    cmp > DD_MO_GE)
-			return;
-		tm->cmp = (uint8_t)cmp;
-		t++;
-		k += 3;
-		if (k == n)
-			break;
-		if (t >= 2) { /* the second term and every one after it are followed by AND */
-			if ((code[k] & 0xff) != DD_MO_AND)
+	unsigned n = v->pred_len, k = 0, nt = 0, depth = 0, groups = 0;
+	bool closed = true; /* no group to extend (none yet, or an OR just took the top one) */
+	v->nfast = v->ngroups = 0;
+	while (k < n) {
+		struct dd_mr_term t;
+		unsigned len = term_at(code, k, n, &t);
+		if (len != 0) {
+			if (nt == DD_MR_FAST)
 				return;
-			k++;
-			if (k == n)
-				break;
+			k += len;
+			if (k < n && (code[k] & 0xff) == DD_MO_AND && !closed && depth > 0) {
+				t.group = (uint8_t)(groups - 1); /* extends the group on top */
+				k++;
+			} else {
+				if (groups == 255)
+					return;
+				t.group = (uint8_t)groups++; /* a new group */
+				depth++;
+				closed = false;
+				/* a group's first term may be followed by ANDs of the next terms */
+			}
+			v->fast[nt++] = t;
+			continue;
 		}
+		if ((code[k] & 0xff) == DD_MO_OR && depth >= 2) {
+			depth--;
+			closed = true;
+			k++;
+			continue;
+		}
+		return;
 	}
-	if (k == n && t > 0)
-		v->nfast = (uint8_t)t;
+	if (depth == 1 && nt > 0) {
+		v->nfast = (uint8_t)nt;
+		v->ngroups = (uint8_t)groups;
+	}
 }
 
 static bool parse_define(struct cc *c, struct rx *x)

@@ -137,17 +137,22 @@ struct dd_mr_insn_s {
 };
 
 /*
- * A predicate that is a conjunction of up to DD_MR_FAST comparisons of a field, a slot or a
- * constant with another is also kept as terms, evaluated without the stack code (the same result:
- * a slot without a value makes it false).
+ * A predicate that is an OR of ANDs of up to DD_MR_FAST comparisons in all, each side a field, a
+ * slot, a constant or the product of two of them, is also kept as terms, evaluated without the
+ * stack code (the same result: a slot without a value, or a product that overflows, makes the
+ * whole predicate false).
  */
-#define DD_MR_FAST 4
-enum { DD_MT_CONST = 0, DD_MT_FIELD, DD_MT_SLOT };
+#define DD_MR_FAST 8
+enum { DD_MT_NONE = 0, DD_MT_CONST, DD_MT_FIELD, DD_MT_SLOT };
+struct dd_mr_operand {
+	uint8_t k1, k2;    /* DD_MT_*: the operand, or (k2 not NONE) the product of two */
+	uint16_t i1, i2;   /* field position, slot, or konst index */
+};
 struct dd_mr_term {
 	uint8_t cmp;       /* DD_MO_EQ .. DD_MO_GE */
-	uint8_t lk, rk;    /* DD_MT_*: what each side is */
-	uint8_t pad;
-	uint16_t li, ri;   /* field position, slot, or konst index */
+	uint8_t group;     /* terms of one group are ANDed, groups ORed */
+	uint8_t pad[2];
+	struct dd_mr_operand l, r;
 };
 
 struct dd_mr_var {
@@ -156,6 +161,8 @@ struct dd_mr_var {
 	uint8_t negated;   /* used as !v */
 	uint8_t positive;  /* used as a step */
 	uint8_t nfast;     /* the predicate as terms (0: only the code) */
+	uint8_t ngroups;   /* ... in this many ORed groups */
+	uint8_t pad[3];
 	uint16_t pred_off, pred_len; /* code; len 0: always */
 	struct dd_mr_term fast[DD_MR_FAST];
 };

@@ -56,15 +56,22 @@ static void check_image(const struct dd_mrules *r)
 			const struct dd_mr_var *var = &p->var[v];
 			CHECK((unsigned)var->pred_off + var->pred_len <= p->ncode && var->stream < DD_MS__COUNT);
 			CHECK(var->nfast <= DD_MR_FAST && (var->nfast == 0 || var->pred_len > 0));
+			CHECK(var->nfast == 0 || (var->ngroups >= 1 && var->ngroups <= var->nfast));
 			for (unsigned t = 0; t < var->nfast; t++) {
 				const struct dd_mr_term *tm = &var->fast[t];
-				CHECK(tm->cmp >= DD_MO_EQ && tm->cmp <= DD_MO_GE);
-				CHECK(tm->lk != DD_MT_FIELD || tm->li < DD_MR_NFIELDS);
-				CHECK(tm->lk != DD_MT_SLOT || tm->li < p->nslots);
-				CHECK(tm->lk != DD_MT_CONST || tm->li < p->nconst);
-				CHECK(tm->rk != DD_MT_FIELD || tm->ri < DD_MR_NFIELDS);
-				CHECK(tm->rk != DD_MT_SLOT || tm->ri < p->nslots);
-				CHECK(tm->rk != DD_MT_CONST || tm->ri < p->nconst);
+				CHECK(tm->cmp >= DD_MO_EQ && tm->cmp <= DD_MO_GE && tm->group < var->ngroups);
+				CHECK(t == 0 || tm->group == var->fast[t - 1].group || tm->group == var->fast[t - 1].group + 1);
+				for (unsigned side = 0; side < 2; side++) {
+					const struct dd_mr_operand *o = side ? &tm->r : &tm->l;
+					for (unsigned j = 0; j < 2; j++) {
+						uint8_t k = j ? o->k2 : o->k1;
+						uint16_t i = j ? o->i2 : o->i1;
+						CHECK(j == 1 || k != DD_MT_NONE);
+						CHECK(k != DD_MT_FIELD || i < DD_MR_NFIELDS);
+						CHECK(k != DD_MT_SLOT || i < p->nslots);
+						CHECK(k != DD_MT_CONST || i < p->nconst);
+					}
+				}
 			}
 		}
 		for (unsigned s = 0; s < p->nslots; s++)
