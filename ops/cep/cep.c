@@ -862,9 +862,7 @@ static int cep_save(const void *state, dd_put_fn put, void *ctx)
 	if (rc == 0)
 		rc = put(ctx, s->first, sizeof(s->first));
 	if (rc == 0)
-		rc = put(ctx, s->syms.sym, (size_t)s->syms.n * 8);
-	if (rc == 0)
-		rc = put(ctx, s->syms.bylocate, (size_t)s->syms.nfeeds * 65536 * 4);
+		rc = dd_symtab_save(&s->syms, put, ctx);
 	if (rc == 0)
 		rc = put(ctx, s->area, (size_t)s->syms.n * s->p.key_bytes);
 	return rc;
@@ -882,15 +880,7 @@ static int cep_load(void *state, dd_get_fn get, void *ctx)
 	    get(ctx, s->alerts, sizeof(s->alerts)) < 0 || get(ctx, s->timeouts, sizeof(s->timeouts)) < 0 ||
 	    get(ctx, s->first, sizeof(s->first)) < 0)
 		return -EBADMSG;
-	uint64_t sym[1];
-	for (uint32_t i = 0; i < h[1]; i++) {
-		if (get(ctx, sym, 8) < 0)
-			return -EBADMSG;
-		if (dd_symtab_intern(&s->syms, (const char *)sym) != i)
-			return -EBADMSG;
-	}
-	if (get(ctx, s->syms.bylocate, (size_t)s->syms.nfeeds * 65536 * 4) < 0 ||
-	    get(ctx, s->area, (size_t)h[1] * s->p.key_bytes) < 0)
+	if (dd_symtab_load(&s->syms, h[1], get, ctx) != 0 || get(ctx, s->area, (size_t)h[1] * s->p.key_bytes) < 0)
 		return -EBADMSG;
 	s->timers.n = 0;
 	for (uint32_t k = 0; s->img != NULL && k < s->syms.n; k++)

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #include "ops/cep/symtab.h"
 
+#include <errno.h>
+
 static uint32_t hsize(uint32_t cap)
 {
 	uint32_t h = 16;
@@ -67,4 +69,22 @@ void dd_symtab_name(const char sym[8], char *out)
 		n--;
 	memcpy(out, sym, n);
 	out[n] = 0;
+}
+
+int dd_symtab_save(const struct dd_symtab *t, int (*put)(void *ctx, const void *p, size_t n), void *ctx)
+{
+	int rc = put(ctx, t->sym, (size_t)t->n * 8);
+	return rc != 0 ? rc : put(ctx, t->bylocate, (size_t)t->nfeeds * 65536 * 4);
+}
+
+int dd_symtab_load(struct dd_symtab *t, uint32_t n, int (*get)(void *ctx, void *p, size_t n), void *ctx)
+{
+	if (n > t->cap)
+		return -EBADMSG;
+	for (uint32_t i = 0; i < n; i++) {
+		char sym[8];
+		if (get(ctx, sym, 8) < 0 || dd_symtab_intern(t, sym) != i)
+			return -EBADMSG;
+	}
+	return get(ctx, t->bylocate, (size_t)t->nfeeds * 65536 * 4) < 0 ? -EBADMSG : 0;
 }

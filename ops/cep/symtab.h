@@ -52,6 +52,12 @@ static inline void dd_symtab_symbol(const struct dd_symtab *t, uint32_t s, char 
 	memcpy(out, &t->sym[s], 8);
 }
 
+/* Snapshots: the symbols (in slot order), then the bindings. 0 or what put/get returned (get: -EBADMSG
+ * for a table that does not read back as it was written). load reads `n` symbols into a table
+ * freshly initialised with the same capacity and feeds. */
+int dd_symtab_save(const struct dd_symtab *t, int (*put)(void *ctx, const void *p, size_t n), void *ctx);
+int dd_symtab_load(struct dd_symtab *t, uint32_t n, int (*get)(void *ctx, void *p, size_t n), void *ctx);
+
 /* The symbol unpadded into out (at least 9 bytes). */
 void dd_symtab_name(const char sym[8], char *out);
 

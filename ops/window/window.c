@@ -479,9 +479,7 @@ static int window_save(const void *state, dd_put_fn put, void *ctx)
 	if (rc == 0)
 		rc = put(ctx, s->c, sizeof(s->c));
 	if (rc == 0)
-		rc = put(ctx, s->syms.sym, (size_t)s->syms.n * 8);
-	if (rc == 0)
-		rc = put(ctx, s->syms.bylocate, (size_t)s->syms.nfeeds * 65536 * 4);
+		rc = dd_symtab_save(&s->syms, put, ctx);
 	if (rc == 0)
 		rc = put(ctx, s->area, (size_t)s->syms.n * s->p.key_bytes);
 	return rc;
@@ -497,13 +495,7 @@ static int window_load(void *state, dd_get_fn get, void *ctx)
 		return -EINVAL;
 	if (get(ctx, &s->wm, sizeof(s->wm)) < 0 || get(ctx, s->c, sizeof(s->c)) < 0)
 		return -EBADMSG;
-	for (uint32_t i = 0; i < h[1]; i++) {
-		char sym[8];
-		if (get(ctx, sym, 8) < 0 || dd_symtab_intern(&s->syms, sym) != i)
-			return -EBADMSG;
-	}
-	if (get(ctx, s->syms.bylocate, (size_t)s->syms.nfeeds * 65536 * 4) < 0 ||
-	    get(ctx, s->area, (size_t)h[1] * s->p.key_bytes) < 0)
+	if (dd_symtab_load(&s->syms, h[1], get, ctx) != 0 || get(ctx, s->area, (size_t)h[1] * s->p.key_bytes) < 0)
 		return -EBADMSG;
 	s->timers.n = 0;
 	for (uint32_t k = 0; s->img != NULL && k < s->syms.n; k++)
