@@ -90,6 +90,7 @@
 #include "ops/window/window.h"
 #include "shm/hdr.h"
 #include "shm/telemetry.h"
+#include "tools/paths.h"
 #include "tools/synth.h"
 
 #define MS_NS        UINT64_C(1000000)
@@ -817,57 +818,6 @@ struct peer {
 	uint64_t dadar_alerts;
 };
 
-static bool is_file(const char *p)
-{
-	struct stat st;
-	return stat(p, &st) == 0 && S_ISREG(st.st_mode);
-}
-
-static bool on_path(const char *name)
-{
-	const char *path = getenv("PATH");
-	if (path == NULL)
-		path = "/usr/bin:/bin";
-	for (const char *p = path; *p != '\0';) {
-		const char *end = strchr(p, ':');
-		size_t n = end != NULL ? (size_t)(end - p) : strlen(p);
-		char full[PATH_MAX];
-		if (n > 0 && (size_t)snprintf(full, sizeof(full), "%.*s/%s", (int)n, p, name) < sizeof(full) &&
-		    access(full, X_OK) == 0)
-			return true;
-		p += n + (end != NULL);
-	}
-	return false;
-}
-
-/* The repository root: the directory holding bench/peer_cep.py, from the cwd or above the binary. */
-static bool find_root(char *root, size_t len)
-{
-	char p[PATH_MAX], f[PATH_MAX + 32];
-	if (getcwd(p, sizeof(p)) != NULL) {
-		snprintf(f, sizeof(f), "%s/bench/peer_cep.py", p);
-		if (is_file(f)) {
-			snprintf(root, len, "%s", p);
-			return true;
-		}
-	}
-	ssize_t n = readlink("/proc/self/exe", p, sizeof(p) - 1);
-	if (n <= 0)
-		return false;
-	p[n] = '\0';
-	for (int up = 0; up < 5; up++) {
-		char *slash = strrchr(p, '/');
-		if (slash == NULL || slash == p)
-			return false;
-		*slash = '\0';
-		snprintf(f, sizeof(f), "%s/bench/peer_cep.py", p);
-		if (is_file(f)) {
-			snprintf(root, len, "%s", p);
-			return true;
-		}
-	}
-	return false;
-}
 
 static int run_status(char *const argv[])
 {
@@ -994,7 +944,7 @@ static void rm_peer(const char *dir, bool keep)
 static int peer_run(struct rig *market, const struct stream *s, const struct opts *o, struct peer *pr)
 {
 	char root[PATH_MAX], script[PATH_MAX + 32], seeds[PATH_MAX + 32], engine[PATH_MAX + 64];
-	bool have_root = find_root(root, sizeof(root));
+	bool have_root = dd_path_find_root("bench/peer_cep.py", root, sizeof(root));
 	if (o->peer_script != NULL)
 		snprintf(script, sizeof(script), "%s", o->peer_script);
 	else if (have_root)
@@ -1016,16 +966,16 @@ static int peer_run(struct rig *market, const struct stream *s, const struct opt
 		snprintf(pr->why, sizeof(pr->why), "--peer-events 0");
 		return 0;
 	}
-	if (!on_path("python3")) {
+	if (!dd_path_on_path("python3")) {
 		snprintf(pr->why, sizeof(pr->why), "python3 is not on PATH (install python3 to compare with the seed)");
 		return 0;
 	}
-	if (script[0] == '\0' || !is_file(script)) {
+	if (script[0] == '\0' || !dd_path_is_file(script)) {
 		snprintf(pr->why, sizeof(pr->why), "%s not found (run from the repository, or give --peer-script FILE)",
 			 script[0] ? script : "bench/peer_cep.py");
 		return 0;
 	}
-	if (seeds[0] == '\0' || !is_file(engine)) {
+	if (seeds[0] == '\0' || !dd_path_is_file(engine)) {
 		snprintf(pr->why, sizeof(pr->why),
 			 "no seed engine at %s (give --seed-dir DIR holding market_cep_engine.py)",
 			 seeds[0] ? engine : "../shared/seeds/market_cep_engine.py");
@@ -1220,7 +1170,7 @@ int main(int argc, char **argv)
 	/* the default path from the repository root, wherever we were started from */
 	static char rules_path[PATH_MAX + 32];
 	char root[PATH_MAX];
-	if (strcmp(o.rules, DEFAULT_RULES) == 0 && !is_file(o.rules) && find_root(root, sizeof(root))) {
+	if (strcmp(o.rules, DEFAULT_RULES) == 0 && !dd_path_is_file(o.rules) && dd_path_find_root("bench/peer_cep.py", root, sizeof(root))) {
 		snprintf(rules_path, sizeof(rules_path), "%s/%s", root, DEFAULT_RULES);
 		o.rules = rules_path;
 	}

@@ -78,6 +78,7 @@
 #include "ops/fraud/rules.h"
 #include "shm/hdr.h"
 #include "shm/telemetry.h"
+#include "tools/paths.h"
 #include "tools/paygen.h"
 
 #define NS_PER_S  UINT64_C(1000000000)
@@ -1004,58 +1005,6 @@ struct peer {
 	uint64_t reasons[DD_R__COUNT]; /* in the compared decisions */
 };
 
-static bool is_file(const char *p)
-{
-	struct stat st;
-	return stat(p, &st) == 0 && S_ISREG(st.st_mode);
-}
-
-/* Is `name` an executable on $PATH? */
-static bool on_path(const char *name)
-{
-	const char *path = getenv("PATH");
-	if (path == NULL)
-		path = "/usr/bin:/bin";
-	for (const char *p = path; *p != '\0';) {
-		const char *end = strchr(p, ':');
-		size_t n = end != NULL ? (size_t)(end - p) : strlen(p);
-		char full[PATH_MAX];
-		if (n > 0 && (size_t)snprintf(full, sizeof(full), "%.*s/%s", (int)n, p, name) < sizeof(full) &&
-		    access(full, X_OK) == 0)
-			return true;
-		p += n + (end != NULL);
-	}
-	return false;
-}
-
-/* The repository root: the directory holding bench/peer_fraud.py, from the cwd or above the binary. */
-static bool find_root(char *root, size_t len)
-{
-	char p[PATH_MAX], f[PATH_MAX + 32];
-	if (getcwd(p, sizeof(p)) != NULL) {
-		snprintf(f, sizeof(f), "%s/bench/peer_fraud.py", p);
-		if (is_file(f)) {
-			snprintf(root, len, "%s", p);
-			return true;
-		}
-	}
-	ssize_t n = readlink("/proc/self/exe", p, sizeof(p) - 1);
-	if (n <= 0)
-		return false;
-	p[n] = '\0';
-	for (int up = 0; up < 5; up++) {
-		char *slash = strrchr(p, '/');
-		if (slash == NULL || slash == p)
-			return false;
-		*slash = '\0';
-		snprintf(f, sizeof(f), "%s/bench/peer_fraud.py", p);
-		if (is_file(f)) {
-			snprintf(root, len, "%s", p);
-			return true;
-		}
-	}
-	return false;
-}
 
 static void msg_of(const struct dd_event *e, struct dd_paygen_msg *m)
 {
@@ -1347,7 +1296,7 @@ static int peer_run(struct bench *b, const struct stream *s, const struct opts *
 	char root[PATH_MAX], script[PATH_MAX + 32], seeds[PATH_MAX + 32], engine[PATH_MAX + 64];
 	uint64_t k = o->peer_payments < s->npay ? o->peer_payments : s->npay;
 	pr->npay = k;
-	bool have_root = find_root(root, sizeof(root));
+	bool have_root = dd_path_find_root("bench/peer_fraud.py", root, sizeof(root));
 	if (o->peer_script != NULL)
 		snprintf(script, sizeof(script), "%s", o->peer_script);
 	else if (have_root)
@@ -1369,16 +1318,16 @@ static int peer_run(struct bench *b, const struct stream *s, const struct opts *
 		snprintf(pr->why, sizeof(pr->why), "--peer-payments 0");
 		return 0;
 	}
-	if (!on_path("python3")) {
+	if (!dd_path_on_path("python3")) {
 		snprintf(pr->why, sizeof(pr->why), "python3 is not on PATH (install python3 to compare with the seed)");
 		return 0;
 	}
-	if (script[0] == '\0' || !is_file(script)) {
+	if (script[0] == '\0' || !dd_path_is_file(script)) {
 		snprintf(pr->why, sizeof(pr->why), "%s not found (run from the repository, or give --peer-script FILE)",
 			 script[0] ? script : "bench/peer_fraud.py");
 		return 0;
 	}
-	if (seeds[0] == '\0' || !is_file(engine)) {
+	if (seeds[0] == '\0' || !dd_path_is_file(engine)) {
 		snprintf(pr->why, sizeof(pr->why), "no seed engine at %s (give --seed-dir DIR holding paytm_fraud_engine.py)",
 			 seeds[0] ? engine : "../shared/seeds");
 		return 0;
