@@ -119,6 +119,7 @@ int dd_recover(struct dd_recovery *rc, char *err, size_t errlen)
 	rp->release = rc->release;
 	rp->alloc_ctx = rc->alloc_ctx;
 	rp->clock = rc->clock;
+	rp->name_outputs = true; /* it writes the outputs a crash left unreleased */
 	r = dd_replay_run(rc->dir, rp, err, errlen);
 	if (r == -ENOENT || (r == 0 && rp->scan.segments == 0)) {
 		if (rc->released_lsn != 0) {

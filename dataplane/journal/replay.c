@@ -458,9 +458,11 @@ static int install_market(struct priv *p, const char *text, uint32_t len, unsign
 			return -EBADMSG;
 		}
 	}
-	dd_output_json_rules(img);
-	if (p->mimg != NULL)
-		dd_output_json_forget(p->mimg);
+	if (r->name_outputs) {
+		dd_output_json_rules(img);
+		if (p->mimg != NULL)
+			dd_output_json_forget(p->mimg);
+	}
 	free(p->mimg);
 	free(p->mtext);
 	p->mimg = img;
@@ -789,7 +791,7 @@ void dd_replay_fini(struct dd_replay *r)
 			free(p->chain_mem);
 		}
 		free(p->rules);
-		if (p->mimg != NULL)
+		if (p->mimg != NULL && r->name_outputs)
 			dd_output_json_forget(p->mimg);
 		free(p->mimg);
 		free(p->mtext);

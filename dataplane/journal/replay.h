@@ -65,6 +65,9 @@ struct dd_replay {
 	void (*release)(void *ctx, void *p);
 	void *alloc_ctx;
 	uint64_t (*clock)(void);     /* for the chains (per-operator timing); NULL: none */
+	bool name_outputs;           /* register the market rule sets it installs with dd_output_json_rules()
+	                              * (recovery, which writes outputs; never while another thread writes
+	                              * outputs and this replay ends: it forgets them when it does) */
 	/* results */
 	bool have_config;            /* a CONFIG record or a snapshot said what the chains are */
 	struct dd_jconfig config;
