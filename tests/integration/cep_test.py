@@ -45,12 +45,15 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import itlib  # noqa: E402
+from itlib import CHILDREN, INSTANCES, PREFIXES, Skip, cleanup, cpus, path, run, start  # noqa: E402,F401
+
+_n = [0]  # runs started (names their EAL prefix and instance)
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 BUILD = os.environ.get("B", "build")
 BUILD = BUILD if os.path.isabs(BUILD) else os.path.join(ROOT, BUILD)
@@ -68,79 +71,6 @@ PATTERNS = ("momentum", "volume_spike", "bull_run", "bear_signal", "insider", "m
 WINDOW_FIRST = ("volume_spike", "bull_run", "insider", "circuit_breaker")
 COMMON = {"lsn", "type", "op", "rule", "rule_version", "shard", "cause", "feed", "seq", "event_ns", "pattern",
           "symbol", "first_ns", "last_ns", "events", "timeout", "first_feed", "first_seq"}
-
-
-class Skip(Exception):
-    """The machine cannot run this test."""
-
-
-# ---- processes, scratch space -------------------------------------------------------------------
-
-CHILDREN = set()
-PREFIXES, INSTANCES = [], []
-_n = [0]
-TMP = None
-
-
-def _scratch():
-    d = os.environ.get("DD_IT_TMP")
-    if d:
-        d = os.path.join(d, "cep")
-        os.makedirs(d, exist_ok=True)
-        return d
-    base = os.path.join(BUILD, "it")
-    os.makedirs(base, exist_ok=True)
-    return tempfile.mkdtemp(prefix=f"{TAG}-cep-", dir=base)
-
-
-def path(name):
-    return os.path.join(TMP, name)
-
-
-def _start(cmd, **kw):
-    p = subprocess.Popen([str(c) for c in cmd], start_new_session=True, text=True, errors="replace", **kw)
-    CHILDREN.add(p)
-    return p
-
-
-def run(cmd, timeout=120):
-    p = _start(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        out, err = p.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(p.pid, signal.SIGKILL)  # the group this runner made for p, nothing else
-        out, err = p.communicate()
-        raise AssertionError(f"{os.path.basename(str(cmd[0]))} did not finish in {timeout} s: "
-                             f"{' '.join(map(str, cmd))}\n{err[-1500:]}")
-    finally:
-        CHILDREN.discard(p)
-    return subprocess.CompletedProcess([str(c) for c in cmd], p.returncode, out, err)
-
-
-def cleanup():
-    for p in list(CHILDREN):
-        try:
-            os.killpg(p.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        p.wait()
-        CHILDREN.discard(p)
-    rt = "/var/run/dpdk" if os.getuid() == 0 else os.path.join(os.environ.get("XDG_RUNTIME_DIR") or "/tmp", "dpdk")
-    for prefix in PREFIXES:  # EAL leaves its runtime directory behind, even with --no-shconf
-        shutil.rmtree(os.path.join(rt, prefix), ignore_errors=True)
-    for name in INSTANCES:  # a killed instance leaves its telemetry segment behind
-        try:
-            os.unlink(f"/dev/shm/dadar-{name}")
-        except OSError:
-            pass
-    del PREFIXES[:], INSTANCES[:]
-
-
-def cpus():
-    try:
-        return sorted(os.sched_getaffinity(0))[:2]
-    except AttributeError:
-        return [0]
 
 
 def dadar_cmd(pcap, opts=(), workers=0, journal=None, output=None, rules=MARKET_RULES, quiet=True):
@@ -559,7 +489,7 @@ def crash_scenario(workers, extra=()):
     for i, after in enumerate((3, 7)):
         # a fresh count: whole lines only, so a line the last kill cut short is not counted
         watch = AlertWatch(o)
-        p = _start(dadar_cmd(day, extra, workers, journal=j, output=o), stdout=subprocess.DEVNULL,
+        p = start(dadar_cmd(day, extra, workers, journal=j, output=o), stdout=subprocess.DEVNULL,
                    stderr=subprocess.PIPE)
         try:
             landed = watch.wait(p, after)
@@ -650,7 +580,7 @@ class StderrLines:
 def reload_records(jdir):
     """The RULES reload records of a journal (`dadar-journal dump`, read as it streams: the dump of a
     big day is hundreds of MB) and, for each, the first event record after it."""
-    p = _start([JOURNAL, "dump", jdir], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p = start([JOURNAL, "dump", jdir], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     rel, nxt, waiting = [], {}, []
     try:
         for line in p.stdout:
@@ -687,7 +617,7 @@ def test_F_rule_reload_mid_stream_refuses_a_broken_file_then_switches_to_version
     bad_at = f"{live}:{bad_line}:{bl[bad_line - 1].index('FORTNIGHTS') + 1}:"
     v2 = text.replace("RULESET market VERSION 1", "RULESET market VERSION 2")
     j, o, s = path("f.j"), path("f.out"), path("f.summary.json")
-    p = _start(dadar_cmd(day, ["--summary", s], journal=j, output=o, rules=live), stdout=subprocess.DEVNULL,
+    p = start(dadar_cmd(day, ["--summary", s], journal=j, output=o, rules=live), stdout=subprocess.DEVNULL,
                stderr=subprocess.PIPE)
     err = StderrLines(p)
     watch = AlertWatch(o)
@@ -854,47 +784,7 @@ def need_binaries():
 
 
 def main(argv):
-    global TMP
-    try:
-        need_binaries()
-    except Skip as e:
-        print(f"SKIP: cep_test: {e}", file=sys.stderr)
-        return 77
-    TMP = _scratch()
-    signal.signal(signal.SIGTERM, lambda s, f: (cleanup(), sys.exit(128 + s)))
-    sel = [t for t in TESTS if not argv or any(a in t.__name__ for a in argv)]
-    fails = skips = 0
-    t0 = time.monotonic()
-    try:
-        for t in sel:
-            t1 = time.monotonic()
-            try:
-                note = t()
-                # one line: a child's stderr quoted in the note must not look like lines of our own
-                note = " | ".join(x.strip() for x in (note or "").splitlines() if x.strip())
-                print(f"  PASS  {t.__name__} ({time.monotonic() - t1:.1f} s){': ' + note if note else ''}", flush=True)
-            except Skip as e:
-                skips += 1
-                print(f"  SKIP  {t.__name__}: {e}", flush=True)
-            except AssertionError as e:
-                fails += 1
-                msg = " | ".join(x.strip() for x in str(e).splitlines() if x.strip())
-                print(f"  FAIL  {t.__name__} ({time.monotonic() - t1:.1f} s): {msg}", flush=True)
-            except Exception:  # a bug in the runner is a failure too
-                fails += 1
-                print(f"  FAIL  {t.__name__}: {traceback.format_exc()}", flush=True)
-            finally:
-                cleanup()
-    finally:
-        cleanup()
-    print(f"cep_test: {len(sel) - fails - skips} passed, {fails} failed, {skips} skipped "
-          f"in {time.monotonic() - t0:.1f} s")
-    if fails:
-        print(f"cep_test: scratch files kept in {TMP}")
-        return 1
-    if not os.environ.get("DD_IT_TMP"):
-        shutil.rmtree(TMP, ignore_errors=True)
-    return 77 if sel and skips == len(sel) else 0
+    return itlib.main("cep_test", TESTS, argv, need_binaries, TAG, BUILD)
 
 
 if __name__ == "__main__":

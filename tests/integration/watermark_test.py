@@ -40,17 +40,16 @@ usage: tests/integration/watermark_test.py [SUBSTRING...]   (env B = build dir, 
 import json
 import os
 import re
-import shutil
-import signal
-import subprocess
 import sys
-import tempfile
 import time
-import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import pcaplib as pl  # noqa: E402
+import itlib  # noqa: E402
+from itlib import CHILDREN, INSTANCES, PREFIXES, Skip, cleanup, cpus, path, run, start  # noqa: E402,F401
+
+_n = [0]  # runs started (names their EAL prefix and instance)
 
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 BUILD = os.environ.get("B", "build")
@@ -85,75 +84,6 @@ QUIET = """PATTERN quiet
   WITHIN 2 SECONDS
 END
 """
-
-
-class Skip(Exception):
-    """The machine cannot run this test."""
-
-
-# ---- processes, scratch space -------------------------------------------------------------------
-
-CHILDREN = set()
-PREFIXES, INSTANCES = [], []
-_n = [0]
-TMP = None
-
-
-def _scratch():
-    d = os.environ.get("DD_IT_TMP")
-    if d:
-        d = os.path.join(d, "watermark")
-        os.makedirs(d, exist_ok=True)
-        return d
-    base = os.path.join(BUILD, "it")
-    os.makedirs(base, exist_ok=True)
-    return tempfile.mkdtemp(prefix=f"{TAG}-watermark-", dir=base)
-
-
-def path(name):
-    return os.path.join(TMP, name)
-
-
-def run(cmd, timeout=120):
-    p = subprocess.Popen([str(c) for c in cmd], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                         errors="replace", start_new_session=True)
-    CHILDREN.add(p)
-    try:
-        out, err = p.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(p.pid, signal.SIGKILL)  # the group this runner made for p, nothing else
-        out, err = p.communicate()
-        raise AssertionError(f"{os.path.basename(str(cmd[0]))} did not finish in {timeout} s: "
-                             f"{' '.join(map(str, cmd))}\n{err[-1500:]}")
-    finally:
-        CHILDREN.discard(p)
-    return subprocess.CompletedProcess([str(c) for c in cmd], p.returncode, out, err)
-
-
-def cleanup():
-    for p in list(CHILDREN):
-        try:
-            os.killpg(p.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        p.wait()
-        CHILDREN.discard(p)
-    rt = "/var/run/dpdk" if os.getuid() == 0 else os.path.join(os.environ.get("XDG_RUNTIME_DIR") or "/tmp", "dpdk")
-    for prefix in PREFIXES:  # EAL leaves its runtime directory behind, even with --no-shconf
-        shutil.rmtree(os.path.join(rt, prefix), ignore_errors=True)
-    for name in INSTANCES:  # a killed instance leaves its telemetry segment behind
-        try:
-            os.unlink(f"/dev/shm/dadar-{name}")
-        except OSError:
-            pass
-    del PREFIXES[:], INSTANCES[:]
-
-
-def cpus():
-    try:
-        return sorted(os.sched_getaffinity(0))[:2]
-    except AttributeError:
-        return [0]
 
 
 def dadar_cmd(pcap, rules, opts=(), journal=None, output=None, idle_ms=IDLE_MS):
@@ -718,46 +648,7 @@ def need_binaries():
 
 
 def main(argv):
-    global TMP
-    try:
-        need_binaries()
-    except Skip as e:
-        print(f"SKIP: watermark_test: {e}", file=sys.stderr)
-        return 77
-    TMP = _scratch()
-    signal.signal(signal.SIGTERM, lambda s, f: (cleanup(), sys.exit(128 + s)))
-    sel = [t for t in TESTS if not argv or any(a in t.__name__ for a in argv)]
-    fails = skips = 0
-    t0 = time.monotonic()
-    try:
-        for t in sel:
-            t1 = time.monotonic()
-            try:
-                note = t()
-                note = " | ".join(x.strip() for x in (note or "").splitlines() if x.strip())
-                print(f"  PASS  {t.__name__} ({time.monotonic() - t1:.1f} s){': ' + note if note else ''}", flush=True)
-            except Skip as e:
-                skips += 1
-                print(f"  SKIP  {t.__name__}: {e}", flush=True)
-            except AssertionError as e:
-                fails += 1
-                msg = " | ".join(x.strip() for x in str(e).splitlines() if x.strip())
-                print(f"  FAIL  {t.__name__} ({time.monotonic() - t1:.1f} s): {msg}", flush=True)
-            except Exception:  # a bug in the runner is a failure too
-                fails += 1
-                print(f"  FAIL  {t.__name__}: {traceback.format_exc()}", flush=True)
-            finally:
-                cleanup()
-    finally:
-        cleanup()
-    print(f"watermark_test: {len(sel) - fails - skips} passed, {fails} failed, {skips} skipped "
-          f"in {time.monotonic() - t0:.1f} s")
-    if fails:
-        print(f"watermark_test: scratch files kept in {TMP}")
-        return 1
-    if not os.environ.get("DD_IT_TMP"):
-        shutil.rmtree(TMP, ignore_errors=True)
-    return 77 if sel and skips == len(sel) else 0
+    return itlib.main("watermark_test", TESTS, argv, need_binaries, TAG, BUILD)
 
 
 if __name__ == "__main__":
