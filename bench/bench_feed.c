@@ -38,7 +38,7 @@
 #include "ops/book/book.h"
 #include "ops/book/book_op.h"
 #include "ops/chain.h"
-#include "tools/molddg.h"
+#include "dataplane/wire/molddg.h"
 #include "tools/synth.h"
 
 struct dgrams {

@@ -27,7 +27,7 @@
 
 #include "dataplane/config/config.h"
 #include "dataplane/wire/itch.h"
-#include "tools/molddg.h"
+#include "dataplane/wire/molddg.h"
 #include "tools/paygen.h"
 #include "tools/pcapw.h"
 #include "tools/plant.h"
@@ -105,7 +105,7 @@ struct inj_stats {
 
 struct line {
 	char name;
-	struct dd_pcapw_flow flow;
+	struct dd_framew_flow flow;
 	uint16_t ip_id;
 	uint64_t rng_dec;  /* injection decisions: a fixed four draws per data datagram */
 	uint64_t rng_val;  /* contents of injected datagrams */
@@ -130,7 +130,7 @@ struct gen {
 	uint64_t since_hb;
 	uint64_t heartbeats;
 	uint64_t payload_bytes; /* MoldUDP64 bytes of data datagrams (one line) */
-	uint8_t frame[DD_PCAPW_FRAME_MAX];
+	uint8_t frame[DD_FRAMEW_FRAME_MAX];
 	uint8_t scratch[DD_MOLDDG_MAX_PAYLOAD];
 };
 
@@ -675,7 +675,7 @@ static int put_frame(struct gen *g, const uint8_t *frame, int len, uint64_t ts)
 
 static int put_udp(struct gen *g, struct line *l, const uint8_t *p, size_t len, uint64_t ts)
 {
-	int n = dd_pcapw_build_udp(g->frame, sizeof(g->frame), &l->flow, l->ip_id++, p, len);
+	int n = dd_framew_build_udp(g->frame, sizeof(g->frame), &l->flow, l->ip_id++, p, len);
 
 	return put_frame(g, g->frame, n, ts);
 }
@@ -695,7 +695,7 @@ static int put_malformed(struct gen *g, struct line *l, const struct dgram *d)
 	unsigned kind = (unsigned)upto(&l->rng_val, MAL__N);
 	uint8_t *b = g->scratch;
 	size_t len = d->len;
-	struct dd_pcapw_flow f;
+	struct dd_framew_flow f;
 	int n;
 
 	l->st.malformed[kind]++;
@@ -740,14 +740,14 @@ static int put_malformed(struct gen *g, struct line *l, const struct dgram *d)
 		len = 8 + (size_t)upto(&l->rng_val, 200);
 		for (size_t i = 0; i < len; i++)
 			b[i] = (uint8_t)sm64(&l->rng_val);
-		n = dd_pcapw_build_udp(g->frame, sizeof(g->frame), &f, l->ip_id++, b, len);
+		n = dd_framew_build_udp(g->frame, sizeof(g->frame), &f, l->ip_id++, b, len);
 		return put_frame(g, g->frame, n, d->ts);
 	case MAL_NON_UDP:
 		if (upto(&l->rng_val, 2)) {
 			/* The publisher asking for its gateway (.254, or .253 if it is .254 itself). */
 			f = l->flow;
 			f.dst_ip = (f.src_ip & ~0xffu) | ((f.src_ip & 0xff) == 0xfe ? 0xfd : 0xfe);
-			n = dd_pcapw_build_arp(g->frame, sizeof(g->frame), &f);
+			n = dd_framew_build_arp(g->frame, sizeof(g->frame), &f);
 		} else {
 			uint32_t sum;
 
@@ -760,10 +760,10 @@ static int put_malformed(struct gen *g, struct line *l, const struct dgram *d)
 			b[7] = 1;
 			for (size_t i = 8; i < len; i++)
 				b[i] = (uint8_t)('a' + (i - 8) % 23);
-			sum = ~dd_pcapw_csum(b, len, 0) & 0xffff;
+			sum = ~dd_framew_csum(b, len, 0) & 0xffff;
 			b[2] = (uint8_t)(sum >> 8);
 			b[3] = (uint8_t)sum;
-			n = dd_pcapw_build_ipv4(g->frame, sizeof(g->frame), &l->flow, 1, l->ip_id++, b, len);
+			n = dd_framew_build_ipv4(g->frame, sizeof(g->frame), &l->flow, 1, l->ip_id++, b, len);
 		}
 		return put_frame(g, g->frame, n, d->ts);
 	}
@@ -953,7 +953,7 @@ static void gen_free(struct gen *g)
 static void line_init(struct line *l, char name, const struct opts *o, uint32_t group)
 {
 	l->name = name;
-	dd_pcapw_mcast_mac(group, l->flow.dst_mac);
+	dd_framew_mcast_mac(group, l->flow.dst_mac);
 	/* One publisher host sends both lines: a locally administered MAC, the same on each. */
 	memcpy(l->flow.src_mac, (const uint8_t[6]){ 0x02, 0x00, 0x00, 0xda, 0xda, 0x01 }, 6);
 	l->flow.src_ip = o->src;

@@ -6,7 +6,7 @@
  * Payment authorisation requests for dadar-gen (docs/dadar-gen.md, "payments" and "payments-csv"):
  *
  *   - the encoder of dadar's own 73-byte payment message (docs/wire-formats.md, "Payment
- *     authorisation"), carried in MoldUDP64 by tools/molddg.h;
+ *     authorisation"), carried in MoldUDP64 by dataplane/wire/molddg.h;
  *   - the payment CSV of the fraud rules' specification (header DD_PAYGEN_CSV_HEADER): a strict
  *     reader that names file, line and column of anything it cannot encode, and a writer whose rows
  *     the reader turns back into the same messages;

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-#include "tools/molddg.h"
+#include "dataplane/wire/molddg.h"
 
 #include <errno.h>
 #include <string.h>

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-#ifndef DD_TOOLS_MOLDDG_H
-#define DD_TOOLS_MOLDDG_H
+#ifndef DD_WIRE_MOLDDG_H
+#define DD_WIRE_MOLDDG_H
 
 /*
  * MoldUDP64 publisher: packs messages into downstream datagrams, assigns sequence numbers, makes
@@ -88,4 +88,4 @@ size_t dd_molddg_end(const struct dd_molddg *p, uint8_t out[DD_MOLDDG_HDR_LEN]);
  */
 bool dd_molddg_valid(const uint8_t *dg, size_t len);
 
-#endif /* DD_TOOLS_MOLDDG_H */
+#endif /* DD_WIRE_MOLDDG_H */
