@@ -17,6 +17,7 @@ tests/fuzz/seeds/NAME/, small; tests/fuzz/run reads them next to the working cor
   fuzz_rules     the shipped rule files, and rows of each table
   fuzz_mrules    the shipped market rules and the rules of each conformance case, each followed by
                  0xff and bytes the target turns into records and watermarks
+  fuzz_outwire   one output message of each type (B D A W L T), built from docs/wire-formats.md
 """
 import base64
 import os
@@ -43,6 +44,29 @@ def put(name, i, data):
 
 def frames_records(frames):
     return b"".join(struct.pack(">H", len(f)) + f for f in frames)
+
+
+def outwire_seeds():
+    """fuzz_outwire: one message of each output type, laid out as docs/wire-formats.md says (big-endian
+    56-byte header, then the type's body), with distinct values so a mutation lands on a real field."""
+    def hdr(letter, lsn, symbol=bytes(8)):
+        # type, version, lsn, cause, event_ns, seq, op, feed, rule, rule_version, shard, flags, key, symbol
+        return struct.pack(">cBQQQQBBHHHHI8s", letter, 1, lsn, lsn - 1, 34200000000123, 4242, 4, 1, 3, 7, 0,
+                           0, 0x0102, symbol)
+    bodies = [
+        hdr(b"B", 11) + struct.pack(">IIQQIIH", 1234500, 1235000, 300, 0xFFFFFFFFFFFFFFFF, 3, 1, 0x0102),
+        hdr(b"D", 12) + struct.pack(">QQqQQIHBBH3s", 900001, 77, -250000, 0, 0xABCDEF, 0x21, 85, 3, 9, 5411,
+                                    b"INR"),
+        hdr(b"A", 13, b"AAPL    ") + struct.pack(">QQ4qQIBBBB", 34200000000000, 34200000500000, -5, 2**63 - 1,
+                                                  -(2**63), 0, 99, 4, 3, 0x08, 0, 1),
+        hdr(b"W", 14, b"MSFT    ") + struct.pack(">QQ6q", 34200000000000, 34260000000000, 17, -3, 0, 123456789,
+                                                  -(2**63), 2**63 - 1),
+        hdr(b"L", 15, b"ZVZZT   ") + struct.pack(">QQQB", 34260000000000, 34270000000000, 34250000000000, 2),
+        hdr(b"T", 16) + struct.pack(">8Q", *range(1, 8), 0xFFFFFFFFFFFFFFFF),
+    ]
+    for i, (m, want) in enumerate(zip(bodies, (90, 109, 120, 120, 81, 120))):
+        assert len(m) == want, (m[:1], len(m))
+        put("fuzz_outwire", i, m)
 
 
 def main():
@@ -138,6 +162,8 @@ def main():
     for n, f in enumerate(sorted(os.listdir(cases)), 1):
         with open(os.path.join(cases, f), "rb") as fh:
             put("fuzz_mrules", n, fh.read().split(b"--- stream")[0] + b"\xff" + records)
+
+    outwire_seeds()
     print(f"seeds written under {SEEDS}")
 
 
