@@ -17,10 +17,11 @@ OPT      ?= -O3
 CC       ?= cc
 Q        := $(if $(V),,@)
 
-PKGS     := libdpdk liburing jemalloc cmocka libpcap zlib libsystemd
+PKGS     := libdpdk liburing jemalloc cmocka libpcap zlib libsystemd libnats
 DEB_PKGS := build-essential pkg-config dpdk-dev libdpdk-dev liburing-dev libjemalloc-dev \
             libcmocka-dev libpcap-dev zlib1g-dev libsystemd-dev python3 iproute2 tcpreplay clang libclang-rt-14-dev \
-            openjdk-17-jdk-headless libhdrhistogram-java prometheus groff-base man-db systemd tshark
+            openjdk-17-jdk-headless libhdrhistogram-java prometheus groff-base man-db systemd tshark \
+            libnats-dev nats-server
 
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
             -Wcast-qual -Wpointer-arith -Wundef
@@ -31,9 +32,9 @@ BASE_CFLAGS := -std=c11 -D_GNU_SOURCE $(OPT) -g $(WARN) -MMD -MP -I.
 pc_cflags = $(shell pkg-config --cflags $(1) 2>/dev/null | sed 's/-I/-isystem /g; s/-march=[^ ]*//g')
 pc_libs   = $(shell pkg-config --libs $(1) 2>/dev/null)
 
-CFLAGS_CORE  = $(BASE_CFLAGS) -march=$(MARCH) $(EXTRA_CFLAGS)
+CFLAGS_CORE  = $(BASE_CFLAGS) -march=$(MARCH) $(EXTRA_CFLAGS) $(call pc_cflags,libnats)
 CFLAGS_DPDK  = $(CFLAGS_CORE) $(call pc_cflags,libdpdk liburing jemalloc libsystemd)
-LIBS_CORE    = -lz -lm
+LIBS_CORE    = $(call pc_libs,libnats) -lz -lm
 LIBS_DPDK    = $(call pc_libs,libdpdk liburing jemalloc libsystemd) $(LIBS_CORE)
 LIBS_TEST    = $(call pc_libs,cmocka) $(LIBS_CORE)
 
@@ -75,6 +76,7 @@ deps:
 	command -v groff >/dev/null || missing="$$missing groff"; \
 	command -v systemd-analyze >/dev/null || missing="$$missing systemd-analyze"; \
 	command -v tshark >/dev/null || missing="$$missing tshark"; \
+	command -v nats-server >/dev/null || missing="$$missing nats-server"; \
 	ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1 || \
 		missing="$$missing libFuzzer"; \
 	[ -r /usr/share/java/hdrhistogram.jar ] || missing="$$missing hdrhistogram.jar"; \
@@ -131,7 +133,7 @@ $(B)/tests/%: tests/%.c $(TOOL_LIB) $(CORE_LIB)
 	$(Q)$(CC) $(CFLAGS_CORE) $(call pc_cflags,cmocka) -o $@ $< $(TOOL_LIB) $(CORE_LIB) $(LIBS_TEST)
 
 # bench_journal drives the journal lcore itself: EAL, rte_ring, rte_malloc and io_uring.
-$(B)/bench/bench_journal: bench/bench_journal.c $(B)/dataplane/dpdk/journal.o $(CORE_LIB)
+$(B)/bench/bench_journal: bench/bench_journal.c $(B)/dataplane/dpdk/journal.o $(B)/dataplane/dpdk/outtx.o $(CORE_LIB)
 	@mkdir -p $(dir $@)
 	@echo "  CC    $<"
 	$(Q)$(CC) $(CFLAGS_DPDK) -o $@ $< $(filter %.o,$^) $(CORE_LIB) $(LIBS_DPDK)

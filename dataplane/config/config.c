@@ -79,6 +79,31 @@ static const struct opt opts[] = {
 	{ "release", T_ENUM, F(release), 0, 0,
 	  "durable (an output leaves once its journal record is durable) or immediate", release_names },
 	{ "output", T_PATH, F(output), 0, 0, "released outputs as JSON lines; none = not written", NULL },
+	{ "output_udp", T_PATH, F(out_udp), 0, 0,
+	  "send the released outputs as one MoldUDP64 session from DPDK port PORTID to GROUP:PORT "
+	  "(GROUP:PORT@PORTID); none = off", NULL },
+	{ "output_udp.source", T_PATH, F(out_source), 0, 0,
+	  "IPv4 address[:port] the output datagrams come from (the host's on that network)", NULL },
+	{ "output_udp.dst_mac", T_PATH, F(out_dst_mac), 0, 0,
+	  "destination MAC of the output datagrams; none = the group's multicast MAC (unicast: broadcast)", NULL },
+	{ "output_udp.mtu", T_UINT, F(out_mtu), 64, 8972, "UDP payload bytes per output datagram", NULL },
+	{ "output_udp.heartbeat_ms", T_U64, F(out_heartbeat_ms), 0, 3600000,
+	  "send a heartbeat after this long without a datagram, ms; 0 = never", NULL },
+	{ "output_udp.session", T_PATH, F(out_session), 0, 0,
+	  "name of the first session (10 characters); none = the Unix time in seconds", NULL },
+	{ "output_udp.history", T_UINT, F(out_history), 16, 1u << 26,
+	  "outputs kept in memory for retransmission (older ones come from the journal)", NULL },
+	{ "output_udp.request", T_PATH, F(out_request), 0, 0,
+	  "retransmission request server IP:PORT (a kernel UDP socket); none = off; default 0.0.0.0 and the "
+	  "stream's port + 1", NULL },
+	{ "output_udp.request_max", T_UINT, F(out_request_max), 1, 65534, "most messages one request is answered with", NULL },
+	{ "output_udp.request_rate", T_U64, F(out_request_rate), 1, 1000000000ull,
+	  "messages per second the request server answers with, over all requesters", NULL },
+	{ "nats", T_PATH, F(nats), 0, 0,
+	  "NATS server URL (nats://HOST:PORT): publish every released output to JetStream; none = off", NULL },
+	{ "nats.stream", T_PATH, F(nats_stream), 0, 0, "JetStream stream the outputs go to (created if missing)", NULL },
+	{ "nats.backlog", T_UINT, F(nats_backlog), 16, 1u << 26,
+	  "without a journal: outputs kept for a broker that is down or slow (more are lost, counted)", NULL },
 	{ "snapshot_every", T_U64, F(snapshot_every), 0, UINT64_MAX,
 	  "journal records (LSNs) between state snapshots; 0 = never", NULL },
 	{ "chain.market", T_ENUM, F(market_chain), 0, 0,
@@ -138,6 +163,13 @@ void dd_config_defaults(struct dd_config *c)
 	c->pipeline = DD_PIPELINE_RTC;
 	c->workers = 1;
 	c->rx_burst = 32;
+	c->out_mtu = 1400;
+	c->out_heartbeat_ms = 1000;
+	c->out_history = 65536;
+	c->out_request_max = 1000;
+	c->out_request_rate = 1000000;
+	c->nats_backlog = 65536;
+	strcpy(c->nats_stream, "DADAR");
 	c->rx_desc = 1024;
 	c->mbufs = 8191;
 	c->mbuf_size = 2048 + 128;
@@ -756,8 +788,81 @@ static bool lines_overlap(const struct dd_feed_line *a, const struct dd_feed_lin
 	       (a->dpdk_port == DD_ANY_PORT || b->dpdk_port == DD_ANY_PORT || a->dpdk_port == b->dpdk_port);
 }
 
+/* IP[:PORT]; PORT stays as it was when absent. */
+static bool parse_addr(const char *s, uint32_t *ip, uint16_t *port)
+{
+	const char *colon = strchr(s, ':');
+	size_t n = colon ? (size_t)(colon - s) : strlen(s);
+	uint64_t v;
+	if (!parse_ipv4(s, n, ip))
+		return false;
+	if (colon == NULL)
+		return true;
+	if (!parse_u64(colon + 1, &v) || v == 0 || v > 65535)
+		return false;
+	*port = (uint16_t)v;
+	return true;
+}
+
+static bool parse_mac(const char *s, uint8_t mac[6])
+{
+	unsigned b[6];
+	char end;
+	if (sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5], &end) != 6 ||
+	    strlen(s) != 17)
+		return false;
+	for (int i = 0; i < 6; i++)
+		mac[i] = (uint8_t)b[i];
+	return true;
+}
+
+/* The output stream's keys, parsed into c->outu (const c: the parse is a cache of what was given). */
+static int check_output_udp(const struct dd_config *cc, char *err, size_t errlen)
+{
+	struct dd_config *c = (struct dd_config *)(uintptr_t)cc;
+	struct dd_out_udp *u = &c->outu;
+	memset(u, 0, sizeof(*u));
+	if (c->out_udp[0] == '\0')
+		return 0;
+	struct dd_feed_line l;
+	if (parse_line(c->out_udp, &l) != 0 || l.ip == 0 || l.udp_port == 0 || l.dpdk_port == DD_ANY_PORT)
+		return fail(err, errlen, "output_udp = '%s': must be GROUP:PORT@PORTID (an IPv4 address, a UDP port, "
+			    "the DPDK port to send from), e.g. 239.192.26.49:26490@1", c->out_udp);
+	u->on = true;
+	u->group = l.ip;
+	u->port = l.udp_port;
+	u->portid = l.dpdk_port;
+	u->src_ip = 0xc0000201u; /* 192.0.2.1 (TEST-NET-1): set output_udp.source */
+	u->src_port = l.udp_port;
+	if (c->out_source[0] != '\0' && !parse_addr(c->out_source, &u->src_ip, &u->src_port))
+		return fail(err, errlen, "output_udp.source = '%s': must be IP or IP:PORT", c->out_source);
+	if (c->out_dst_mac[0] != '\0') {
+		if (!parse_mac(c->out_dst_mac, u->dst_mac))
+			return fail(err, errlen, "output_udp.dst_mac = '%s': must be six hex bytes, aa:bb:cc:dd:ee:ff",
+				    c->out_dst_mac);
+		u->have_mac = true;
+	}
+	u->req_port = (uint16_t)(l.udp_port == 65535 ? 65534 : l.udp_port + 1);
+	if (c->out_request[0] == '\0' && dd_config_was_set(c, "output_udp.request"))
+		u->req_off = true;
+	else if (c->out_request[0] != '\0' && !parse_addr(c->out_request, &u->req_ip, &u->req_port))
+		return fail(err, errlen, "output_udp.request = '%s': must be IP or IP:PORT, or none", c->out_request);
+	size_t sl = strlen(c->out_session);
+	if (sl != 0 && sl != 10)
+		return fail(err, errlen, "output_udp.session = '%s': must be exactly 10 characters", c->out_session);
+	for (size_t i = 0; i < sl; i++)
+		if (c->out_session[i] <= ' ' || c->out_session[i] > '~')
+			return fail(err, errlen, "output_udp.session = '%s': printable ASCII without spaces only",
+				    c->out_session);
+	if (c->out_mtu < 20 + 2 + 120)
+		return fail(err, errlen, "output_udp.mtu = %u: at least 142 (a datagram header and the longest output "
+			    "message)", c->out_mtu);
+	return 0;
+}
+
 int dd_config_check(const struct dd_config *c, char *err, size_t errlen)
 {
+	int rc;
 	if (c->ring_size & (c->ring_size - 1))
 		return fail(err, errlen, "ring_size = %u: must be a power of 2", c->ring_size);
 	if (c->jring_size & (c->jring_size - 1))
@@ -765,6 +870,11 @@ int dd_config_check(const struct dd_config *c, char *err, size_t errlen)
 	if (c->journal[0] == '\0' && c->snapshot_every != 0)
 		return fail(err, errlen, "snapshot_every = %llu needs a journal (--journal DIR)",
 			    (unsigned long long)c->snapshot_every);
+	if ((rc = check_output_udp(c, err, errlen)) != 0)
+		return rc;
+	if (c->nats_stream[0] == '\0' || strlen(c->nats_stream) > 64 || strpbrk(c->nats_stream, " .*>\t") != NULL)
+		return fail(err, errlen, "nats.stream = '%s': must be 1-64 characters without spaces, '.', '*' or '>'",
+			    c->nats_stream);
 	if (c->rx_burst > c->mbufs / 4)
 		return fail(err, errlen, "rx_burst = %u is too large for mbufs = %u (at most a quarter)", c->rx_burst,
 			    c->mbufs);

@@ -95,6 +95,29 @@ struct dd_config {
 	enum dd_jidle jidle;       /* what the journal lcore does while only waiting for the disk */
 	enum dd_release release;
 	char output[DD_PATH_MAX];  /* released outputs as JSON lines; "" = none */
+	/* the output stream (docs/wire-formats.md, "Output messages"): the keys as given ... */
+	char out_udp[DD_PATH_MAX];      /* GROUP:PORT@PORTID; "" = off */
+	char out_source[DD_PATH_MAX];   /* IP[:PORT] the datagrams come from */
+	char out_dst_mac[DD_PATH_MAX];  /* destination MAC; "" = the group's multicast MAC (unicast: broadcast) */
+	char out_request[DD_PATH_MAX];  /* request server IP:PORT; "" = 0.0.0.0:PORT+1; "none" = off */
+	char out_session[DD_PATH_MAX];  /* first session's name; "" = the Unix time */
+	unsigned out_mtu;               /* UDP payload bytes per datagram */
+	uint64_t out_heartbeat_ms;      /* heartbeat after this long without a datagram; 0 = never */
+	unsigned out_history;           /* outputs kept in memory for retransmission */
+	unsigned out_request_max;       /* most messages one request is answered with */
+	uint64_t out_request_rate;      /* messages per second the request server sends at most */
+	/* ... and parsed by dd_config_check() */
+	struct dd_out_udp {
+		bool on;
+		uint32_t group, src_ip, req_ip;  /* host order */
+		uint16_t port, portid, src_port, req_port;
+		bool req_off;
+		bool have_mac;
+		uint8_t dst_mac[6];
+	} outu;
+	char nats[DD_PATH_MAX];         /* NATS server URL for the JetStream bridge; "" = off */
+	char nats_stream[DD_PATH_MAX];  /* JetStream stream name */
+	unsigned nats_backlog;          /* without a journal: outputs kept for the broker */
 	uint64_t snapshot_every;   /* journal records (LSNs) between snapshots; 0 = never */
 	enum dd_market_chain market_chain;
 	uint64_t wm_interval_us;   /* event time between watermark ticks (time-driven operators only) */

@@ -564,6 +564,56 @@ static void json_patterns(struct dd_jw *w, const struct dd_run *r)
 	dd_jw_close(w, '}');
 }
 
+/* "output_udp" and "nats", when they ran */
+static void json_stream(struct dd_jw *w, const struct dd_stream_summary *s)
+{
+	if (s == NULL)
+		return;
+	if (s->on) {
+		dd_jw_open(w, "output_udp", '{');
+		dd_jw_str(w, "session", s->session);
+		dd_jw_u64(w, "base", s->base);
+		dd_jw_u64(w, "first_seq", s->first_seq);
+		dd_jw_u64(w, "next_seq", s->next_seq);
+		dd_jw_u64(w, "messages", s->messages);
+		dd_jw_u64(w, "datagrams", s->datagrams);
+		dd_jw_u64(w, "heartbeats", s->heartbeats);
+		dd_jw_u64(w, "bytes", s->bytes);
+		dd_jw_u64(w, "tx_full", s->tx_full);
+		dd_jw_u64(w, "tx_dropped", s->tx_dropped);
+		dd_jw_bool(w, "ended", s->ended);
+		if (s->rexmit) {
+			dd_jw_open(w, "requests", '{');
+			dd_jw_u64(w, "answered", s->rx.requests);
+			dd_jw_u64(w, "messages", s->rx.messages);
+			dd_jw_u64(w, "datagrams", s->rx.datagrams);
+			dd_jw_u64(w, "from_journal", s->rx.from_journal);
+			dd_jw_u64(w, "bad_length", s->rx.bad_length);
+			dd_jw_u64(w, "bad_session", s->rx.bad_session);
+			dd_jw_u64(w, "bad_range", s->rx.bad_range);
+			dd_jw_u64(w, "unavailable", s->rx.unavailable);
+			dd_jw_u64(w, "rate_limited", s->rx.rate_limited);
+			dd_jw_u64(w, "send_errors", s->rx.send_errors);
+			dd_jw_close(w, '}');
+		}
+		dd_jw_close(w, '}');
+	}
+	if (s->nats) {
+		dd_jw_open(w, "nats", '{');
+		dd_jw_str(w, "url", s->nats_url);
+		dd_jw_u64(w, "published", s->ns.published);
+		dd_jw_u64(w, "acked_seq", s->ns.acked_seq);
+		dd_jw_u64(w, "backlog", s->ns.backlog);
+		dd_jw_u64(w, "resent", s->ns.resent);
+		dd_jw_u64(w, "lost", s->ns.lost);
+		dd_jw_u64(w, "from_journal", s->ns.from_journal);
+		dd_jw_u64(w, "errors", s->ns.errors);
+		if (s->ns.last_error[0])
+			dd_jw_str(w, "last_error", s->ns.last_error);
+		dd_jw_close(w, '}');
+	}
+}
+
 int dd_report_summary(const struct dd_run *r, const char *path, char *err, size_t errlen)
 {
 	char tmp[4096 + 8];
@@ -624,6 +674,7 @@ int dd_report_summary(const struct dd_run *r, const char *path, char *err, size_
 			dd_jw_str(&w, "error", j->error);
 		dd_jw_close(&w, '}');
 	}
+	json_stream(&w, r->stream);
 	json_feeds(&w, r);
 	dd_jw_close(&w, '}');
 	fputc('\n', f);
@@ -985,6 +1036,31 @@ void dd_report_human(const struct dd_run *r, FILE *out)
 			fprintf(out, "; %llu outputs journaled WITHOUT their cause", (unsigned long long)j->cause_lost);
 		fprintf(out, "%s%s\n", j->error ? "; STOPPED: " : "", j->error ? j->error : "");
 	}
+
+	const struct dd_stream_summary *os = r->stream;
+	if (os != NULL && os->on) {
+		fprintf(out, "  output stream  session %s: messages %llu to %llu in %llu datagrams, %llu heartbeats%s",
+			os->session, (unsigned long long)os->first_seq, (unsigned long long)os->next_seq - 1,
+			(unsigned long long)os->datagrams, (unsigned long long)os->heartbeats,
+			os->ended ? ", end of session sent" : "");
+		if (os->tx_dropped)
+			fprintf(out, "; %llu datagrams the port did not take (retransmittable)",
+				(unsigned long long)os->tx_dropped);
+		if (os->rexmit)
+			fprintf(out, "; requests: %llu answered with %llu messages (%llu from the journal), refused: %llu "
+				"malformed, %llu other session, %llu bad range; %llu unavailable, %llu over the rate",
+				(unsigned long long)os->rx.requests, (unsigned long long)os->rx.messages,
+				(unsigned long long)os->rx.from_journal, (unsigned long long)os->rx.bad_length,
+				(unsigned long long)os->rx.bad_session, (unsigned long long)os->rx.bad_range,
+				(unsigned long long)os->rx.unavailable, (unsigned long long)os->rx.rate_limited);
+		fputc('\n', out);
+	}
+	if (os != NULL && os->nats)
+		fprintf(out, "  nats     %s: %llu published, acknowledged up to %llu, backlog %llu, %llu resent, %llu lost, "
+			"%llu errors%s%s\n", os->nats_url, (unsigned long long)os->ns.published,
+			(unsigned long long)os->ns.acked_seq, (unsigned long long)os->ns.backlog,
+			(unsigned long long)os->ns.resent, (unsigned long long)os->ns.lost, (unsigned long long)os->ns.errors,
+			os->ns.last_error[0] ? "; last: " : "", os->ns.last_error);
 
 	/* the top of the first few books, so a person sees the market at a glance */
 	unsigned shown = 0;

@@ -12,6 +12,8 @@
 #include <stdio.h>
 
 #include "dataplane/config/config.h"
+#include "dataplane/out/natsb.h"
+#include "dataplane/out/rexmit.h"
 #include "dataplane/wire/feed.h"
 #include "dataplane/wire/frame.h"
 #include "ops/book/book.h"
@@ -62,6 +64,20 @@ struct dd_journal_summary {
 	uint64_t snapshot_lsn;
 };
 
+/* The output stream and the JetStream bridge, for the reports (on: false without --output-udp). */
+struct dd_stream_summary {
+	bool on;
+	const char *session;
+	uint64_t base, first_seq, next_seq;
+	uint64_t messages, datagrams, heartbeats, bytes, tx_full, tx_dropped;
+	bool ended;
+	bool rexmit;                        /* the request server ran */
+	struct dd_rexmit_stats rx;
+	bool nats;                          /* the bridge ran */
+	const char *nats_url;
+	struct dd_natsb_stats ns;
+};
+
 struct dd_run {
 	const struct dd_config *cfg;
 	const struct dd_feed *feeds;        /* [nfeeds] */
@@ -78,6 +94,7 @@ struct dd_run {
 	uint64_t tsc_hz;
 	const struct dd_tm *tm;             /* telemetry segment for the latency figures; may be NULL */
 	const struct dd_journal_summary *journal; /* may be NULL */
+	const struct dd_stream_summary *stream;   /* may be NULL */
 };
 
 /*

@@ -21,7 +21,9 @@
 #include <rte_malloc.h>
 #include <rte_pause.h>
 
+#include "dataplane/dpdk/outtx.h"
 #include "dataplane/journal/recovery.h"
+#include "dataplane/out/outhist.h"
 
 /*
  * Staging buffer: segment offset o lives at buf[o % STAGE]; STAGE is a power of two and a multiple
@@ -129,6 +131,11 @@ struct dd_journal {
 	struct relitem *relq;
 	uint64_t r_head, r_tail;
 	uint64_t released_lsn;
+	uint64_t out_records;        /* OUTPUT records in the journal (the next segment header's outputs_before) */
+	/* the output stream */
+	struct dd_outhist *ohist;
+	struct dd_outtx *tx;
+	_Atomic uint64_t rel_seq;    /* the session's number of the last output released */
 	/* telemetry */
 	struct dd_tm_slot *slot;
 	struct dd_hdr *hist;
@@ -201,6 +208,13 @@ unsigned dd_journal_push(struct rte_ring *r, const struct dd_jitem *it, unsigned
 
 static void out_line(struct dd_journal *j, uint64_t lsn, const struct dd_output *o)
 {
+	if (j->ohist != NULL) {
+		uint64_t n = atomic_load_explicit(&j->rel_seq, memory_order_relaxed) + 1;
+		dd_outhist_put(j->ohist, n, lsn, o);
+		atomic_store_explicit(&j->rel_seq, n, memory_order_release);
+	}
+	if (j->tx != NULL)
+		dd_outtx_add(j->tx, lsn, o, 0);
 	if (j->out_fd < 0) {
 		j->st.released++;
 		j->released_lsn = lsn;
@@ -336,6 +350,7 @@ static void append_item(struct dd_journal *j, const struct dd_jitem *it, uint64_
 		j->uncommitted_tsc = now;
 	add_group(j, it->tsc);
 	if (it->type == DD_JREC_OUTPUT) {
+		j->out_records++;
 		struct dd_output o;
 		memcpy(&o, it->payload, sizeof(o));
 		if (j->release == DD_RELEASE_IMMEDIATE || j->sync == DD_JSYNC_OFF)
@@ -443,6 +458,7 @@ static void start_switch(struct dd_journal *j)
 	memset(j->hdr_page, 0, PAGE);
 	dd_jseg_header_init(h, j->seg_size, j->next_lsn, j->seg_index + 1, j->tsc_hz, j->instance);
 	dd_jseg_header_set_layout(h, j->nshards, j->nfeeds);
+	dd_jseg_header_set_outputs(h, j->out_records);
 	dd_jseg_path(j->next_path, sizeof(j->next_path), j->dir, j->next_lsn);
 	/* header, its sync, the rename into place, the directory's sync: one linked chain */
 	struct io_uring_sqe *s;
@@ -723,6 +739,18 @@ static void append_config(struct dd_journal *j)
 	append_rules(j, j->mrules, j->mrules_len, DD_JRULES_MARKET);
 }
 
+void dd_journal_bind_stream(struct dd_journal *j, struct dd_outhist *hist, struct dd_outtx *tx, uint64_t first_seq)
+{
+	j->ohist = hist;
+	j->tx = tx;
+	atomic_store_explicit(&j->rel_seq, first_seq - 1, memory_order_release);
+}
+
+uint64_t dd_journal_released_seq(const struct dd_journal *j)
+{
+	return atomic_load_explicit(&j->rel_seq, memory_order_acquire);
+}
+
 int dd_journal_prepend_outputs(struct dd_journal *j, const struct dd_output *o, uint64_t n)
 {
 	for (uint64_t i = 0; i < n; i++) {
@@ -783,6 +811,8 @@ int dd_journal_main(void *arg)
 		/* release what is durable while the output buffer has room (it frees as writes complete) */
 		release_durable(j, j->sync == DD_JSYNC_OFF ? j->next_lsn - 1 : dd_journal_durable_lsn(j));
 		out_flush(j);
+		if (j->tx != NULL)
+			dd_outtx_poll(j->tx, now);
 		if (io_uring_sq_ready(&j->ring) > 0)
 			io_uring_submit(&j->ring);
 		reap(j, rte_rdtsc());
@@ -803,7 +833,8 @@ int dd_journal_main(void *arg)
 		/* (after a failure, a rotation left half way stays so: nothing more is written) */
 		if (draining && (j->rot == ROT_NONE || failed) && !j->inflight && (nothing_held(j) || failed) &&
 		    (j->append == j->committed || failed) && j->cqe_pending == 0 && !j->out_inflight &&
-		    j->outlen[j->outcur] == 0 && (j->r_head == j->r_tail || failed)) {
+		    j->outlen[j->outcur] == 0 && (j->r_head == j->r_tail || failed) &&
+		    (j->tx == NULL || !dd_outtx_busy(j->tx) || failed)) {
 			bool empty = true;
 			for (unsigned r = 0; r < j->nrings; r++)
 				empty &= rte_ring_empty(j->rings[r]) != 0;
@@ -811,6 +842,9 @@ int dd_journal_main(void *arg)
 				break;
 		}
 	}
+	/* a clean stop ends the output stream's session; after a failure it goes on after a restart */
+	if (j->tx != NULL && dd_journal_error(j) == NULL)
+		dd_outtx_end(j->tx);
 	/* outputs never written: still waiting for durability, or in an output buffer a failure left */
 	j->st.unreleased = j->r_tail - j->r_head + j->outlines[0] + j->outlines[1] + j->st.unwritten;
 	publish(j, rte_rdtsc());
@@ -896,6 +930,7 @@ static int first_segment(struct dd_journal *j, char *err, size_t errlen)
 	struct dd_jseg_header *h = (struct dd_jseg_header *)(void *)j->hdr_page;
 	dd_jseg_header_init(h, j->seg_size, j->next_lsn, j->seg_index, j->tsc_hz, j->instance);
 	dd_jseg_header_set_layout(h, j->nshards, j->nfeeds);
+	dd_jseg_header_set_outputs(h, j->out_records);
 	dd_jseg_path(final, sizeof(final), j->dir, j->next_lsn);
 	if (pwrite(fd, j->hdr_page, PAGE, 0) != PAGE || fdatasync(fd) != 0 || rename(tmp, final) != 0 ||
 	    fsync(j->dir_fd) != 0) {
@@ -1029,6 +1064,7 @@ int dd_journal_create(struct dd_journal **out, const struct dd_config *c, unsign
 	j->next_lsn = st->next_lsn;
 	atomic_store_explicit(&j->durable, st->next_lsn - 1, memory_order_relaxed);
 	j->released_lsn = st->released_lsn;
+	j->out_records = st->outputs;
 	j->buf = rte_zmalloc_socket("journal staging", STAGE + DD_J_MAX_REC, PAGE, socket);
 	j->bounce = rte_zmalloc_socket("journal bounce", PAGE, PAGE, socket);
 	j->hdr_page = rte_zmalloc_socket("journal header", PAGE, PAGE, socket);

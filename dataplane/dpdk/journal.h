@@ -103,6 +103,7 @@ struct dd_journal_start {
 	uint32_t rules_chain;     /* the payment chain's index */
 	const char *mrules;       /* the market rules' text, journaled after those (NULL: none) */
 	size_t mrules_len;        /* at most DD_JOURNAL_MAX_RULES */
+	uint64_t outputs;         /* OUTPUT records the journal holds (segment headers count on from it) */
 };
 
 /* The longest rule text a start journals (its RULES records follow the config in one segment). */
@@ -133,6 +134,18 @@ struct rte_ring *dd_journal_ring(struct dd_journal *j, unsigned i);
 /* Bind telemetry: the journal lcore's slot and its append→durable histogram (may be NULL). */
 void dd_journal_bind_tm(struct dd_journal *j, struct dd_tm_slot *slot, struct dd_hdr *hist,
 			const struct dd_tsc_conv *conv);
+
+/*
+ * The output stream: every released output goes into `hist` as the session's message `first_seq`,
+ * `first_seq` + 1, ... (NULL: none) and to the sender `tx` (NULL: none), which the stage polls and,
+ * at a clean stop, ends. Before the lcore starts.
+ */
+struct dd_outhist;
+struct dd_outtx;
+void dd_journal_bind_stream(struct dd_journal *j, struct dd_outhist *hist, struct dd_outtx *tx, uint64_t first_seq);
+
+/* The session's number of the last output released (first_seq - 1: none yet). */
+uint64_t dd_journal_released_seq(const struct dd_journal *j);
 
 /* Journal the outputs recovery re-derived but found unjournaled, before anything else. */
 int dd_journal_prepend_outputs(struct dd_journal *j, const struct dd_output *o, uint64_t n);

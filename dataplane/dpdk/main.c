@@ -28,6 +28,11 @@
 #include "dataplane/config/log.h"
 #include "dataplane/dpdk/journal.h"
 #include "dataplane/dpdk/lcore.h"
+#include "dataplane/dpdk/outtx.h"
+#include "dataplane/out/natsb.h"
+#include "dataplane/out/outhist.h"
+#include "dataplane/out/outlog.h"
+#include "dataplane/out/rexmit.h"
 #include "dataplane/dpdk/port.h"
 #include "dataplane/dpdk/telecmd.h"
 #include "dataplane/journal/recovery.h"
@@ -95,7 +100,21 @@ struct app {
 	uint64_t snapshots;
 	uint64_t snapshot_failures;
 	char snap_error[512];
+	/* the output stream (--output-udp) and the JetStream bridge (--nats) */
+	uint64_t jout_count;              /* OUTPUT records the journal held at start */
+	struct dd_stream_state stream;    /* the session and its base */
+	uint64_t stream_first;            /* the session's number of this run's first output */
+	struct dd_outhist *hist;
+	struct dd_outtx *tx;
+	struct dd_rexmit *rexmit;
+	struct dd_natsb *natsb;
 };
+
+/* Does the release stage run (the journal lcore, with or without a journal on disk)? */
+static bool release_stage(const struct dd_config *c)
+{
+	return c->journal[0] != '\0' || c->output[0] != '\0' || c->outu.on || c->nats[0] != '\0';
+}
 
 static void *zalloc(const char *what, size_t size, int socket, char *err, size_t errlen)
 {
@@ -282,6 +301,126 @@ static int recover(struct app *a, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * The output stream's session (docs/wire-formats.md, "Sequence numbers and sessions"): with a
+ * journal, the one `<journal>/stream` names unless a clean stop ended it; else a new one whose
+ * message 1 is the journal's next output. Then the history of released outputs, the sender, the
+ * request server and the JetStream bridge.
+ */
+static int setup_stream(struct app *a, char *err, size_t errlen)
+{
+	const struct dd_config *c = &a->cfg;
+	if (!c->outu.on && c->nats[0] == '\0')
+		return 0;
+	bool disk = c->journal[0] != '\0' && c->jsync != DD_JSYNC_OFF;
+	struct dd_stream_state prev, s;
+	memset(&s, 0, sizeof(s));
+	int rc = disk ? dd_stream_state_load(c->journal, &prev, err, errlen) : -ENOENT;
+	if (rc != 0 && rc != -ENOENT)
+		return rc;
+	if (rc == 0 && !prev.ended) {
+		s = prev;
+	} else {
+		if (c->out_session[0] != '\0' && rc == -ENOENT) {
+			memcpy(s.session, c->out_session, DD_OUTLOG_SESSION_LEN); /* 10 characters: checked */
+		} else {
+			/* the Unix time, not the name of the session that just ended */
+			unsigned long long t = (unsigned long long)time(NULL) % 10000000000ull;
+			snprintf(s.session, sizeof(s.session), "%010llu", t);
+			if (rc == 0 && strcmp(s.session, prev.session) == 0)
+				snprintf(s.session, sizeof(s.session), "%010llu", (t + 1) % 10000000000ull);
+		}
+		s.base = a->jout_count;
+	}
+	if (s.base > a->jout_count) {
+		snprintf(err, errlen, "%s/stream: session %s starts after output %llu, but the journal holds %llu outputs: "
+			 "the journal lost outputs that were sent. Move the file aside to start a new session",
+			 c->journal, s.session, (unsigned long long)s.base, (unsigned long long)a->jout_count);
+		return -EPROTO;
+	}
+	if (disk && (rc = dd_stream_state_save(c->journal, &s, err, errlen)) != 0)
+		return rc;
+	a->stream = s;
+	a->stream_first = a->jout_count - s.base + 1;
+	uint64_t want = c->out_history > c->nats_backlog || c->nats[0] == '\0' ? c->out_history : c->nats_backlog;
+	uint64_t slots = 16;
+	while (slots < want)
+		slots <<= 1;
+	a->hist = zalloc("output history", dd_outhist_bytes(slots), a->socket, err, errlen);
+	if (a->hist == NULL)
+		return -ENOMEM;
+	dd_outhist_init(a->hist, slots);
+	if (c->outu.on) {
+		struct dd_outtx_params tp = { .port = c->outu.portid, .group = c->outu.group, .src_ip = c->outu.src_ip,
+					      .dport = c->outu.port, .src_port = c->outu.src_port,
+					      .have_mac = c->outu.have_mac, .mtu = c->out_mtu,
+					      .heartbeat_ms = c->out_heartbeat_ms, .session = s.session,
+					      .next_seq = a->stream_first, .socket = a->socket };
+		memcpy(tp.dst_mac, c->outu.dst_mac, 6);
+		bool known = false;
+		for (unsigned i = 0; i < a->ports.n; i++)
+			known |= a->ports.id[i] == c->outu.portid;
+		if (!known) {
+			snprintf(err, errlen, "output_udp: DPDK port %u does not exist (%u port%s: give the EAL a --vdev or "
+				 "a NIC for it)", c->outu.portid, a->ports.n, a->ports.n == 1 ? "" : "s");
+			return -ENODEV;
+		}
+		if ((rc = dd_outtx_create(&a->tx, &tp, err, errlen)) != 0)
+			return rc;
+		if (!c->outu.req_off) {
+			struct dd_rexmit_params rp = { .ip = c->outu.req_ip, .port = c->outu.req_port, .session = s.session,
+						       .hist = a->hist, .journal = disk ? c->journal : NULL,
+						       .base = s.base, .max_per_request = c->out_request_max,
+						       .rate = c->out_request_rate, .mtu = c->out_mtu };
+			if ((rc = dd_rexmit_start(&a->rexmit, &rp, err, errlen)) != 0)
+				return rc;
+		}
+	}
+	dd_journal_bind_stream(a->journal, a->hist, a->tx, a->stream_first);
+	if (c->nats[0] != '\0') {
+		struct dd_natsb_params np = { .url = c->nats, .stream = c->nats_stream, .instance = c->instance,
+					      .session = s.session, .hist = a->hist, .hist_slots = slots,
+					      .journal = disk ? c->journal : NULL, .base = s.base,
+					      .first_seq = a->stream_first };
+		if ((rc = dd_natsb_start(&a->natsb, &np, err, errlen)) != 0)
+			return rc;
+	}
+	dd_log(DD_LOG_NOTICE, "output stream: session %s from message %llu%s%s", s.session,
+	       (unsigned long long)a->stream_first, c->outu.on ? "" : " (for the JetStream bridge only)",
+	       a->rexmit ? "; retransmission requests answered" : "");
+	return 0;
+}
+
+/* The stream's end: the bridge drains, the request server stops; a clean end is recorded. */
+static void stop_stream(struct app *a, bool clean)
+{
+	if (a->natsb != NULL)
+		dd_natsb_stop(a->natsb, a->journal ? dd_journal_released_seq(a->journal) : 0, clean ? 5000 : 0);
+	if (a->rexmit != NULL)
+		dd_rexmit_stop(a->rexmit);
+	bool disk = a->cfg.journal[0] != '\0' && a->cfg.jsync != DD_JSYNC_OFF;
+	if (a->tx != NULL && dd_outtx_stats(a->tx)->ended && disk) {
+		char err[512];
+		struct dd_stream_state s = a->stream;
+		s.ended = 1;
+		if (dd_stream_state_save(a->cfg.journal, &s, err, sizeof(err)) != 0)
+			dd_log(DD_LOG_ERR, "%s (the next start continues session %s after its end of session)", err,
+			       s.session);
+	}
+}
+
+static void free_stream(struct app *a)
+{
+	dd_natsb_free(a->natsb);
+	a->natsb = NULL;
+	dd_rexmit_free(a->rexmit);
+	a->rexmit = NULL;
+	dd_outtx_destroy(a->tx);
+	a->tx = NULL;
+	rte_free(a->hist);
+	a->hist = NULL;
+}
+
 /* Lcores in launch order: the worker lcores, then the main lcore. */
 static unsigned lcore_list(unsigned *ids, unsigned max)
 {
@@ -416,13 +555,18 @@ static int jprod_init(struct app *a, struct dd_jprod *jp, unsigned i, unsigned c
  */
 static int setup_journal(struct app *a, char *err, size_t errlen)
 {
-	if (a->cfg.journal[0] == '\0' && a->cfg.output[0] == '\0')
+	if (!release_stage(&a->cfg))
 		return 0;
 	struct dd_recovery *r = &a->rec;
+	if (a->cfg.journal[0] != '\0' && a->cfg.jsync != DD_JSYNC_OFF) {
+		int rc = dd_outlog_count(a->cfg.journal, &a->jout_count, err, errlen);
+		if (rc != 0)
+			return rc;
+	}
 	struct dd_journal_start st = { .next_lsn = r->next_lsn, .segment = r->segment, .end_offset = r->end_offset,
 				       .released_lsn = r->released_lsn, .rules = a->nchains > a->nshards ? a->rules_text : NULL,
 				       .rules_len = a->rules_len, .rules_chain = a->nshards, .mrules = a->mrules_text,
-				       .mrules_len = a->mrules_len };
+				       .mrules_len = a->mrules_len, .outputs = a->jout_count };
 	uint64_t lag = dd_journal_lag(&a->cfg, a->nworkers, DD_RX_RUN);
 	int rc = dd_journal_create(&a->journal, &a->cfg, 1 + a->nworkers, &a->jconfig, lag, &st, a->socket, err, errlen);
 	if (rc != 0)
@@ -878,7 +1022,7 @@ static int setup(struct app *a, const unsigned *roles, char *err, size_t errlen)
 	if ((rc = setup_feeds(a, err, errlen)) != 0)
 		goto err;
 	/* every count that something else bounds, checked here, naming the option, never later */
-	bool stage = a->cfg.journal[0] != '\0' || a->cfg.output[0] != '\0';
+	bool stage = release_stage(&a->cfg);
 	if (a->nshards > DD_REPLAY_MAX_SHARDS || 1 + a->nworkers + stage > DD_TM_MAX_SLOTS ||
 	    1 + a->nworkers > DD_JOURNAL_MAX_PRODUCERS) {
 		unsigned max = DD_TM_MAX_SLOTS - 1 - stage;
@@ -904,7 +1048,8 @@ static int setup(struct app *a, const unsigned *roles, char *err, size_t errlen)
 		goto err;
 	if ((rc = install_rules(a, err, errlen)) != 0)
 		goto err;
-	if ((rc = setup_pipeline(a, roles, err, errlen)) != 0 || (rc = setup_journal(a, err, errlen)) != 0)
+	if ((rc = setup_pipeline(a, roles, err, errlen)) != 0 || (rc = setup_journal(a, err, errlen)) != 0 ||
+	    (rc = setup_stream(a, err, errlen)) != 0)
 		goto err;
 	a->journal_lcore = roles[1 + a->nworkers];
 	if ((rc = setup_telemetry(a, err, errlen)) != 0)
@@ -912,6 +1057,7 @@ static int setup(struct app *a, const unsigned *roles, char *err, size_t errlen)
 	dd_lcore_bind_consumers(a->rx);
 	return 0;
 err:
+	free_stream(a);
 	if (a->journal != NULL) {
 		dd_journal_destroy(a->journal);
 		a->journal = NULL;
@@ -966,6 +1112,35 @@ static int report(struct app *a)
 			.snapshots = a->snapshots, .snapshot_lsn = a->snap_lsn,
 		};
 		r.journal = &js;
+	}
+	struct dd_stream_summary ss;
+	memset(&ss, 0, sizeof(ss));
+	if (a->hist != NULL) {
+		ss.session = a->stream.session;
+		ss.base = a->stream.base;
+		ss.first_seq = a->stream_first;
+		ss.next_seq = dd_journal_released_seq(a->journal) + 1;
+		if (a->tx != NULL) {
+			const struct dd_outtx_stats *t = dd_outtx_stats(a->tx);
+			ss.on = true;
+			ss.messages = t->messages;
+			ss.datagrams = t->datagrams;
+			ss.heartbeats = t->heartbeats;
+			ss.bytes = t->bytes;
+			ss.tx_full = t->tx_full;
+			ss.tx_dropped = t->tx_dropped;
+			ss.ended = t->ended;
+		}
+		if (a->rexmit != NULL) {
+			ss.rexmit = true;
+			dd_rexmit_stats(a->rexmit, &ss.rx);
+		}
+		if (a->natsb != NULL) {
+			ss.nats = true;
+			ss.nats_url = c->nats;
+			dd_natsb_stats(a->natsb, &ss.ns);
+		}
+		r.stream = &ss;
 	}
 	char err[512];
 	if (!c->quiet) {
@@ -1187,7 +1362,7 @@ int main(int argc, char **argv)
 	unsigned roles[RTE_MAX_LCORE];
 	unsigned nroles = lcore_list(roles, RTE_MAX_LCORE);
 	unsigned nworkers = a.cfg.pipeline == DD_PIPELINE_RTC ? 0 : a.cfg.workers;
-	bool journaling = a.cfg.journal[0] != '\0' || a.cfg.output[0] != '\0';
+	bool journaling = release_stage(&a.cfg);
 	unsigned need = 1 + nworkers + journaling;
 	if (nroles < need) {
 		dd_log(DD_LOG_ERR,
@@ -1267,6 +1442,7 @@ int main(int argc, char **argv)
 	if (have_ctrl)
 		pthread_join(ctrl, NULL);
 
+	stop_stream(&a, a.journal != NULL && dd_journal_error(a.journal) == NULL);
 	int status = report(&a) == 0 ? 0 : 1;
 	if (a.journal != NULL) {
 		const char *jerr = dd_journal_error(a.journal);
@@ -1291,6 +1467,7 @@ int main(int argc, char **argv)
 		}
 		dd_journal_destroy(a.journal);
 	}
+	free_stream(&a);
 	dd_recovery_fini(&a.rec);
 	dd_tm_close(&a.tm, true);
 	dd_ports_stop(&a.ports);

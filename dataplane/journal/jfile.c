@@ -293,6 +293,13 @@ void dd_jseg_header_set_layout(struct dd_jseg_header *h, uint32_t nshards, uint3
 	h->header_crc = dd_crc32c(0, h, sizeof(*h));
 }
 
+void dd_jseg_header_set_outputs(struct dd_jseg_header *h, uint64_t outputs_before)
+{
+	h->outputs_before = outputs_before;
+	h->header_crc = 0;
+	h->header_crc = dd_crc32c(0, h, sizeof(*h));
+}
+
 __attribute__((cold)) void dd_jseg_header_init(struct dd_jseg_header *h, uint64_t segment_size,
 					       uint64_t first_lsn, uint64_t index, uint64_t tsc_hz,
 					       const char *instance)
@@ -458,6 +465,51 @@ err:
 }
 
 /* ---- reading segments ------------------------------------------------------------------------ */
+
+int dd_jseg_list(const char *dir, struct dd_jseg_info **out, size_t *n, char *err, size_t errlen)
+{
+	struct jname *names;
+	size_t cnt;
+	int rc = list_dir(dir, SEG_PREFIX, SEG_SUFFIX, &names, &cnt, err, errlen);
+	*out = NULL;
+	*n = 0;
+	if (rc < 0)
+		return rc;
+	struct dd_jseg_info *v = cnt ? calloc(cnt, sizeof(*v)) : NULL;
+	if (cnt > 0 && v == NULL) {
+		free(names);
+		return fail(-ENOMEM, err, errlen, "listing %s: out of memory", dir);
+	}
+	for (size_t i = 0; i < cnt && rc == 0; i++) {
+		v[i].first_lsn = names[i].num;
+		dd_jseg_path(v[i].path, sizeof(v[i].path), dir, names[i].num);
+		int fd = open(v[i].path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
+			rc = fail(-errno, err, errlen, "open(%s) failed: %s", v[i].path, strerror(errno));
+			break;
+		}
+		ssize_t r = pread(fd, &v[i].h, sizeof(v[i].h), 0);
+		int e = errno;
+		close(fd);
+		char why[160];
+		if (r != (ssize_t)sizeof(v[i].h))
+			rc = fail(r < 0 ? -e : -EBADMSG, err, errlen, "%s: cannot read its header%s%s", v[i].path,
+				  r < 0 ? ": " : " (file too short)", r < 0 ? strerror(e) : "");
+		else if ((rc = dd_jseg_header_check(&v[i].h, why, sizeof(why))) != 0)
+			fail(rc, err, errlen, "%s: %s", v[i].path, why);
+		else if (v[i].h.first_lsn != names[i].num)
+			rc = fail(-EBADMSG, err, errlen, "%s: its header says first LSN %llu", v[i].path,
+				  (unsigned long long)v[i].h.first_lsn);
+	}
+	free(names);
+	if (rc != 0) {
+		free(v);
+		return rc;
+	}
+	*out = v;
+	*n = cnt;
+	return 0;
+}
 
 #define RD_CHUNK (1u << 20)
 

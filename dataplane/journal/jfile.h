@@ -46,7 +46,7 @@
 
 #define DD_J_MAGIC 0x4c4e4a5241444144ull /* "DADARJNL" as little-endian bytes */
 #define DD_J_MAJOR 2                     /* 2: typed 128-byte outputs with a cause, CONFIG records */
-#define DD_J_MINOR 0
+#define DD_J_MINOR 1                     /* 1: outputs_before in the segment header */
 #define DD_J_PAGE 4096                   /* O_DIRECT alignment; the segment header's size */
 #define DD_J_REC_HDR 24
 #define DD_J_MAX_REC 4096                /* largest record (header + payload) */
@@ -86,7 +86,9 @@ struct dd_jseg_header {
 	uint32_t pad0;
 	uint32_t nshards;        /* book shards of the writing pipeline (1: run to completion), 0 unknown */
 	uint32_t nfeeds;         /* feeds configured in the writer, 0 unknown */
-	uint8_t reserved[24];    /* zero (a minor version may use them) */
+	uint64_t outputs_before; /* minor >= 1: OUTPUT records in the journal before first_lsn (numbers the
+				  * output stream); minor 0: 0, unknown */
+	uint8_t reserved[16];    /* zero (a minor version may use them) */
 };
 _Static_assert(sizeof(struct dd_jseg_header) == 128, "segment header is 128 bytes (then zeros to 4096)");
 
@@ -200,6 +202,9 @@ void dd_jseg_header_init(struct dd_jseg_header *h, uint64_t segment_size, uint64
  * the books as the writer did. */
 void dd_jseg_header_set_layout(struct dd_jseg_header *h, uint32_t nshards, uint32_t nfeeds);
 
+/* Record how many OUTPUT records the journal holds before the segment (recomputing header_crc). */
+void dd_jseg_header_set_outputs(struct dd_jseg_header *h, uint64_t outputs_before);
+
 /* Check a segment header read from disk: magic, major version, CRC, header_size, segment_size (a
  * multiple of DD_J_PAGE, at least two pages, at most DD_J_MAX_SEGMENT), first_lsn (not 0). Any minor version is accepted.
  * Returns 0, -EPROTO (another major version) or -EBADMSG, with a message in err. */
@@ -215,6 +220,20 @@ void dd_jsnap_path(char *buf, size_t len, const char *dir, uint64_t lsn);
 int dd_jdir_create(const char *dir);
 
 /* ---- reading ---------------------------------------------------------------------------------- */
+
+/* One segment file of a journal directory and its header. */
+struct dd_jseg_info {
+	uint64_t first_lsn;      /* from the file name (= the header's, checked) */
+	struct dd_jseg_header h;
+	char path[512];
+};
+
+/*
+ * The segment files of `dir` in LSN order, each with its header read and checked, in a malloc'd
+ * array (*n may be 0). Returns 0, or -errno / -EBADMSG / -EPROTO with a message (a header that does
+ * not check, or whose first_lsn is not its file name's).
+ */
+int dd_jseg_list(const char *dir, struct dd_jseg_info **out, size_t *n, char *err, size_t errlen);
 
 /*
  * What a scan of a journal directory found. The scan reads every segment in LSN order and checks
