@@ -190,6 +190,13 @@ run: deps
 		--summary $(B)/sample/planted-summary.json --output $(B)/sample/alerts.jsonl
 	@echo "summary: $(B)/sample/planted-summary.json   alerts, windows and quotes: $(B)/sample/alerts.jsonl"
 
+# A local NATS server with JetStream for --nats (docs/operations.md); Ctrl-C stops it.
+NATS_PORT ?= 4222
+.PHONY: nats
+nats: deps
+	@mkdir -p $(B)/nats
+	nats-server -js -a 127.0.0.1 -p $(NATS_PORT) -sd $(B)/nats
+
 test: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)$(MAKE) --no-print-directory unit integration fuzz-smoke

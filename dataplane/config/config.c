@@ -104,6 +104,9 @@ static const struct opt opts[] = {
 	{ "nats.stream", T_PATH, F(nats_stream), 0, 0, "JetStream stream the outputs go to (created if missing)", NULL },
 	{ "nats.backlog", T_UINT, F(nats_backlog), 16, 1u << 26,
 	  "without a journal: outputs kept for a broker that is down or slow (more are lost, counted)", NULL },
+	{ "nats.drain_ms", T_U64, F(nats_drain_ms), 0, 3600000,
+	  "at a clean stop, how long the bridge may go on publishing what the broker does not have yet, ms "
+	  "(with a journal the rest follows after the next start)", NULL },
 	{ "snapshot_every", T_U64, F(snapshot_every), 0, UINT64_MAX,
 	  "journal records (LSNs) between state snapshots; 0 = never", NULL },
 	{ "chain.market", T_ENUM, F(market_chain), 0, 0,
@@ -169,6 +172,7 @@ void dd_config_defaults(struct dd_config *c)
 	c->out_request_max = 1000;
 	c->out_request_rate = 1000000;
 	c->nats_backlog = 65536;
+	c->nats_drain_ms = 5000;
 	strcpy(c->nats_stream, "DADAR");
 	c->rx_desc = 1024;
 	c->mbufs = 8191;

@@ -118,6 +118,7 @@ struct dd_config {
 	char nats[DD_PATH_MAX];         /* NATS server URL for the JetStream bridge; "" = off */
 	char nats_stream[DD_PATH_MAX];  /* JetStream stream name */
 	unsigned nats_backlog;          /* without a journal: outputs kept for the broker */
+	uint64_t nats_drain_ms;         /* at a clean stop: how long to wait for the broker to take the rest */
 	uint64_t snapshot_every;   /* journal records (LSNs) between snapshots; 0 = never */
 	enum dd_market_chain market_chain;
 	uint64_t wm_interval_us;   /* event time between watermark ticks (time-driven operators only) */

@@ -395,7 +395,8 @@ static int setup_stream(struct app *a, char *err, size_t errlen)
 static void stop_stream(struct app *a, bool clean)
 {
 	if (a->natsb != NULL)
-		dd_natsb_stop(a->natsb, a->journal ? dd_journal_released_seq(a->journal) : 0, clean ? 5000 : 0);
+		dd_natsb_stop(a->natsb, a->journal ? dd_journal_released_seq(a->journal) : 0,
+			      clean ? (unsigned)a->cfg.nats_drain_ms : 0);
 	if (a->rexmit != NULL)
 		dd_rexmit_stop(a->rexmit);
 	bool disk = a->cfg.journal[0] != '\0' && a->cfg.jsync != DD_JSYNC_OFF;

@@ -325,6 +325,12 @@ static void *natsb_main(void *arg)
 		}
 	}
 	save_state(b);
+	{
+		uint64_t end = b->p.base + dd_outhist_last(b->p.hist);
+		pthread_mutex_lock(&b->lock);
+		b->st.backlog = end > b->acked && dd_outhist_last(b->p.hist) != 0 ? end - b->acked : 0;
+		pthread_mutex_unlock(&b->lock);
+	}
 out:
 	jsCtx_Destroy(js);
 	natsConnection_Destroy(nc);
