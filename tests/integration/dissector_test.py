@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
-"""The Wireshark dissector tools/wireshark/dadar.lua (mold64, itch50, dadarpay) under tshark, against
-captures dadar-gen writes and a few crafted here, every field of every message compared with an
+"""The Wireshark dissector tools/wireshark/dadar.lua (mold64, itch50, dadarpay, dadarout) under tshark,
+against captures dadar-gen writes and a few crafted here, every field of every message compared with an
 independent decode.
 
 The expectations do not come from the dissector: each frame is decoded here with struct from the
 specifications (pcap, Ethernet, IPv4, UDP, MoldUDP64, NASDAQ TotalView-ITCH 5.0, and dadar's 73-byte
-payment message of docs/wire-formats.md), and payments are also compared with the CSV dadar-gen wrote
-for them. tshark's PDML gives each field's value, position, size and label, so the test checks:
+payment message of docs/wire-formats.md; dadar's output messages by outstream.py, written from the same
+document), and payments are also compared with the CSV dadar-gen wrote for them. tshark's PDML gives
+each field's value, position, size and label, so the test checks:
 
 - MoldUDP64: session, sequence number, count, next sequence number, heartbeat / end of session, every
   message block's length and its own sequence number (sequence + index); for a datagram whose framing
@@ -17,8 +18,15 @@ for them. tshark's PDML gives each field's value, position, size and label, so t
 - Payments: every field against the CSV (txn_id, time_ns, payer, payee, merchant, amount_minor,
   currency, mcc, channel, type, device, lat_e6, lon_e6), the amount in major units with its currency,
   latitude and longitude in degrees, and the invalid payments dadar blocks.
-- Ports: 26477 and 26480 by preference, any other port by the heuristic (and only when the framing
-  adds up), the preferences mold64.itch_ports and mold64.payment_port.
+- Output messages (outstream.py writes the capture): every field of every type (bbo, decision, alert,
+  window, late, test) with edge values, prices with 4 decimals, amounts, measures and reason bits; each
+  kind of message a consumer skips with its expert; heartbeats, end of session, retransmission requests
+  (good and bad) to the output port + 1 and an answer from there; then the message tshark shows for
+  each sequence number against the expected list (check_output_pcap: give it any capture of the output
+  stream and the messages it must hold).
+- Ports: 26477, 26480 and 26490 (outputs; requests to 26491) by preference, any other port by the
+  heuristic (and only when the framing adds up), the preferences mold64.itch_ports,
+  mold64.payment_port and mold64.output_ports.
 
 Wireshark has built-in moldudp64 and nasdaq_itch dissectors (no default ports); they are disabled with
 --disable-protocol so nothing else can claim the datagrams. tshark runs with HOME pointing to a scratch
@@ -31,6 +39,7 @@ not installed or has no Lua. Scratch files go to a temporary directory, removed 
 named, when a check failed).
 """
 import datetime
+import json
 import os
 import shutil
 import struct
@@ -44,6 +53,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, HERE)
 import pcaplib  # noqa: E402  (frames and MoldUDP64 framing from the specifications, shared by the tests)
+import outstream  # noqa: E402  (dadar's output messages, from docs/wire-formats.md)
 
 BUILD = sys.argv[1] if len(sys.argv) > 1 else os.environ.get("B", "build")
 BUILD = BUILD if os.path.isabs(BUILD) else os.path.join(ROOT, BUILD)
@@ -51,7 +61,7 @@ GEN = os.path.join(BUILD, "dadar-gen")
 LUA = os.path.join(ROOT, "tools", "wireshark", "dadar.lua")
 SAMPLE = os.path.join(ROOT, "tests", "data", "itch", "ex20101224.TEST_ITCH_50.fixed")
 
-ITCH_PORT, PAY_PORT = 26477, 26480
+ITCH_PORT, PAY_PORT, OUT_PORT = 26477, 26480, outstream.STREAM_PORT
 MOLD_EOS = 0xFFFF
 
 # ---- ITCH 5.0, from NASDAQ's specification ----------------------------------------------------
@@ -295,10 +305,134 @@ def expect_pay(m, pos):
     return f, set()
 
 
+# ---- output messages (docs/wire-formats.md, outstream.py) -------------------------------------------
+# Wireshark names: dadarout.KEY for the header, dadarout.TYPE.KEY for the body (the arrays by element).
+OUT_ARRAY = {"measures": "measure", "aggregates": "value", "values": "value"}
+OUT_HEX = {"flags": 4, "null_mask": 2, "reasons": 8}   # shown in hex, with this many digits
+OUT_LABEL = {"bid_price": "Bid Price", "ask_price": "Ask Price", "measures": "Measure", "aggregates": "Aggregate",
+             "values": "Value"}
+
+
+def out_field(t, key, off):
+    if off < outstream.HDR_LEN:
+        return "dadarout." + key
+    return f"dadarout.{outstream.TYPE_NAME[t]}.{OUT_ARRAY.get(key, key)}"
+
+
+def out_fields():
+    """Every dadarout field name."""
+    names = {"dadarout.data"} | {"dadarout.decision.reason." + c for c in outstream.REASON_CODES} | \
+        {"dadarout.decision." + n for n in outstream.DECISION_FLAG.values()}
+    for t in outstream.LENGTH:
+        names |= {out_field(t, k, off) for k, off, _w, _f, _i in outstream.layout(t)}
+    return names
+
+
+def bits_text(v, names, nbits):
+    """The set bits by name, as the dissector shows them (more than 5: how many)."""
+    out = [names[i] if i < len(names) else f"bit {i}" for i in range(nbits) if v >> i & 1]
+    return f"{len(out)} set" if len(out) > 5 else ", ".join(out) or "none"
+
+
+def expect_out(m, pos):
+    """(fields, experts) the dadarout tree of output message bytes m at frame offset pos must hold; a
+    field that occurs more than once (the arrays) expects a list."""
+    f, n = {}, len(m)
+    why = outstream.problem(m)
+    if why:
+        if n >= 1:
+            f["dadarout.type"] = (char_show(m[0]), pos, 1, None)
+        if n >= 2:
+            f["dadarout.version"] = (str(m[1]), pos + 1, 1, None)
+        if n > 2:
+            f["dadarout.data"] = (None, pos + 2, n - 2, None)
+        return f, {"dadarout.expert." + why}
+    msg = outstream.decode(m)
+    t, body = msg["type"], msg["body"]
+    for key, off, w, _ef, idx in outstream.layout(t):
+        v = msg.get(key) if off < outstream.HDR_LEN else body[key]
+        v = v if idx is None else v[idx]
+        show, sn = str(v), None
+        if key == "type":
+            show = char_show(m[0])
+        elif key in ("symbol", "currency"):
+            show = v if printable(v.encode("latin-1")) else None
+        elif key in OUT_HEX:
+            show = f"0x{v:0{OUT_HEX[key]}x}"
+        if key == "flags" and off >= outstream.HDR_LEN:  # the decision's own, a byte
+            show = f"0x{v:02x}"
+            sn = f"Decision Flags: 0x{v:02x} ({bits_text(v, list(outstream.DECISION_FLAG.values()), 8)})"
+        elif key == "flags" and t == "W" and v & 1:
+            sn = f"Flags: 0x{v:04x} (late firing)"
+        elif key in ("bid_price", "ask_price"):
+            sn = f"{OUT_LABEL[key]}: {outstream.price4(v)} ({v})"
+        elif key == "amount":
+            cur = "".join(c if " " <= c <= "~" else "." for c in body["currency"])
+            sn = f"Amount: {v} ({major(v)} {cur})"
+        elif key == "reasons":
+            sn = f"Reasons: 0x{v:08x} ({bits_text(v, outstream.REASON_CODES, 32)})"
+        elif key == "action" and v in outstream.ACTION_NAME:
+            sn = f"Action: {outstream.ACTION_NAME[v]} ({v})"
+        elif key == "op" and v in outstream.OP_NAME:
+            sn = f"Operator: {outstream.OP_NAME[v]} ({v})"
+        elif idx is not None:
+            note = ""
+            if t == "A" and idx >= body["measure_count"]:
+                note = " (not used)"
+            elif t == "A" and body["null_mask"] >> idx & 1:
+                note = " (null)"
+            sn = f"{OUT_LABEL[key]} {idx}: {v}{note}"
+        name = out_field(t, key, off)
+        want = (show, pos + off, w, sn)
+        if idx is None:
+            f[name] = want
+        else:
+            f.setdefault(name, []).append(want)
+    if t == "D":
+        r = outstream.HDR_LEN + 40
+        for i, code in enumerate(outstream.REASON_CODES):
+            f["dadarout.decision.reason." + code] = (str(body["reasons"] >> i & 1), pos + r, 4, None)
+        for bit, name in outstream.DECISION_FLAG.items():
+            f["dadarout.decision." + name] = (str(int(bool(body["flags"] & bit))), pos + r + 7, 1, None)
+    return f, set()
+
+
+def tshark_message(got):
+    """The message dict (outstream's keys) of one dadarout tree's fields as tshark shows them."""
+    t = got["dadarout.type"][0][0].strip("'")
+    msg, body = {}, {}
+    for key, off, _w, _ef, idx in outstream.layout(t):
+        show = got[out_field(t, key, off)][idx or 0][0]
+        if key == "type":
+            v = t
+        elif key in ("symbol", "currency"):
+            v = show
+        else:
+            v = int(show, 0)
+        d = msg if off < outstream.HDR_LEN else body
+        if idx is None:
+            d[key] = v
+        else:
+            d.setdefault(key, []).append(v)
+    msg["body"] = body
+    return msg
+
+
+def subset_problems(where, want, got):
+    """What differs between the keys `want` has (its body's too) and `got`."""
+    out = []
+    for k, v in want.items():
+        if k == "body":
+            out += subset_problems(where, v, got.get("body", {}))
+        elif got.get(k) != v:
+            out.append(f"{where}: {k} is {got.get(k)!r}, expected {v!r}")
+    return out
+
+
 class Expect:
     """What the mold64 tree of one frame must hold (None on the whole: no mold64 at all)."""
 
-    def __init__(self, frame, itch_ports, pay_port, heuristic=True):
+    def __init__(self, frame, itch_ports, pay_port, heuristic=True, out_ports=(OUT_PORT,)):
         self.mold = None
         v = udp_view(frame)
         if v is None:
@@ -306,15 +440,22 @@ class Expect:
         sport, dport, off, p = v
         err, _ = pcaplib.mold_parse(p)
         # Wireshark's UDP hands a datagram to the dissector of either port (the feed's "garbage UDP"
-        # goes from the feed's port to the next one); the messages are payments by destination port.
-        ports = set(itch_ports) | {pay_port}
+        # goes from the feed's port to the next one); the messages are payments by destination port,
+        # output messages to or from an output port or from a request port (an output port + 1).
+        req_ports = {x + 1 for x in out_ports}
+        ports = set(itch_ports) | {pay_port} | set(out_ports) | req_ports
         if sport not in ports and dport not in ports:
             if not heuristic or err or not printable(p[:10]):
                 return
-        self.payments = dport == pay_port
+        self.kind = ("request" if dport in req_ports else "output" if dport in out_ports else
+                     "payment" if dport == pay_port else "output" if sport in set(out_ports) | req_ports else "itch")
+        self.payments = self.kind == "payment"
         self.mold, self.blocks = {}, []
-        self.experts = {"mold64.expert." + err} if err else set()
         n = len(p)
+        if self.kind == "request":
+            self.expect_request(p, off)
+            return
+        self.experts = {"mold64.expert." + err} if err else set()
         if n < 20:
             self.mold["mold64.short"] = (None, off, n, None)
             return
@@ -347,11 +488,31 @@ class Expect:
                 o = n
                 break
             m = p[o + 2:o + 2 + ml]
-            sub, sexp = (expect_pay if self.payments else expect_itch)(m, off + o + 2)
+            sub, sexp = {"payment": expect_pay, "output": expect_out, "itch": expect_itch}[self.kind](m, off + o + 2)
             self.blocks.append((blk, sub, sexp, (seq + i, m)))
             o += 2 + ml
         if o < n:
             self.mold["mold64.trailing"] = (None, off + o, n - o, None)
+
+    def expect_request(self, p, off):
+        """A retransmission request: 20 bytes, session, sequence number, count."""
+        n = len(p)
+        self.experts = {"mold64.expert.request"}
+        self.mold["mold64.request"] = ("", None, None, None)
+        if n < 20:
+            if n:
+                self.mold["mold64.short"] = (None, off, n, None)
+            self.experts.add("mold64.expert.bad_request")
+            return
+        seq, count = struct.unpack_from(">QH", p, 10)
+        self.mold["mold64.request.session"] = (p[:10].rstrip(b" ").decode() if printable(p[:10]) else None, off, 10,
+                                               None)
+        self.mold["mold64.request.sequence"] = (str(seq), off + 10, 8, None)
+        self.mold["mold64.request.count"] = (str(count), off + 18, 2, None)
+        if n > 20:
+            self.mold["mold64.trailing"] = (None, off + 20, n - 20, None)
+        if n != 20 or seq == 0 or count == 0:
+            self.experts.add("mold64.expert.bad_request")
 
 
 # ---- tshark and its PDML ---------------------------------------------------------------------------
@@ -420,7 +581,7 @@ class Dissected:
             elif name == "mold64.message":
                 blk, sub, sexp, proto = {}, {}, [], None
                 for c in ch:
-                    if c.get("name") in ("itch50", "dadarpay"):
+                    if c.get("name") in ("itch50", "dadarpay", "dadarout"):
                         proto = c.get("name"), int(c.get("pos")), int(c.get("size"))
                         collect(c, sub, sexp)
                     elif c.get("name") == "_ws.expert":
@@ -454,20 +615,22 @@ def dissect(cap, extra=()):
 
 
 def compare_fields(where, want, got, problems):
-    for name, (show, pos, size, sn) in want.items():
+    """want: name -> (show, pos, size, showname), or a list of them for a field that occurs more than once."""
+    for name, w in want.items():
+        ws = w if isinstance(w, list) else [w]
         g = got.get(name)
         if not g:
             problems.append(f"{where}: {name} missing")
             continue
-        if len(g) != 1:
-            problems.append(f"{where}: {name} {len(g)} times")
-        gs, gp, gz, gn = g[0]
-        if show is not None and gs != show:
-            problems.append(f"{where}: {name} is {gs!r}, expected {show!r}")
-        if pos is not None and (gp, gz) != (pos, size):
-            problems.append(f"{where}: {name} at {gp}+{gz}, expected {pos}+{size}")
-        if sn is not None and gn != sn:
-            problems.append(f"{where}: {name} shown as {gn!r}, expected {sn!r}")
+        if len(g) != len(ws):
+            problems.append(f"{where}: {name} {len(g)} times" + (f", expected {len(ws)}" if len(ws) > 1 else ""))
+        for (show, pos, size, sn), (gs, gp, gz, gn) in zip(ws, g):
+            if show is not None and gs != show:
+                problems.append(f"{where}: {name} is {gs!r}, expected {show!r}")
+            if pos is not None and (gp, gz) != (pos, size):
+                problems.append(f"{where}: {name} at {gp}+{gz}, expected {pos}+{size}")
+            if sn is not None and gn != sn:
+                problems.append(f"{where}: {name} shown as {gn!r}, expected {sn!r}")
     extra = set(got) - set(want)
     if extra:
         problems.append(f"{where}: unexpected fields {sorted(extra)}")
@@ -475,14 +638,14 @@ def compare_fields(where, want, got, problems):
 
 class Stats:
     def __init__(self):
-        self.frames = self.molds = self.messages = self.heartbeats = self.eos = self.bad = 0
+        self.frames = self.molds = self.messages = self.heartbeats = self.eos = self.bad = self.requests = 0
         self.types = {}
         self.seqs = {}     # seq -> copies decoded from datagrams whose framing adds up
         self.experts = {}  # expert name -> count
 
 
 def check_capture(tag, cap, frames=None, extra=(), itch_ports=(ITCH_PORT,), pay_port=PAY_PORT, heuristic=True,
-                  on_message=None):
+                  on_message=None, out_ports=(OUT_PORT,)):
     """Compare every frame of `cap` with its expectation; returns Stats (None when tshark failed)."""
     frames = frames if frames is not None else [f for _t, f in pcaplib.read_pcap(cap)]
     got, rc, err = dissect(cap, extra)
@@ -497,7 +660,7 @@ def check_capture(tag, cap, frames=None, extra=(), itch_ports=(ITCH_PORT,), pay_
     st.frames = len(frames)
     for i, (frame, d) in enumerate(zip(frames, got)):
         where = f"{tag} frame {i + 1}"
-        e = Expect(frame, itch_ports, pay_port, heuristic)
+        e = Expect(frame, itch_ports, pay_port, heuristic, out_ports)
         if d.num != i + 1:
             problems.append(f"{where}: PDML packet number {d.num}")
         if e.mold is None:
@@ -519,6 +682,8 @@ def check_capture(tag, cap, frames=None, extra=(), itch_ports=(ITCH_PORT,), pay_
             st.heartbeats += 1
         if "mold64.end_of_session" in e.mold and not e.experts - {"mold64.expert.end_of_session"}:
             st.eos += 1
+        if e.kind == "request":
+            st.requests += 1
         if len(d.blocks) != len(e.blocks):
             problems.append(f"{where}: {len(d.blocks)} message blocks, expected {len(e.blocks)}")
             continue
@@ -529,7 +694,7 @@ def check_capture(tag, cap, frames=None, extra=(), itch_ports=(ITCH_PORT,), pay_
                 if proto is not None:
                     problems.append(f"{w}: a partial message was dissected as {proto[0]}")
                 continue
-            want_proto = "dadarpay" if e.payments else "itch50"
+            want_proto = {"payment": "dadarpay", "output": "dadarout", "itch": "itch50"}[e.kind]
             seq, m = msg
             if proto is None or proto[0] != want_proto or proto[2] != len(m):
                 problems.append(f"{w}: dissected as {proto}, expected {want_proto} of {len(m)} bytes")
@@ -548,8 +713,9 @@ def check_capture(tag, cap, frames=None, extra=(), itch_ports=(ITCH_PORT,), pay_
                     st.types[t] = st.types.get(t, 0) + 1
             if on_message:
                 on_message(w, seq, m, gsub, problems)
+    requests = f", {st.requests} requests" if st.requests else ""
     report(not problems, f"{tag}: {st.frames} frames, {st.molds} MoldUDP64 datagrams ({st.heartbeats} heartbeats, "
-           f"{st.eos} end of session, {st.bad} malformed), {st.messages} messages: every field as decoded "
+           f"{st.eos} end of session, {st.bad} malformed{requests}), {st.messages} messages: every field as decoded "
            f"independently", problems)
     return st
 
@@ -685,17 +851,18 @@ def check_payments(tmp):
                f"payments-csv edge values: {len(rows)} rows, {inv} of them blocked as invalid (amount 3, time 2, "
                "location 2: 7)")
 
-    # the payment port is a preference: on port 26490 the messages are payments only with it set
-    cap3 = os.path.join(tmp, "pay26490.pcap")
-    gen("payments", cap3, "--count", "40", "--payers", "10", "--scenarios", "0", "--port", "26490")
+    # the payment port is a preference: on port 26500 the messages are payments only with it set
+    # (a port of no preference: 26490 is the output stream's)
+    cap3 = os.path.join(tmp, "pay26500.pcap")
+    gen("payments", cap3, "--count", "40", "--payers", "10", "--scenarios", "0", "--port", "26500")
     frames = [f for _t, f in pcaplib.read_pcap(cap3)]
-    st = check_capture("payments on port 26490, default preferences (heuristic: ITCH)", cap3, frames)
+    st = check_capture("payments on port 26500, default preferences (heuristic: ITCH)", cap3, frames)
     report(st is not None and st.experts.get("itch50.expert.bad_length", 0) == 40,
-           "payments on port 26490 without the preference: the heuristic reads them as ITCH (wrong length)")
-    st = check_capture("payments on port 26490 with mold64.payment_port:26490", cap3, frames,
-                       ["-o", "mold64.payment_port:26490"], pay_port=26490)
+           "payments on port 26500 without the preference: the heuristic reads them as ITCH (wrong length)")
+    st = check_capture("payments on port 26500 with mold64.payment_port:26500", cap3, frames,
+                       ["-o", "mold64.payment_port:26500"], pay_port=26500)
     report(st is not None and sorted(st.seqs) == list(range(1, 41)) and st.types == {"P": 40},
-           "mold64.payment_port: port 26490 decoded as payments")
+           "mold64.payment_port: port 26500 decoded as payments")
 
 
 def check_crafted(tmp):
@@ -750,16 +917,230 @@ def check_crafted(tmp):
            f"({st.molds} decoded)")
 
 
+# ---- the output stream ---------------------------------------------------------------------------
+
+def check_output_pcap(tag, cap, expected, first_seq=1, extra=(), out_ports=(OUT_PORT,)):
+    """Every output message of the capture `cap` under tshark, two ways: every field against outstream's
+    decode of the same bytes (check_capture), and the message tshark shows for sequence number s against
+    expected[s - first_seq]: a dict of outstream's keys, compared on the keys it has (its body's too, so
+    a partial dict checks part of a message), bytes for a message a consumer skips (compared whole), or
+    None (not compared). Every expected sequence number must be seen (retransmitted ones may be seen more
+    than once). `extra`: tshark options (-o mold64.output_ports:...), `out_ports` the same ports for the
+    expectations. Returns the Stats of check_capture, None if tshark failed."""
+    seen, problems = {}, []
+    last = first_seq + len(expected) - 1
+
+    def on_message(where, seq, m, got, _problems):
+        if not first_seq <= seq <= last:
+            problems.append(f"{where}: sequence number {seq} is not in the expected stream ({first_seq}..{last})")
+            return
+        seen[seq] = seen.get(seq, 0) + 1
+        want = expected[seq - first_seq]
+        if want is None:
+            return
+        if isinstance(want, bytes) or outstream.problem(m):
+            if m != want:
+                problems.append(f"{where}: message {m[:2]!r}.. ({len(m)} bytes), expected "
+                                f"{want[:2] if isinstance(want, bytes) else want.get('type')!r}..")
+            return
+        if not any(k.startswith("dadarout.") for k in got):
+            problems.append(f"{where}: not dissected as an output message")
+            return
+        try:
+            problems.extend(subset_problems(f"{where} (seq {seq})", want, tshark_message(got)))
+        except (KeyError, IndexError, ValueError) as e:  # a field missing: check_capture names it
+            problems.append(f"{where}: tshark's fields make no message: {type(e).__name__} {e}")
+
+    st = check_capture(tag, cap, extra=extra, out_ports=out_ports, on_message=on_message)
+    if st is None:
+        return None
+    missing = [first_seq + i for i in range(len(expected)) if first_seq + i not in seen]
+    if missing:
+        problems.append(f"sequence numbers never shown: {pcaplib.ranges(missing)[:8]}")
+    report(not problems, f"{tag}: the messages tshark shows are the {len(expected)} expected, by sequence number",
+           problems)
+    return st
+
+
+def check_dadar_stream(tmp):
+    """The output stream dadar itself sends (net_pcap tx_pcap) for the ITCH sample and a payment day:
+    every field under tshark against outstream's decode, and each message against dadar's --output line."""
+    dadar = os.path.join(BUILD, "dadar")
+    if not os.access(dadar, os.X_OK):
+        report(False, f"{dadar} is not built")
+        return
+    itch, pay, tx, out = (os.path.join(tmp, n) for n in ("ds-itch.pcap", "ds-pay.pcap", "ds-tx.pcap", "ds.jsonl"))
+    gen("itch-file", os.path.join(ROOT, "tests", "data", "itch", "ex20101224.TEST_ITCH_50"), itch)
+    gen("payments", pay, "--seed", "5", "--count", "400", "--payers", "80", "--days", "1", "--scenarios", "2")
+    prefix = f"dsct{os.getpid()}"
+    r = subprocess.run([dadar, "--no-huge", "--no-pci", "-m", "512", "--no-shconf", "--no-telemetry",
+                        "--log-level=*:warning", "-l", "0-1", "--file-prefix", prefix,
+                        "--vdev", f"net_pcap0,rx_pcap={itch}", "--vdev", f"net_pcap1,rx_pcap={pay}",
+                        "--vdev", f"net_pcap2,tx_pcap={tx}", "--", "--instance", prefix, "--quiet",
+                        "--exit-on-idle", "300", "--output", out, "--output-udp", f"239.192.26.49:{OUT_PORT}@2",
+                        "--set", "output_udp.request=none"], capture_output=True, text=True, timeout=120)
+    shutil.rmtree(f"/var/run/dpdk/{prefix}", ignore_errors=True)
+    if r.returncode != 0:
+        report(False, f"dadar sending the output stream exited {r.returncode}", r.stderr.strip().splitlines()[-5:])
+        return
+    letter = {"bbo": "B", "decision": "D"}
+    action = {"approve": 0, "verify": 1, "review": 2, "block": 3}
+    expected = []
+    with open(out) as f:
+        for line in f:
+            j = json.loads(line)
+            m = {k: j[k] for k in ("lsn", "cause", "event_ns", "seq", "rule", "rule_version", "shard")}
+            m["type"], m["feed"] = letter[j["type"]], j["feed"]
+            if j["type"] == "bbo":
+                m["body"] = {"locate": j["locate"], "bid_price": int(j["bid"].replace(".", "")),
+                             "ask_price": int(j["ask"].replace(".", "")), "bid_shares": j["bid_shares"],
+                             "ask_shares": j["ask_shares"], "bid_orders": j["bid_orders"], "ask_orders": j["ask_orders"]}
+            else:
+                m["body"] = {"txn_id": j["txn_id"], "payer": j["payer"], "amount": j["amount"], "score": j["score"],
+                             "action": action[j["action"]], "device": j["device"], "merchant": j["merchant"]}
+            expected.append(m)
+    check_output_pcap(f"the output stream dadar sent ({len(expected)} outputs)", tx, expected)
+
+
+U64, U32, U16, I64_MIN, I64_MAX = 2**64 - 1, 2**32 - 1, 2**16 - 1, -2**63, 2**63 - 1
+
+
+def output_samples():
+    """Several messages of every output type, with the edge values of every field."""
+    h = dict(version=1, lsn=0, cause=0, event_ns=34_200_000_000_000, seq=1, op=1, feed=0, rule=0, rule_version=0,
+             shard=0, flags=0, key=2, symbol="")
+    hmax = dict(h, lsn=U64, cause=U64, event_ns=U64, seq=U64, op=255, feed=255, rule=U16, rule_version=U16,
+                shard=U16, flags=U16, key=U32)
+    pay = dict(h, op=2, feed=1, shard=1, rule_version=1, event_ns=1_773_131_400_000_000_000, key=10000101)
+    cep = dict(h, op=4, rule=6, rule_version=1, key=7)
+    win = dict(h, op=3, rule=1, rule_version=2, key=7)
+    out = [
+        dict(h, type="B", body=dict(bid_price=53167, ask_price=53200, bid_shares=1000, ask_shares=300, bid_orders=1,
+                                    ask_orders=2, locate=2)),
+        dict(h, type="B", body=dict(bid_price=10000, bid_shares=100, bid_orders=1, locate=3)),  # no ask side
+        dict(h, type="B", key=0, body={}),                                                    # no side at all
+        dict(hmax, type="B", body=dict(bid_price=U32, ask_price=U32, bid_shares=U64, ask_shares=U64, bid_orders=U32,
+                                       ask_orders=U32, locate=U16)),
+        dict(pay, type="D", body=dict(txn_id=1012, payer=10000101, amount=999900, device=20000101, reasons=0x60,
+                                      score=80, action=3, currency="INR")),
+        dict(pay, type="D", body=dict(txn_id=1, payer=2, amount=1, merchant=5, device=6, mcc=5411, currency="USD")),
+        dict(pay, type="D", body=dict(txn_id=U64, payer=U64, amount=I64_MIN, merchant=U64, device=U64,
+                                      reasons=(1 << len(outstream.REASON_CODES)) - 1, score=U16, action=1, flags=0x0F,
+                                      mcc=U16, currency="inr")),
+        dict(hmax, type="D", body=dict(amount=I64_MAX, reasons=U32, score=1000, action=2, flags=0xFF, currency="X1 ")),
+        dict(pay, type="D", body=dict(txn_id=7, amount=-1, reasons=1 << 20, score=100, action=3, flags=2,
+                                      currency="   ")),
+        dict(pay, type="D", body=dict(txn_id=8, amount=0, action=255, currency="EUR")),        # no such action
+        dict(cep, type="A", symbol="SPOF", body=dict(first_ns=35_194_764_800_057, last_ns=35_194_964_800_057,
+                                                     measures=[80000, 998500, 200_000_000, 0], first_seq=17044,
+                                                     events=2, measure_count=3)),
+        dict(cep, type="A", symbol="", body=dict(first_ns=U64, last_ns=U64, measures=[I64_MIN, I64_MAX, -1, 0],
+                                                 first_seq=U64, events=U32, measure_count=4, null_mask=0x0F,
+                                                 timeout=1, first_feed=255)),
+        dict(cep, type="A", symbol="ABCDEFGH", body=dict(measures=[1, -2, 3, -4], null_mask=0x05, timeout=255)),
+        dict(dict(hmax, symbol="Z"), type="A", body=dict(measure_count=255, null_mask=0xFF)),
+        dict(win, type="W", symbol="AAPL", body=dict(start=34_200_000_000_000, end=34_260_000_000_000,
+                                                     aggregates=[1, -2, 3, -4, 5, -6])),
+        dict(win, type="W", flags=1, symbol="", body=dict(start=0, end=U64,
+                                                         aggregates=[I64_MIN, I64_MAX, 0, -1, 1, 2**40])),
+        dict(dict(hmax, symbol="MSFT"), type="W", body=dict(start=U64, end=U64, aggregates=[I64_MAX] * 6)),
+        dict(win, type="L", symbol="MSFT", body=dict(window_end=34_260_000_000_000, watermark=34_262_000_000_000,
+                                                     time=34_259_000_000_000)),
+        dict(win, type="L", symbol="", body=dict(window_end=U64, watermark=U64, time=U64, window_index=255)),
+        dict(dict(hmax, symbol="A B"), type="L", body=dict(window_index=1)),
+        dict(h, type="T", op=200, rule=1, body=dict(values=[0, 3, 17, 2, 0, 0, 0, 0])),
+        dict(h, type="T", op=201, rule=2, key=5, body=dict(values=[U64] * 8)),
+        dict(hmax, type="T", body=dict(values=list(range(8)))),
+    ]
+    for i, m in enumerate(out):  # increasing LSNs, causes below them, where the edge value is not the point
+        if m["lsn"] != U64:
+            m["lsn"], m["cause"], m["seq"] = 100 + 2 * i, 99 + 2 * i, 10 + i
+    return out
+
+
+def malformed_outputs(msgs):
+    """One message a consumer skips of every kind: no bytes, a type letter alone, an unknown letter,
+    another version, a length one short of its type's or one past it."""
+    bbo, dec, alert = (outstream.encode(m) for m in msgs[:3])
+    return [b"", b"B", b"Z" + bbo[1:], b"b" + bbo[1:], bbo[:1] + b"\x02" + bbo[2:], dec[:1] + b"\x00" + dec[2:],
+            bbo[:-1], dec + b"\0", alert[:81], bytes([0x80]) + alert[1:]]
+
+
+def output_frames(msgs, bad, port=OUT_PORT, session="1773131400"):
+    """The stream as dadar sends it (datagrams of at most 1400 bytes, heartbeats, end of session), the
+    malformed messages in a datagram of their own, and retransmission requests to port + 1 (good and
+    bad) with an answer from there."""
+    client, server = "192.0.2.9", outstream.SENDER
+    data = outstream.packetize(session, 1, msgs)
+    frames = [outstream.frame(d, port) for d in data]
+    n = len(msgs)
+    frames.insert(1, outstream.frame(outstream.heartbeat(session, 1 + outstream.decode_datagram(data[0])[2]), port))
+    frames.append(outstream.frame(outstream.heartbeat(session, n + 1), port))
+    frames.append(outstream.frame(outstream.datagram(session, n + 1, bad), port))
+    frames.append(outstream.frame(outstream.end_of_session(session, n + 1 + len(bad)), port))
+    req = port + 1
+    for r in (outstream.request(session, 3, 5), outstream.request(session, 1, 0), outstream.request(session, 0, 4),
+              outstream.request(session, 3, 5) + b"\0", outstream.request(session, 3, 5)[:12],
+              outstream.request("other", U64, U16)):
+        frames.append(outstream.frame(r, req, 40000, client, server))
+    frames.append(outstream.frame(outstream.datagram(session, 3, msgs[2:7]), 40000, req, server, client))
+    return frames
+
+
+def check_outputs(tmp):
+    msgs, session = [outstream.decode(outstream.encode(m)) for m in output_samples()], "1773131400"  # every key
+    bad = malformed_outputs(msgs)
+    expected = msgs + bad
+    frames = output_frames(msgs, bad)
+    cap = os.path.join(tmp, "outputs.pcap")
+    outstream.write_pcap(cap, frames)
+    # the oracle reads back what it wrote
+    back = outstream.read_messages(cap)
+    report(sorted({s for s, _m in back}) == list(range(1, len(expected) + 1))
+           and all(m == expected[s - 1] for s, m in back),
+           f"outstream: the capture holds the {len(expected)} messages it was given (read back)")
+    st = check_output_pcap("output stream (port 26490)", cap, expected, extra=["-o", "mold64.output_ports:26490"])
+    if st is None:
+        return
+    kinds = st.types
+    want_kinds = {t: sum(1 for m in msgs if m["type"] == t) + sum(1 for m in msgs[2:7] if m["type"] == t)
+                  for t in outstream.LENGTH}
+    report(kinds == want_kinds, f"output stream: every output type decoded, by type {kinds}")
+    e = st.experts
+    want = {"dadarout.expert.bad_length": 5, "dadarout.expert.unknown_type": 3, "dadarout.expert.bad_version": 2,
+            "mold64.expert.request": 6, "mold64.expert.bad_request": 4, "mold64.expert.heartbeat": 2,
+            "mold64.expert.end_of_session": 1}
+    got = {k: e.get(k, 0) for k in want}
+    report(got == want and st.requests == 6, f"output stream: every expert where expected: {got}, "
+           f"{st.requests} requests")
+    # a default capture (no -o): the same
+    st = check_output_pcap("output stream, default preferences", cap, expected)
+
+    # the output ports are a preference: on port 31000, outputs only with it set (requests to 31001)
+    cap2 = os.path.join(tmp, "outputs31000.pcap")
+    frames2 = output_frames(msgs, bad, port=31000, session=session)
+    outstream.write_pcap(cap2, frames2)
+    st = check_output_pcap("output stream on port 31000, mold64.output_ports:30000,31000", cap2, expected,
+                           extra=["-o", "mold64.output_ports:30000,31000"], out_ports=(30000, 31000))
+    report(st is not None and st.requests == 6, "mold64.output_ports: port 31000 decoded as outputs, 31001 as "
+           "requests")
+    st = check_capture("output stream on port 31000, default preferences (heuristic: ITCH)", cap2, frames2)
+    report(st is not None and st.requests == 0 and not any(k.startswith("dadarout") for k in st.experts),
+           "output stream on port 31000 without the preference: no output message, no request")
+
+
 def check_fields():
     """The field names are the ones documented: ITCH's from the specification, all of them present."""
     p = tshark_g("fields")
     all_names = {line.split("\t")[2] for line in p.stdout.splitlines() if line.startswith("F\t")}
     names = {n for n in all_names if ".expert." not in n}
-    experts = {n for n in all_names if n.split(".")[0] in ("mold64", "itch50", "dadarpay") and ".expert." in n}
+    experts = {n for n in all_names if n.split(".")[0] in ("mold64", "itch50", "dadarpay", "dadarout")
+               and ".expert." in n}
     want = {f"mold64.expert.{x}" for x in ("short", "msg_overrun", "count_mismatch", "trailing", "bad_seq",
-                                           "heartbeat", "end_of_session")} | \
+                                           "heartbeat", "end_of_session", "request", "bad_request")} | \
         {f"itch50.expert.{x}" for x in ("bad_length", "unknown_type", "empty")} | \
-        {f"dadarpay.expert.{x}" for x in ("bad_length", "unknown_type", "bad_version", "invalid")}
+        {f"dadarpay.expert.{x}" for x in ("bad_length", "unknown_type", "bad_version", "invalid")} | \
+        {f"dadarout.expert.{x}" for x in ("bad_length", "unknown_type", "bad_version")}
     report(experts == want, "expert info names", [f"missing {sorted(want - experts)}",
                                                   f"unexpected {sorted(experts - want)}"] if experts != want else [])
     itch = {n for n in names if n.startswith("itch50.")}
@@ -772,10 +1153,14 @@ def check_fields():
            if got != pay else [])
     mold = {"mold64." + n for n in ("session", "sequence", "count", "next_sequence", "heartbeat", "end_of_session",
                                      "message", "message_length", "message_sequence", "message_data", "trailing",
-                                     "short")}
+                                     "short", "request", "request.session", "request.sequence", "request.count")}
     got = {n for n in names if n.startswith("mold64.")}
     report(got == mold, "mold64 field names", [f"missing {sorted(mold - got)}", f"unexpected {sorted(got - mold)}"]
            if got != mold else [])
+    out = out_fields()
+    got = {n for n in names if n.startswith("dadarout.")}
+    report(got == out, f"dadarout field names ({len(out)})", [f"missing {sorted(out - got)}",
+                                                              f"unexpected {sorted(got - out)}"] if got != out else [])
 
 
 def main():
@@ -798,7 +1183,7 @@ def main():
     version = subprocess.run([Env.tshark, "-v"], capture_output=True, text=True, env=Env.env).stdout
     if " with Lua" not in " ".join(version.split()):
         skip(f"{Env.tshark} is built without Lua: it cannot load {LUA}")
-    if not {"mold64", "itch50", "dadarpay"} <= protos:
+    if not {"mold64", "itch50", "dadarpay", "dadarout"} <= protos:
         report(False, f"tshark loads {LUA}", p.stderr.strip().splitlines())
         return 1
     # Wireshark's own MoldUDP64 and ITCH dissectors have no default port; disabled all the same so that
@@ -811,7 +1196,9 @@ def main():
     # an installed copy in the system plugin folder would be loaded first (HOME is the scratch one here)
     report("dadar.lua" not in p.stderr, "dadar.lua loads once, from the tree", p.stderr.strip().splitlines())
     check_fields()
-    for fn in (check_ritch, check_synth, check_payments, check_crafted):
+    fails = outstream.selftest()
+    report(not fails, "outstream.py self-test (round trips, hand-computed offsets)", fails)
+    for fn in (check_ritch, check_synth, check_payments, check_crafted, check_outputs, check_dadar_stream):
         try:
             fn(tmp)
         except Exception as e:  # noqa: BLE001  (a failing step is reported and the others still run)

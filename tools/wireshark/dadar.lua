@@ -5,18 +5,21 @@
 --
 --   mold64    MoldUDP64 downstream datagrams (session, sequence number, count; heartbeats and end of
 --             session; each message block with its own sequence number), handed message by message
---             to one of the two below: dadarpay on the payment port, itch50 on every other port.
---             (Not "moldudp64": Wireshark has a built-in dissector of that name, and two protocols
---             cannot share one.)
+--             to one of the three below: dadarout on an output port, dadarpay on the payment port,
+--             itch50 on every other port; and MoldUDP64 retransmission requests (to an output port
+--             + 1). (Not "moldudp64": Wireshark has a built-in dissector of that name, and two
+--             protocols cannot share one.)
 --   itch50    NASDAQ TotalView-ITCH 5.0, every message type with every field, named as in NASDAQ's
 --             specification.
 --   dadarpay  dadar's 73-byte payment authorisation request ('P', version 1).
+--   dadarout  dadar's output messages (the output stream: bbo, decision, alert, window, late, test).
 --
 -- Use:   tshark -X lua_script:tools/wireshark/dadar.lua -r capture.pcap
 --        or `make install-dissector`, which copies this file into Wireshark's personal Lua plugin folder.
--- Ports: UDP 26477 (ITCH, what dadar-gen writes) and 26480 (payments) by default, both preferences
---        (mold64.itch_ports, a range, and mold64.payment_port); datagrams on any other UDP port are
---        taken by a heuristic when their MoldUDP64 framing adds up exactly.
+-- Ports: UDP 26477 (ITCH, what dadar-gen writes), 26480 (payments) and 26490 (dadar's output stream;
+--        requests to 26491) by default, all preferences (mold64.itch_ports and mold64.output_ports,
+--        ranges, and mold64.payment_port); datagrams on any other UDP port are taken by a heuristic
+--        when their MoldUDP64 framing adds up exactly.
 -- Tested with Wireshark 4.0 (Debian 12); needs a Wireshark built with Lua.
 
 -- The same file found twice (installed as a plugin and given with -X lua_script:) would fail on the
@@ -34,6 +37,7 @@ end
 
 local DEFAULT_ITCH_PORTS = "26477"
 local DEFAULT_PAYMENT_PORT = 26480
+local DEFAULT_OUTPUT_PORTS = "26490"
 
 local MOLD_HDR_LEN = 20
 local MOLD_EOS = 0xFFFF
@@ -544,6 +548,264 @@ function pay.dissector(tvb, pinfo, tree)
 	return tvb:len()
 end
 
+-- ---- dadar output messages (the output stream) ---------------------------------------------------
+
+local outp = Proto("dadarout", "dadar output")
+
+local OUT_HDR_LEN = 56
+local OUT_VERSION = 1
+
+-- Type letter -> { length, name (as dadar's JSON lines say it), label }.
+local OUT_MSG = {
+	B = { 90, "bbo", "Top of Book" },
+	D = { 109, "decision", "Decision" },
+	A = { 120, "alert", "Alert" },
+	W = { 120, "window", "Window" },
+	L = { 81, "late", "Late Record" },
+	T = { 120, "test", "Test" },
+}
+local OUT_OP = { [1] = "book", [2] = "fraud", [3] = "window", [4] = "cep", [200] = "test_multi",
+	[201] = "test_timer" }
+local OUT_ACTION = { [0] = "approve", [1] = "verify", [2] = "review", [3] = "block" }
+-- Bit i of a decision's reasons is reason code i (docs/rules.md, "Reason codes").
+local REASON_CODES = { "velocity_hour_amount", "velocity_hour_count", "velocity_day_amount", "repeated_amount",
+	"round_amount", "below_limit", "structuring", "late_night_large", "new_device", "new_device_large",
+	"shared_device", "impossible_travel", "fast_travel", "high_risk_area", "merchant_high_risk",
+	"merchant_medium_risk", "new_merchant", "merchant_category", "amount_zscore", "model_score", "invalid" }
+local DECISION_FLAGS = { { 1, "out_of_order", "Out of Order" }, { 2, "invalid", "Invalid" },
+	{ 4, "no_payer_state", "Scored Without Payer State" }, { 8, "late", "Later Than the Late Grace" } }
+local DECISION_FLAG_NAMES = {}
+for i, d in ipairs(DECISION_FLAGS) do DECISION_FLAG_NAMES[i] = d[2] end
+
+local OF = {
+	type = ProtoField.char("dadarout.type", "Message Type", base.HEX, charvals({ B = "bbo", D = "decision",
+		A = "alert", W = "window", L = "late", T = "test" })),
+	version = ProtoField.uint8("dadarout.version", "Version", base.DEC),
+	lsn = ProtoField.uint64("dadarout.lsn", "LSN", base.DEC),
+	cause = ProtoField.uint64("dadarout.cause", "Cause (LSN of the input)", base.DEC),
+	event_ns = ProtoField.uint64("dadarout.event_ns", "Event Time (ns)", base.DEC),
+	seq = ProtoField.uint64("dadarout.seq", "Feed Sequence Number", base.DEC),
+	op = ProtoField.uint8("dadarout.op", "Operator", base.DEC, OUT_OP),
+	feed = ProtoField.uint8("dadarout.feed", "Feed", base.DEC),
+	rule = ProtoField.uint16("dadarout.rule", "Rule", base.DEC),
+	rule_version = ProtoField.uint16("dadarout.rule_version", "Rule Set Version", base.DEC),
+	shard = ProtoField.uint16("dadarout.shard", "Shard", base.DEC),
+	flags = ProtoField.uint16("dadarout.flags", "Flags", base.HEX),
+	key = ProtoField.uint32("dadarout.key", "Partition Key", base.DEC),
+	symbol = ProtoField.string("dadarout.symbol", "Symbol", base.ASCII),
+	data = ProtoField.bytes("dadarout.data", "Undecoded Bytes"),
+}
+local OUT_HEADER = { { 0, 1, "type" }, { 1, 1, "version" }, { 2, 8, "lsn" }, { 10, 8, "cause" },
+	{ 18, 8, "event_ns" }, { 26, 8, "seq" }, { 34, 1, "op" }, { 35, 1, "feed" }, { 36, 2, "rule" },
+	{ 38, 2, "rule_version" }, { 40, 2, "shard" }, { 42, 2, "flags" }, { 44, 4, "key" }, { 48, 8, "symbol" } }
+
+-- Bodies: { offset from 56, width, field id, kind, label, repeat count }. Kinds: u8 u16 u32 u64 i64
+-- (integers), x8 (u8 in hex), p4 (u32 price, 4 decimals), amount (i64 minor units), reasons, dflags,
+-- action, str (ASCII).
+local OUT_BODY = {
+	B = { { 0, 4, "bid_price", "p4", "Bid Price" }, { 4, 4, "ask_price", "p4", "Ask Price" },
+		{ 8, 8, "bid_shares", "u64", "Bid Shares" }, { 16, 8, "ask_shares", "u64", "Ask Shares" },
+		{ 24, 4, "bid_orders", "u32", "Bid Orders" }, { 28, 4, "ask_orders", "u32", "Ask Orders" },
+		{ 32, 2, "locate", "u16", "Stock Locate" } },
+	D = { { 0, 8, "txn_id", "u64", "Transaction ID" }, { 8, 8, "payer", "u64", "Payer Account" },
+		{ 16, 8, "amount", "amount", "Amount" }, { 24, 8, "merchant", "u64", "Merchant ID" },
+		{ 32, 8, "device", "u64", "Device Fingerprint" }, { 40, 4, "reasons", "reasons", "Reasons" },
+		{ 44, 2, "score", "u16", "Score" }, { 46, 1, "action", "action", "Action" },
+		{ 47, 1, "flags", "dflags", "Decision Flags" }, { 48, 2, "mcc", "u16", "Merchant Category Code" },
+		{ 50, 3, "currency", "str", "Currency" } },
+	A = { { 0, 8, "first_ns", "u64", "First Time (ns)" }, { 8, 8, "last_ns", "u64", "Last Time (ns)" },
+		{ 16, 8, "measure", "i64", "Measure", 4 },
+		{ 48, 8, "first_seq", "u64", "First Record's Feed Sequence Number" }, { 56, 4, "events", "u32", "Events" },
+		{ 60, 1, "measure_count", "u8", "Measure Count" }, { 61, 1, "null_mask", "x8", "Null Mask" },
+		{ 62, 1, "timeout", "u8", "Timeout" }, { 63, 1, "first_feed", "u8", "First Record's Feed" } },
+	W = { { 0, 8, "start", "u64", "Start (ns)" }, { 8, 8, "end", "u64", "End (ns)" },
+		{ 16, 8, "value", "i64", "Aggregate", 6 } },
+	L = { { 0, 8, "window_end", "u64", "Window End (ns)" }, { 8, 8, "watermark", "u64", "Watermark (ns)" },
+		{ 16, 8, "time", "u64", "Record Time (ns)" }, { 24, 1, "window_index", "u8", "Window Index" } },
+	T = { { 0, 8, "value", "u64", "Value", 8 } },
+}
+
+local OBF = {}      -- type letter -> field id -> ProtoField
+local REASON_F = {} -- bit (from 1) -> ProtoField
+local DFLAG_F = {}
+do
+	local list = {}
+	for _, f in pairs(OF) do list[#list + 1] = f end
+	for ty, specs in pairs(OUT_BODY) do
+		OBF[ty] = {}
+		for _, s in ipairs(specs) do
+			local abbr, kind, label, f = "dadarout." .. OUT_MSG[ty][2] .. "." .. s[3], s[4], s[5]
+			if kind == "u8" then
+				f = ProtoField.uint8(abbr, label, base.DEC)
+			elseif kind == "x8" or kind == "dflags" then
+				f = ProtoField.uint8(abbr, label, base.HEX)
+			elseif kind == "action" then
+				f = ProtoField.uint8(abbr, label, base.DEC, OUT_ACTION)
+			elseif kind == "u16" then
+				f = ProtoField.uint16(abbr, label, base.DEC)
+			elseif kind == "u32" or kind == "p4" then
+				f = ProtoField.uint32(abbr, label, base.DEC)
+			elseif kind == "reasons" then
+				f = ProtoField.uint32(abbr, label, base.HEX)
+			elseif kind == "u64" then
+				f = ProtoField.uint64(abbr, label, base.DEC)
+			elseif kind == "str" then
+				f = ProtoField.string(abbr, label, base.ASCII)
+			else -- i64, amount
+				f = ProtoField.int64(abbr, label, base.DEC)
+			end
+			OBF[ty][s[3]] = f
+			list[#list + 1] = f
+		end
+	end
+	for i, code in ipairs(REASON_CODES) do
+		REASON_F[i] = ProtoField.bool("dadarout.decision.reason." .. code, code, 32, nil, 2 ^ (i - 1))
+		list[#list + 1] = REASON_F[i]
+	end
+	for i, d in ipairs(DECISION_FLAGS) do
+		DFLAG_F[i] = ProtoField.bool("dadarout.decision." .. d[2], d[3], 8, nil, d[1])
+		list[#list + 1] = DFLAG_F[i]
+	end
+	outp.fields = list
+end
+
+local oe_bad_length = ProtoExpert.new("dadarout.expert.bad_length", "Output message length differs from its type's",
+	expert.group.MALFORMED, expert.severity.ERROR)
+local oe_unknown = ProtoExpert.new("dadarout.expert.unknown_type", "Unknown output message type",
+	expert.group.UNDECODED, expert.severity.ERROR)
+local oe_bad_version = ProtoExpert.new("dadarout.expert.bad_version", "Unknown output message version",
+	expert.group.UNDECODED, expert.severity.ERROR)
+outp.experts = { oe_bad_length, oe_unknown, oe_bad_version }
+
+-- The symbol: space padded (alert, window, late) or 8 zero bytes (the others); shown without either.
+local function add_symbol(tree, r)
+	local s = r:raw():gsub("[ %z]+$", "")
+	if s:find("[^\32-\126]") then
+		return tree:add(OF.symbol, r)
+	end
+	return tree:add(OF.symbol, r, s)
+end
+
+-- Names of the set bits of a mask (table index i is bit i - 1; bits past the table as "bit N"), or
+-- how many when more than 5 (the item below lists each bit, and a label has room for 240 characters).
+local function bit_names(v, names, nbits)
+	local out = {}
+	for i = 0, nbits - 1 do
+		if math.floor(v / 2 ^ i) % 2 == 1 then out[#out + 1] = names[i + 1] or ("bit " .. i) end
+	end
+	if #out > 5 then return #out .. " set" end
+	return #out > 0 and table.concat(out, ", ") or "none"
+end
+
+local function dissect_out_body(t, tvb, off, ty)
+	local b = off + OUT_HDR_LEN
+	local nmeasures, nulls = 0, 0
+	if ty == "A" then nmeasures, nulls = tvb(b + 60, 1):uint(), tvb(b + 61, 1):uint() end
+	for _, s in ipairs(OUT_BODY[ty]) do
+		local o, w, id, kind, label = s[1], s[2], s[3], s[4], s[5]
+		local f = OBF[ty][id]
+		if s[6] then
+			for i = 0, s[6] - 1 do
+				local r = tvb(b + o + i * w, w)
+				local v = kind == "i64" and r:int64() or r:uint64()
+				local note = ""
+				if ty == "A" and i >= nmeasures then
+					note = " (not used)"
+				elseif ty == "A" and math.floor(nulls / 2 ^ i) % 2 == 1 then
+					note = " (null)"
+				end
+				t:add(f, r):set_text(string.format("%s %d: %s%s", label, i, tostring(v), note))
+			end
+		else
+			local r = tvb(b + o, w)
+			if kind == "p4" then
+				local v = r:uint()
+				t:add(f, r):set_text(label .. ": " .. price4(v) .. " (" .. v .. ")")
+			elseif kind == "amount" then
+				local amount = r:int64()
+				local cur = printable(tvb(b + 50, 3):raw())
+				t:add(f, r):set_text("Amount: " .. tostring(amount) .. " (" ..
+					amount_text(r:uint64(), amount < Int64(0)) .. " " .. cur .. ")")
+			elseif kind == "reasons" then
+				local v = r:uint()
+				local it = t:add(f, r)
+				it:set_text(string.format("Reasons: 0x%08x (%s)", v, bit_names(v, REASON_CODES, 32)))
+				for _, bf in ipairs(REASON_F) do it:add(bf, r) end
+			elseif kind == "dflags" then
+				local v = r:uint()
+				local it = t:add(f, r)
+				it:set_text(string.format("Decision Flags: 0x%02x (%s)", v, bit_names(v, DECISION_FLAG_NAMES, 8)))
+				for _, bf in ipairs(DFLAG_F) do it:add(bf, r) end
+			else
+				t:add(f, r)
+			end
+		end
+	end
+end
+
+-- Dissect one output message of `len` bytes at `off`; returns its name ("bbo", ...) or "?" when a
+-- consumer would skip it.
+local function dissect_out_msg(tvb, off, len, pinfo, tree, label)
+	local t = tree:add(outp, tvb(off, len))
+	if len == 0 then
+		t:set_text("dadar Output, empty message" .. label)
+		t:add_proto_expert_info(oe_bad_length, "Zero-length output message (a consumer skips it)")
+		return "?"
+	end
+	local ty = tvb(off, 1):string()
+	local m = OUT_MSG[ty]
+	t:add(OF.type, tvb(off, 1))
+	if len >= 2 then t:add(OF.version, tvb(off + 1, 1)) end
+	local why
+	if not m then
+		t:add_proto_expert_info(oe_unknown, string.format(
+			"Output message type 0x%02x is not B, D, A, W, L or T (a consumer skips it)", tvb(off, 1):uint()))
+		why = "unknown type"
+	elseif len >= 2 and tvb(off + 1, 1):uint() ~= OUT_VERSION then
+		t:add_proto_expert_info(oe_bad_version, string.format(
+			"Output message version %d is not %d (a consumer skips it)", tvb(off + 1, 1):uint(), OUT_VERSION))
+		why = "unknown version"
+	elseif len ~= m[1] then
+		t:add_proto_expert_info(oe_bad_length, string.format(
+			"Output messages '%s' (%s) are %d bytes; this one is %d (a consumer skips it)", ty, m[2], m[1], len))
+		why = "bad length"
+	end
+	if why then
+		t:set_text("dadar Output, " .. why .. label)
+		if len > 2 then t:add(OF.data, tvb(off + 2, len - 2)) end
+		return "?"
+	end
+
+	for _, s in ipairs(OUT_HEADER) do
+		local r = tvb(off + s[1], s[2])
+		if s[3] == "symbol" then
+			add_symbol(t, r)
+		elseif s[3] ~= "type" and s[3] ~= "version" then
+			local it = t:add(OF[s[3]], r)
+			if s[3] == "flags" and ty == "W" and r:uint() % 2 == 1 then it:append_text(" (late firing)") end
+		end
+	end
+	dissect_out_body(t, tvb, off, ty)
+
+	local what = ""
+	if ty == "D" then
+		what = string.format(", txn %s: %s", tostring(tvb(off + 56, 8):uint64()),
+			OUT_ACTION[tvb(off + 102, 1):uint()] or "?")
+	elseif ty == "A" or ty == "W" or ty == "L" then
+		local sym = rtrim(tvb(off + 48, 8):raw())
+		what = sym ~= "" and (", " .. printable(sym)) or ""
+	end
+	t:set_text(string.format("dadar Output, %s (%s), LSN %s%s%s", m[2], ty, tostring(tvb(off + 2, 8):uint64()),
+		what, label))
+	return m[2]
+end
+
+function outp.dissector(tvb, pinfo, tree)
+	pinfo.cols.protocol = "DADAROUT"
+	dissect_out_msg(tvb, 0, tvb:len(), pinfo, tree, "")
+	return tvb:len()
+end
+
 -- ---- MoldUDP64 -----------------------------------------------------------------------------------
 
 local mold = Proto("mold64", "MoldUDP64 (dadar)")
@@ -561,6 +823,10 @@ local MF = {
 	message_data = ProtoField.bytes("mold64.message_data", "Message Bytes Present"),
 	trailing = ProtoField.bytes("mold64.trailing", "Trailing Bytes"),
 	short = ProtoField.bytes("mold64.short", "Truncated Header"),
+	request = ProtoField.none("mold64.request", "Retransmission Request"),
+	request_session = ProtoField.string("mold64.request.session", "Session", base.ASCII),
+	request_sequence = ProtoField.uint64("mold64.request.sequence", "Requested Sequence Number", base.DEC),
+	request_count = ProtoField.uint16("mold64.request.count", "Requested Message Count", base.DEC),
 }
 do
 	local list = {}
@@ -583,6 +849,11 @@ local ME = {
 	heartbeat = ProtoExpert.new("mold64.expert.heartbeat", "Heartbeat", expert.group.SEQUENCE, expert.severity.CHAT),
 	end_of_session = ProtoExpert.new("mold64.expert.end_of_session", "End of session",
 		expert.group.SEQUENCE, expert.severity.CHAT),
+	request = ProtoExpert.new("mold64.expert.request", "Retransmission request",
+		expert.group.SEQUENCE, expert.severity.CHAT),
+	bad_request = ProtoExpert.new("mold64.expert.bad_request",
+		"Retransmission request dadar ignores (not 20 bytes, sequence number 0 or count 0)",
+		expert.group.MALFORMED, expert.severity.ERROR),
 }
 do
 	local list = {}
@@ -595,6 +866,50 @@ mold.prefs.itch_ports = Pref.range("ITCH 5.0 UDP ports", DEFAULT_ITCH_PORTS,
 mold.prefs.payment_port = Pref.uint("Payment UDP port", DEFAULT_PAYMENT_PORT,
 	"UDP destination port whose MoldUDP64 messages are dadar payment authorisation requests " ..
 	"(dadar's and dadar-gen's default: 26480; 0: none)")
+mold.prefs.output_ports = Pref.range("Output stream UDP ports", DEFAULT_OUTPUT_PORTS,
+	"UDP ports of dadar's output stream (--output-udp): their MoldUDP64 messages are dadar output " ..
+	"messages, and datagrams to the port one above are retransmission requests (default: 26490)", 65535)
+
+-- Port ranges of a range preference ("26477,30000-30010") as { { low, high }, ... }.
+local function parse_ranges(s)
+	local out = {}
+	for part in tostring(s):gmatch("[^,%s]+") do
+		local lo, hi = part:match("^(%d+)%-(%d+)$")
+		lo = tonumber(lo or part:match("^%d+$"))
+		if lo then out[#out + 1] = { lo, tonumber(hi) or lo } end
+	end
+	return out
+end
+
+local function in_ranges(ranges, port)
+	for _, r in ipairs(ranges) do
+		if port >= r[1] and port <= r[2] then return true end
+	end
+	return false
+end
+
+-- The request ports, one above each output port, as a range string.
+local function request_range(ranges)
+	local parts = {}
+	for _, r in ipairs(ranges) do
+		local lo, hi = r[1] + 1, math.min(r[2] + 1, 65535)
+		if lo <= hi then parts[#parts + 1] = lo == hi and tostring(lo) or (lo .. "-" .. hi) end
+	end
+	return table.concat(parts, ",")
+end
+
+local out_ranges, req_ranges = {}, {}  -- set from the preference by register_ports()
+
+-- What the messages of a downstream datagram are: output messages when it goes to an output port,
+-- payments when it goes to the payment port (as dadar decides), output messages again when it comes
+-- from an output port or from a request port (an answer to a retransmission request), else ITCH.
+local function message_kind(pinfo)
+	local dst, src = pinfo.dst_port, pinfo.src_port
+	if in_ranges(out_ranges, dst) then return "output" end
+	if mold.prefs.payment_port ~= 0 and dst == mold.prefs.payment_port then return "payment" end
+	if in_ranges(out_ranges, src) or in_ranges(req_ranges, src) then return "output" end
+	return "itch"
+end
 
 local U64_MAX = UInt64(0xFFFFFFFF, 0xFFFFFFFF)
 
@@ -626,8 +941,44 @@ local VERDICT_TEXT = {
 	bad_seq = "sequence number 0 with messages, or sequence + count overflows",
 }
 
+-- A retransmission request (to a request port): session, first sequence number, count; 20 bytes.
+local function dissect_request(tvb, pinfo, tree)
+	local len = tvb:len()
+	pinfo.cols.protocol = "MoldUDP64"
+	local root = tree:add(mold, tvb(0, len))
+	root:add(MF.request, tvb(0, math.min(len, MOLD_HDR_LEN))):set_generated()
+	root:add_proto_expert_info(ME.request)
+	if len < MOLD_HDR_LEN then
+		if len > 0 then root:add(MF.short, tvb(0, len)) end
+		root:add_proto_expert_info(ME.bad_request, string.format(
+			"Retransmission requests are 20 bytes; this one is %d (dadar ignores it)", len))
+		root:set_text(string.format("MoldUDP64 (dadar), Retransmission Request, %d bytes: too short", len))
+		pinfo.cols.info = string.format("Retransmission request, %d bytes [bad_request]", len)
+		return len
+	end
+	local session = printable(rtrim(tvb(0, 10):string()))
+	local seq, count = tvb(10, 8):uint64(), tvb(18, 2):uint()
+	add_alpha(root, MF.request_session, tvb(0, 10))
+	root:add(MF.request_sequence, tvb(10, 8))
+	root:add(MF.request_count, tvb(18, 2))
+	local bad
+	if len ~= MOLD_HDR_LEN then
+		root:add(MF.trailing, tvb(MOLD_HDR_LEN, len - MOLD_HDR_LEN))
+		bad = string.format("Retransmission requests are 20 bytes; this one is %d (dadar ignores it)", len)
+	elseif seq == UInt64(0) or count == 0 then
+		bad = "Retransmission request for sequence number 0 or for 0 messages (dadar ignores it)"
+	end
+	if bad then root:add_proto_expert_info(ME.bad_request, bad) end
+	root:set_text(string.format("MoldUDP64 (dadar), Retransmission Request, %s, seq %s, %d message%s", session,
+		tostring(seq), count, count == 1 and "" or "s"))
+	pinfo.cols.info = string.format("%s Retransmission request: seq %s, count %d%s", session, tostring(seq), count,
+		bad and " [bad_request]" or "")
+	return len
+end
+
 local function dissect_mold(tvb, pinfo, tree)
 	local len = tvb:len()
+	if in_ranges(req_ranges, pinfo.dst_port) then return dissect_request(tvb, pinfo, tree) end
 	pinfo.cols.protocol = "MoldUDP64"
 	local root = tree:add(mold, tvb(0, len))
 	local verdict = mold_verdict(tvb)
@@ -666,7 +1017,8 @@ local function dissect_mold(tvb, pinfo, tree)
 	end
 
 	root:add(MF.next_sequence, tvb(10, 8), seq + count):set_generated()
-	local payments = mold.prefs.payment_port ~= 0 and pinfo.dst_port == mold.prefs.payment_port
+	local kind = message_kind(pinfo)
+	local payments = kind == "payment"
 	local off = MOLD_HDR_LEN
 	local types, order = {}, {}
 	for i = 0, count - 1 do
@@ -685,15 +1037,19 @@ local function dissect_mold(tvb, pinfo, tree)
 			off = len
 			break
 		end
-		local ty
+		local ty, what
 		if payments then
 			ty = dissect_pay_msg(tvb, off + 2, mlen, pinfo, blk, label)
+			what = ty == "P" and "Payment" or "?"
+		elseif kind == "output" then
+			ty = dissect_out_msg(tvb, off + 2, mlen, pinfo, blk, label)
+			what = ty
 		else
 			ty = dissect_itch_msg(tvb, off + 2, mlen, pinfo, blk, label)
+			what = ty and ITCH_MSG[ty] and ITCH_MSG[ty][2] .. " (" .. ty .. ")" or "?"
 		end
 		ty = ty or "empty"
-		blk:set_text(string.format("Message Block %d, seq %s, %d bytes: %s", i + 1, tostring(mseq), mlen,
-			payments and (ty == "P" and "Payment" or "?") or (ITCH_MSG[ty] and ITCH_MSG[ty][2] .. " (" .. ty .. ")" or "?")))
+		blk:set_text(string.format("Message Block %d, seq %s, %d bytes: %s", i + 1, tostring(mseq), mlen, what))
 		if not types[ty] then
 			types[ty] = 0
 			order[#order + 1] = ty
@@ -711,7 +1067,7 @@ local function dissect_mold(tvb, pinfo, tree)
 		local c = types[ty]
 		parts[#parts + 1] = (payments and ty == "P" and "payment" or printable(ty)) .. (c > 1 and ("×" .. c) or "")
 	end
-	pinfo.cols.protocol = payments and "DADARPAY" or "ITCH50"
+	pinfo.cols.protocol = payments and "DADARPAY" or kind == "output" and "DADAROUT" or "ITCH50"
 	pinfo.cols.info = string.format("%s seq %s-%s (%d): %s%s", session, tostring(seq), tostring(last), count,
 		table.concat(parts, " "), verdict and (" [" .. verdict .. "]") or "")
 	return len
@@ -734,13 +1090,21 @@ mold:register_heuristic("udp", mold_heuristic)
 -- ---- registration --------------------------------------------------------------------------------
 
 local udp_table = DissectorTable.get("udp.port")
-local reg_itch, reg_pay
+local reg_itch, reg_pay, reg_out, reg_req
 
 local function register_ports()
-	if reg_itch and reg_itch ~= "" then udp_table:remove(reg_itch, mold) end
+	for _, r in ipairs({ reg_itch, reg_out, reg_req }) do
+		if r ~= "" then udp_table:remove(r, mold) end
+	end
 	if reg_pay and reg_pay ~= 0 then udp_table:remove(reg_pay, mold) end
 	reg_itch, reg_pay = tostring(mold.prefs.itch_ports), mold.prefs.payment_port
-	if reg_itch ~= "" then udp_table:add(reg_itch, mold) end
+	out_ranges = parse_ranges(mold.prefs.output_ports)
+	reg_req = request_range(out_ranges)
+	req_ranges = parse_ranges(reg_req)
+	reg_out = tostring(mold.prefs.output_ports)
+	for _, r in ipairs({ reg_itch, reg_out, reg_req }) do
+		if r ~= "" then udp_table:add(r, mold) end
+	end
 	if reg_pay ~= 0 then udp_table:add(reg_pay, mold) end
 end
 
@@ -751,9 +1115,11 @@ end
 register_ports()
 pcall(function() udp_table:add_for_decode_as(mold) end)
 
--- Offer itch50 and dadarpay in Decode As of Wireshark's built-in MoldUDP64 dissector, for whoever uses it.
+-- Offer itch50, dadarpay and dadarout in Decode As of Wireshark's built-in MoldUDP64 dissector, for
+-- whoever uses it.
 pcall(function()
 	local t = DissectorTable.get("moldudp64.payload")
 	t:add_for_decode_as(itch)
 	t:add_for_decode_as(pay)
+	t:add_for_decode_as(outp)
 end)
