@@ -139,6 +139,7 @@ struct dd_journal {
 	/* telemetry */
 	struct dd_tm_slot *slot;
 	struct dd_hdr *hist;
+	struct dd_hdr *rel_hist;     /* "release": RX time of an output's cause → the output leaves */
 	struct dd_tsc_conv conv;
 	uint64_t next_publish;
 	/* outcome */
@@ -181,6 +182,11 @@ struct rte_ring *dd_journal_ring(struct dd_journal *j, unsigned i)
 	return i < j->nrings ? j->rings[i] : NULL;
 }
 
+void dd_journal_bind_release(struct dd_journal *j, struct dd_hdr *hist)
+{
+	j->rel_hist = hist;
+}
+
 void dd_journal_bind_tm(struct dd_journal *j, struct dd_tm_slot *slot, struct dd_hdr *hist,
 			const struct dd_tsc_conv *conv)
 {
@@ -208,6 +214,11 @@ unsigned dd_journal_push(struct rte_ring *r, const struct dd_jitem *it, unsigned
 
 static void out_line(struct dd_journal *j, uint64_t lsn, const struct dd_output *o)
 {
+	if (j->rel_hist != NULL && o->rx_tsc != 0) {
+		uint64_t now = rte_rdtsc();
+		if (now > o->rx_tsc) /* a recovered output's cause may come from before a reboot */
+			dd_hdr_record(j->rel_hist, dd_tsc_to_ns(&j->conv, now - o->rx_tsc));
+	}
 	if (j->ohist != NULL) {
 		uint64_t n = atomic_load_explicit(&j->rel_seq, memory_order_relaxed) + 1;
 		dd_outhist_put(j->ohist, n, lsn, o);

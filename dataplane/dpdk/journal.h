@@ -147,6 +147,10 @@ void dd_journal_bind_stream(struct dd_journal *j, struct dd_outhist *hist, struc
 /* The session's number of the last output released (first_seq - 1: none yet). */
 uint64_t dd_journal_released_seq(const struct dd_journal *j);
 
+/* Bind the "release" histogram: RX time of each released output's cause → the output leaves (written
+ * to the output buffer, handed to the stream's sender). Before the lcore starts. */
+void dd_journal_bind_release(struct dd_journal *j, struct dd_hdr *hist);
+
 /* Journal the outputs recovery re-derived but found unjournaled, before anything else. */
 int dd_journal_prepend_outputs(struct dd_journal *j, const struct dd_output *o, uint64_t n);
 

@@ -959,6 +959,9 @@ static int setup_telemetry(struct app *a, char *err, size_t errlen)
 	int rc = layout_ops(&l, &a->chains[0], "output_overflow", &ot, err, errlen);
 	if (rc == 0 && a->nchains > a->nshards)
 		rc = layout_ops(&l, &a->chains[a->nshards], "payment_output_overflow", &pot, err, errlen);
+	int rel_stage = 0;
+	if (rc == 0 && a->journal != NULL && (rel_stage = dd_tm_layout_stage(&l, "release")) < 0)
+		rc = rel_stage;
 	if (rc != 0)
 		return rc;
 	for (unsigned i = 0; i < nreasons && i < DD_TM_MAX_REASONS; i++)
@@ -1004,6 +1007,7 @@ static int setup_telemetry(struct app *a, char *err, size_t errlen)
 		struct dd_tsc_conv conv;
 		dd_tsc_conv_init(&conv, rte_get_tsc_hz());
 		dd_journal_bind_tm(a->journal, sl, dd_tm_hist(&a->tm, js, DD_TM_JOURNAL), &conv);
+		dd_journal_bind_release(a->journal, dd_tm_hist(&a->tm, js, (unsigned)rel_stage));
 	}
 	dd_tm_publish(&a->tm);
 	return 0;
