@@ -177,6 +177,7 @@ static int walk(struct dd_outlog *l, const char *dir, uint8_t *buf, struct walk 
 {
 	struct dd_jseg_info *segs;
 	size_t n;
+	w->next = 1;
 	int rc = dd_jseg_list(dir, &segs, &n, err, errlen);
 	if (rc == -ENOENT && l == NULL)
 		return 0; /* no journal: no outputs */
