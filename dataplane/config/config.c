@@ -50,6 +50,9 @@ static const struct opt opts[] = {
 	{ "quiet", T_BOOL, F(quiet), 0, 0, "do not print the human summary at exit", NULL },
 	{ "nic_timestamps", T_BOOL, F(nic_timestamps), 0, 0,
 	  "take the RX time from the NIC where its driver timestamps packets (else the TSC at the poll)", NULL },
+	{ "stamps", T_BOOL, F(stamps), 0, 0,
+	  "benchmarks: a frame with dadar-gen send's send stamp takes the stamp as its RX time (rx, "
+	  "wire_to_decision and release then count from the send; send_to_rx is the stamp to the poll)", NULL },
 	{ "summary", T_PATH, F(summary), 0, 0, "write the JSON summary to this file at exit", NULL },
 	{ "book_dump", T_PATH, F(book_dump), 0, 0, "write the top 5 levels of every book as CSV at exit", NULL },
 	{ "instance", T_NAME, F(instance), 0, 0, "instance name (letters, digits, '-', '_')", NULL },

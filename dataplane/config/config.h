@@ -77,7 +77,8 @@ struct dd_config {
 	bool check_ip_csum;        /* verify IPv4 header checksums in software */
 	bool check_udp_csum;       /* verify UDP checksums in software */
 	bool quiet;                /* no human summary on stdout */
-	bool nic_timestamps;       /* RX time from the NIC where the driver timestamps packets */
+	bool nic_timestamps;
+	bool stamps;               /* read dadar-gen send's send stamps (benchmarks) */       /* RX time from the NIC where the driver timestamps packets */
 	char summary[DD_PATH_MAX];   /* JSON summary at exit; "" = none */
 	char book_dump[DD_PATH_MAX]; /* CSV book dump at exit; "" = none */
 	char instance[DD_INSTANCE_MAX];

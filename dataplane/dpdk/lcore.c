@@ -370,6 +370,25 @@ void dd_lcore_bind_consumers(struct dd_rx_ctx *c)
 
 /* ---- receive -------------------------------------------------------------------------------- */
 
+/*
+ * A send stamp after the datagram (docs/wire-formats.md, "Send stamps"): the sender's TSC becomes the
+ * frame's RX time, as a NIC's timestamp would, and the stamp → poll time is recorded.
+ */
+static uint64_t send_stamp(struct dd_rx_ctx *c, const uint8_t *p, size_t len, const struct dd_udp_view *u,
+			   uint64_t now)
+{
+	size_t at = (size_t)(u->payload - p) + u->len;
+	uint64_t s;
+	if (len < at + 16 || memcmp(p + at, "DDTS", 4) != 0)
+		return now;
+	memcpy(&s, p + at + 8, sizeof(s));
+	if (s > now)
+		return now;
+	if (c->send_to_rx != NULL)
+		dd_hdr_record(c->send_to_rx, dd_tsc_to_ns(&c->tm.conv, now - s));
+	return s;
+}
+
 static inline void rx_packet(struct dd_rx_ctx *c, struct rte_mbuf *m, uint64_t now)
 {
 	const uint8_t *p = rte_pktmbuf_mtod(m, const uint8_t *);
@@ -391,6 +410,8 @@ static inline void rx_packet(struct dd_rx_ctx *c, struct rte_mbuf *m, uint64_t n
 		return;
 	}
 	c->st.udp++;
+	if (unlikely(c->stamps))
+		now = send_stamp(c, p, len, &u, now);
 	/* feeds with lines of their own first, then a catch-all (it would take anything) */
 	for (unsigned k = 0; k < c->nfeeds; k++) {
 		unsigned f = c->feed_order[k];

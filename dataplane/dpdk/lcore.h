@@ -133,6 +133,8 @@ struct dd_rx_ctx {
 	unsigned nq;
 	unsigned burst;
 	unsigned frame_flags;           /* DD_FRAME_CHECK_* */
+	bool stamps;                    /* stamps = yes: a frame's send stamp is its RX time */
+	struct dd_hdr *send_to_rx;      /* ... and the stamp → poll time goes here */
 	int ts_offset;                  /* mbuf field of NIC RX timestamps, -1 if none */
 	uint64_t ts_flag;               /* ol_flags bit saying the field is set */
 	uint64_t idle_tsc;              /* quit after this many TSC ticks without a packet; 0 = never */

@@ -462,6 +462,7 @@ static int setup_pipeline(struct app *a, const unsigned *roles, char *err, size_
 	rx->ctl = &g_ctl;
 	rx->cfg = c;
 	rx->burst = c->rx_burst;
+	rx->stamps = c->stamps;
 	rx->frame_flags = (c->check_ip_csum ? DD_FRAME_CHECK_IP_CSUM : 0) |
 			  (c->check_udp_csum ? DD_FRAME_CHECK_UDP_CSUM : 0);
 	rx->idle_tsc = c->exit_on_idle_ms * rte_get_tsc_hz() / 1000;
@@ -959,9 +960,11 @@ static int setup_telemetry(struct app *a, char *err, size_t errlen)
 	int rc = layout_ops(&l, &a->chains[0], "output_overflow", &ot, err, errlen);
 	if (rc == 0 && a->nchains > a->nshards)
 		rc = layout_ops(&l, &a->chains[a->nshards], "payment_output_overflow", &pot, err, errlen);
-	int rel_stage = 0;
+	int rel_stage = 0, stamp_stage = 0;
 	if (rc == 0 && a->journal != NULL && (rel_stage = dd_tm_layout_stage(&l, "release")) < 0)
 		rc = rel_stage;
+	if (rc == 0 && a->cfg.stamps && (stamp_stage = dd_tm_layout_stage(&l, "send_to_rx")) < 0)
+		rc = stamp_stage;
 	if (rc != 0)
 		return rc;
 	for (unsigned i = 0; i < nreasons && i < DD_TM_MAX_REASONS; i++)
@@ -978,6 +981,8 @@ static int setup_telemetry(struct app *a, char *err, size_t errlen)
 	sl->lcore = a->rx->lcore;
 	sl->role = DD_TM_ROLE_RX;
 	snprintf(sl->name, sizeof(sl->name), "rx");
+	if (a->cfg.stamps)
+		a->rx->send_to_rx = dd_tm_hist(&a->tm, 0, (unsigned)stamp_stage);
 	static const unsigned rtc_stages[] = { DD_TM_RX, DD_TM_WIRE };
 	static const unsigned rx_stages[] = { DD_TM_RX };
 	static const unsigned worker_stages[] = { DD_TM_RING, DD_TM_WIRE };
