@@ -14,8 +14,8 @@
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 B=${B:-build}
-BINS="dadar dadar-gen dadar-journal dadar-lat dadar-rules"
-PAGES1="dadar.1 dadar-gen.1 dadar-journal.1 dadar-lat.1 dadar-rules.1"
+BINS="dadar dadar-gen dadar-journal dadar-lat dadar-rules dadar-tail"
+PAGES1="dadar.1 dadar-gen.1 dadar-journal.1 dadar-lat.1 dadar-rules.1 dadar-tail.1"
 PAGES5="dadar.conf.5"
 # The make that runs this test must not hand its flags (a jobserver, V=) to the one we run.
 unset MAKEFLAGS MFLAGS MAKELEVEL
