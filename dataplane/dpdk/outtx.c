@@ -144,15 +144,24 @@ static void send_queue(struct dd_outtx *t, uint64_t now)
 	}
 }
 
-static void close_datagram(struct dd_outtx *t)
+/*
+ * Close the open datagram into a frame. A commit can release thousands of outputs between two
+ * polls: the frames go to the port a burst at a time as they fill, and the queue only holds what
+ * the port would not take.
+ */
+static void close_datagram(struct dd_outtx *t, uint64_t now)
 {
 	const uint8_t *dg;
 	uint64_t ts;
 	size_t len = dd_molddg_flush(&t->mold, &dg, &ts);
-	if (len > 0) {
-		t->st.bytes += len;
-		enqueue(t, dg, len);
-	}
+	if (len == 0)
+		return;
+	t->st.bytes += len;
+	if (t->qn == DD_OUTTX_QUEUE)
+		send_queue(t, now);
+	enqueue(t, dg, len);
+	if (t->qn >= DD_OUTTX_BURST)
+		send_queue(t, now);
 }
 
 void dd_outtx_add(struct dd_outtx *t, uint64_t lsn, const struct dd_output *o, uint64_t now)
@@ -162,7 +171,7 @@ void dd_outtx_add(struct dd_outtx *t, uint64_t lsn, const struct dd_output *o, u
 	if (len == 0)
 		return;
 	if (dd_molddg_add(&t->mold, msg, len, now) == -ENOSPC) {
-		close_datagram(t);
+		close_datagram(t, now);
 		dd_molddg_add(&t->mold, msg, len, now); /* an empty datagram holds any message: mtu >= 142 */
 	}
 	t->st.messages++;
@@ -172,7 +181,7 @@ void dd_outtx_add(struct dd_outtx *t, uint64_t lsn, const struct dd_output *o, u
 void dd_outtx_poll(struct dd_outtx *t, uint64_t now)
 {
 	if (dd_molddg_pending(&t->mold) > 0)
-		close_datagram(t);
+		close_datagram(t, now);
 	else if (t->hb_tsc != 0 && t->qn == 0 && now - t->last_tsc >= t->hb_tsc) {
 		uint8_t hb[DD_MOLDDG_HDR_LEN];
 		enqueue(t, hb, dd_molddg_heartbeat(&t->mold, hb));
@@ -185,7 +194,7 @@ void dd_outtx_poll(struct dd_outtx *t, uint64_t now)
 
 void dd_outtx_end(struct dd_outtx *t)
 {
-	close_datagram(t);
+	close_datagram(t, rte_rdtsc());
 	uint8_t eos[DD_MOLDDG_HDR_LEN];
 	enqueue(t, eos, dd_molddg_end(&t->mold, eos));
 	uint64_t deadline = rte_rdtsc() + t->retry_tsc;

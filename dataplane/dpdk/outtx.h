@@ -8,8 +8,9 @@
  * Ethernet/IPv4/UDP frames (dataplane/wire/framew.h) sent on TX queue 0 of one DPDK port.
  *
  * A datagram closes when the next message does not fit it, and at every poll (the release stage
- * polls once per loop: an output never waits for a later one). Sending never blocks: frames the
- * port does not take wait in a bounded queue and are tried again at each poll; a frame still not
+ * polls once per loop: an output never waits for a later one). Frames go to the port at each poll,
+ * and DD_OUTTX_BURST at a time while a large release fills them between polls. Sending never
+ * blocks: frames the port does not take wait in a bounded queue and are tried again; a frame still not
  * taken after DD_OUTTX_RETRY_US, or one the queue has no room for, is dropped and counted
  * (`tx_dropped`); its messages stay retransmittable. No allocation after create: mbufs come from
  * the sender's own pool.
@@ -22,6 +23,7 @@
 
 #define DD_OUTTX_RETRY_US 1000
 #define DD_OUTTX_QUEUE 256      /* frames waiting for the port */
+#define DD_OUTTX_BURST 32       /* frames handed to the port at once between polls */
 
 struct dd_outtx_params {
 	uint16_t port;              /* DPDK port (started, with a TX queue) */
@@ -41,7 +43,7 @@ struct dd_outtx_stats {
 	uint64_t datagrams;         /* datagrams the port took (messages, heartbeats, end of session) */
 	uint64_t heartbeats;
 	uint64_t bytes;             /* UDP payload bytes of the datagrams that carried messages */
-	uint64_t tx_full;           /* polls that found the port's queue full (frames waited) */
+	uint64_t tx_full;           /* times the port took less than it was given (frames waited) */
 	uint64_t tx_dropped;        /* datagrams given up (their messages stay retransmittable) */
 	uint64_t next_seq;          /* the next message's number */
 	bool ended;                 /* the end of session was sent */

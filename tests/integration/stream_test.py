@@ -23,6 +23,9 @@ Tests (each prints PASS/FAIL/SKIP and its name):
   G  JetStream across kill -9 of dadar and a restart of the broker mid-stream: still every output of
      the output file exactly once, in order.
   H  bad --output-udp values and a port that does not exist stop the start with a clear message.
+  I  a large day with a journal: one group commit releases thousands of outputs at once (more
+     datagrams than the sender's queue holds); the port takes them all: nothing dropped, the stream
+     equals the lines.
 
 Exit 0 all passed, 1 a failure, 77 (skip, loudly) if a binary is missing or DPDK cannot start here.
 usage: tests/integration/stream_test.py [SUBSTRING...]   (env B = build dir, default build)
@@ -535,6 +538,30 @@ def test_H_bad_output_udp_values_and_a_missing_port_stop_the_start():
     cmd, _ = dadar_cmd([itch_pcap()], path("h.tx.pcap"), ["--set", "output_udp.session=short", "--exit-on-idle", 100])
     r = run(cmd)
     check(r.returncode != 0 and "10 characters" in r.stderr, f"session 'short': {r.returncode} {r.stderr[-300:]}")
+
+
+@test
+def test_I_a_commit_releasing_thousands_of_outputs_at_once_drops_nothing():
+    day = path("i.pcap")
+    gen("synth", day, "--messages", 300000, "--seed", 5)
+    tx, j, summ = path("i.tx.pcap"), path("i.j"), path("i.summary.json")
+    # no --output: nothing else bounds how many outputs one commit releases in a loop
+    dadar([day], tx, ["--journal", j, "--summary", summ, "--exit-on-idle", 400,
+                      "--set", "journal.commit_us=20000", "--set", "journal.commit_bytes=16777216",
+                      "--capacity-orders", 65536, "--capacity-levels", 16384], timeout=300)
+    with open(summ) as f:
+        r = json.load(f)
+    s, jr = r["output_udp"], r["journal"]
+    per_commit = jr["released"] / max(1, jr["commits"])
+    check(per_commit > 14 * 256, f"{per_commit:.0f} outputs a commit: too few to fill the sender's queue")
+    check(s["tx_dropped"] == 0 and s["ended"], f"{s['tx_dropped']} datagrams dropped ({s})")
+    msgs = data_messages(stream_of(tx), s["session"])
+    check(len(msgs) == s["messages"] == jr["released"], f"{len(msgs)} messages on the stream, "
+          f"{s['messages']} sent, {jr['released']} released")
+    lsns = [m["lsn"] for m in msgs]
+    check(lsns == sorted(set(lsns)), "the stream repeats or reorders an LSN")
+    return (f"{len(msgs)} outputs in {s['datagrams']} datagrams, {jr['commits']} commits "
+            f"({per_commit:.0f} outputs released a commit on average), none dropped")
 
 
 def need_binaries():
