@@ -41,6 +41,7 @@
 #include "ops/fraud/rules.h"
 #include "ops/op.h"
 #include "ops/output.h"
+#include "tools/pcapr.h"
 #include "tools/tail.h"
 
 #define PROG "dadar-tail"
@@ -55,7 +56,7 @@ enum {
 
 #define DEFAULT_PORT 26490
 #define MAX_RULE_SETS 64
-#define MAX_FRAME (262144 + 64)
+#define MAX_FRAME DD_PCAPR_MAX_FRAME
 
 enum source { SRC_NONE, SRC_GROUP, SRC_PCAP, SRC_NATS };
 enum format { FMT_JSON, FMT_TABLE };
@@ -718,121 +719,19 @@ static int run_socket(struct app *a)
 
 /* ---- a capture ------------------------------------------------------------------------------------------------ */
 
-struct pcap_in {
-	FILE *f;
-	bool swap;          /* the file's byte order is not ours */
-	unsigned linktype;
-	uint64_t records;
-};
-
-static uint32_t u32_of(const struct pcap_in *p, const uint8_t *b)
-{
-	uint32_t v;
-	memcpy(&v, b, sizeof(v));
-	return p->swap ? __builtin_bswap32(v) : v;
-}
-
-static int pcap_open(struct pcap_in *p, const char *path)
-{
-	uint8_t h[24];
-	p->f = fopen(path, "rb");
-	if (p->f == NULL)
-		return say(EX_FAIL, "cannot open %s: %s", path, strerror(errno));
-	if (fread(h, 1, sizeof(h), p->f) != sizeof(h)) {
-		fclose(p->f);
-		return say(EX_FAIL, "%s: not a pcap file (shorter than its 24-byte header)", path);
-	}
-	uint32_t magic;
-	memcpy(&magic, h, sizeof(magic));
-	p->swap = magic == 0xd4c3b2a1u || magic == 0x4d3cb2a1u;
-	if (!p->swap && magic != 0xa1b2c3d4u && magic != 0xa1b23c4du) {
-		fclose(p->f);
-		if (magic == 0x0a0d0d0au)
-			return say(EX_FAIL, "%s: a pcapng file; convert it: editcap -F pcap %s out.pcap", path, path);
-		return say(EX_FAIL, "%s: not a pcap file (magic %08x)", path, magic);
-	}
-	p->linktype = u32_of(p, h + 20) & 0xffffu; /* the upper bits may carry FCS information */
-	if (p->linktype != 1 && p->linktype != 113 && p->linktype != 276 && p->linktype != 101 && p->linktype != 228) {
-		fclose(p->f);
-		return say(EX_FAIL, "%s: link type %u; dadar-tail reads Ethernet (1), Linux cooked (113, 276) and raw IPv4 "
-			   "(101, 228) captures", path, p->linktype);
-	}
-	return EX_OK;
-}
-
-/*
- * The next record as an Ethernet frame in buf (other link types get an Ethernet header in front of
- * their IP packet). Returns its length, 0 at the end, -1 for a record that cannot be (counted and
- * skipped), -2 when the file is cut short or corrupt (the end).
- */
-static long pcap_next(struct pcap_in *p, uint8_t *buf, size_t cap, const char *path)
-{
-	uint8_t rh[16];
-	size_t got = fread(rh, 1, sizeof(rh), p->f);
-	if (got == 0)
-		return 0;
-	if (got != sizeof(rh)) {
-		say(EX_FAIL, "%s: cut short in the header of record %" PRIu64 ": the rest is ignored", path, p->records + 1);
-		return -2;
-	}
-	uint32_t incl = u32_of(p, rh + 8);
-	p->records++;
-	if (incl > MAX_FRAME - 64) {
-		say(EX_FAIL, "%s: record %" PRIu64 " claims %u bytes: the file is corrupt; the rest is ignored", path,
-		    p->records, incl);
-		return -2;
-	}
-	static uint8_t rec[MAX_FRAME];
-	if (fread(rec, 1, incl, p->f) != incl) {
-		say(EX_FAIL, "%s: record %" PRIu64 " is cut short: the rest is ignored", path, p->records);
-		return -2;
-	}
-	size_t hdr = 0, skip = 0;
-	uint16_t proto = 0;
-	switch (p->linktype) {
-	case 1:
-		break;
-	case 113: /* Linux cooked v1: 16 bytes, the protocol at 14 */
-		if (incl < 16)
-			return -1;
-		proto = dd_ld_be16(rec + 14);
-		skip = 16;
-		hdr = 14;
-		break;
-	case 276: /* Linux cooked v2: 20 bytes, the protocol first */
-		if (incl < 20)
-			return -1;
-		proto = dd_ld_be16(rec);
-		skip = 20;
-		hdr = 14;
-		break;
-	default: /* raw IP */
-		proto = 0x0800;
-		hdr = 14;
-		break;
-	}
-	if (incl - skip + hdr > cap)
-		return -1;
-	if (hdr != 0) {
-		memset(buf, 0, 12);
-		dd_st_be16(buf + 12, proto);
-	}
-	memcpy(buf + hdr, rec + skip, incl - skip);
-	return (long)(incl - skip + hdr);
-}
-
 static int run_pcap(struct app *a)
 {
-	struct pcap_in p = { 0 };
-	int rc = pcap_open(&p, a->o.pcap);
-	if (rc != EX_OK)
-		return rc;
+	struct dd_pcapr p;
+	char err[512];
+	if (dd_pcapr_open(&p, a->o.pcap, err, sizeof(err)) != 0)
+		return say(EX_FAIL, "%s", err);
 	static uint8_t frame[MAX_FRAME];
 	while (!atomic_load_explicit(&quit, memory_order_relaxed) && !dd_tail_stopped(a->tail)) {
-		long n = pcap_next(&p, frame, sizeof(frame), a->o.pcap);
+		long n = dd_pcapr_next(&p, frame, sizeof(frame), err, sizeof(err));
 		if (n == 0)
 			break;
 		if (n == -2) {
+			say(EX_FAIL, "%s", err);
 			a->read_error = true;
 			break;
 		}
@@ -854,7 +753,7 @@ static int run_pcap(struct app *a)
 		if (dd_tail_done(a->tail))
 			break;
 	}
-	fclose(p.f);
+	dd_pcapr_close(&p);
 	return EX_OK;
 }
 
