@@ -274,7 +274,7 @@ static void fill(struct dd_tail *t, uint64_t seq)
 static void ask(struct dd_tail *t, struct gap *g, unsigned *budget)
 {
 	uint64_t s = g->first < t->next ? t->next : g->first;
-	uint64_t end = g->last - t->next < t->p.hold ? g->last : t->next + t->p.hold - 1;
+	uint64_t end = g->last - t->next <= t->p.hold ? g->last : t->next + t->p.hold;
 	while (s <= end && *budget > 0) {
 		if (held(t, s)) {
 			s++;
@@ -316,8 +316,8 @@ static int grow_ring(struct dd_tail *t, uint64_t need)
 static void make_room(struct dd_tail *t, uint64_t seq)
 {
 	uint64_t first = t->next, lost = t->st.lost;
-	if (seq - t->next >= t->p.hold) {
-		advance_to(t, seq - t->p.hold + 1);
+	if (seq - t->next > t->p.hold) {
+		advance_to(t, seq - t->p.hold);
 		say(t, "hold buffer full (--hold %" PRIu64 "): gave up messages %" PRIu64 "-%" PRIu64 ", %" PRIu64
 		    " of them missing", t->p.hold, first, t->next - 1, t->st.lost - lost);
 	}
@@ -343,7 +343,7 @@ static void take(struct dd_tail *t, uint64_t seq, const uint8_t *msg, size_t len
 		t->st.after_end++;
 		return;
 	}
-	if (seq - t->next >= t->cap || seq - t->next >= t->p.hold) {
+	if (seq - t->next >= t->cap || seq - t->next > t->p.hold) {
 		make_room(t, seq);
 		if (t->stopped)
 			return;
