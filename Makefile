@@ -127,6 +127,13 @@ $(B)/dadar-%: $(B)/tools/dadar_%.o $(TOOL_LIB) $(CORE_LIB)
 	@echo "  LD    $@"
 	$(Q)$(CC) $(CFLAGS_CORE) -o $@ $^ $(LIBS_CORE)
 
+# dadar-gen send paces a capture out of a DPDK port: the one part of the tools built with DPDK.
+GEN_DPDK_OBJS := $(patsubst %.c,$(B)/%.o,$(wildcard tools/dpdk/*.c))
+$(GEN_DPDK_OBJS): CF = $(CFLAGS_DPDK)
+$(B)/dadar-gen: $(B)/tools/dadar_gen.o $(GEN_DPDK_OBJS) $(TOOL_LIB) $(CORE_LIB)
+	@echo "  LD    $@"
+	$(Q)$(CC) $(CFLAGS_DPDK) -o $@ $^ $(LIBS_DPDK)
+
 $(B)/tests/%: tests/%.c $(TOOL_LIB) $(CORE_LIB)
 	@mkdir -p $(dir $@)
 	@echo "  CC    $<"

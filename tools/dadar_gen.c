@@ -30,6 +30,7 @@
 #include "dataplane/wire/molddg.h"
 #include "tools/paygen.h"
 #include "tools/pcapw.h"
+#include "tools/send.h"
 #include "tools/plant.h"
 #include "tools/synth.h"
 
@@ -143,6 +144,9 @@ static void usage(FILE *f)
 	      "       dadar-gen payments-csv IN.csv OUT.pcap [options]\n"
 	      "                                                    packetize payments from a CSV\n"
 	      "       dadar-gen payments OUT.pcap [options]        generate synthetic payments with fraud\n"
+	      "       dadar-gen send [EAL options] -- --pcap FILE --rate MSGS_PER_S [--seconds N]\n"
+	      "                                                    send a capture paced and stamped out of\n"
+	      "                                                    a DPDK port (dadar-gen send -- --help)\n"
 	      "       dadar-gen help\n"
 	      "\n"
 	      "packetizing (all subcommands; payments and payments-csv have defaults of their own):\n"
@@ -1751,7 +1755,9 @@ int main(int argc, char **argv)
 		return cmd_payments_csv(argc - 1, argv + 1);
 	if (!strcmp(cmd, "payments"))
 		return cmd_payments(argc - 1, argv + 1);
-	fail("%s: unknown subcommand; use itch-file, synth, payments-csv or payments (see dadar-gen help)",
+	if (!strcmp(cmd, "send"))
+		return dd_gen_send(argc - 1, argv + 1);
+	fail("%s: unknown subcommand; use itch-file, synth, payments-csv, payments or send (see dadar-gen help)",
 	     cmd);
 	return EXIT_USAGE;
 }
