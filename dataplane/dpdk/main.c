@@ -1448,6 +1448,9 @@ int main(int argc, char **argv)
 		   a.nshards, a.nchains > a.nshards ? ", payments" : "", a.cfg.journal[0] ? ", journaled" : "");
 	if (main_role >= 0)
 		fn[main_role](arg[main_role]);
+	else /* a main lcore without a role sleeps: EAL's wait would spin on its CPU for the whole run */
+		while (atomic_load_explicit(&g_ctl.running, memory_order_acquire) > 0)
+			rte_delay_us_sleep(1000);
 	rte_eal_mp_wait_lcore();
 	if (have_ctrl)
 		pthread_join(ctrl, NULL);
