@@ -5,6 +5,7 @@
 #   make test       install missing packages, build, run every unit and integration test
 #   make asan       build with ASan+UBSan into build/asan/ and run the unit tests
 #   make bench      run the benchmarks in bench/ (JSON into build/bench/, table in docs/benchmarks.md)
+#   make bench-latency  wire-to-decision under paced load, dadar against the kernel path (root)
 #   make fuzz       build the libFuzzer targets with clang and run each for FUZZ_SECONDS
 #                   (make test runs each for FUZZ_RUNS inputs with a fixed seed)
 #   make deps       install the Debian packages needed to build and test (idempotent)
@@ -63,7 +64,7 @@ TEST_BINS  := $(TEST_SRCS:tests/%.c=$(B)/tests/%)
 BENCH_SRCS := $(wildcard bench/bench_*.c)
 BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(B)/bench/%)
 
-.PHONY: all deps run test unit integration asan bench fuzz clean
+.PHONY: all deps run test unit integration asan bench bench-latency fuzz clean
 all: $(DADAR) $(TOOLS) $(TEST_BINS) $(BENCH_BINS)
 
 deps:
@@ -148,6 +149,9 @@ $(B)/bench/bench_journal: bench/bench_journal.c $(B)/dataplane/dpdk/journal.o $(
 # A benchmark's comparison peers are objects it lists as extra prerequisites, linked only into it.
 $(B)/bench/bench_feed: $(B)/bench/peer_book.o
 $(B)/bench/peer_book.o: CF = $(CFLAGS_CORE)
+# Peers that run on their own, built by the generic rule below; not bench_*, which bench/run runs.
+PEER_BINS := $(B)/bench/peer_kernel
+all: $(PEER_BINS)
 $(B)/bench/%: bench/%.c $(TOOL_LIB) $(CORE_LIB)
 	@mkdir -p $(dir $@)
 	@echo "  CC    $<"
@@ -228,6 +232,12 @@ unit-asan: $(TEST_BINS) $(TOOLS)
 
 bench: all
 	$(Q)B=$(B) bench/run
+
+# make bench-latency: wire-to-decision under paced load, dadar over net_memif against the kernel path
+# (bench/peer_kernel on a net_tap interface), one generator, one run: build/bench/latency.json.
+# The kernel path needs root (a tap); docs/benchmarks.md has the method and the figures.
+bench-latency: all
+	$(Q)B=$(B) python3 bench/latency.py
 
 FUZZ_SECONDS ?= 60
 fuzz:

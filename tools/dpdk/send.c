@@ -281,15 +281,15 @@ static int open_log(struct sender *s, uint64_t messages)
 		s->log = NULL;
 		return say(EXIT_DATA, "--send-log %s: mmap: %s", s->log_path, strerror(errno));
 	}
-	memcpy(s->log, DD_SENDLOG_MAGIC, 8);
-	uint32_t v = DD_SENDLOG_VERSION;
-	memcpy(s->log + 8, &v, 4);
-	memcpy(s->log + 16, &s->log_cap, 8);
-	uint64_t hz = rte_get_tsc_hz();
-	memcpy(s->log + 24, &hz, 8);
 	/* touch every page now, so no page fault lands in the send loop */
 	for (size_t o = DD_SENDLOG_HDR; o < s->log_len; o += 4096)
 		s->log[o] = 0;
+	/* the header last, its version last of all: a reader that sees version 1 sees the rest */
+	memcpy(s->log + 16, &s->log_cap, 8);
+	uint64_t hz = rte_get_tsc_hz();
+	memcpy(s->log + 24, &hz, 8);
+	memcpy(s->log, DD_SENDLOG_MAGIC, 8);
+	__atomic_store_n((uint32_t *)(void *)(s->log + 8), DD_SENDLOG_VERSION, __ATOMIC_RELEASE);
 	return 0;
 }
 
