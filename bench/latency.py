@@ -103,7 +103,9 @@ def run_dadar(tmp, cap, rate, seconds, variant, burst=None, staged=False, journa
     return {"system": "dadar", "offered": rate, "received": m["delivered"], "lost": g["messages"] - m["delivered"],
             "p50_ns": w["p50"], "p99_ns": w["p99"], "p999_ns": w["p999"], "p9999_ns": w["p9999"], "max_ns": w["max"],
             "variant": variant, "sent": g["messages"], "sent_per_s": g["sent_per_s"],
-            "sender_late_p99_ns": g["late_p99_ns"], "stamped_datagrams": s["latency_ns"]["send_to_rx"]["count"]}
+            "sender_late_p99_ns": g["late_p99_ns"], "stamped_datagrams": s["latency_ns"]["send_to_rx"]["count"],
+            "send_to_rx_p50_ns": s["latency_ns"]["send_to_rx"]["p50"], "send_to_rx_p99_ns": s["latency_ns"]["send_to_rx"]["p99"],
+            "book_p50_ns": s["latency_ns"]["book"]["p50"]}
 
 
 def sh(*args, check=True):
