@@ -15,10 +15,11 @@
  * gives up the oldest missing ones (counted lost) to make room. A gap is asked for at once and again
  * every params.timeout_ns, params.tries times, then declared lost; without requests it waits
  * params.timeout_ns for a late datagram (0: until the hold bound or dd_tail_finish()). Messages
- * already delivered or held are duplicates: dropped and counted.
+ * already delivered, held or given up are duplicates: dropped and counted.
  *
  * Bad input is counted, never trusted: a datagram whose framing does not add up (dd_mold_parse())
- * or that jumps more than DD_MOLD_MAX_JUMP ahead is dropped whole; a message dd_outw_decode()
+ * or that jumps more than DD_MOLD_MAX_JUMP ahead is dropped whole, and so is a heartbeat or end of
+ * session numbered 0 (counted bad_seq: numbers start at 1); a message dd_outw_decode()
  * refuses still consumes its sequence number and is counted by reason.
  *
  * A datagram of another session is a session change (a dadar restarted without a clean stop):
@@ -46,10 +47,10 @@ struct dd_tail_params {
 	uint64_t hold;             /* most messages held past the next expected one, 1..DD_TAIL_MAX_HOLD */
 	uint64_t from;             /* first sequence number wanted; 0: the first datagram's */
 	bool request;              /* ask for missing messages through the request callback */
-	uint64_t timeout_ns;       /* between two requests for a gap; without requests, how long a gap
-				    * waits for a late datagram (0: no limit) */
+	uint64_t timeout_ns;       /* between two requests for a gap (> 0 with requests); without
+				    * requests, how long a gap waits for a late datagram (0: no limit) */
 	unsigned tries;            /* requests for a gap before it is lost (>= 1 when request) */
-	unsigned max_per_request;  /* messages one request asks for, 1..65534 */
+	unsigned max_per_request;  /* messages one request asks for, 1..65534 (checked with requests) */
 };
 
 /* Called for each output, in sequence order. Return false to stop: nothing is delivered after. */
@@ -60,7 +61,7 @@ typedef void (*dd_tail_request_fn)(void *ctx, const char *session, uint64_t seq,
 typedef void (*dd_tail_note_fn)(void *ctx, const char *msg);
 
 struct dd_tail_stats {
-	uint64_t datagrams;        /* given to dd_tail_datagram() */
+	uint64_t datagrams;        /* given to dd_tail_datagram() before a delivery callback stopped it */
 	uint64_t answers;          /* of them, answers to requests */
 	uint64_t messages;         /* outputs delivered */
 	uint64_t malformed[DD_TAIL_NREASONS]; /* messages skipped in sequence, by -1 - dd_outw_decode()'s error */
@@ -72,7 +73,7 @@ struct dd_tail_stats {
 	uint64_t requests;         /* requests made */
 	uint64_t requested;        /* messages they asked for (asked again: counted again) */
 	uint64_t recovered;        /* missing messages that arrived after their gap opened */
-	uint64_t duplicates;       /* messages already delivered or held */
+	uint64_t duplicates;       /* messages already delivered, held or given up as lost */
 	uint64_t lost;             /* messages given up */
 	uint64_t session_changes;
 	bool ended;                /* the end of session was seen */
