@@ -76,6 +76,9 @@ static const struct opt opts[] = {
 	{ "journal.stall_ms", T_U64, F(jstall_ms), 1, 600000,
 	  "a journal that cannot take records this long stops input (disk too slow or full)", NULL },
 	{ "journal.sqpoll", T_BOOL, F(jsqpoll), 0, 0, "io_uring SQPOLL: a kernel thread submits (no syscall on the journal lcore)", NULL },
+	{ "journal.io_cpus", T_PATH, F(jio_cpus), 0, 0,
+	  "CPU list (e.g. 0 or 0,2-3) for io_uring's worker threads and the SQPOLL thread (on the first), kept off "
+	  "the lcores' CPUs; none = wherever the kernel puts them", NULL },
 	{ "journal.idle", T_ENUM, F(jidle), 0, 0,
 	  "while a commit is in flight and no record waits: spin, or yield the CPU (to an io_uring worker woken on it)",
 	  jidle_names },
@@ -867,9 +870,51 @@ static int check_output_udp(const struct dd_config *cc, char *err, size_t errlen
 	return 0;
 }
 
+int dd_cpulist_parse(const char *s, struct dd_cpuset *set, char *err, size_t errlen)
+{
+	memset(set, 0, sizeof(*set));
+	const char *p = s;
+	for (;;) {
+		char *end;
+		errno = 0;
+		unsigned long a = strtoul(p, &end, 10), b;
+		if (end == p || *p == '-' || *p == '+' || errno != 0)
+			return fail(err, errlen, "'%s': a CPU list is numbers and ranges, e.g. 0 or 0,2-3", s);
+		b = a;
+		p = end;
+		if (*p == '-') {
+			p++;
+			b = strtoul(p, &end, 10);
+			if (end == p || *p == '-' || *p == '+' || errno != 0)
+				return fail(err, errlen, "'%s': a CPU list is numbers and ranges, e.g. 0 or 0,2-3", s);
+			p = end;
+		}
+		if (b < a)
+			return fail(err, errlen, "'%s': the range %lu-%lu runs backwards", s, a, b);
+		if (b >= 64 * sizeof(set->bits) / sizeof(set->bits[0]))
+			return fail(err, errlen, "'%s': CPU %lu is past the last one this build knows (1023)", s, b);
+		for (unsigned long c = a; c <= b; c++)
+			if (!(set->bits[c / 64] & (1ull << (c % 64)))) {
+				if (set->count++ == 0 || c < set->first)
+					set->first = (unsigned)c;
+				set->bits[c / 64] |= 1ull << (c % 64);
+			}
+		if (*p == '\0')
+			return 0;
+		if (*p++ != ',')
+			return fail(err, errlen, "'%s': a CPU list is numbers and ranges, e.g. 0 or 0,2-3", s);
+	}
+}
+
 int dd_config_check(const struct dd_config *c, char *err, size_t errlen)
 {
 	int rc;
+	if (c->jio_cpus[0] != '\0') {
+		struct dd_cpuset cs;
+		char why[256];
+		if (dd_cpulist_parse(c->jio_cpus, &cs, why, sizeof(why)) != 0)
+			return fail(err, errlen, "journal.io_cpus = %s", why);
+	}
 	if (c->ring_size & (c->ring_size - 1))
 		return fail(err, errlen, "ring_size = %u: must be a power of 2", c->ring_size);
 	if (c->jring_size & (c->jring_size - 1))

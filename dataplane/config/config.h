@@ -93,6 +93,7 @@ struct dd_config {
 	unsigned jring_size;       /* items per producer ring */
 	uint64_t jstall_ms;        /* a full journal ring this long stops input */
 	bool jsqpoll;              /* io_uring SQPOLL: no syscall on the journal lcore */
+	char jio_cpus[DD_PATH_MAX]; /* CPUs for io_uring's workers and SQPOLL thread ("0,2-3"); "" = any */
 	enum dd_jidle jidle;       /* what the journal lcore does while only waiting for the disk */
 	enum dd_release release;
 	char output[DD_PATH_MAX];  /* released outputs as JSON lines; "" = none */
@@ -232,5 +233,15 @@ void dd_config_usage(FILE *out);
 
 /* Render a feed line as text ("233.54.12.111:26477", "*:26477@port1"). */
 void dd_feed_line_format(const struct dd_feed_line *l, char *buf, size_t len);
+
+/*
+ * Parse a CPU list ("3", "0,2-3"): the CPUs into *set (cleared first). Returns 0, or -EINVAL with the reason
+ * in err (a malformed list, a CPU past CPU_SETSIZE, a range backwards, an empty list).
+ */
+struct dd_cpuset {
+	uint64_t bits[16];   /* CPUs 0..1023 */
+	unsigned count, first;
+};
+int dd_cpulist_parse(const char *s, struct dd_cpuset *set, char *err, size_t errlen);
 
 #endif /* DD_DATAPLANE_CONFIG_H */

@@ -1107,17 +1107,42 @@ int dd_journal_create(struct dd_journal **out, const struct dd_config *c, unsign
 	}
 	struct io_uring_params up;
 	memset(&up, 0, sizeof(up));
+	struct dd_cpuset io_cpus = { .count = 0 };
+	if (c->jio_cpus[0] != '\0' && dd_cpulist_parse(c->jio_cpus, &io_cpus, err, errlen) != 0) {
+		rc = -EINVAL;
+		goto err;
+	}
 	if (c->jsqpoll) {
 		up.flags = IORING_SETUP_SQPOLL;
 		up.sq_thread_idle = 1000;
+		if (io_cpus.count > 0) { /* the SQPOLL thread on the first of journal.io_cpus */
+			up.flags |= IORING_SETUP_SQ_AFF;
+			up.sq_thread_cpu = io_cpus.first;
+		}
 	}
 	rc = io_uring_queue_init_params(256, &j->ring, &up);
 	if (rc < 0) {
 		snprintf(err, errlen, "journal: io_uring setup failed: %s%s", strerror(-rc),
-			 c->jsqpoll ? " (SQPOLL needs CAP_SYS_NICE on older kernels; try without journal.sqpoll)" : "");
+			 c->jsqpoll ? (io_cpus.count > 0 ? " (SQPOLL on journal.io_cpus' first CPU: is it online and allowed?)"
+							 : " (SQPOLL needs CAP_SYS_NICE on older kernels; try without journal.sqpoll)")
+				    : "");
 		goto err;
 	}
 	j->ring_ok = true;
+	if (io_cpus.count > 0) {
+		/* io_uring's workers (the blocking parts of writes and fdatasync) off the lcores' CPUs */
+		cpu_set_t set;
+		CPU_ZERO(&set);
+		for (unsigned cpu = 0; cpu < CPU_SETSIZE && cpu < 1024; cpu++)
+			if (io_cpus.bits[cpu / 64] & (1ull << (cpu % 64)))
+				CPU_SET(cpu, &set);
+		rc = io_uring_register_iowq_aff(&j->ring, sizeof(set), &set);
+		if (rc < 0) {
+			snprintf(err, errlen, "journal: journal.io_cpus = %s: io_uring_register_iowq_aff failed: %s (are those "
+				 "CPUs online?)", c->jio_cpus, strerror(-rc));
+			goto err;
+		}
+	}
 	if (c->output[0] != '\0') {
 		j->out_fd = open(c->output, O_WRONLY | O_CREAT | O_CLOEXEC | (disk ? 0 : O_TRUNC), 0640);
 		struct stat sb;

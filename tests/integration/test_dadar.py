@@ -1459,6 +1459,60 @@ def test_flags_override_the_config_file_wherever_they_stand():
         same_file(d_path, sample_reference(), "book dump")
 
 
+def threads_named(pid, prefix):
+    """(name, Cpus_allowed_list) of the process's threads whose name starts with prefix."""
+    out = []
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/status") as f:
+                st = dict(ln.split(":", 1) for ln in f.read().splitlines() if ":" in ln)
+        except OSError:
+            continue
+        if st.get("Name", "").strip().startswith(prefix):
+            out.append((st["Name"].strip(), st["Cpus_allowed_list"].strip()))
+    return out
+
+
+@test
+def test_journal_io_cpus_pins_the_sqpoll_thread_and_io_workers():
+    """journal.io_cpus: io_uring's SQPOLL thread on its first CPU, its io-wq workers on the list; a bad
+    list stops the start naming the key."""
+    need_dadar()
+    # the last CPU: the threads would otherwise inherit the creating thread's, lcore 0's, the first
+    allowed = sorted(os.sched_getaffinity(0))
+    if len(allowed) < 2:
+        raise Skip("one CPU: journal.io_cpus could not move the threads anywhere")
+    cpu = str(allowed[-1])
+    j = tmp("iocpus.journal")
+    shutil.rmtree(j, ignore_errors=True)
+    cmd = [DADAR] + eal([sample_pcap()]) + ["--", "--journal", j, "--set", "journal.sqpoll=yes", "--set",
+                                            f"journal.io_cpus={cpu}", "--exit-on-idle", "3000", "--quiet"] + \
+        instance_opts()
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        sqp, wrk = [], []
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 2.5 and p.poll() is None:
+            sqp = threads_named(p.pid, "iou-sqp") or sqp
+            wrk = threads_named(p.pid, "iou-wrk") or wrk
+            if sqp and wrk:
+                break
+            time.sleep(0.05)
+        out, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    cleanup()
+    eq(p.returncode, 0, f"dadar with journal.io_cpus={cpu}: {err.strip()[-400:]}")
+    check(sqp, "no iou-sqp thread with journal.sqpoll = yes")
+    check(all(c == cpu for _n, c in sqp), f"the SQPOLL thread may run on {sqp}, journal.io_cpus = {cpu}")
+    check(all(c == cpu for _n, c in wrk), f"io_uring workers may run on {wrk}, journal.io_cpus = {cpu}")
+    rc, _out, err, _cmd = dadar_plain(["--journal", tmp("iocpus.bad"), "--set", "journal.io_cpus=3-1",
+                                       "--exit-on-idle", "1"])
+    check(rc == 2 and "journal.io_cpus" in err and "backwards" in err, f"journal.io_cpus=3-1: exit {rc}, {err!r}")
+
+
 @test
 def test_help_lists_every_key_and_exits_0():
     need_dadar()

@@ -1232,6 +1232,42 @@ static void test_feed_line_format_round_trips_through_the_parser(void **state)
 	}
 }
 
+static bool has_cpu(const struct dd_cpuset *cs, unsigned c)
+{
+	return (cs->bits[c / 64] >> (c % 64)) & 1;
+}
+
+static void test_cpu_lists_parse_to_their_cpus_and_bad_ones_say_why(void **state)
+{
+	(void)state;
+	struct dd_cpuset cs;
+	char err[256];
+	assert_int_equal(dd_cpulist_parse("3", &cs, err, sizeof(err)), 0);
+	assert_int_equal(cs.count, 1);
+	assert_int_equal(cs.first, 3);
+	assert_true(has_cpu(&cs, 3) && !has_cpu(&cs, 2) && !has_cpu(&cs, 4));
+	assert_int_equal(dd_cpulist_parse("5,0,2-3,3,64-65,1023", &cs, err, sizeof(err)), 0);
+	assert_int_equal(cs.count, 7); /* 0 2 3 5 64 65 1023: 3 counted once */
+	assert_int_equal(cs.first, 0);
+	for (unsigned c = 0; c < 1024; c++)
+		assert_int_equal(has_cpu(&cs, c), c == 0 || c == 2 || c == 3 || c == 5 || c == 64 || c == 65 || c == 1023);
+	static const char *const bad[] = { "", ",", "1,", ",1", "a", "1-", "-1", "3-1", "1024", "0-1024", "1 2", "1;2",
+					   "+1", "1--2" };
+	for (size_t b = 0; b < sizeof(bad) / sizeof(bad[0]); b++) {
+		err[0] = '\0';
+		assert_int_equal(dd_cpulist_parse(bad[b], &cs, err, sizeof(err)), -EINVAL);
+		assert_non_null(strstr(err, bad[b]));
+	}
+	/* the key: checked with the rest of the configuration */
+	struct dd_config c;
+	dd_config_defaults(&c);
+	assert_int_equal(dd_config_set(&c, "journal.io_cpus", "0,1", "test", err, sizeof(err)), 0);
+	assert_int_equal(dd_config_check(&c, err, sizeof(err)), 0);
+	assert_int_equal(dd_config_set(&c, "journal.io_cpus", "1-0", "test", err, sizeof(err)), 0);
+	assert_int_equal(dd_config_check(&c, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "journal.io_cpus"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1294,6 +1330,7 @@ int main(void)
 		cmocka_unit_test(test_check_accepts_lines_differing_in_group_port_or_dpdk_port),
 		cmocka_unit_test(test_feed_line_format_renders_each_form),
 		cmocka_unit_test(test_feed_line_format_round_trips_through_the_parser),
+		cmocka_unit_test(test_cpu_lists_parse_to_their_cpus_and_bad_ones_say_why),
 	};
 	return cmocka_run_group_tests_name("dataplane/config", tests, NULL, NULL);
 }
