@@ -870,6 +870,12 @@ static int run_nats(struct app *a)
 	if (rc == EX_OK && lost > 0)
 		rc = EX_LOST;
 out:
+	/* the connection's reader thread may still be delivering to the subscription (an ordered
+	 * consumer keeps flowing after --count): stop it first, then free */
+	if (sub != NULL)
+		natsSubscription_Unsubscribe(sub);
+	if (nc != NULL)
+		natsConnection_Close(nc);
 	natsSubscription_Destroy(sub);
 	jsCtx_Destroy(js);
 	natsConnection_Destroy(nc);

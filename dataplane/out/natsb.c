@@ -332,6 +332,8 @@ static void *natsb_main(void *arg)
 		pthread_mutex_unlock(&b->lock);
 	}
 out:
+	if (nc != NULL) /* the reader thread stops before what it could deliver to is freed */
+		natsConnection_Close(nc);
 	jsCtx_Destroy(js);
 	natsConnection_Destroy(nc);
 	natsOptions_Destroy(opts);
