@@ -65,16 +65,20 @@ def sender(vdev, prefix, cap, rate, seconds, extra=(), summary=None, shconf=True
         return json.load(f)
 
 
-def run_dadar(tmp, cap, rate, seconds, variant, burst=None, staged=False, journal=False):
+def run_dadar(tmp, cap, rate, seconds, variant, burst=None, staged=False, journal=False, stream=False):
     _, rx_cpu = cpus()
     gen_cpu, _ = cpus()
     sock = os.path.join(tmp, f"memif-{os.getpid()}.sock")
     summ = os.path.join(tmp, f"dadar-{variant}-{rate}.json")
     prefix = f"ddlat-d-{os.getpid()}"
     lcores = f"(0-1)@({rx_cpu})" if not staged else f"(0-3)@({gen_cpu},{rx_cpu})"
-    cmd = [DADAR] + EAL + ["-m", "1024", "--file-prefix", prefix, "--lcores", lcores, "--vdev",
-                           f"net_memif0,role=server,socket={sock}", "--", "--instance", prefix, "--stamps",
-                           "--summary", summ, "--quiet", "--capacity-orders", "262144"]
+    vdevs = ["--vdev", f"net_memif0,role=server,socket={sock}"]
+    if stream:  # the outputs as a MoldUDP64 stream out of a second port: the release stage times them
+        vdevs += ["--vdev", "net_null1"]
+    cmd = [DADAR] + EAL + ["-m", "1024", "--file-prefix", prefix, "--lcores", lcores] + vdevs + \
+        ["--", "--instance", prefix, "--stamps", "--summary", summ, "--quiet", "--capacity-orders", "262144"]
+    if stream:
+        cmd += ["--output-udp", "239.192.26.49:26490@1"]
     if staged:
         cmd += ["--pipeline", "staged", "--workers", "2"]
     if journal:
@@ -105,7 +109,11 @@ def run_dadar(tmp, cap, rate, seconds, variant, burst=None, staged=False, journa
             "variant": variant, "sent": g["messages"], "sent_per_s": g["sent_per_s"],
             "sender_late_p99_ns": g["late_p99_ns"], "stamped_datagrams": s["latency_ns"]["send_to_rx"]["count"],
             "send_to_rx_p50_ns": s["latency_ns"]["send_to_rx"]["p50"], "send_to_rx_p99_ns": s["latency_ns"]["send_to_rx"]["p99"],
-            "book_p50_ns": s["latency_ns"]["book"]["p50"]}
+            "book_p50_ns": s["latency_ns"]["book"]["p50"],
+            **({"release_p50_ns": s["latency_ns"]["release"]["p50"], "release_p99_ns": s["latency_ns"]["release"]["p99"],
+                "release_p999_ns": s["latency_ns"]["release"]["p999"], "release_count": s["latency_ns"]["release"]["count"],
+                "stream_messages": s["output_udp"]["messages"], "stream_tx_dropped": s["output_udp"]["tx_dropped"]}
+               if stream else {})}
 
 
 def sh(*args, check=True):
@@ -220,7 +228,8 @@ def main():
                 main_rows.append(row)
     if not a.quick:
         base = 1000000
-        for v, kw in (("rtc+bursts", {"burst": "10:200:10000"}), ("staged", {"staged": True}),
+        for v, kw in (("rtc+bursts", {"burst": "10:200:10000"}), ("rtc+stream", {"stream": True}),
+                      ("staged", {"staged": True}),
                       ("rtc+journal", {"journal": True})):
             row = measure(run_dadar, base, a.seconds, v, **kw)
             if row:
