@@ -146,6 +146,12 @@ $(B)/bench/bench_journal: bench/bench_journal.c $(B)/dataplane/dpdk/journal.o $(
 	@echo "  CC    $<"
 	$(Q)$(CC) $(CFLAGS_DPDK) -o $@ $< $(filter %.o,$^) $(CORE_LIB) $(LIBS_DPDK)
 
+# bench_ring times the staged pipeline's ring hop: EAL, rte_ring and the daemon's event.
+$(B)/bench/bench_ring: bench/bench_ring.c $(CORE_LIB)
+	@mkdir -p $(dir $@)
+	@echo "  CC    $<"
+	$(Q)$(CC) $(CFLAGS_DPDK) -o $@ $< $(CORE_LIB) $(LIBS_DPDK)
+
 # A benchmark's comparison peers are objects it lists as extra prerequisites, linked only into it.
 $(B)/bench/bench_feed: $(B)/bench/peer_book.o
 $(B)/bench/peer_book.o: CF = $(CFLAGS_CORE)
