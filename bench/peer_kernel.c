@@ -54,6 +54,7 @@
 #include "ops/chain.h"
 #include "shm/hdr.h"
 #include "shm/telemetry.h"
+#include "tools/cli.h"
 #include "tools/send.h"
 
 #define PROG "peer_kernel"
@@ -212,38 +213,6 @@ static void usage(FILE *out)
 		JOIN_WAIT_MS / 1000, LOG_WAIT_MS / 1000, MAX_BATCH, 1u << 20, 1u << 18);
 }
 
-/* Strict unsigned decimal in [min, max]. */
-static bool parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
-{
-	uint64_t v = 0;
-	if (*s == '\0')
-		return false;
-	for (; *s; s++) {
-		if (*s < '0' || *s > '9' || v > (UINT64_MAX - (uint64_t)(*s - '0')) / 10)
-			return false;
-		v = v * 10 + (uint64_t)(*s - '0');
-	}
-	if (v < min || v > max)
-		return false;
-	*out = v;
-	return true;
-}
-
-/* "IP:PORT", a dotted IPv4 address and a port 1..65535, into *a. */
-static bool parse_addr(const char *s, struct sockaddr_in *a)
-{
-	const char *colon = strrchr(s, ':');
-	uint64_t port;
-	char host[INET_ADDRSTRLEN];
-	if (colon == NULL || colon == s || (size_t)(colon - s) >= sizeof(host) || !parse_u64(colon + 1, 1, 65535, &port))
-		return false;
-	memcpy(host, s, (size_t)(colon - s));
-	host[colon - s] = '\0';
-	memset(a, 0, sizeof(*a));
-	a->sin_family = AF_INET;
-	a->sin_port = htons((uint16_t)port);
-	return inet_pton(AF_INET, host, &a->sin_addr) == 1;
-}
 
 static int parse_args(int argc, char **argv, struct opts *o)
 {
@@ -276,22 +245,22 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			else
 				return say(EX_USAGE, "--mode '%s': must be busy or block", v);
 		} else if (strcmp(k, "--batch") == 0) {
-			if (!parse_u64(v, 1, MAX_BATCH, &o->batch))
+			if (!dd_cli_u64(v, 1, MAX_BATCH, &o->batch))
 				return say(EX_USAGE, "--batch '%s': must be 1..%u datagrams", v, MAX_BATCH);
 		} else if (strcmp(k, "--seconds") == 0) {
-			if (!parse_u64(v, 0, 1000000, &o->seconds))
+			if (!dd_cli_u64(v, 0, 1000000, &o->seconds))
 				return say(EX_USAGE, "--seconds '%s': must be 0..1000000 (0: no limit)", v);
 		} else if (strcmp(k, "--idle-exit") == 0) {
-			if (!parse_u64(v, 0, 86400000, &o->idle_ms))
+			if (!dd_cli_u64(v, 0, 86400000, &o->idle_ms))
 				return say(EX_USAGE, "--idle-exit '%s': must be 0..86400000 ms (0: never)", v);
 		} else if (strcmp(k, "--capacity-orders") == 0) {
-			if (!parse_u64(v, 1, 1u << 30, &o->orders))
+			if (!dd_cli_u64(v, 1, 1u << 30, &o->orders))
 				return say(EX_USAGE, "--capacity-orders '%s': must be 1..%u", v, 1u << 30);
 		} else if (strcmp(k, "--capacity-levels") == 0) {
-			if (!parse_u64(v, 2, 1u << 30, &o->levels))
+			if (!dd_cli_u64(v, 2, 1u << 30, &o->levels))
 				return say(EX_USAGE, "--capacity-levels '%s': must be 2..%u", v, 1u << 30);
 		} else if (strcmp(k, "--rcvbuf") == 0) {
-			if (!parse_u64(v, 4096, INT32_MAX / 2, &o->rcvbuf))
+			if (!dd_cli_u64(v, 4096, INT32_MAX / 2, &o->rcvbuf))
 				return say(EX_USAGE, "--rcvbuf '%s': must be 4096..%d bytes", v, INT32_MAX / 2);
 		} else {
 			return say(EX_USAGE, "unknown option %s (--help lists the options)", k);
@@ -303,7 +272,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		return say(EX_USAGE, "--send-log FILE is required: the sender's log of send TSCs");
 	struct sockaddr_in a;
 	struct in_addr ia;
-	if (!parse_addr(o->listen, &a))
+	if (!dd_cli_ipv4_port(o->listen, false, &a))
 		return say(EX_USAGE, "--listen '%s': must be GROUP:PORT (an IPv4 address and a UDP port, e.g. "
 			   "233.54.12.111:26477)", o->listen);
 	if (o->iface != NULL && inet_pton(AF_INET, o->iface, &ia) != 1)
@@ -412,7 +381,7 @@ static int open_socket(struct peer *p)
 	struct sockaddr_in g, bind_at;
 	struct in_addr iface = { .s_addr = htonl(INADDR_ANY) };
 	char ip[INET_ADDRSTRLEN];
-	parse_addr(p->o.listen, &g); /* checked by parse_args() */
+	dd_cli_ipv4_port(p->o.listen, false, &g); /* checked by parse_args() */
 	if (p->o.iface != NULL)
 		inet_pton(AF_INET, p->o.iface, &iface);
 	bool mcast = IN_MULTICAST(ntohl(g.sin_addr.s_addr));

@@ -41,6 +41,7 @@
 #include "ops/fraud/rules.h"
 #include "ops/op.h"
 #include "ops/output.h"
+#include "tools/cli.h"
 #include "tools/pcapr.h"
 #include "tools/tail.h"
 
@@ -190,47 +191,6 @@ static void usage(FILE *out)
 
 /* ---- parsing --------------------------------------------------------------------------------------- */
 
-static bool parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
-{
-	uint64_t v = 0;
-	if (*s == '\0')
-		return false;
-	for (; *s; s++) {
-		if (*s < '0' || *s > '9' || v > (UINT64_MAX - (uint64_t)(*s - '0')) / 10)
-			return false;
-		v = v * 10 + (uint64_t)(*s - '0');
-	}
-	if (v < min || v > max)
-		return false;
-	*out = v;
-	return true;
-}
-
-/* "IP:PORT" (a dotted IPv4 address, or a host name when `resolve`) into *a. */
-static bool parse_addr(const char *s, bool resolve, struct sockaddr_in *a)
-{
-	const char *colon = strrchr(s, ':');
-	uint64_t port;
-	char host[256];
-	if (colon == NULL || colon == s || (size_t)(colon - s) >= sizeof(host) || !parse_u64(colon + 1, 1, 65535, &port))
-		return false;
-	memcpy(host, s, (size_t)(colon - s));
-	host[colon - s] = '\0';
-	memset(a, 0, sizeof(*a));
-	a->sin_family = AF_INET;
-	a->sin_port = htons((uint16_t)port);
-	if (inet_pton(AF_INET, host, &a->sin_addr) == 1)
-		return true;
-	if (!resolve)
-		return false;
-	struct addrinfo hints = { .ai_family = AF_INET, .ai_socktype = SOCK_DGRAM }, *res = NULL;
-	if (getaddrinfo(host, NULL, &hints, &res) != 0 || res == NULL)
-		return false;
-	a->sin_addr = ((const struct sockaddr_in *)(const void *)res->ai_addr)->sin_addr;
-	freeaddrinfo(res);
-	return true;
-}
-
 static int parse_args(int argc, char **argv, struct opts *o)
 {
 	static const char *const with_value[] = {
@@ -265,7 +225,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		uint64_t x;
 #define NUM(field, min, max, what)                                                                          \
 	do {                                                                                                \
-		if (!parse_u64(v, (min), (max), &x))                                                        \
+		if (!dd_cli_u64(v, (min), (max), &x))                                                        \
 			return say(EX_USAGE, "%s '%s': must be %s", name, v, what);                         \
 		o->field = x;                                                                               \
 	} while (0)
@@ -627,12 +587,12 @@ static int open_socket(struct app *a)
 {
 	struct sockaddr_in g, bind_at;
 	struct in_addr iface = { .s_addr = htonl(INADDR_ANY) };
-	if (!parse_addr(a->o.group, false, &g))
+	if (!dd_cli_ipv4_port(a->o.group, false, &g))
 		return say(EX_USAGE, "--group '%s': must be GROUP:PORT (an IPv4 address and a UDP port, e.g. "
 			   "239.192.26.49:26490)", a->o.group);
 	if (a->o.iface != NULL && inet_pton(AF_INET, a->o.iface, &iface) != 1)
 		return say(EX_USAGE, "--interface '%s': must be the IPv4 address of an interface of this host", a->o.iface);
-	if (a->o.request != NULL && !parse_addr(a->o.request, true, &a->req))
+	if (a->o.request != NULL && !dd_cli_ipv4_port(a->o.request, true, &a->req))
 		return say(EX_USAGE, "--request '%s': must be HOST:PORT (dadar's output_udp.request, e.g. 10.0.0.5:26491)",
 			   a->o.request);
 	bool mcast = IN_MULTICAST(ntohl(g.sin_addr.s_addr));
@@ -763,7 +723,7 @@ static int run_pcap(struct app *a)
 static bool msg_id(const char *id, char *epoch, size_t elen, uint64_t *n)
 {
 	const char *c = id != NULL ? strrchr(id, ':') : NULL;
-	if (c == NULL || (size_t)(c - id) >= elen || !parse_u64(c + 1, 1, UINT64_MAX, n))
+	if (c == NULL || (size_t)(c - id) >= elen || !dd_cli_u64(c + 1, 1, UINT64_MAX, n))
 		return false;
 	memcpy(epoch, id, (size_t)(c - id));
 	epoch[c - id] = '\0';
