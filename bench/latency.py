@@ -100,6 +100,10 @@ def run_dadar(tmp, cap, rate, seconds, variant, burst=None, staged=False, journa
         except subprocess.TimeoutExpired:
             os.killpg(d.pid, signal.SIGKILL)
             d.wait()
+    try:  # dadar keeps its telemetry segment for dadar-lat after it exits: this run's is read
+        os.unlink(f"/dev/shm/dadar-{prefix}")
+    except OSError:
+        pass
     with open(summ) as f:
         s = json.load(f)
     w = s["latency_ns"]["wire_to_decision"]
