@@ -5,6 +5,7 @@
  */
 #include <inttypes.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -55,142 +56,300 @@ static const struct dd_mrules *rules_of(unsigned version)
 	return NULL;
 }
 
-/* ,"NAME":value per measure or aggregate (m0.. without a rule set to name them) */
-static int values_json(char *buf, size_t room, const char (*names)[DD_MR_NAME], const int64_t *v, unsigned n,
-		       unsigned null_mask)
+/*
+ * The line is built by appends that write while there is room and count always, so the result is
+ * snprintf's: the length the whole line takes, the buffer NUL-terminated, and a caller whose buffer
+ * was short sees a length >= its size. Numbers are converted here, two digits at a time: snprintf's
+ * format parsing was 17x what encoding the same output as a binary message costs
+ * (docs/benchmarks.md, bench_stream).
+ */
+struct jw {
+	char *buf;
+	size_t cap, n;
+};
+
+static inline void put(struct jw *w, const char *s, size_t k)
 {
-	int t = 0;
-	for (unsigned i = 0; i < n && t >= 0 && (size_t)t < room; i++) {
-		char dflt[8];
-		snprintf(dflt, sizeof(dflt), "m%u", i);
-		const char *name = names != NULL ? names[i] : dflt;
-		if (null_mask >> i & 1u)
-			t += snprintf(buf + t, room - (size_t)t, ",\"%s\":null", name);
-		else
-			t += snprintf(buf + t, room - (size_t)t, ",\"%s\":%" PRId64, name, v[i]);
-	}
-	return t;
+	if (w->n + k < w->cap)
+		memcpy(w->buf + w->n, s, k);
+	else if (w->n < w->cap)
+		memcpy(w->buf + w->n, s, w->cap - 1 - w->n);
+	w->n += k;
 }
 
-/* The keys every output line has after "lsn" and "type". */
-static int head_json(char *buf, size_t len, const struct dd_output *o)
+#define PUT_LIT(w, lit) put((w), (lit), sizeof(lit) - 1)
+
+static inline void put_str(struct jw *w, const char *s)
 {
-	return snprintf(buf, len,
-			",\"op\":\"%s\",\"rule\":%u,\"rule_version\":%u,\"shard\":%u,\"cause\":%" PRIu64
-			",\"feed\":%u,\"seq\":%" PRIu64 ",\"event_ns\":%" PRIu64,
-			dd_op_name(o->op), o->rule, o->rule_version, o->shard, o->cause, o->source, o->seq, o->event_ns);
+	put(w, s, strlen(s));
+}
+
+static const char digits2[201] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+				 "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+				 "8081828384858687888990919293949596979899";
+
+static void put_u64(struct jw *w, uint64_t v)
+{
+	char t[20];
+	char *e = t + sizeof(t), *p = e;
+	while (v >= 100) {
+		unsigned d = (unsigned)(v % 100) * 2;
+		v /= 100;
+		*--p = digits2[d + 1];
+		*--p = digits2[d];
+	}
+	if (v >= 10) {
+		*--p = digits2[v * 2 + 1];
+		*--p = digits2[v * 2];
+	} else {
+		*--p = (char)('0' + v);
+	}
+	put(w, p, (size_t)(e - p));
+}
+
+static void put_i64(struct jw *w, int64_t v)
+{
+	if (v < 0) {
+		PUT_LIT(w, "-");
+		put_u64(w, (uint64_t)0 - (uint64_t)v);
+	} else {
+		put_u64(w, (uint64_t)v);
+	}
+}
+
+/* A price in 1/10,000: "123.4500" (the integer part, then four digits). */
+static void put_price(struct jw *w, uint32_t p)
+{
+	PUT_LIT(w, "\"");
+	put_u64(w, p / 10000);
+	unsigned f = p % 10000;
+	char t[5] = { '.', digits2[(f / 100) * 2], digits2[(f / 100) * 2 + 1], digits2[(f % 100) * 2],
+		      digits2[(f % 100) * 2 + 1] };
+	put(w, t, sizeof(t));
+	PUT_LIT(w, "\"");
+}
+
+static inline void put_bool(struct jw *w, bool b)
+{
+	if (b)
+		PUT_LIT(w, "true");
+	else
+		PUT_LIT(w, "false");
+}
+
+/* ,"NAME":value per measure or aggregate (m0.. without a rule set to name them) */
+static void values_json(struct jw *w, const char (*names)[DD_MR_NAME], const int64_t *v, unsigned n,
+			unsigned null_mask)
+{
+	for (unsigned i = 0; i < n; i++) {
+		PUT_LIT(w, ",\"");
+		if (names != NULL) {
+			put(w, names[i], strnlen(names[i], DD_MR_NAME));
+		} else {
+			PUT_LIT(w, "m");
+			put_u64(w, i);
+		}
+		PUT_LIT(w, "\":");
+		if (null_mask >> i & 1u)
+			PUT_LIT(w, "null");
+		else
+			put_i64(w, v[i]);
+	}
+}
+
+/* A rule's name, or BASE followed by its number without a rule set. */
+static void put_rule_name(struct jw *w, const char *name, const char *base, unsigned rule)
+{
+	PUT_LIT(w, "\"");
+	if (name != NULL) {
+		put(w, name, strnlen(name, DD_MR_NAME));
+	} else {
+		put_str(w, base);
+		put_u64(w, rule);
+	}
+	PUT_LIT(w, "\"");
+}
+
+static void decision_json(struct jw *w, const struct dd_output *o)
+{
+	const struct dd_out_decision *d = &o->u.decision;
+	char cur[5] = { '"', 0, 0, 0, '"' };
+	for (unsigned i = 0; i < 3; i++) /* the operator's input: printable letters or '?' */
+		cur[1 + i] = d->currency[i] >= 'A' && d->currency[i] <= 'Z' ? d->currency[i] : '?';
+	PUT_LIT(w, ",\"txn_id\":");
+	put_u64(w, d->txn_id);
+	PUT_LIT(w, ",\"payer\":");
+	put_u64(w, d->payer);
+	PUT_LIT(w, ",\"amount\":");
+	put_i64(w, d->amount);
+	PUT_LIT(w, ",\"currency\":");
+	put(w, cur, sizeof(cur));
+	PUT_LIT(w, ",\"merchant\":");
+	put_u64(w, d->merchant);
+	PUT_LIT(w, ",\"device\":");
+	put_u64(w, d->device);
+	PUT_LIT(w, ",\"mcc\":");
+	put_u64(w, d->mcc);
+	PUT_LIT(w, ",\"score\":");
+	put_u64(w, d->score);
+	PUT_LIT(w, ",\"action\":\"");
+	put_str(w, dd_action_name(d->action));
+	PUT_LIT(w, "\",\"rules\":");
+	put_u64(w, o->rule_version);
+	PUT_LIT(w, ",\"out_of_order\":");
+	put_bool(w, d->flags & DD_DECISION_OUT_OF_ORDER);
+	PUT_LIT(w, ",\"reasons\":[");
+	for (unsigned r = 0, k = 0; r < DD_R__COUNT; r++)
+		if (d->reasons >> r & 1) {
+			if (k++)
+				PUT_LIT(w, ",");
+			PUT_LIT(w, "\"");
+			put_str(w, dd_reason_name(r));
+			PUT_LIT(w, "\"");
+		}
+	PUT_LIT(w, "]}\n");
+}
+
+static void market_json(struct jw *w, const struct dd_output *o)
+{
+	const struct dd_mrules *r = rules_of(o->rule_version);
+	char sym[9];
+	dd_symtab_name(o->symbol, sym);
+	for (unsigned i = 0; sym[i] != 0; i++) /* the feed's bytes: printable or '?' */
+		if (sym[i] < 0x21 || sym[i] > 0x7e || sym[i] == '"' || sym[i] == '\\')
+			sym[i] = '?';
+	if (o->type == DD_OUT_ALERT) {
+		const struct dd_out_alert *a = &o->u.alert;
+		const struct dd_mr_pattern *p = r != NULL && o->rule < r->npatterns ? &r->pattern[o->rule] : NULL;
+		PUT_LIT(w, ",\"pattern\":");
+		put_rule_name(w, p != NULL ? p->name : NULL, "pattern", o->rule);
+		PUT_LIT(w, ",\"symbol\":\"");
+		put_str(w, sym);
+		PUT_LIT(w, "\",\"first_ns\":");
+		put_u64(w, a->first_ns);
+		PUT_LIT(w, ",\"last_ns\":");
+		put_u64(w, a->last_ns);
+		PUT_LIT(w, ",\"events\":");
+		put_u64(w, a->events);
+		PUT_LIT(w, ",\"timeout\":");
+		put_bool(w, a->timeout);
+		PUT_LIT(w, ",\"first_feed\":");
+		put_u64(w, a->first_feed);
+		PUT_LIT(w, ",\"first_seq\":");
+		put_u64(w, a->first_seq);
+		const char(*names)[DD_MR_NAME] = NULL;
+		char mnames[DD_MR_MAX_MEASURES][DD_MR_NAME];
+		if (p != NULL) {
+			for (unsigned i = 0; i < DD_MR_MAX_MEASURES; i++)
+				memcpy(mnames[i], p->measure[i].name, DD_MR_NAME);
+			names = (const char(*)[DD_MR_NAME])mnames;
+		}
+		unsigned nm = a->nmeasures > DD_MR_MAX_MEASURES ? DD_MR_MAX_MEASURES : a->nmeasures;
+		values_json(w, names, a->measure, nm, a->null_mask);
+	} else {
+		const struct dd_mr_window *win = r != NULL && o->rule < r->nwindows ? &r->window[o->rule] : NULL;
+		PUT_LIT(w, ",\"window\":");
+		put_rule_name(w, win != NULL ? win->name : NULL, "window", o->rule);
+		PUT_LIT(w, ",\"symbol\":\"");
+		put_str(w, sym);
+		if (o->type == DD_OUT_LATE) {
+			const struct dd_out_late *l = &o->u.late;
+			PUT_LIT(w, "\",\"time\":");
+			put_u64(w, l->time);
+			PUT_LIT(w, ",\"window_end\":");
+			put_u64(w, l->window_end);
+			PUT_LIT(w, ",\"watermark\":");
+			put_u64(w, l->watermark);
+		} else {
+			const struct dd_out_window *v = &o->u.window;
+			PUT_LIT(w, "\",\"start\":");
+			put_u64(w, v->start_ns);
+			PUT_LIT(w, ",\"end\":");
+			put_u64(w, v->end_ns);
+			PUT_LIT(w, ",\"late\":");
+			put_bool(w, o->flags & DD_OUTPUT_FLAG_LATE);
+			char anames[DD_MR_MAX_AGGS][DD_MR_NAME];
+			for (unsigned i = 0; win != NULL && i < DD_MR_MAX_AGGS; i++)
+				memcpy(anames[i], win->agg[i].name, DD_MR_NAME);
+			values_json(w, win != NULL ? (const char(*)[DD_MR_NAME])anames : NULL, v->value,
+				    win != NULL ? win->naggs : DD_MR_MAX_AGGS, 0);
+		}
+	}
+	PUT_LIT(w, "}\n");
 }
 
 int dd_output_json(char *buf, size_t len, uint64_t lsn, const struct dd_output *o)
 {
-	int n = snprintf(buf, len, "{\"lsn\":%" PRIu64 ",\"type\":\"%s\"", lsn, dd_output_type_name(o->type));
-	if (n < 0 || (size_t)n >= len)
-		return n;
-	int h = head_json(buf + n, len - (size_t)n, o);
-	if (h < 0 || (size_t)(n + h) >= len)
-		return n + h;
-	n += h;
-	size_t room = len - (size_t)n;
-	int t;
+	struct jw w = { buf, len, 0 };
+	PUT_LIT(&w, "{\"lsn\":");
+	put_u64(&w, lsn);
+	PUT_LIT(&w, ",\"type\":\"");
+	put_str(&w, dd_output_type_name(o->type));
+	/* the keys every line has after "lsn" and "type" */
+	PUT_LIT(&w, "\",\"op\":\"");
+	put_str(&w, dd_op_name(o->op));
+	PUT_LIT(&w, "\",\"rule\":");
+	put_u64(&w, o->rule);
+	PUT_LIT(&w, ",\"rule_version\":");
+	put_u64(&w, o->rule_version);
+	PUT_LIT(&w, ",\"shard\":");
+	put_u64(&w, o->shard);
+	PUT_LIT(&w, ",\"cause\":");
+	put_u64(&w, o->cause);
+	PUT_LIT(&w, ",\"feed\":");
+	put_u64(&w, o->source);
+	PUT_LIT(&w, ",\"seq\":");
+	put_u64(&w, o->seq);
+	PUT_LIT(&w, ",\"event_ns\":");
+	put_u64(&w, o->event_ns);
 	switch (o->type) {
 	case DD_OUT_BBO: {
 		const struct dd_out_bbo *b = &o->u.bbo;
-		t = snprintf(buf + n, room,
-			     ",\"locate\":%u,\"bid\":\"%u.%04u\",\"bid_shares\":%" PRIu64 ",\"bid_orders\":%u,"
-			     "\"ask\":\"%u.%04u\",\"ask_shares\":%" PRIu64 ",\"ask_orders\":%u}\n",
-			     b->locate, b->bid_price / 10000, b->bid_price % 10000, b->bid_shares, b->bid_orders,
-			     b->ask_price / 10000, b->ask_price % 10000, b->ask_shares, b->ask_orders);
+		PUT_LIT(&w, ",\"locate\":");
+		put_u64(&w, b->locate);
+		PUT_LIT(&w, ",\"bid\":");
+		put_price(&w, b->bid_price);
+		PUT_LIT(&w, ",\"bid_shares\":");
+		put_u64(&w, b->bid_shares);
+		PUT_LIT(&w, ",\"bid_orders\":");
+		put_u64(&w, b->bid_orders);
+		PUT_LIT(&w, ",\"ask\":");
+		put_price(&w, b->ask_price);
+		PUT_LIT(&w, ",\"ask_shares\":");
+		put_u64(&w, b->ask_shares);
+		PUT_LIT(&w, ",\"ask_orders\":");
+		put_u64(&w, b->ask_orders);
+		PUT_LIT(&w, "}\n");
 		break;
 	}
 	case DD_OUT_TEST: {
 		const uint64_t *v = o->u.test.v;
-		t = snprintf(buf + n, room,
-			     ",\"key\":%u,\"v\":[%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 "]}\n", o->key,
-			     v[0], v[1], v[2], v[3], v[4]);
+		PUT_LIT(&w, ",\"key\":");
+		put_u64(&w, o->key);
+		PUT_LIT(&w, ",\"v\":[");
+		for (unsigned i = 0; i < 5; i++) {
+			if (i)
+				PUT_LIT(&w, ",");
+			put_u64(&w, v[i]);
+		}
+		PUT_LIT(&w, "]}\n");
 		break;
 	}
-	case DD_OUT_DECISION: {
-		const struct dd_out_decision *d = &o->u.decision;
-		char cur[4] = { 0 };
-		for (unsigned i = 0; i < 3; i++) /* the operator's input: printable letters or '?' */
-			cur[i] = d->currency[i] >= 'A' && d->currency[i] <= 'Z' ? d->currency[i] : '?';
-		t = snprintf(buf + n, room,
-			     ",\"txn_id\":%" PRIu64 ",\"payer\":%" PRIu64 ",\"amount\":%" PRId64 ",\"currency\":\"%s\""
-			     ",\"merchant\":%" PRIu64 ",\"device\":%" PRIu64 ",\"mcc\":%u,\"score\":%u,\"action\":\"%s\""
-			     ",\"rules\":%u,\"out_of_order\":%s,\"reasons\":[",
-			     d->txn_id, d->payer, d->amount, cur, d->merchant, d->device, d->mcc, d->score,
-			     dd_action_name(d->action), o->rule_version,
-			     (d->flags & DD_DECISION_OUT_OF_ORDER) ? "true" : "false");
-		for (unsigned r = 0, k = 0; t >= 0 && (size_t)t < room && r < DD_R__COUNT; r++)
-			if (d->reasons >> r & 1)
-				t += snprintf(buf + n + t, room - (size_t)t, "%s\"%s\"", k++ ? "," : "", dd_reason_name(r));
-		if (t >= 0 && (size_t)t < room)
-			t += snprintf(buf + n + t, room - (size_t)t, "]}\n");
+	case DD_OUT_DECISION:
+		decision_json(&w, o);
 		break;
-	}
 	case DD_OUT_ALERT:
 	case DD_OUT_WINDOW:
-	case DD_OUT_LATE: {
-		const struct dd_mrules *r = rules_of(o->rule_version);
-		char sym[9];
-		dd_symtab_name(o->symbol, sym);
-		for (unsigned i = 0; sym[i] != 0; i++) /* the feed's bytes: printable or '?' */
-			if (sym[i] < 0x21 || sym[i] > 0x7e || sym[i] == '"' || sym[i] == '\\')
-				sym[i] = '?';
-		if (o->type == DD_OUT_ALERT) {
-			const struct dd_out_alert *a = &o->u.alert;
-			const struct dd_mr_pattern *p = r != NULL && o->rule < r->npatterns ? &r->pattern[o->rule] : NULL;
-			char pname[24];
-			snprintf(pname, sizeof(pname), "pattern%u", o->rule);
-			t = snprintf(buf + n, room,
-				     ",\"pattern\":\"%s\",\"symbol\":\"%s\",\"first_ns\":%" PRIu64 ",\"last_ns\":%" PRIu64
-				     ",\"events\":%u,\"timeout\":%s,\"first_feed\":%u,\"first_seq\":%" PRIu64,
-				     p != NULL ? p->name : pname, sym, a->first_ns, a->last_ns, a->events,
-				     a->timeout ? "true" : "false", a->first_feed, a->first_seq);
-			const char(*names)[DD_MR_NAME] = NULL;
-			char mnames[DD_MR_MAX_MEASURES][DD_MR_NAME];
-			if (p != NULL) {
-				for (unsigned i = 0; i < DD_MR_MAX_MEASURES; i++)
-					memcpy(mnames[i], p->measure[i].name, DD_MR_NAME);
-				names = (const char(*)[DD_MR_NAME])mnames;
-			}
-			unsigned nm = a->nmeasures > DD_MR_MAX_MEASURES ? DD_MR_MAX_MEASURES : a->nmeasures;
-			if (t >= 0 && (size_t)t < room)
-				t += values_json(buf + n + t, room - (size_t)t, names, a->measure, nm, a->null_mask);
-		} else {
-			const struct dd_mr_window *w = r != NULL && o->rule < r->nwindows ? &r->window[o->rule] : NULL;
-			char wname[24];
-			snprintf(wname, sizeof(wname), "window%u", o->rule);
-			if (o->type == DD_OUT_LATE) {
-				const struct dd_out_late *l = &o->u.late;
-				t = snprintf(buf + n, room,
-					     ",\"window\":\"%s\",\"symbol\":\"%s\",\"time\":%" PRIu64 ",\"window_end\":%" PRIu64
-					     ",\"watermark\":%" PRIu64,
-					     w != NULL ? w->name : wname, sym, l->time, l->window_end, l->watermark);
-			} else {
-				const struct dd_out_window *v = &o->u.window;
-				t = snprintf(buf + n, room,
-					     ",\"window\":\"%s\",\"symbol\":\"%s\",\"start\":%" PRIu64 ",\"end\":%" PRIu64
-					     ",\"late\":%s",
-					     w != NULL ? w->name : wname, sym, v->start_ns, v->end_ns,
-					     (o->flags & DD_OUTPUT_FLAG_LATE) ? "true" : "false");
-				char anames[DD_MR_MAX_AGGS][DD_MR_NAME];
-				for (unsigned i = 0; w != NULL && i < DD_MR_MAX_AGGS; i++)
-					memcpy(anames[i], w->agg[i].name, DD_MR_NAME);
-				if (t >= 0 && (size_t)t < room)
-					t += values_json(buf + n + t, room - (size_t)t,
-							 w != NULL ? (const char(*)[DD_MR_NAME])anames : NULL, v->value,
-							 w != NULL ? w->naggs : DD_MR_MAX_AGGS, 0);
-			}
-		}
-		if (t >= 0 && (size_t)t < room)
-			t += snprintf(buf + n + t, room - (size_t)t, "}\n");
+	case DD_OUT_LATE:
+		market_json(&w, o);
 		break;
-	}
 	default:
-		t = snprintf(buf + n, room, ",\"key\":%u}\n", o->key);
+		PUT_LIT(&w, ",\"key\":");
+		put_u64(&w, o->key);
+		PUT_LIT(&w, "}\n");
 		break;
 	}
-	return t < 0 ? t : n + t;
+	if (len > 0)
+		buf[w.n < len ? w.n : len - 1] = '\0';
+	return (int)w.n;
 }
-
