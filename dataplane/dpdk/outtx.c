@@ -171,7 +171,9 @@ void dd_outtx_add(struct dd_outtx *t, uint64_t lsn, const struct dd_output *o, u
 	if (len == 0)
 		return;
 	if (dd_molddg_add(&t->mold, msg, len, now) == -ENOSPC) {
-		close_datagram(t, now);
+		/* the TSC here, not `now`: the caller may not keep one, and the retry bound and the
+		 * heartbeat's idle time count from when frames went to the port */
+		close_datagram(t, rte_rdtsc());
 		dd_molddg_add(&t->mold, msg, len, now); /* an empty datagram holds any message: mtu >= 142 */
 	}
 	t->st.messages++;

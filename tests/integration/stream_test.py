@@ -256,7 +256,11 @@ def test_C_idle_stream_sends_heartbeats_with_the_next_number_then_end_of_session
     check(len(hb) >= 5, f"{len(hb)} heartbeats in ~1.5 idle seconds at 100 ms")
     check(all(d[1] == n + 1 for d in hb), f"heartbeats carry {sorted({d[1] for d in hb})}, expected {n + 1}")
     check(dgs[-1][2] == outstream.MOLD_EOS and dgs[-1][1] == n + 1, f"last datagram {dgs[-1][:3]}")
-    return f"{len(hb)} heartbeats after {n} messages"
+    # a heartbeat only after 100 ms without a datagram (the capture's times are when net_pcap wrote them)
+    times = [t for t, _f in pcaplib.read_pcap(tx)]
+    gaps = [(times[i] - times[i - 1]) / 1e6 for i, d in enumerate(dgs) if d[2] == 0 and i > 0]
+    check(min(gaps) >= 90, f"a heartbeat {min(gaps):.1f} ms after the datagram before it (heartbeat_ms 100)")
+    return f"{len(hb)} heartbeats after {n} messages, each >= {min(gaps):.0f} ms after the datagram before"
 
 
 def stream_state(j):
@@ -548,6 +552,7 @@ def test_I_a_commit_releasing_thousands_of_outputs_at_once_drops_nothing():
     # no --output: nothing else bounds how many outputs one commit releases in a loop
     dadar([day], tx, ["--journal", j, "--summary", summ, "--exit-on-idle", 400,
                       "--set", "journal.commit_us=20000", "--set", "journal.commit_bytes=16777216",
+                      "--set", "output_udp.heartbeat_ms=100",
                       "--capacity-orders", 65536, "--capacity-levels", 16384], timeout=300)
     with open(summ) as f:
         r = json.load(f)
@@ -560,6 +565,10 @@ def test_I_a_commit_releasing_thousands_of_outputs_at_once_drops_nothing():
           f"{s['messages']} sent, {jr['released']} released")
     lsns = [m["lsn"] for m in msgs]
     check(lsns == sorted(set(lsns)), "the stream repeats or reorders an LSN")
+    # frames sent in the middle of a release count as sent: the first heartbeat waits its 100 ms
+    dgs, times = stream_of(tx), [t for t, _f in pcaplib.read_pcap(tx)]
+    gaps = [(times[i] - times[i - 1]) / 1e6 for i, d in enumerate(dgs) if d[2] == 0 and i > 0]
+    check(gaps and min(gaps) >= 90, f"heartbeats {gaps[:5]} ms after the datagram before them (heartbeat_ms 100)")
     return (f"{len(msgs)} outputs in {s['datagrams']} datagrams, {jr['commits']} commits "
             f"({per_commit:.0f} outputs released a commit on average), none dropped")
 
