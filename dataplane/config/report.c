@@ -588,6 +588,7 @@ static void json_stream(struct dd_jw *w, const struct dd_stream_summary *s)
 			dd_jw_u64(w, "messages", s->rx.messages);
 			dd_jw_u64(w, "datagrams", s->rx.datagrams);
 			dd_jw_u64(w, "from_journal", s->rx.from_journal);
+			dd_jw_u64(w, "past_sessions", s->rx.past_requests);
 			dd_jw_u64(w, "bad_length", s->rx.bad_length);
 			dd_jw_u64(w, "bad_session", s->rx.bad_session);
 			dd_jw_u64(w, "bad_range", s->rx.bad_range);
@@ -1047,9 +1048,11 @@ void dd_report_human(const struct dd_run *r, FILE *out)
 			fprintf(out, "; %llu datagrams the port did not take (retransmittable)",
 				(unsigned long long)os->tx_dropped);
 		if (os->rexmit)
-			fprintf(out, "; requests: %llu answered with %llu messages (%llu from the journal), refused: %llu "
-				"malformed, %llu other session, %llu bad range; %llu unavailable, %llu over the rate",
-				(unsigned long long)os->rx.requests, (unsigned long long)os->rx.messages,
+			fprintf(out, "; requests: %llu answered (%llu for ended sessions) with %llu messages (%llu from the "
+				"journal), refused: %llu malformed, %llu other session, %llu bad range; %llu unavailable, %llu "
+				"over the rate",
+				(unsigned long long)os->rx.requests, (unsigned long long)os->rx.past_requests,
+				(unsigned long long)os->rx.messages,
 				(unsigned long long)os->rx.from_journal, (unsigned long long)os->rx.bad_length,
 				(unsigned long long)os->rx.bad_session, (unsigned long long)os->rx.bad_range,
 				(unsigned long long)os->rx.unavailable, (unsigned long long)os->rx.rate_limited);

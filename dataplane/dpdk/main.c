@@ -338,6 +338,17 @@ static int setup_stream(struct app *a, char *err, size_t errlen)
 			 c->journal, s.session, (unsigned long long)s.base, (unsigned long long)a->jout_count);
 		return -EPROTO;
 	}
+	/* a session a clean stop ended stays answerable from the journal (`<journal>/sessions`) */
+	if (disk && rc == 0 && prev.ended) {
+		struct dd_stream_past ended = { .base = prev.base, .count = a->jout_count - prev.base };
+		memcpy(ended.session, prev.session, sizeof(ended.session));
+		if ((rc = dd_stream_past_add(c->journal, &ended, err, errlen)) != 0)
+			return rc;
+	}
+	static struct dd_stream_past past[DD_STREAM_PAST_MAX];
+	unsigned npast = 0;
+	if (disk && (rc = dd_stream_past_load(c->journal, past, &npast, err, errlen)) != 0)
+		return rc;
 	if (disk && (rc = dd_stream_state_save(c->journal, &s, err, errlen)) != 0)
 		return rc;
 	a->stream = s;
@@ -370,7 +381,8 @@ static int setup_stream(struct app *a, char *err, size_t errlen)
 		if (!c->outu.req_off) {
 			struct dd_rexmit_params rp = { .ip = c->outu.req_ip, .port = c->outu.req_port, .session = s.session,
 						       .hist = a->hist, .journal = disk ? c->journal : NULL,
-						       .base = s.base, .max_per_request = c->out_request_max,
+						       .base = s.base, .past = past, .npast = npast,
+						       .max_per_request = c->out_request_max,
 						       .rate = c->out_request_rate, .mtu = c->out_mtu };
 			if ((rc = dd_rexmit_start(&a->rexmit, &rp, err, errlen)) != 0)
 				return rc;

@@ -267,18 +267,17 @@ int dd_stream_state_load(const char *dir, struct dd_stream_state *s, char *err, 
 	return 0;
 }
 
-int dd_stream_state_save(const char *dir, const struct dd_stream_state *s, char *err, size_t errlen)
+/* Write `text` to `dir`/`name` whole: a temporary file, fsync, rename, directory fsync. */
+static int save_whole(const char *dir, const char *name, const char *text, size_t len, char *err, size_t errlen)
 {
 	char path[600], tmp[610];
-	snprintf(path, sizeof(path), "%s/stream", dir);
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
 	if (fd < 0)
 		return fail(-errno, err, errlen, "cannot create %s: %s", tmp, strerror(errno));
-	char line[128];
-	int len = snprintf(line, sizeof(line), "session %s base %" PRIu64 " ended %d\n", s->session, s->base, s->ended);
 	int rc = 0;
-	if (write(fd, line, (size_t)len) != len || fsync(fd) != 0)
+	if (write(fd, text, len) != (ssize_t)len || fsync(fd) != 0)
 		rc = -(errno ? errno : EIO);
 	close(fd);
 	if (rc == 0 && rename(tmp, path) != 0)
@@ -296,4 +295,60 @@ int dd_stream_state_save(const char *dir, const struct dd_stream_state *s, char 
 		return fail(rc, err, errlen, "cannot write %s: %s", path, strerror(-rc));
 	}
 	return 0;
+}
+
+int dd_stream_state_save(const char *dir, const struct dd_stream_state *s, char *err, size_t errlen)
+{
+	char line[128];
+	int len = snprintf(line, sizeof(line), "session %s base %" PRIu64 " ended %d\n", s->session, s->base, s->ended);
+	return save_whole(dir, "stream", line, (size_t)len, err, errlen);
+}
+
+int dd_stream_past_load(const char *dir, struct dd_stream_past *v, unsigned *n, char *err, size_t errlen)
+{
+	char path[600], line[128];
+	snprintf(path, sizeof(path), "%s/sessions", dir);
+	*n = 0;
+	FILE *f = fopen(path, "r");
+	if (f == NULL)
+		return errno == ENOENT ? 0 : fail(-errno, err, errlen, "cannot read %s: %s", path, strerror(errno));
+	unsigned lineno = 0;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		struct dd_stream_past p;
+		lineno++;
+		memset(&p, 0, sizeof(p));
+		if (sscanf(line, "session %10s base %" SCNu64 " count %" SCNu64, p.session, &p.base, &p.count) != 3 ||
+		    strlen(p.session) != DD_OUTLOG_SESSION_LEN || p.count > UINT64_MAX - p.base) {
+			fclose(f);
+			return fail(-EBADMSG, err, errlen, "%s:%u is not \"session NAME base N count M\" with a 10-character "
+				    "NAME: mend or remove the line (it only serves requests for ended sessions)", path, lineno);
+		}
+		if (*n == DD_STREAM_PAST_MAX) { /* keep the last ones */
+			memmove(v, v + 1, (DD_STREAM_PAST_MAX - 1) * sizeof(*v));
+			(*n)--;
+		}
+		v[(*n)++] = p;
+	}
+	fclose(f);
+	return 0;
+}
+
+int dd_stream_past_add(const char *dir, const struct dd_stream_past *p, char *err, size_t errlen)
+{
+	struct dd_stream_past v[DD_STREAM_PAST_MAX + 1];
+	unsigned n;
+	int rc = dd_stream_past_load(dir, v, &n, err, errlen);
+	if (rc != 0)
+		return rc;
+	for (unsigned i = 0; i < n; i++)
+		if (strcmp(v[i].session, p->session) == 0)
+			return 0;
+	v[n++] = *p;
+	unsigned from = n > DD_STREAM_PAST_MAX ? n - DD_STREAM_PAST_MAX : 0;
+	char text[DD_STREAM_PAST_MAX * 80];
+	size_t len = 0;
+	for (unsigned i = from; i < n; i++)
+		len += (size_t)snprintf(text + len, sizeof(text) - len, "session %s base %" PRIu64 " count %" PRIu64 "\n",
+					v[i].session, v[i].base, v[i].count);
+	return save_whole(dir, "sessions", text, len, err, errlen);
 }

@@ -53,4 +53,23 @@ int dd_stream_state_load(const char *dir, struct dd_stream_state *s, char *err, 
 /* Write `dir`/stream whole (a temporary file, fsync, rename, directory fsync). 0 or -errno with a message. */
 int dd_stream_state_save(const char *dir, const struct dd_stream_state *s, char *err, size_t errlen);
 
+/*
+ * Sessions a clean stop ended, kept in `dir`/sessions ("session NAME base N count M" a line, oldest
+ * first, the last DD_STREAM_PAST_MAX), so the request server still answers a consumer that missed
+ * the end of one from the journal after the next start.
+ */
+#define DD_STREAM_PAST_MAX 64
+
+struct dd_stream_past {
+	char session[DD_OUTLOG_SESSION_LEN + 1];
+	uint64_t base;     /* outputs before its message 1 */
+	uint64_t count;    /* its messages */
+};
+
+/* Read `dir`/sessions into v (at most DD_STREAM_PAST_MAX). 0 (*n = 0 without the file) or -errno / -EBADMSG. */
+int dd_stream_past_load(const char *dir, struct dd_stream_past *v, unsigned *n, char *err, size_t errlen);
+
+/* Add session `p` (once: a name already there is left as it is), keeping the last DD_STREAM_PAST_MAX. */
+int dd_stream_past_add(const char *dir, const struct dd_stream_past *p, char *err, size_t errlen);
+
 #endif /* DD_DATAPLANE_OUT_OUTLOG_H */

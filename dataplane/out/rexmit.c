@@ -33,7 +33,8 @@ struct dd_rexmit {
 	/* outputs read from the journal for one answer */
 	struct jout { uint64_t lsn; struct dd_output o; } *jbuf;
 	unsigned jn;
-	uint64_t jfirst;
+	uint64_t jfirst, jbase;     /* jbuf holds messages jfirst.. of the session whose base is jbase */
+	struct dd_stream_past past[DD_STREAM_PAST_MAX];
 	/* the rate: a bucket of messages, refilled continuously, holding at most a second's worth */
 	double tokens;
 	uint64_t tokens_ns;
@@ -63,19 +64,24 @@ static void take_jout(void *ctx, uint64_t n, uint64_t lsn, const struct dd_outpu
 	r->jbuf[r->jn++] = (struct jout){ lsn, *o };
 }
 
-/* Output `s` of the session: from memory, else from the journal (reading ahead up to `last`). */
-static bool fetch(struct dd_rexmit *r, uint64_t s, uint64_t last, uint64_t *lsn, struct dd_output *o)
+/*
+ * Message `s` of the session whose base is `base`: from memory when it is this run's session
+ * (`current`), else from the journal (reading ahead up to `last`).
+ */
+static bool fetch(struct dd_rexmit *r, bool current, uint64_t base, uint64_t s, uint64_t last, uint64_t *lsn,
+		  struct dd_output *o)
 {
-	if (dd_outhist_get(r->p.hist, s, lsn, o))
+	if (current && dd_outhist_get(r->p.hist, s, lsn, o))
 		return true;
 	if (r->log == NULL)
 		return false;
-	if (!(s >= r->jfirst && s < r->jfirst + r->jn)) {
+	if (base != r->jbase || !(s >= r->jfirst && s < r->jfirst + r->jn)) {
 		char err[256];
 		r->jn = 0;
 		r->jfirst = s;
+		r->jbase = base;
 		unsigned want = (unsigned)(last - s + 1);
-		if (dd_outlog_read(r->log, r->p.base + s, want, take_jout, r, err, sizeof(err)) <= 0)
+		if (dd_outlog_read(r->log, base + s, want, take_jout, r, err, sizeof(err)) <= 0)
 			return false;
 	}
 	*lsn = r->jbuf[s - r->jfirst].lsn;
@@ -103,18 +109,26 @@ static void answer(struct dd_rexmit *r, const uint8_t *req, size_t len, const st
 		count(r, &r->st.bad_length, 1);
 		return;
 	}
-	if (memcmp(req, r->session, DD_MOLDDG_SESSION_LEN) != 0) {
+	bool current = memcmp(req, r->session, DD_MOLDDG_SESSION_LEN) == 0;
+	const struct dd_stream_past *old = NULL;
+	for (unsigned i = 0; !current && r->log != NULL && i < r->p.npast; i++)
+		if (memcmp(req, r->past[i].session, DD_MOLDDG_SESSION_LEN) == 0)
+			old = &r->past[i];
+	if (!current && old == NULL) {
 		count(r, &r->st.bad_session, 1);
 		return;
 	}
 	uint64_t seq = dd_ld_be64(req + 10);
 	uint16_t n = dd_ld_be16(req + 18);
-	uint64_t sent = dd_outhist_last(r->p.hist);
+	uint64_t sent = current ? dd_outhist_last(r->p.hist) : old->count;
+	uint64_t base = current ? r->p.base : old->base;
 	if (seq == 0 || n == 0 || n == 0xFFFF || seq > sent) {
 		count(r, &r->st.bad_range, 1);
 		return;
 	}
 	count(r, &r->st.requests, 1);
+	if (!current)
+		count(r, &r->st.past_requests, 1);
 	uint64_t want = n < r->p.max_per_request ? n : r->p.max_per_request;
 	if (want > sent - seq + 1)
 		want = sent - seq + 1;
@@ -131,12 +145,12 @@ static void answer(struct dd_rexmit *r, const uint8_t *req, size_t len, const st
 	if (want == 0)
 		return;
 	r->tokens -= (double)want;
-	dd_molddg_init(&r->mold, r->session, seq, r->p.mtu);
+	dd_molddg_init(&r->mold, current ? r->session : old->session, seq, r->p.mtu);
 	uint64_t last = seq + want - 1, done = 0;
 	for (uint64_t s = seq; s <= last; s++) {
 		uint64_t lsn;
 		struct dd_output o;
-		if (!fetch(r, s, last, &lsn, &o)) {
+		if (!fetch(r, current, base, s, last, &lsn, &o)) {
 			count(r, &r->st.unavailable, last - s + 1);
 			break;
 		}
@@ -177,6 +191,11 @@ int dd_rexmit_start(struct dd_rexmit **out, const struct dd_rexmit_params *p, ch
 	r->p = *p;
 	r->fd = -1;
 	snprintf(r->session, sizeof(r->session), "%s", p->session);
+	r->p.npast = p->npast < DD_STREAM_PAST_MAX ? p->npast : DD_STREAM_PAST_MAX;
+	if (r->p.npast > 0)
+		memcpy(r->past, p->past, r->p.npast * sizeof(r->past[0]));
+	r->p.past = r->past;
+	r->jbase = UINT64_MAX;
 	snprintf(r->journal, sizeof(r->journal), "%s", p->journal ? p->journal : "");
 	r->p.journal = r->journal;
 	pthread_mutex_init(&r->lock, NULL);

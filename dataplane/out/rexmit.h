@@ -7,8 +7,9 @@
  * data path: retransmissions are rare and never urgent), answering MoldUDP64 requests (session,
  * first sequence number, count: docs/wire-formats.md "Retransmission requests") with datagrams of
  * the session holding the messages asked for, from the release stage's history in memory and, for
- * older ones, from the journal. Rate-limited over all requesters; bad requests are counted by
- * reason and ignored. DPDK-free.
+ * older ones, from the journal. Requests naming a session a clean stop ended earlier (`<journal>/
+ * sessions`) are answered from the journal too, under that session's name. Rate-limited over all
+ * requesters; bad requests are counted by reason and ignored. DPDK-free.
  */
 
 #include <stdbool.h>
@@ -16,6 +17,7 @@
 #include <stdint.h>
 
 struct dd_outhist;
+struct dd_stream_past;
 
 struct dd_rexmit_params {
 	uint32_t ip;                /* bind address, host order (0: any) */
@@ -24,18 +26,21 @@ struct dd_rexmit_params {
 	const struct dd_outhist *hist; /* released outputs by the session's numbers */
 	const char *journal;        /* journal directory for older ones ("" or NULL: none) */
 	uint64_t base;              /* the journal's output n is the session's n - base */
+	const struct dd_stream_past *past; /* sessions that ended before (copied), answered from the journal */
+	unsigned npast;
 	unsigned max_per_request;   /* most messages one answer holds */
 	uint64_t rate;              /* messages per second, over all requesters */
 	unsigned mtu;               /* UDP payload bytes per datagram */
 };
 
 struct dd_rexmit_stats {
-	uint64_t requests;          /* well-formed requests for the session */
+	uint64_t requests;          /* well-formed requests for the session (or an ended one) */
+	uint64_t past_requests;     /* of them, for a session that ended before this run */
 	uint64_t messages;          /* messages sent in answers */
 	uint64_t datagrams;         /* answer datagrams sent */
 	uint64_t from_journal;      /* of the messages, read from the journal */
 	uint64_t bad_length;        /* not 20 bytes */
-	uint64_t bad_session;       /* another session */
+	uint64_t bad_session;       /* a session neither this one nor an ended one the journal holds */
 	uint64_t bad_range;         /* sequence 0, count 0, or beyond what was sent */
 	uint64_t unavailable;       /* messages asked for that neither memory nor the journal holds */
 	uint64_t rate_limited;      /* messages not sent: over the rate */

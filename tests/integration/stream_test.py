@@ -23,6 +23,8 @@ Tests (each prints PASS/FAIL/SKIP and its name):
   G  JetStream across kill -9 of dadar and a restart of the broker mid-stream: still every output of
      the output file exactly once, in order.
   H  bad --output-udp values and a port that does not exist stop the start with a clear message.
+  J  a session a clean stop ended is still answered after the next start, from the journal, under
+     its own name (`<journal>/sessions`), and the summary counts it; a name never used is refused.
   I  a large day with a journal: one group commit releases thousands of outputs at once (more
      datagrams than the sender's queue holds); the port takes them all: nothing dropped, the stream
      equals the lines.
@@ -571,6 +573,46 @@ def test_I_a_commit_releasing_thousands_of_outputs_at_once_drops_nothing():
     check(gaps and min(gaps) >= 90, f"heartbeats {gaps[:5]} ms after the datagram before them (heartbeat_ms 100)")
     return (f"{len(msgs)} outputs in {s['datagrams']} datagrams, {jr['commits']} commits "
             f"({per_commit:.0f} outputs released a commit on average), none dropped")
+
+
+@test
+def test_J_a_session_ended_by_a_clean_stop_is_answered_after_the_next_start():
+    first, rest = split_pcap(itch_pcap(), 150)
+    j, out = path("j.j"), path("j.jsonl")
+    dadar([first], path("j.tx1.pcap"), ["--journal", j, "--output", out, "--exit-on-idle", 300])
+    st1 = stream_state(j)
+    n1 = len(read_lines(out))
+    check(st1["ended"] == 1 and n1 > 0, f"after the clean stop: {st1}, {n1} outputs")
+    time.sleep(1.1)  # sessions are named by the second
+    port = free_udp_port()
+    summ = path("j.summary.json")
+    cmd, _ = dadar_cmd([rest], path("j.tx2.pcap"), ["--journal", j, "--output", out, "--summary", summ], request=port)
+    p = start(cmd, stdout=open(path("j.stdout"), "w"), stderr=open(path("j.stderr"), "w"))
+    total = len(expected_lines(None))
+    wait_lines(out, total, p)
+    with open(os.path.join(j, "sessions")) as f:
+        sess = f.read()
+    check(sess == f"session {st1['session']} base 0 count {n1}\n", f"<journal>/sessions says {sess!r}")
+    c = Consumer(("127.0.0.1", port))
+    c.session = st1["session"]
+    got = 0
+    for a in range(1, n1 + 1, 100):
+        c.ask(a, min(100, n1 - a + 1))
+    c.answers(0.5)
+    got = len(c.have)
+    c.s.sendto(outstream.request(st1["session"], n1 + 1, 1), ("127.0.0.1", port))
+    c.s.sendto(outstream.request("NEVERUSED1", 1, 1), ("127.0.0.1", port))
+    c.answers(0.5)
+    p.send_signal(signal.SIGINT)
+    check(p.wait(timeout=60) == 0, f"dadar exited {p.returncode}: {open(path('j.stderr')).read()[-600:]}")
+    lines = read_lines(out)
+    check(got == n1 == len(c.have), f"{got} of the ended session's {n1} messages came back")
+    same_as_lines([c.have[n] for n in range(1, n1 + 1)], lines[:n1], "the ended session, by request")
+    with open(summ) as f:
+        r = json.load(f)["output_udp"]["requests"]
+    check(r["past_sessions"] >= 1 and r["bad_session"] == 1 and r["bad_range"] == 1 and r["from_journal"] >= n1,
+          f"requests {r}")
+    return f"session {st1['session']}: {n1} messages answered from the journal after the next start"
 
 
 def need_binaries():

@@ -325,7 +325,8 @@ struct srv {
 	struct dd_outhist *h;
 };
 
-static void srv_start(struct srv *s, const char *journal, uint64_t base, uint64_t rate, unsigned max)
+static void srv_start_past(struct srv *s, const char *journal, uint64_t base, uint64_t rate, unsigned max,
+			   const struct dd_stream_past *past, unsigned npast)
 {
 	s->mem = calloc(1, dd_outhist_bytes(64));
 	s->h = dd_outhist_init(s->mem, 64);
@@ -344,8 +345,13 @@ static void srv_start(struct srv *s, const char *journal, uint64_t base, uint64_
 	s->to = a;
 	struct dd_rexmit_params p = { .ip = INADDR_LOOPBACK, .port = ntohs(a.sin_port), .session = "SESSION001",
 				      .hist = s->h, .journal = journal, .base = base, .max_per_request = max,
-				      .rate = rate, .mtu = 1400 };
+				      .rate = rate, .mtu = 1400, .past = past, .npast = npast };
 	assert_int_equal(dd_rexmit_start(&s->r, &p, g_err, sizeof(g_err)), 0);
+}
+
+static void srv_start(struct srv *s, const char *journal, uint64_t base, uint64_t rate, unsigned max)
+{
+	srv_start_past(s, journal, base, rate, max, NULL, 0);
 }
 
 static void srv_stop(struct srv *s)
@@ -364,15 +370,16 @@ static void ask(struct srv *s, const char *session, uint64_t seq, uint16_t count
 	assert_int_equal(sendto(s->fd, req, sizeof(req), 0, (struct sockaddr *)&s->to, sizeof(s->to)), 20);
 }
 
-/* Messages of the answers until none comes for 300 ms: their numbers into seqs[], LSNs into lsns[]. */
-static unsigned answers(struct srv *s, uint64_t *seqs, uint64_t *lsns, unsigned max)
+/* Messages of the answers (of `session`) until none comes for 300 ms: their numbers into seqs[],
+ * LSNs into lsns[]. */
+static unsigned answers_of(struct srv *s, const char *session, uint64_t *seqs, uint64_t *lsns, unsigned max)
 {
 	unsigned k = 0;
 	uint8_t b[2048];
 	ssize_t n;
 	while ((n = recv(s->fd, b, sizeof(b), 0)) > 0) {
 		assert_true(n >= 20);
-		assert_memory_equal(b, "SESSION001", 10);
+		assert_memory_equal(b, session, 10);
 		uint64_t seq = dd_ld_be64(b + 10);
 		unsigned count = dd_ld_be16(b + 18), off = 20;
 		for (unsigned i = 0; i < count; i++) {
@@ -390,6 +397,11 @@ static unsigned answers(struct srv *s, uint64_t *seqs, uint64_t *lsns, unsigned 
 		assert_int_equal(off, (unsigned)n);
 	}
 	return k;
+}
+
+static unsigned answers(struct srv *s, uint64_t *seqs, uint64_t *lsns, unsigned max)
+{
+	return answers_of(s, "SESSION001", seqs, lsns, max);
 }
 
 static void test_requests_are_answered_from_memory_and_refusals_counted(void **state)
@@ -456,6 +468,81 @@ static void test_older_outputs_come_from_the_journal_with_the_base(void **state)
 	srv_stop(&s);
 }
 
+static void test_a_session_a_clean_stop_ended_is_answered_from_the_journal_under_its_name(void **state)
+{
+	struct tj *t = *state;
+	tj_segment(t);
+	tj_outputs(t, 300); /* journal outputs 1..100 were session OLDSESSN01, 101..300 are SESSION001 */
+	const struct dd_stream_past past[] = { { "EARLIER001", 0, 0 }, { "OLDSESSN01", 0, 100 } };
+	struct srv s;
+	srv_start_past(&s, t->dir, 100, 1000000, 1000, past, 2);
+	for (uint64_t n = 101; n <= 300; n++) {
+		struct dd_output o = output_n(n);
+		dd_outhist_put(s.h, n - 100, t->lsn_of[n], &o);
+	}
+	uint64_t seqs[300], lsns[300];
+	ask(&s, "OLDSESSN01", 1, 100);
+	assert_int_equal(answers_of(&s, "OLDSESSN01", seqs, lsns, 300), 100);
+	for (unsigned i = 0; i < 100; i++) {
+		assert_int_equal(seqs[i], 1 + i);
+		assert_int_equal(lsns[i], t->lsn_of[1 + i]);
+	}
+	ask(&s, "OLDSESSN01", 95, 10); /* it had 100: 95..100 */
+	assert_int_equal(answers_of(&s, "OLDSESSN01", seqs, lsns, 300), 6);
+	assert_int_equal(lsns[5], t->lsn_of[100]);
+	ask(&s, "SESSION001", 1, 3); /* the current one after an old one: its own base again */
+	assert_int_equal(answers(&s, seqs, lsns, 300), 3);
+	assert_int_equal(lsns[0], t->lsn_of[101]);
+	ask(&s, "OLDSESSN01", 101, 1);  /* past its end */
+	ask(&s, "EARLIER001", 1, 1);    /* it had none */
+	ask(&s, "NEVERSEEN1", 1, 1);
+	assert_int_equal(answers(&s, seqs, lsns, 300), 0);
+	struct dd_rexmit_stats st;
+	dd_rexmit_stats(s.r, &st);
+	assert_int_equal(st.requests, 3);
+	assert_int_equal(st.past_requests, 2);
+	assert_int_equal(st.messages, 109);
+	assert_int_equal(st.from_journal, 109); /* the current session's 1..3 fell out of the 64 in memory too */
+	assert_int_equal(st.bad_range, 2);
+	assert_int_equal(st.bad_session, 1);
+	srv_stop(&s);
+	/* without a journal an ended session cannot be answered: another session */
+	srv_start_past(&s, NULL, 100, 1000000, 1000, past, 2);
+	ask(&s, "OLDSESSN01", 1, 1);
+	assert_int_equal(answers(&s, seqs, lsns, 300), 0);
+	dd_rexmit_stats(s.r, &st);
+	assert_int_equal(st.bad_session, 1);
+	srv_stop(&s);
+}
+
+static void test_the_sessions_file_keeps_each_ended_session_once_and_the_last_64(void **state)
+{
+	struct tj *t = *state;
+	struct dd_stream_past v[DD_STREAM_PAST_MAX];
+	unsigned n = 99;
+	assert_int_equal(dd_stream_past_load(t->dir, v, &n, g_err, sizeof(g_err)), 0);
+	assert_int_equal(n, 0);
+	for (unsigned i = 0; i < 70; i++) {
+		struct dd_stream_past p = { .base = 1000ull * i, .count = i };
+		snprintf(p.session, sizeof(p.session), "S%09u", i);
+		assert_int_equal(dd_stream_past_add(t->dir, &p, g_err, sizeof(g_err)), 0);
+		assert_int_equal(dd_stream_past_add(t->dir, &p, g_err, sizeof(g_err)), 0); /* again: once */
+	}
+	assert_int_equal(dd_stream_past_load(t->dir, v, &n, g_err, sizeof(g_err)), 0);
+	assert_int_equal(n, 64);
+	assert_string_equal(v[0].session, "S000000006");
+	assert_int_equal(v[0].base, 6000);
+	assert_string_equal(v[63].session, "S000000069");
+	assert_int_equal(v[63].count, 69);
+	char path[400];
+	snprintf(path, sizeof(path), "%s/sessions", t->dir);
+	FILE *f = fopen(path, "a");
+	fputs("session SHORT base 1 count 2\n", f);
+	fclose(f);
+	assert_int_equal(dd_stream_past_load(t->dir, v, &n, g_err, sizeof(g_err)), -EBADMSG);
+	assert_non_null(strstr(g_err, "sessions:65"));
+}
+
 static void test_the_rate_limit_and_the_per_request_maximum(void **state)
 {
 	(void)state;
@@ -505,6 +592,10 @@ int main(void)
 		cmocka_unit_test(test_requests_are_answered_from_memory_and_refusals_counted),
 		cmocka_unit_test_setup_teardown(test_older_outputs_come_from_the_journal_with_the_base, tj_setup,
 						tj_teardown),
+		cmocka_unit_test_setup_teardown(test_a_session_a_clean_stop_ended_is_answered_from_the_journal_under_its_name,
+						tj_setup, tj_teardown),
+		cmocka_unit_test_setup_teardown(test_the_sessions_file_keeps_each_ended_session_once_and_the_last_64,
+						tj_setup, tj_teardown),
 		cmocka_unit_test(test_the_rate_limit_and_the_per_request_maximum),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
