@@ -74,7 +74,7 @@ def run_dadar(tmp, cap, rate, seconds, variant, burst=None, staged=False, journa
     lcores = f"(0-1)@({rx_cpu})" if not staged else f"(0-3)@({gen_cpu},{rx_cpu})"
     vdevs = ["--vdev", f"net_memif0,role=server,socket={sock}"]
     if stream:  # the outputs as a MoldUDP64 stream out of a second port: the release stage times them
-        vdevs += ["--vdev", "net_null1"]
+        vdevs += ["--vdev", "net_null1,no-rx=1"]  # dadar polls every port: a null port must not invent input
     cmd = [DADAR] + EAL + ["-m", "1024", "--file-prefix", prefix, "--lcores", lcores] + vdevs + \
         ["--", "--instance", prefix, "--stamps", "--summary", summ, "--quiet", "--capacity-orders", "262144"]
     if stream:
