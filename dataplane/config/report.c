@@ -211,6 +211,7 @@ unsigned dd_report_reasons(const struct dd_rx_stats *rx, const struct dd_feed *f
 	for (unsigned v = 1; v < DD_FRAME__COUNT; v++)
 		REASON(dd_frame_verdict_name((enum dd_frame_verdict)v), rx->frame[v]);
 	REASON("no_feed", rx->no_feed);
+	REASON("own_output", rx->own_output);
 	REASON("frame_too_long", rx->too_long);
 	uint64_t mold[DD_MOLD_ERR__COUNT] = { 0 }, stale = 0, after_end = 0, bad_length = 0, empty = 0;
 	uint64_t pay_len = 0, pay_unknown = 0, pay_version = 0;

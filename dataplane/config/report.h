@@ -27,6 +27,7 @@ struct dd_rx_stats {
 	uint64_t udp;              /* frames that parsed as UDP */
 	uint64_t frame[DD_FRAME__COUNT]; /* frames dropped by reason (frame[DD_FRAME_UDP] unused) */
 	uint64_t no_feed;          /* UDP datagrams that match no configured feed */
+	uint64_t own_output;       /* datagrams of dadar's own output stream that came back in: never input */
 	uint64_t too_long;         /* multi-segment frames longer than the reassembly buffer */
 	uint64_t ring_full;        /* staged: batches that found a worker ring full and waited */
 	uint64_t first_tsc;        /* TSC of the first and the last packet (0 before any) */

@@ -412,6 +412,12 @@ static inline void rx_packet(struct dd_rx_ctx *c, struct rte_mbuf *m, uint64_t n
 	c->st.udp++;
 	if (unlikely(c->stamps))
 		now = send_stamp(c, p, len, &u, now);
+	/* dadar's own output stream coming back in (a loopback port, a memif pair, a switch that
+	 * reflects the group) is never input: a catch-all feed would take it */
+	if (unlikely(u.dst_port == c->own_port) && u.dst_ip == c->own_group && c->own_port != 0) {
+		c->st.own_output++;
+		return;
+	}
 	/* feeds with lines of their own first, then a catch-all (it would take anything) */
 	for (unsigned k = 0; k < c->nfeeds; k++) {
 		unsigned f = c->feed_order[k];

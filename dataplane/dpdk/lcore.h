@@ -177,6 +177,8 @@ struct dd_rx_ctx {
 	struct dd_event (*batch)[DD_WORKER_BURST + 1]; /* [nworkers] per-worker staging, a mark first */
 	unsigned *nbatch;               /* [nworkers] */
 	uint64_t *bbase;                /* [nworkers] input position of each batch's first event */
+	uint32_t own_group;             /* the output stream's group and port (host order): datagrams to */
+	uint16_t own_port;              /* them are dadar's own coming back in, never input (0: no stream) */
 	struct dd_rx_stats st;
 	struct dd_lcore_tm tm;
 	struct dd_jprod jp;             /* inputs (and, run to completion, outputs) to the journal */

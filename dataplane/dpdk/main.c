@@ -478,6 +478,10 @@ static int setup_pipeline(struct app *a, const unsigned *roles, char *err, size_
 	rx->frame_flags = (c->check_ip_csum ? DD_FRAME_CHECK_IP_CSUM : 0) |
 			  (c->check_udp_csum ? DD_FRAME_CHECK_UDP_CSUM : 0);
 	rx->idle_tsc = c->exit_on_idle_ms * rte_get_tsc_hz() / 1000;
+	if (c->outu.on) {
+		rx->own_group = c->outu.group;
+		rx->own_port = c->outu.port;
+	}
 	for (unsigned i = 0; i < a->ports.n && i < DD_MAX_RXQ; i++)
 		rx->q[rx->nq++] = (struct dd_rxq){ a->ports.id[i], 0, a->ports.hwts[i] ? &a->ports.clock[i] : NULL };
 	rx->ts_offset = a->ports.ts_offset;

@@ -23,6 +23,8 @@ Tests (each prints PASS/FAIL/SKIP and its name):
   G  JetStream across kill -9 of dadar and a restart of the broker mid-stream: still every output of
      the output file exactly once, in order.
   H  bad --output-udp values and a port that does not exist stop the start with a clear message.
+  K  the stream sent out of a port that loops it back (net_ring) is never taken as input: counted
+     own_output, every ITCH message of the day decoded, the outputs those of the day alone.
   J  a session a clean stop ended is still answered after the next start, from the journal, under
      its own name (`<journal>/sessions`), and the summary counts it; a name never used is refused.
   I  a large day with a journal: one group commit releases thousands of outputs at once (more
@@ -613,6 +615,31 @@ def test_J_a_session_ended_by_a_clean_stop_is_answered_after_the_next_start():
     check(r["past_sessions"] >= 1 and r["bad_session"] == 1 and r["bad_range"] == 1 and r["from_journal"] >= n1,
           f"requests {r}")
     return f"session {st1['session']}: {n1} messages answered from the journal after the next start"
+
+
+@test
+def test_K_the_stream_looped_back_into_dadar_is_never_input():
+    day = path("k.pcap")
+    gen("synth", day, "--messages", 100000, "--seed", 9)
+    ref, summ = path("k.ref.jsonl"), path("k.summary.json")
+    dadar([day], None, ["--output", ref, "--exit-on-idle", 300, "--capacity-orders", 65536])
+    out = path("k.jsonl")
+    cmd, _ = dadar_cmd([day], None, ["--output", out, "--summary", summ, "--exit-on-idle", 300,
+                                     "--capacity-orders", 65536, "--output-udp", f"{GROUP}:{PORT}@1"])
+    cmd.insert(cmd.index("--"), "--vdev")
+    cmd.insert(cmd.index("--"), "net_ring0")
+    r = run(cmd)
+    check(r.returncode == 0, f"dadar exited {r.returncode}: {r.stderr[-600:]}")
+    with open(summ) as f:
+        s = json.load(f)
+    o, errs = s["output_udp"], s["errors"]
+    check(s["itch"]["total"] == 100000, f"{s['itch']['total']} ITCH messages decoded of 100000; errors {errs}")
+    check(set(errs) == {"own_output"} and o["datagrams"] - 1 <= errs["own_output"] <= o["datagrams"],
+          f"errors {errs}, {o['datagrams']} datagrams sent")
+    strip = [{k: v for k, v in x.items() if k not in ("lsn", "cause")} for x in read_lines(out)]
+    check(strip == [{k: v for k, v in x.items() if k not in ("lsn", "cause")} for x in read_lines(ref)],
+          "the outputs differ from the same day without the stream")
+    return f"{errs['own_output']} of {o['datagrams']} datagrams came back and were counted own_output"
 
 
 def need_binaries():
