@@ -765,6 +765,8 @@ uint64_t dd_journal_released_seq(const struct dd_journal *j)
 int dd_journal_prepend_outputs(struct dd_journal *j, const struct dd_output *o, uint64_t n)
 {
 	for (uint64_t i = 0; i < n; i++) {
+		/* the segment was chosen with room for them (dd_journal_start.tail_outputs); the staging
+		 * buffer and the release queue bound how many one start can hold */
 		if (j->seg_size - j->append < MAX_ITEM_REC || stage_free(j) < MAX_ITEM_REC ||
 		    j->r_tail - j->r_head == RELQ)
 			return -ENOSPC;
@@ -983,7 +985,10 @@ static int continue_segment(struct dd_journal *j, const struct dd_journal_start 
 	memcpy(&h, j->hdr_page, sizeof(h));
 	j->seg_size = h.segment_size; /* segments keep the size they were created with */
 	j->seg_index = h.segment_index;
-	if (st->end_offset + CONFIG_REC + RULES_RECS(j->rules_len) + RULES_RECS(j->mrules_len) + MAX_ITEM_REC >
+	/* the start's records and the recovered outputs go before anything else, in this segment:
+	 * too little room left in it (a crash near its end) and they open the next one */
+	if (st->end_offset + CONFIG_REC + RULES_RECS(j->rules_len) + RULES_RECS(j->mrules_len) +
+		    (st->tail_outputs + 1) * MAX_ITEM_REC >
 	    h.segment_size) {
 		close(fd);
 		j->seg_index++;

@@ -104,6 +104,7 @@ struct dd_journal_start {
 	const char *mrules;       /* the market rules' text, journaled after those (NULL: none) */
 	size_t mrules_len;        /* at most DD_JOURNAL_MAX_RULES */
 	uint64_t outputs;         /* OUTPUT records the journal holds (segment headers count on from it) */
+	uint64_t tail_outputs;    /* recovered outputs dd_journal_prepend_outputs() will journal first */
 };
 
 /* The longest rule text a start journals (its RULES records follow the config in one segment). */

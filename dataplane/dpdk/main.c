@@ -584,13 +584,16 @@ static int setup_journal(struct app *a, char *err, size_t errlen)
 	struct dd_journal_start st = { .next_lsn = r->next_lsn, .segment = r->segment, .end_offset = r->end_offset,
 				       .released_lsn = r->released_lsn, .rules = a->nchains > a->nshards ? a->rules_text : NULL,
 				       .rules_len = a->rules_len, .rules_chain = a->nshards, .mrules = a->mrules_text,
-				       .mrules_len = a->mrules_len, .outputs = a->jout_count };
+				       .mrules_len = a->mrules_len, .outputs = a->jout_count,
+				       .tail_outputs = r->replay.ntail };
 	uint64_t lag = dd_journal_lag(&a->cfg, a->nworkers, DD_RX_RUN);
 	int rc = dd_journal_create(&a->journal, &a->cfg, 1 + a->nworkers, &a->jconfig, lag, &st, a->socket, err, errlen);
 	if (rc != 0)
 		return rc;
 	if (r->replay.ntail > 0 && (rc = dd_journal_prepend_outputs(a->journal, r->replay.tail, r->replay.ntail)) != 0) {
-		snprintf(err, errlen, "journal: cannot journal the %llu recovered outputs", (unsigned long long)r->replay.ntail);
+		snprintf(err, errlen, "journal: cannot journal the %llu recovered outputs before the next input: more than "
+			 "one start's staging buffer (8 MiB) or release queue (65,536) holds, or a segment (journal.segment_mb) "
+			 "is too small for them", (unsigned long long)r->replay.ntail);
 		return rc;
 	}
 	a->snap_lsn = r->replay.snapshot_lsn;
