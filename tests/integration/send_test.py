@@ -144,20 +144,30 @@ def test_B_dadar_over_memif_gets_every_stamped_datagram():
     c = cpus()
     sock = f"/tmp/dd-{os.getpid()}-memif.sock"
     summ, book, summ0, book0 = path("b.summary.json"), path("b.book.csv"), path("b0.summary.json"), path("b0.book.csv")
-    inst = name()
-    dcmd = [DADAR] + eal(inst, f"(0-1)@({c[-1]})", f"net_memif0,role=server,socket={sock}", shconf=True) + \
-        ["--", "--instance", inst, "--stamps", "--summary", summ, "--book-dump", book, "--quiet"]
-    d = start(dcmd, stdout=open(path("b.stdout"), "w"), stderr=open(path("b.stderr"), "w"))
-    time.sleep(1.0)
-    check(d.poll() is None, f"dadar exited {d.returncode}: {open(path('b.stderr')).read()[-600:]}")
     gsumm = path("b.send.json")
-    r = run(send_cmd(f"net_memif0,role=client,socket={sock}", ["--pcap", cap, "--rate", 1e5, "--passes", 2,
-                                                               "--summary", gsumm], shconf=True, cpu=c[0]),
-            timeout=120)
-    check(r.returncode == 0, f"dadar-gen send exited {r.returncode}: {r.stderr[-600:]}")
-    time.sleep(0.5)
-    d.send_signal(signal.SIGINT)
-    check(d.wait(timeout=60) == 0, f"dadar exited {d.returncode}: {open(path('b.stderr')).read()[-600:]}")
+    notes = []
+    for attempt in range(3):
+        inst = name()
+        dcmd = [DADAR] + eal(inst, f"(0-1)@({c[-1]})", f"net_memif0,role=server,socket={sock}", shconf=True) + \
+            ["--", "--instance", inst, "--stamps", "--summary", summ, "--book-dump", book, "--quiet"]
+        d = start(dcmd, stdout=open(path("b.stdout"), "w"), stderr=open(path("b.stderr"), "w"))
+        time.sleep(1.0)
+        check(d.poll() is None, f"dadar exited {d.returncode}: {open(path('b.stderr')).read()[-600:]}")
+        r = run(send_cmd(f"net_memif0,role=client,socket={sock}", ["--pcap", cap, "--rate", 1e5, "--passes", 2,
+                                                                   "--summary", gsumm], shconf=True, cpu=c[0]),
+                timeout=60)
+        time.sleep(0.5)
+        d.send_signal(signal.SIGINT)
+        check(d.wait(timeout=60) == 0, f"dadar exited {d.returncode}: {open(path('b.stderr')).read()[-600:]}")
+        # on this shared 2-core VM the memif pair occasionally stops moving frames (the sender says so
+        # and exits 1 rather than wait for ever): that attempt is said and the pair started again
+        if r.returncode == 1 and "took nothing for 2 s" in r.stderr and attempt < 2:
+            notes.append(r.stderr.strip().splitlines()[-1])
+            continue
+        check(r.returncode == 0, f"dadar-gen send exited {r.returncode}: {r.stderr[-600:]}")
+        break
+    if notes:
+        print(f"        send_test B: {len(notes)} attempt(s) started again: {notes}", flush=True)
     with open(gsumm) as f:
         g = json.load(f)
     with open(summ) as f:

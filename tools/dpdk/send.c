@@ -71,6 +71,7 @@ struct sender {
 	struct rte_mempool *pool;
 	struct dd_hdr *late;
 	uint64_t datagrams, messages, pass, tx_retries, mbuf_waits, last_seq, unlogged;
+	bool stuck;                 /* the port took nothing for 2 s: the run was cut short */
 	double elapsed_s;
 };
 
@@ -80,6 +81,15 @@ static void on_signal(int sig)
 {
 	(void)sig;
 	atomic_store(&quit, 1);
+}
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+	static const char msg[] = PROG ": the port's teardown took over 5 s: exiting without it\n";
+	ssize_t w = write(STDERR_FILENO, msg, sizeof(msg) - 1);
+	(void)w;
+	_exit(0);
 }
 
 static int say(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -373,7 +383,7 @@ static void run(struct sender *s)
 	advance(s, &plan, &idx, start, tsc_per_ns, &n);
 	struct rte_mbuf *burst[BURST];
 	struct next meta[BURST];
-	uint64_t first_tsc = 0, last_tsc = 0;
+	uint64_t first_tsc = 0, last_tsc = 0, stuck_since = 0;
 	unsigned spins = 0;
 	while (!n.done) {
 		uint64_t now = rte_rdtsc();
@@ -391,6 +401,8 @@ static void run(struct sender *s)
 			struct rte_mbuf *m = rte_pktmbuf_alloc(s->pool);
 			if (m == NULL) { /* the port still holds them: it frees them as it sends */
 				s->mbuf_waits++;
+				if (stuck_since == 0)
+					stuck_since = now;
 				break;
 			}
 			uint8_t *d = rte_pktmbuf_mtod(m, uint8_t *);
@@ -403,8 +415,13 @@ static void run(struct sender *s)
 			burst[k++] = m;
 			advance(s, &plan, &idx, start, tsc_per_ns, &n);
 		}
-		if (k == 0)
+		if (k == 0) {
+			if (stuck_since != 0 && now - stuck_since > 2 * rte_get_tsc_hz()) {
+				s->stuck = true;
+				break;
+			}
 			continue;
+		}
 		uint64_t tsc = rte_rdtsc();
 		for (unsigned i = 0; i < k; i++) {
 			const struct dd_sendframe *f = &meta[i].fr->f;
@@ -424,13 +441,26 @@ static void run(struct sender *s)
 		}
 		if (s->log != NULL)
 			__atomic_store_n((uint64_t *)(void *)(s->log + 32), s->messages, __ATOMIC_RELEASE);
+		/* the port takes them all (a generator waits rather than drops), unless it takes nothing
+		 * for 2 s: the receiver is gone (a memif peer that stopped reading) */
 		uint16_t sent = 0;
+		uint64_t since = tsc;
 		while (sent < k) {
 			uint16_t t = rte_eth_tx_burst(s->port, 0, burst + sent, (uint16_t)(k - sent));
 			if (t < k - sent)
 				s->tx_retries++;
 			sent = (uint16_t)(sent + t);
+			if (t > 0)
+				since = rte_rdtsc();
+			else if (rte_rdtsc() - since > 2 * rte_get_tsc_hz())
+				break;
 		}
+		if (sent < k) {
+			rte_pktmbuf_free_bulk(burst + sent, k - sent);
+			s->stuck = true;
+			break;
+		}
+		stuck_since = 0;
 		s->datagrams += k;
 		if (first_tsc == 0)
 			first_tsc = tsc;
@@ -509,6 +539,13 @@ int dd_gen_send(int argc, char **argv)
 	if (rc == 0) {
 		run(&s);
 		report(&s);
+		if (s.stuck)
+			rc = say(EXIT_DATA, "port %u took nothing for 2 s after %" PRIu64 " datagrams: is the receiver "
+				 "running and reading (net_memif: the other side)?", s.port, s.datagrams);
+		/* the figures are out: the port's teardown must not hold the exit (a net_memif client's
+		 * stop and EAL's cleanup were once seen to hang on a loaded host), so it gets 5 s */
+		signal(SIGALRM, on_alarm);
+		alarm(5);
 		rte_delay_ms(50); /* let the port finish what it was given */
 		rte_eth_dev_stop(s.port);
 		rte_eth_dev_close(s.port);
