@@ -83,13 +83,15 @@ static void on_signal(int sig)
 	atomic_store(&quit, 1);
 }
 
+static volatile sig_atomic_t exit_code; /* what on_alarm() exits with: the run's status */
+
 static void on_alarm(int sig)
 {
 	(void)sig;
 	static const char msg[] = PROG ": the port's teardown took over 5 s: exiting without it\n";
 	ssize_t w = write(STDERR_FILENO, msg, sizeof(msg) - 1);
 	(void)w;
-	_exit(0);
+	_exit(exit_code);
 }
 
 static int say(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -544,6 +546,7 @@ int dd_gen_send(int argc, char **argv)
 				 "running and reading (net_memif: the other side)?", s.port, s.datagrams);
 		/* the figures are out: the port's teardown must not hold the exit (a net_memif client's
 		 * stop and EAL's cleanup were once seen to hang on a loaded host), so it gets 5 s */
+		exit_code = rc;
 		signal(SIGALRM, on_alarm);
 		alarm(5);
 		rte_delay_ms(50); /* let the port finish what it was given */
