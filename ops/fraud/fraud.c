@@ -901,8 +901,30 @@ static inline __attribute__((always_inline)) void prefetch_event(const struct fr
 	}
 }
 
+/* The pool blocks a payment's windows will read first: its payer's oldest and newest spilled blocks
+ * (all of them for a payer with at most two), found through the payer's slot asked for AHEAD events
+ * before. Only from the home slot: a payer further along its probe is left to decide(). */
+static inline __attribute__((always_inline)) void prefetch_history(const struct fraud *s, const struct dd_event *ev)
+{
+	if (ev->type != DD_EV_PAYMENT)
+		return;
+	const struct payer *py = (const struct payer *)(const void *)(s->payers.slots +
+		(mix(ev->u.pay.payer, 0) & s->payers.mask) * sizeof(struct payer));
+	if (!py->h.used || py->h.k1 != ev->u.pay.payer || py->head == NIL)
+		return;
+	const uint8_t *b = (const uint8_t *)&s->hist[py->head];
+	__builtin_prefetch(b);
+	__builtin_prefetch(b + 64);
+	if (py->tail != py->head) {
+		b = (const uint8_t *)&s->hist[py->tail];
+		__builtin_prefetch(b);
+		__builtin_prefetch(b + 64);
+	}
+}
+
 /* Events ahead of the one applied whose slots are asked for: far enough for a DRAM miss to come
- * back in the time the payments between take, near enough that the lines are not evicted first. */
+ * back in the time the payments between take, near enough that the lines are not evicted first.
+ * The pool blocks are asked for half as far ahead, when the payer's slot is (mostly) in. */
 #define AHEAD 8
 
 static void fraud_apply_run(void *state, const struct dd_event *ev, const uint64_t *cause, unsigned n,
@@ -915,6 +937,8 @@ static void fraud_apply_run(void *state, const struct dd_event *ev, const uint64
 	for (unsigned i = 0; i < n; i++) {
 		if (i + AHEAD < n)
 			prefetch_event(s, &ev[i + AHEAD]);
+		if (i + AHEAD / 2 < n)
+			prefetch_history(s, &ev[i + AHEAD / 2]);
 		if (ev[i].type == DD_EV_TICK)
 			continue;
 		e->ev = &ev[i];
