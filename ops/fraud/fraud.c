@@ -2,6 +2,7 @@
 #include "ops/fraud/fraud.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,14 +56,32 @@ static inline uint64_t mix(uint64_t a, uint64_t b)
 	return x ^ (x >> 31);
 }
 
+/* Where a key's probe starts: its hash. Worked out once per payment and key, for the prefetch and the
+ * lookup both. */
+struct hashes {
+	uint64_t payer, pair, device, merchant;
+};
+
+static inline void hashes_of(struct hashes *h, uint64_t payer, uint64_t device, uint64_t merchant)
+{
+	h->payer = mix(payer, 0);
+	h->pair = mix(payer, device);
+	h->device = mix(device, 0);
+	h->merchant = mix(merchant, 0);
+}
+
+static inline const uint8_t *ktab_home(const struct ktab *t, uint64_t h)
+{
+	return t->slots + (h & t->mask) * t->stride;
+}
+
 /*
- * The entry of key (k1, k2): *found true if it is there; otherwise the slot a new entry takes (the
+ * The entry of key (k1, k2) whose hash is h (mix(k1, k2)): *found true if it is there; otherwise the slot a new entry takes (the
  * first empty one, or an earlier one whose last_ns is before `expire_before`), NULL if none.
  */
-static inline struct kent *ktab_find(const struct ktab *t, uint64_t k1, uint64_t k2, int64_t expire_before,
-				     bool *found)
+static inline struct kent *ktab_find(const struct ktab *t, uint64_t h, uint64_t k1, uint64_t k2,
+				     int64_t expire_before, bool *found)
 {
-	uint64_t h = mix(k1, k2);
 	struct kent *reuse = NULL;
 	*found = false;
 	for (unsigned i = 0; i < PROBE; i++) {
@@ -173,6 +192,8 @@ struct fraud {
 	unsigned norder;
 	uint8_t order[DD_FR_MAX_RULES];       /* enabled rules: file order, those with `requires` last */
 	uint32_t ew_shift;                    /* the z-score rule's EWMA weight (4 without one) */
+	double travel_over;                   /* the lowest speed_over of the travel rules (none: +inf) */
+	int64_t risk_gen;                     /* the rules in force's generation: merchant_facts()' cache */
 	uint64_t currency_ok[(26 * 26 * 26 + 63) / 64]; /* a bit per three capital letters */
 	dd_fraud_model_fn model;
 };
@@ -227,6 +248,8 @@ static void set_window(struct fraud *s)
 	s->win_ns = 0;
 	s->nwin = s->norder = 0;
 	s->ew_shift = 4;
+	s->travel_over = HUGE_VAL;
+	s->risk_gen++; /* another merchant table, perhaps: every merchant's risk is looked up again */
 	for (int pass = 0; pass < 2; pass++)
 		for (uint32_t i = 0; i < img->nrules && i < DD_FR_MAX_RULES; i++) {
 			const struct dd_frule *r = &img->rule[i];
@@ -235,6 +258,8 @@ static void set_window(struct fraud *s)
 			s->order[s->norder++] = (uint8_t)i;
 			if (r->when == DD_FW_ZSCORE)
 				s->ew_shift = r->alpha_shift;
+			if (r->when == DD_FW_TRAVEL && r->speed_over < s->travel_over)
+				s->travel_over = r->speed_over;
 			if (!windowed(r) || s->nwin == DD_FR_MAX_WINDOWED) /* the compiler allows no more */
 				continue;
 			s->wslot[i] = (uint8_t)s->nwin;
@@ -583,6 +608,20 @@ static bool in_risk_area(const struct dd_frules *img, int32_t lat, int32_t lon)
 	return false;
 }
 
+/*
+ * At least the haversine distance between two points, in km, however dd_haversine_km() rounds: the
+ * great circle is no longer than the path along the meridian and then the parallel, R (|dlat| +
+ * cos(lat) |dlon|) <= R (|dlat| + |dlon|) with dlon the shorter way round; the margin covers the
+ * rounding of both (relative 1e-15 at most, 1e-8 rad near antipodes) many times over.
+ */
+static inline double distance_bound_km(int32_t lat1_e6, int32_t lon1_e6, int32_t lat2_e6, int32_t lon2_e6)
+{
+	int64_t dlat = llabs((int64_t)lat2_e6 - lat1_e6), dlon = llabs((int64_t)lon2_e6 - lon1_e6);
+	if (dlon > 180000000)
+		dlon = 360000000 - dlon;
+	return (double)(dlat + dlon) * (6371.0 * M_PI / 180e6) * (1 + 1e-6) + 1e-3;
+}
+
 /* What one payment looks like to the rules, gathered before any of them is evaluated. */
 struct facts {
 	int64_t t, amount;
@@ -648,11 +687,12 @@ static bool fires(const struct fraud *s, const struct dd_frule *r, const struct 
 }
 
 /* The facts of the payment's device, recording its use: the pair's first use, distinct payers. */
-static void device_facts(struct fraud *s, uint64_t payer, uint64_t device, int64_t t, struct facts *f)
+static void device_facts(struct fraud *s, const struct hashes *h, uint64_t payer, uint64_t device, int64_t t,
+			 struct facts *f)
 {
 	bool pf, df;
-	struct kent *pr = ktab_find(&s->pairs, payer, device, INT64_MIN, &pf);
-	struct kent *dv = ktab_find(&s->devices, device, 0, INT64_MIN, &df);
+	struct kent *pr = ktab_find(&s->pairs, h->pair, payer, device, INT64_MIN, &pf);
+	struct kent *dv = ktab_find(&s->devices, h->device, device, 0, INT64_MIN, &df);
 	f->pair_new = !pf;
 	if (pf)
 		f->device_age = t - pr->last_ns; /* a pair's last_ns is its first use */
@@ -672,26 +712,39 @@ static void device_facts(struct fraud *s, uint64_t payer, uint64_t device, int64
 	f->device_payers = dv != NULL ? dv->aux : 0;
 }
 
-static bool merchant_new(struct fraud *s, uint64_t merchant)
+/*
+ * The facts of the payment's merchant, recording it as seen: new or not, and its risk from the rule
+ * set's table. A merchant's entry keeps the risk the table gave it (aux) with the generation of the
+ * rule set that table came with (last_ns; 0: none), so the table is searched once per merchant and
+ * rule set rather than per payment. Snapshots leave both out (save_table).
+ */
+static void merchant_facts(struct fraud *s, const struct dd_frules *img, uint64_t hash, uint64_t merchant,
+			   struct facts *f)
 {
 	bool found;
-	struct kent *m = ktab_find(&s->merchants, merchant, 0, INT64_MIN, &found);
-	if (found)
-		return false;
-	if (m == NULL)
+	struct kent *m = ktab_find(&s->merchants, hash, merchant, 0, INT64_MIN, &found);
+	f->merchant_new = !found;
+	if (m == NULL) {
 		s->v.c[C_MERCHANTS_FULL]++;
-	else
+		f->risk = dd_frules_merchant_risk(img, merchant);
+		return;
+	}
+	if (!found)
 		*m = (struct kent){ .k1 = merchant, .used = 1 };
-	return true;
+	if (m->last_ns != s->risk_gen) {
+		m->aux = dd_frules_merchant_risk(img, merchant);
+		m->last_ns = s->risk_gen;
+	}
+	f->risk = m->aux;
 }
 
 /* The payer's entry, made or renewed; NULL if the table is full. */
-static struct payer *payer_get(struct fraud *s, uint64_t id)
+static struct payer *payer_get(struct fraud *s, uint64_t hash, uint64_t id)
 {
 	bool found;
 	int64_t ttl = s->img->payer_ttl_ns;
 	int64_t horizon = s->v.max_ns > INT64_MIN + ttl ? s->v.max_ns - ttl : INT64_MIN;
-	struct payer *py = (struct payer *)ktab_find(&s->payers, id, 0, horizon, &found);
+	struct payer *py = (struct payer *)ktab_find(&s->payers, hash, id, 0, horizon, &found);
 	if (py == NULL) {
 		s->v.c[C_PAYERS_FULL]++;
 		return NULL;
@@ -760,17 +813,19 @@ static void decide(struct fraud *s, const struct dd_ev_payment *p, const struct 
 
 	/* the pair, device and merchant slots this payment reads, asked for now: their misses overlap
 	 * with the payer's (each is independent of it) */
-	__builtin_prefetch(s->pairs.slots + (mix(p->payer, p->device) & s->pairs.mask) * s->pairs.stride);
-	__builtin_prefetch(s->devices.slots + (mix(p->device, 0) & s->devices.mask) * s->devices.stride);
+	struct hashes h;
+	hashes_of(&h, p->payer, p->device, x->merchant);
+	__builtin_prefetch(ktab_home(&s->pairs, h.pair));
+	__builtin_prefetch(ktab_home(&s->devices, h.device));
 	if (x->merchant != 0)
-		__builtin_prefetch(s->merchants.slots + (mix(x->merchant, 0) & s->merchants.mask) * s->merchants.stride);
+		__builtin_prefetch(ktab_home(&s->merchants, h.merchant));
 	struct facts f;
 	memset(&f, 0, sizeof(f));
 	f.t = (int64_t)ev->event_ns;
 	f.amount = p->amount;
 	if (f.t > s->v.max_ns)
 		s->v.max_ns = f.t;
-	struct payer *py = payer_get(s, p->payer);
+	struct payer *py = payer_get(s, h.payer, p->payer);
 	if (py == NULL)
 		d->flags |= DD_DECISION_NO_PAYER;
 	if (py != NULL && py->n > 0 && f.t < py->h.last_ns) {
@@ -802,16 +857,19 @@ static void decide(struct fraud *s, const struct dd_ev_payment *p, const struct 
 
 	f.has_loc = x->lat_e6 != 0 || x->lon_e6 != 0;
 	if (f.has_loc && py != NULL && py->has_loc && py->loc_ns < f.t) {
-		f.travel = true;
-		f.dist_km = dd_haversine_km(py->lat, py->lon, x->lat_e6, x->lon_e6);
-		f.speed = f.dist_km / ((double)(f.t - py->loc_ns) / (double)NS_PER_H);
+		double hours = (double)(f.t - py->loc_ns) / (double)NS_PER_H;
+		/* the distance only when the speed could reach a travel rule's (most payments come from
+		 * where the payer was hours before: no sine needed to know it is not travel) */
+		if (distance_bound_km(py->lat, py->lon, x->lat_e6, x->lon_e6) / hours > s->travel_over) {
+			f.travel = true;
+			f.dist_km = dd_haversine_km(py->lat, py->lon, x->lat_e6, x->lon_e6);
+			f.speed = f.dist_km / hours;
+		}
 	}
 	/* devices and merchants are recorded whatever the rules use, so a reload finds them */
-	device_facts(s, p->payer, p->device, f.t, &f);
-	if (x->merchant != 0) {
-		f.risk = dd_frules_merchant_risk(img, x->merchant);
-		f.merchant_new = merchant_new(s, x->merchant);
-	}
+	device_facts(s, &h, p->payer, p->device, f.t, &f);
+	if (x->merchant != 0)
+		merchant_facts(s, img, h.merchant, x->merchant, &f);
 	if (py != NULL && py->n > 0) {
 		f.zscore_ready = true;
 		f.z_diff = ew_amount(p->amount) - (py->ew_mean >> 16);
@@ -889,15 +947,14 @@ static inline __attribute__((always_inline)) void prefetch_event(const struct fr
 {
 	if (ev->type == DD_EV_PAYMENT) {
 		const struct dd_ev_payment *p = &ev->u.pay;
-		const uint8_t *py = s->payers.slots + (mix(p->payer, 0) & s->payers.mask) * sizeof(struct payer);
+		const uint8_t *py = ktab_home(&s->payers, mix(p->payer, 0));
 		__builtin_prefetch(py);
 		__builtin_prefetch(py + 64);
 		__builtin_prefetch(py + 128);
-		__builtin_prefetch(s->pairs.slots + (mix(p->payer, p->device) & s->pairs.mask) * s->pairs.stride);
-		__builtin_prefetch(s->devices.slots + (mix(p->device, 0) & s->devices.mask) * s->devices.stride);
+		__builtin_prefetch(ktab_home(&s->pairs, mix(p->payer, p->device)));
+		__builtin_prefetch(ktab_home(&s->devices, mix(p->device, 0)));
 	} else if (ev->type == DD_EV_PAYMENT_X && ev->u.payx.merchant != 0) {
-		__builtin_prefetch(s->merchants.slots + (mix(ev->u.payx.merchant, 0) & s->merchants.mask) *
-								s->merchants.stride);
+		__builtin_prefetch(ktab_home(&s->merchants, mix(ev->u.payx.merchant, 0)));
 	}
 }
 
@@ -908,8 +965,7 @@ static inline __attribute__((always_inline)) void prefetch_history(const struct 
 {
 	if (ev->type != DD_EV_PAYMENT)
 		return;
-	const struct payer *py = (const struct payer *)(const void *)(s->payers.slots +
-		(mix(ev->u.pay.payer, 0) & s->payers.mask) * sizeof(struct payer));
+	const struct payer *py = (const struct payer *)(const void *)ktab_home(&s->payers, mix(ev->u.pay.payer, 0));
 	if (!py->h.used || py->h.k1 != ev->u.pay.payer || py->head == NIL)
 		return;
 	const uint8_t *b = (const uint8_t *)&s->hist[py->head];
@@ -950,7 +1006,7 @@ static void fraud_apply_run(void *state, const struct dd_event *ev, const uint64
 #define SNAP_VERSION 2 /* 2: the too_late counter */
 
 /* A table's used slots only, each with its index (probing depends on where an entry sits). */
-static int save_table(const struct ktab *t, dd_put_fn put, void *ctx)
+static int save_table(const struct ktab *t, bool merchants, dd_put_fn put, void *ctx)
 {
 	uint64_t used = 0;
 	for (uint64_t i = 0; i <= t->mask; i++)
@@ -961,6 +1017,13 @@ static int save_table(const struct ktab *t, dd_put_fn put, void *ctx)
 		if (((const struct kent *)(const void *)e)->used == 0)
 			continue;
 		uint32_t idx = (uint32_t)i;
+		struct kent m;
+		if (merchants) { /* without merchant_facts()' cache: a snapshot does not depend on it */
+			memcpy(&m, e, sizeof(m));
+			m.last_ns = 0;
+			m.aux = 0;
+			e = (const uint8_t *)&m;
+		}
 		if ((rc = put(ctx, &idx, sizeof(idx))) == 0)
 			rc = put(ctx, e, t->stride);
 	}
@@ -1002,8 +1065,9 @@ static int fraud_save(const void *state, dd_put_fn put, void *ctx)
 	int rc;
 	if ((rc = put(ctx, &ver, sizeof(ver))) != 0 || (rc = put(ctx, &s->p, sizeof(s->p))) != 0 ||
 	    (rc = put(ctx, &s->v, sizeof(s->v))) != 0 || (rc = put(ctx, s->img, dd_frules_used_size(s->img))) != 0 ||
-	    (rc = save_table(&s->payers, put, ctx)) != 0 || (rc = save_table(&s->pairs, put, ctx)) != 0 ||
-	    (rc = save_table(&s->devices, put, ctx)) != 0 || (rc = save_table(&s->merchants, put, ctx)) != 0)
+	    (rc = save_table(&s->payers, false, put, ctx)) != 0 || (rc = save_table(&s->pairs, false, put, ctx)) != 0 ||
+	    (rc = save_table(&s->devices, false, put, ctx)) != 0 ||
+	    (rc = save_table(&s->merchants, true, put, ctx)) != 0)
 		return rc;
 	uint64_t live = 0;
 	for (uint32_t i = 0; i < s->nblocks; i++)
