@@ -179,6 +179,8 @@ struct wgroup {
 	uint8_t pad[7];
 };
 
+enum { S_ANY, S_MERCHANT, S_TRAVEL, S_REQUIRES, S__COUNT };
+
 /* An enabled rule as the evaluation reads it: its hot fields together, the rest in rule[]. */
 struct step {
 	uint8_t when, code;
@@ -205,8 +207,11 @@ struct fraud {
 	/* the evaluation plan of the rules in force, fixed when they are put in force */
 	unsigned ngroups;                     /* windows of the windowed rules (count, sum, repeated) */
 	struct wgroup group[DD_FR_MAX_WINDOWED]; /* rules with the same window and ties share one */
-	unsigned nsteps, nfree;               /* enabled rules; the first nfree require none */
-	struct step step[DD_FR_MAX_RULES];    /* file order, those with `requires` last */
+	/* the enabled rules that can fire, by class, each in file order: those every payment needs, those
+	 * only a merchant payment does, those only travel does, then those that require another (their
+	 * order among the others does not matter: scores add up, reasons are a set) */
+	unsigned end[S__COUNT];               /* class c is step[end[c - 1] .. end[c]) */
+	struct step step[DD_FR_MAX_RULES];
 	uint32_t ew_shift;                    /* the z-score rule's EWMA weight (4 without one) */
 	double travel_over;                   /* the lowest speed_over of the travel rules (none: +inf) */
 	int64_t risk_gen;                     /* the rules in force's generation: merchant_facts()' cache */
@@ -257,24 +262,34 @@ static inline bool windowed(const struct dd_frule *r)
 	return r->when == DD_FW_COUNT || r->when == DD_FW_SUM || r->when == DD_FW_REPEATED;
 }
 
+static unsigned step_class(const struct dd_frule *r)
+{
+	if (r->requires < DD_R__COUNT)
+		return S_REQUIRES;
+	if (r->when == DD_FW_MERCHANT_RISK || r->when == DD_FW_NEW_MERCHANT || r->when == DD_FW_MCC)
+		return S_MERCHANT;
+	return r->when == DD_FW_TRAVEL ? S_TRAVEL : S_ANY;
+}
+
 /* The plan of the rules in force: what decide() would otherwise work out for every payment. */
 static void set_window(struct fraud *s)
 {
 	const struct dd_frules *img = s->img;
 	s->win_ns = 0;
-	s->ngroups = s->nsteps = s->nfree = 0;
+	s->ngroups = 0;
+	unsigned n = 0;
 	s->ew_shift = 4;
 	s->travel_over = HUGE_VAL;
 	s->risk_gen++; /* another merchant table, perhaps: every merchant's risk is looked up again */
-	for (int pass = 0; pass < 2; pass++)
+	for (unsigned c = 0; c < S__COUNT; c++) {
 		for (uint32_t i = 0; i < img->nrules && i < DD_FR_MAX_RULES; i++) {
 			const struct dd_frule *r = &img->rule[i];
-			if ((r->flags & DD_FR_OFF) || (r->requires < DD_R__COUNT) != (pass == 1))
+			/* no risk area: that rule cannot fire */
+			if ((r->flags & DD_FR_OFF) || step_class(r) != c || (r->when == DD_FW_RISK_AREA && img->nareas == 0))
 				continue;
-			struct step *st = &s->step[s->nsteps++];
+			struct step *st = &s->step[n++];
 			*st = (struct step){ .when = r->when, .code = r->code, .requires = r->requires, .flags = r->flags,
 					     .rule = (uint8_t)i, .score = r->score, .limit = r->limit };
-			s->nfree += pass == 0;
 			if (r->when == DD_FW_ZSCORE)
 				s->ew_shift = r->alpha_shift;
 			if (r->when == DD_FW_TRAVEL && r->speed_over < s->travel_over)
@@ -291,6 +306,8 @@ static void set_window(struct fraud *s)
 			if (r->window_ns > s->win_ns)
 				s->win_ns = r->window_ns;
 		}
+		s->end[c] = n;
+	}
 	s->keep_ns = s->win_ns + (int64_t)s->p.late_grace_s * 1000000000;
 }
 
@@ -874,10 +891,7 @@ static void decide(struct fraud *s, const struct dd_ev_payment *p, const struct 
 	__builtin_prefetch(ktab_home(&s->devices, h.device));
 	if (x->merchant != 0)
 		__builtin_prefetch(ktab_home(&s->merchants, h.merchant));
-	struct facts f;
-	memset(&f, 0, sizeof(f));
-	f.t = (int64_t)ev->event_ns;
-	f.amount = p->amount;
+	struct facts f = { .t = (int64_t)ev->event_ns, .amount = p->amount };
 	if (f.t > s->v.max_ns)
 		s->v.max_ns = f.t;
 	struct payer *py = payer_get(s, h.payer, p->payer);
@@ -929,17 +943,27 @@ static void decide(struct fraud *s, const struct dd_ev_payment *p, const struct 
 	}
 
 	/* the plan's order: file order, the rules that require another after all the others */
-	uint32_t fired = 0, score = 0;
-	for (unsigned k = 0; k < s->nsteps; k++) {
-		const struct step *st = &s->step[k];
-		if (k >= s->nfree && !(fired >> st->requires & 1))
+	/* the classes of steps this payment needs (a merchant's rules cannot fire on a payment without
+	 * one, nor travel's without travel) */
+	unsigned from[S__COUNT], to[S__COUNT], nc = 0;
+	for (unsigned c = 0; c < S__COUNT; c++) {
+		if ((c == S_MERCHANT && x->merchant == 0) || (c == S_TRAVEL && !f.travel))
 			continue;
-		int32_t sc = fires(s, st, &f, &w, p, x);
-		if (sc > 0) {
-			score += (uint32_t)sc;
-			fired |= 1u << st->code;
-		}
+		from[nc] = c > 0 ? s->end[c - 1] : 0;
+		to[nc++] = s->end[c];
 	}
+	uint32_t fired = 0, score = 0;
+	for (unsigned c = 0; c < nc; c++)
+		for (unsigned k = from[c]; k < to[c]; k++) {
+			const struct step *st = &s->step[k];
+			if (k >= s->end[S_TRAVEL] && !(fired >> st->requires & 1))
+				continue;
+			int32_t sc = fires(s, st, &f, &w, p, x);
+			if (sc > 0) {
+				score += (uint32_t)sc;
+				fired |= 1u << st->code;
+			}
+		}
 	d->reasons = fired;
 	d->score = (uint16_t)(score > 65535 ? 65535 : score);
 	d->action = score >= img->act_block    ? DD_ACT_BLOCK
