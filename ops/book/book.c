@@ -172,6 +172,23 @@ static inline struct dd_book_oslot *order_find(const struct dd_book *b, uint64_t
 	}
 }
 
+void dd_book_prefetch(const struct dd_book *b, const struct dd_event *ev, bool level)
+{
+	switch (ev->type) {
+	case DD_EV_ADD: case DD_EV_EXEC: case DD_EV_EXEC_PRICE: case DD_EV_CANCEL: case DD_EV_DELETE:
+	case DD_EV_REPLACE:
+		break; /* each starts with the order's reference */
+	default:
+		return;
+	}
+	uint64_t ref = ev->u.del.ref;
+	const struct dd_book_oslot *s = &b->orders[order_home(ref, b->order_mask)];
+	if (!level)
+		__builtin_prefetch(s);
+	else if (ev->type != DD_EV_ADD && slot_used(s) && s->ref == ref)
+		__builtin_prefetch(&b->lvl[s->level]);
+}
+
 /* Insert an order known to be absent; the table is never full (load factor <= 1/2). */
 static void order_insert(struct dd_book *b, uint64_t ref, uint32_t shares, uint32_t level)
 {

@@ -145,6 +145,13 @@ int dd_book_init(struct dd_book *b, void *mem, size_t len, const struct dd_book_
 /* Apply one event; returns DD_BOOK_* flags. Events of types the book does not use return 0. */
 unsigned dd_book_apply(struct dd_book *b, const struct dd_event *ev);
 
+/*
+ * Ask for the cache lines dd_book_apply() will read for `ev`, ahead of applying it: its order's
+ * slot (level false), or, once that slot is in, the price level the order rests on (level true).
+ * No effect on the book; a hint only. Data plane: no allocation, no syscalls.
+ */
+void dd_book_prefetch(const struct dd_book *b, const struct dd_event *ev, bool level);
+
 /* The instrument with stock locate `locate`, or NULL if the book has not seen it. */
 const struct dd_book_instr *dd_book_find(const struct dd_book *b, uint16_t locate);
 

@@ -96,10 +96,26 @@ static void book_op_apply(void *state, const struct dd_event *ev, struct dd_emit
 	apply_one(state, ev, e);
 }
 
+/* Events ahead whose order slots are asked for; their levels are asked for half as far ahead. */
+#define AHEAD 8
+
+static inline void prefetch(const struct book_op *s, const struct dd_event *ev, bool level)
+{
+	if (ev->source < s->nfeeds)
+		dd_book_prefetch(&s->book[ev->source], ev, level);
+}
+
 static void book_op_apply_run(void *state, const struct dd_event *ev, const uint64_t *cause, unsigned n,
 			      struct dd_emit *e)
 {
+	const struct book_op *s = state;
+	for (unsigned i = 0; i < n && i < AHEAD; i++)
+		prefetch(s, &ev[i], false);
 	for (unsigned i = 0; i < n; i++) {
+		if (i + AHEAD < n)
+			prefetch(s, &ev[i + AHEAD], false);
+		if (i + AHEAD / 2 < n)
+			prefetch(s, &ev[i + AHEAD / 2], true);
 		if (ev[i].type == DD_EV_TICK) /* the book is not time-driven: apply never sees one */
 			continue;
 		e->ev = &ev[i];
