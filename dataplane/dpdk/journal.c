@@ -65,7 +65,6 @@ struct dd_journal {
 	enum dd_release release;
 	uint64_t commit_tsc, stall_tsc, commit_bytes, seg_size;
 	bool idle_yield;             /* journal.idle = yield */
-	unsigned cfg_segment_mb;
 	uint64_t tsc_hz;
 	uint32_t nshards, nfeeds;
 	struct dd_jconfig config;
@@ -145,6 +144,7 @@ struct dd_journal {
 	/* outcome */
 	struct dd_journal_stats st;
 	_Atomic int failed;
+	int fail_rc;                 /* -errno of the first failed write (set with error; settle() returns it) */
 	char error[512];
 };
 
@@ -535,6 +535,8 @@ static void reap(struct dd_journal *j, uint64_t now)
 		j->cqe_pending--;
 		if (res < 0 && tag != U_CLOSE) {
 			j->st.write_errors++;
+			if (dd_journal_error(j) == NULL)
+				j->fail_rc = res;
 			set_error(j, "journal %s failed in %s at segment LSN %llu: %s; input stopped, durable LSN %llu kept",
 				  tag == U_OUT ? "output write" : tag <= U_SYNC ? "commit" : "segment rotation",
 				  tag == U_OUT ? "the output file" : j->dir, (unsigned long long)j->seg_first_lsn,
@@ -544,6 +546,8 @@ static void reap(struct dd_journal *j, uint64_t now)
 			/* a regular file writes short only when the disk is full (the linked sync is then
 			 * cancelled; without one, this is the only sign) */
 			j->st.write_errors++;
+			if (dd_journal_error(j) == NULL)
+				j->fail_rc = -EIO;
 			set_error(j, "journal commit wrote %d of %zu bytes in %s (disk full?); input stopped, durable LSN "
 				  "%llu kept", res, j->c_len, j->dir, (unsigned long long)dd_journal_durable_lsn(j));
 			res = -EIO;
@@ -762,20 +766,121 @@ uint64_t dd_journal_released_seq(const struct dd_journal *j)
 	return atomic_load_explicit(&j->rel_seq, memory_order_acquire);
 }
 
-int dd_journal_prepend_outputs(struct dd_journal *j, const struct dd_output *o, uint64_t n)
+/*
+ * One turn of the journal's work but taking records: commit (when enough waits, or long enough, or
+ * a rotation needs it, or `flush`: whatever waits), finish a commit, move a rotation on, release
+ * what is durable, write the output file, reap completions. The lcore loop runs it every turn; a
+ * start runs it through settle(), before the lcores exist.
+ */
+static void progress(struct dd_journal *j, uint64_t now, bool flush)
 {
-	for (uint64_t i = 0; i < n; i++) {
-		/* the segment was chosen with room for them (dd_journal_start.tail_outputs); the staging
-		 * buffer and the release queue bound how many one start can hold */
-		if (j->seg_size - j->append < MAX_ITEM_REC || stage_free(j) < MAX_ITEM_REC ||
-		    j->r_tail - j->r_head == RELQ)
-			return -ENOSPC;
+	bool failed = dd_journal_error(j) != NULL;
+	bool want = j->append > j->committed &&
+		    (flush || j->append - j->committed >= j->commit_bytes || j->rot == ROT_PAD_COMMIT ||
+		     (j->uncommitted_tsc != 0 && now - j->uncommitted_tsc >= j->commit_tsc));
+	if (!j->inflight && !failed && want)
+		submit_commit(j);
+	if (j->inflight && j->c_wait == 0)
+		commit_done(j, now);
+	if (j->rot == ROT_PAD_COMMIT && !j->inflight && j->committed == j->append) {
+		j->rot = ROT_WAIT_SPARE;
+		j->rot_since = now;
+	}
+	if (j->rot == ROT_WAIT_SPARE && !failed) {
+		start_switch(j);
+		if (j->rot == ROT_WAIT_SPARE && now - j->rot_since > j->stall_tsc)
+			set_error(j, "journal: no preallocated segment after %llu ms (is %s full?); input stopped, "
+				  "durable LSN %llu kept", (unsigned long long)((now - j->rot_since) * 1000 / j->tsc_hz),
+				  j->dir, (unsigned long long)dd_journal_durable_lsn(j));
+	}
+	if (j->rot == ROT_SWITCHING && j->c_wait == 0 && j->sync == DD_JSYNC_OFF)
+		finish_switch(j);
+	/* release what is durable while the output buffer has room (it frees as writes complete) */
+	release_durable(j, j->sync == DD_JSYNC_OFF ? j->next_lsn - 1 : dd_journal_durable_lsn(j));
+	out_flush(j);
+	if (j->tx != NULL)
+		dd_outtx_poll(j->tx, now);
+	if (io_uring_sq_ready(&j->ring) > 0)
+		io_uring_submit(&j->ring);
+	reap(j, rte_rdtsc());
+}
+
+/*
+ * At start, before any lcore runs (the caller is the thread that later becomes the control thread,
+ * so it may block): commit everything staged, finish a rotation under way, release what that made
+ * durable and write it out, waiting for io_uring, until nothing is left in flight. The spare segment
+ * a rotation waits for is prepared here, by dd_journal_tend(), as the control thread prepares it
+ * (the next one is left to the control thread: a disk too full for it stops nothing yet). Returns
+ * 0, or -errno with the cause in err.
+ */
+static int settle(struct dd_journal *j, char *err, size_t errlen)
+{
+	for (;;) {
+		int rc = j->rot != ROT_NONE ? dd_journal_tend(j, err, errlen) : 0;
+		if (rc != 0)
+			return rc;
+		progress(j, rte_rdtsc(), true);
+		if (dd_journal_error(j) != NULL) {
+			snprintf(err, errlen, "%s", j->error);
+			return j->fail_rc != 0 ? j->fail_rc : -EIO;
+		}
+		if (j->rot == ROT_NONE && !j->inflight && j->append == j->committed && j->r_head == j->r_tail &&
+		    !j->out_inflight && j->outlen[j->outcur] == 0 && j->cqe_pending == 0)
+			return 0;
+		/* submit too: reap() may have queued an SQE after progress() submitted (finish_switch()'s close) */
+		if (j->cqe_pending > 0 && (rc = io_uring_submit_and_wait(&j->ring, 1)) < 0 && rc != -EINTR) {
+			snprintf(err, errlen, "journal: io_uring_submit_and_wait failed at start: %s", strerror(-rc));
+			return rc;
+		}
+	}
+}
+
+/*
+ * How many outputs a crash can leave derived but not journaled (the tail) has no bound this stage
+ * could size a buffer for. Per worker: the outputs in its journal ring (journal.ring_size - 1, up to
+ * 2^24 - 1), the DD_JOURNAL_BURST the journal holds back and its producer buffer, plus those of the
+ * inputs journaled but not yet run (the RX lcore journals an input before it stages it): its event
+ * ring (ring_size - 1 slots, up to 2^24 - 1), its burst (65) and the RX lcore's flush (DD_RX_RUN,
+ * 1,025), each input emitting up to its chain's bound. With the defaults and one worker that is
+ * 65,535 + 64 + (16,383 + 65 + 1,025) x outputs per input: more than a 1 MiB segment holds (6,871
+ * OUTPUT records of 152 bytes), than the staging buffer ((8 MiB - 4096) / 152 = 55,161) and than
+ * the release queue (65,536). (Run to completion hands a flush's inputs and then their outputs to
+ * one ring: it can lose one flush's outputs.) So the tail goes in as take() puts records in: a
+ * segment that fills rotates (its PAD, the spare, the switch); a staging buffer, release queue or
+ * (outputs released as they are appended) output buffer that fills is committed, released and
+ * written out first.
+ */
+int dd_journal_prepend_outputs(struct dd_journal *j, const struct dd_output *o, uint64_t n, char *err,
+			       size_t errlen)
+{
+	bool at_once = j->release == DD_RELEASE_IMMEDIATE || j->sync == DD_JSYNC_OFF;
+	int rc = 0;
+	uint64_t i;
+	for (i = 0; i < n; i++) {
+		if (j->seg_size - j->append < MAX_ITEM_REC)
+			start_rotation(j);
+		if (j->rot != ROT_NONE || stage_free(j) < MAX_ITEM_REC || j->r_tail - j->r_head == RELQ ||
+		    (at_once && !out_room(j)))
+			rc = settle(j, err, errlen);
+		if (rc != 0)
+			break;
 		struct dd_jitem it = { .type = DD_JREC_OUTPUT, .source = o[i].source, .partition = o[i].key,
 				       .len = sizeof(o[i]), .flags = DD_JITEM_CAUSE_LSN, .tsc = rte_rdtsc() };
 		memcpy(it.payload, &o[i], sizeof(o[i]));
 		append_item(j, &it, it.tsc);
 	}
-	return 0;
+	if (rc == 0)
+		rc = settle(j, err, errlen);
+	if (rc == 0 && dd_journal_tend(j, err, errlen) != 0)
+		err[0] = '\0'; /* the next spare, as at create; a full disk is the control thread's to report */
+	if (rc != 0) {
+		char why[512];
+		snprintf(why, sizeof(why), "%s", err);
+		snprintf(err, errlen, "journal: cannot journal the %llu outputs derived but not journaled before the stop "
+			 "(%llu appended, durable up to LSN %llu): %s", (unsigned long long)n, (unsigned long long)i,
+			 (unsigned long long)dd_journal_durable_lsn(j), why);
+	}
+	return rc;
 }
 
 int dd_journal_main(void *arg)
@@ -793,42 +898,14 @@ int dd_journal_main(void *arg)
 		} else {
 			stall_since = 0;
 		}
-		/* commit when enough waits, or long enough, or a rotation needs it */
-		bool want = j->append > j->committed &&
-			    (j->append - j->committed >= j->commit_bytes || j->rot == ROT_PAD_COMMIT ||
-			     (j->uncommitted_tsc != 0 && now - j->uncommitted_tsc >= j->commit_tsc));
 		bool draining = atomic_load_explicit(L->producers_left, memory_order_acquire) == 0;
 		if (draining && took == 0)
 			drop_orphans(j);
-		if (!j->inflight && !failed && (want || (draining && j->append > j->committed)))
-			submit_commit(j);
-		if (j->inflight && j->c_wait == 0)
-			commit_done(j, now);
-		if (j->rot == ROT_PAD_COMMIT && !j->inflight && j->committed == j->append) {
-			j->rot = ROT_WAIT_SPARE;
-			j->rot_since = now;
-		}
-		if (j->rot == ROT_WAIT_SPARE && !failed) {
-			start_switch(j);
-			if (j->rot == ROT_WAIT_SPARE && now - j->rot_since > j->stall_tsc)
-				set_error(j, "journal: no preallocated segment after %llu ms (is %s full?); input stopped, "
-					  "durable LSN %llu kept", (unsigned long long)((now - j->rot_since) * 1000 / j->tsc_hz),
-					  j->dir, (unsigned long long)dd_journal_durable_lsn(j));
-		}
-		if (j->rot == ROT_SWITCHING && j->c_wait == 0 && j->sync == DD_JSYNC_OFF)
-			finish_switch(j);
+		progress(j, now, draining);
 		if (stall_since != 0 && now - stall_since > j->stall_tsc)
 			set_error(j, "journal: the staging buffer stayed full for %llu ms (the disk cannot keep up); input "
 				  "stopped, durable LSN %llu kept", (unsigned long long)((now - stall_since) * 1000 / j->tsc_hz),
 				  (unsigned long long)dd_journal_durable_lsn(j));
-		/* release what is durable while the output buffer has room (it frees as writes complete) */
-		release_durable(j, j->sync == DD_JSYNC_OFF ? j->next_lsn - 1 : dd_journal_durable_lsn(j));
-		out_flush(j);
-		if (j->tx != NULL)
-			dd_outtx_poll(j->tx, now);
-		if (io_uring_sq_ready(&j->ring) > 0)
-			io_uring_submit(&j->ring);
-		reap(j, rte_rdtsc());
 		if (dd_journal_error(j) != NULL)
 			/* pairs with the acquire loads of every lcore loop */
 			atomic_store_explicit(L->quit, 1, memory_order_release);
@@ -962,8 +1039,8 @@ static int first_segment(struct dd_journal *j, char *err, size_t errlen)
 
 /*
  * Continue the segment recovery ended in: its partial last page back into the staging buffer. A
- * segment that is full (it ends with its PAD: the crash came before the next one was in place)
- * is left as it is and a new one starts.
+ * segment that has no room left for the start's own records (see start_room()) is rotated by the
+ * caller, as any full segment is.
  */
 static int continue_segment(struct dd_journal *j, const struct dd_journal_start *st, char *err, size_t errlen)
 {
@@ -985,19 +1062,10 @@ static int continue_segment(struct dd_journal *j, const struct dd_journal_start 
 	memcpy(&h, j->hdr_page, sizeof(h));
 	j->seg_size = h.segment_size; /* segments keep the size they were created with */
 	j->seg_index = h.segment_index;
-	/* the start's records and the recovered outputs go before anything else, in this segment:
-	 * too little room left in it (a crash near its end) and they open the next one */
-	if (st->end_offset + CONFIG_REC + RULES_RECS(j->rules_len) + RULES_RECS(j->mrules_len) +
-		    (st->tail_outputs + 1) * MAX_ITEM_REC >
-	    h.segment_size) {
-		close(fd);
-		j->seg_index++;
-		j->seg_size = (uint64_t)j->cfg_segment_mb << 20;
-		return first_segment(j, err, errlen);
-	}
+	/* a segment that ends with its PAD (the crash came before the next one was in place) ends on a
+	 * page boundary, at the end of the file: no partial page to read back */
 	uint64_t page = st->end_offset & ~(uint64_t)(PAGE - 1);
-	n = pread(fd, j->buf + page % STAGE, PAGE, (off_t)page);
-	if (n != PAGE) {
+	if (st->end_offset > page && (n = pread(fd, j->buf + page % STAGE, PAGE, (off_t)page)) != PAGE) {
 		int e = n < 0 ? errno : EIO;
 		snprintf(err, errlen, "journal: cannot read %s at offset %llu: %s", st->segment,
 			 (unsigned long long)page, strerror(e));
@@ -1011,6 +1079,24 @@ static int continue_segment(struct dd_journal *j, const struct dd_journal_start 
 	j->append = j->committed = st->end_offset;
 	return 0;
 }
+
+/*
+ * The room a start needs in the segment it continues: its own records (the config, the rules),
+ * which go in one segment, and one item more (take() rotates with less). The recovered outputs
+ * after them rotate like any record (dd_journal_prepend_outputs()).
+ */
+static uint64_t start_room(const struct dd_journal *j)
+{
+	return CONFIG_REC + RULES_RECS(j->rules_len) + RULES_RECS(j->mrules_len) + MAX_ITEM_REC;
+}
+
+/* A start that rotates has less than that left: its PAD goes through the staging buffer like any
+ * record, from the partial page on (stage_free()). dd_jrec_size() spelled out, as a constant. */
+#define REC_SIZE_CONST(n) ((DD_J_REC_HDR + (n) + 7) & ~(size_t)7)
+_Static_assert(REC_SIZE_CONST(sizeof(struct dd_jconfig)) + 2 * RULES_RECS(DD_JOURNAL_MAX_RULES) +
+			       REC_SIZE_CONST(sizeof(((struct dd_jitem *)0)->payload)) + PAGE <=
+		       STAGE - PAGE,
+	       "a start's rotation fits the staging buffer");
 
 /* Spare segments a crash left behind were never part of the journal. */
 static void remove_stale_spares(struct dd_journal *j)
@@ -1062,7 +1148,6 @@ int dd_journal_create(struct dd_journal **out, const struct dd_config *c, unsign
 	j->idle_yield = c->jidle == DD_JIDLE_YIELD;
 	j->commit_bytes = c->jcommit_bytes;
 	j->seg_size = (uint64_t)c->jsegment_mb << 20;
-	j->cfg_segment_mb = c->jsegment_mb;
 	j->nshards = jc->nshards;
 	j->nfeeds = jc->nfeeds;
 	j->config = *jc;
@@ -1176,13 +1261,20 @@ int dd_journal_create(struct dd_journal **out, const struct dd_config *c, unsign
 		goto err;
 	}
 	remove_stale_spares(j);
-	rc = st->segment != NULL && st->segment[0] != '\0' ? continue_segment(j, st, err, errlen)
-							     : first_segment(j, err, errlen);
+	bool cont = st->segment != NULL && st->segment[0] != '\0';
+	rc = cont ? continue_segment(j, st, err, errlen) : first_segment(j, err, errlen);
 	if (rc != 0)
 		goto err;
 	rc = dd_journal_tend(j, err, errlen);
 	if (rc != 0)
 		goto err;
+	/* too little room for the start's records (a crash near the segment's end, or after its PAD):
+	 * it ends as a rotation ends it, with a PAD, and the next segment is put in place */
+	if (cont && j->seg_size - j->append < start_room(j)) {
+		start_rotation(j);
+		if ((rc = settle(j, err, errlen)) != 0)
+			goto err;
+	}
 	append_config(j);
 	*out = j;
 	return 0;

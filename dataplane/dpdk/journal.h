@@ -104,7 +104,6 @@ struct dd_journal_start {
 	const char *mrules;       /* the market rules' text, journaled after those (NULL: none) */
 	size_t mrules_len;        /* at most DD_JOURNAL_MAX_RULES */
 	uint64_t outputs;         /* OUTPUT records the journal holds (segment headers count on from it) */
-	uint64_t tail_outputs;    /* recovered outputs dd_journal_prepend_outputs() will journal first */
 };
 
 /* The longest rule text a start journals (its RULES records follow the config in one segment). */
@@ -152,8 +151,16 @@ uint64_t dd_journal_released_seq(const struct dd_journal *j);
  * to the output buffer, handed to the stream's sender). Before the lcore starts. */
 void dd_journal_bind_release(struct dd_journal *j, struct dd_hdr *hist);
 
-/* Journal the outputs recovery re-derived but found unjournaled, before anything else. */
-int dd_journal_prepend_outputs(struct dd_journal *j, const struct dd_output *o, uint64_t n);
+/*
+ * Journal the `n` outputs recovery re-derived but found unjournaled (a crash's tail), before any
+ * input, and wait until they are durable and released (into the output stream too: bind it first).
+ * At start only, before the lcores run: it blocks. Any number fits: a segment that fills rotates (a
+ * PAD, the next segment prepared as the control thread prepares it), a full staging buffer or
+ * release queue is committed and released first. Returns 0, or -errno of what failed (a write, a
+ * sync, the next segment's zeros: a full disk) with a message in err saying how many went in.
+ */
+int dd_journal_prepend_outputs(struct dd_journal *j, const struct dd_output *o, uint64_t n, char *err,
+			       size_t errlen);
 
 /*
  * The journal lcore's loop. Runs until `producers_done` (an atomic the producers decrement as they

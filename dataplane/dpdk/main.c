@@ -584,18 +584,11 @@ static int setup_journal(struct app *a, char *err, size_t errlen)
 	struct dd_journal_start st = { .next_lsn = r->next_lsn, .segment = r->segment, .end_offset = r->end_offset,
 				       .released_lsn = r->released_lsn, .rules = a->nchains > a->nshards ? a->rules_text : NULL,
 				       .rules_len = a->rules_len, .rules_chain = a->nshards, .mrules = a->mrules_text,
-				       .mrules_len = a->mrules_len, .outputs = a->jout_count,
-				       .tail_outputs = r->replay.ntail };
+				       .mrules_len = a->mrules_len, .outputs = a->jout_count };
 	uint64_t lag = dd_journal_lag(&a->cfg, a->nworkers, DD_RX_RUN);
 	int rc = dd_journal_create(&a->journal, &a->cfg, 1 + a->nworkers, &a->jconfig, lag, &st, a->socket, err, errlen);
 	if (rc != 0)
 		return rc;
-	if (r->replay.ntail > 0 && (rc = dd_journal_prepend_outputs(a->journal, r->replay.tail, r->replay.ntail)) != 0) {
-		snprintf(err, errlen, "journal: cannot journal the %llu recovered outputs before the next input: more than "
-			 "one start's staging buffer (8 MiB) or release queue (65,536) holds, or a segment (journal.segment_mb) "
-			 "is too small for them", (unsigned long long)r->replay.ntail);
-		return rc;
-	}
 	a->snap_lsn = r->replay.snapshot_lsn;
 	a->snap_next = a->snap_lsn + a->cfg.snapshot_every;
 	for (unsigned f = 0; f < a->nfeeds; f++)
@@ -609,6 +602,30 @@ static int setup_journal(struct app *a, char *err, size_t errlen)
 	atomic_store_explicit(&g_ctl.producers, (int)(1 + a->nworkers), memory_order_relaxed);
 	a->jl = (struct dd_journal_lcore){ .j = a->journal, .producers_left = &g_ctl.producers, .quit = &g_ctl.quit,
 					   .running = &g_ctl.running };
+	return 0;
+}
+
+/*
+ * The outputs recovery re-derived from journaled inputs whose own records a crash lost: journaled
+ * before any input, durable and released before the lcores start. After setup_stream(): they are
+ * the stream's first messages of this run (its first number counts the journal's outputs without
+ * them), so the history and the sender must see them.
+ */
+static int journal_tail(struct app *a, char *err, size_t errlen)
+{
+	struct dd_recovery *r = &a->rec;
+	if (a->journal == NULL || r->replay.ntail == 0)
+		return 0;
+	int rc = dd_journal_prepend_outputs(a->journal, r->replay.tail, r->replay.ntail, err, errlen);
+	if (rc != 0)
+		return rc;
+	char note[160];
+	snprintf(note, sizeof(note), "the %llu outputs derived but not journaled before the stop are journaled now, "
+		 "durable up to LSN %llu", (unsigned long long)r->replay.ntail,
+		 (unsigned long long)dd_journal_durable_lsn(a->journal));
+	dd_log(DD_LOG_NOTICE, "journal %s: %s", a->cfg.journal, note);
+	size_t n = strlen(a->journal_note);
+	snprintf(a->journal_note + n, sizeof(a->journal_note) - n, "; %s", note);
 	return 0;
 }
 
@@ -1078,7 +1095,7 @@ static int setup(struct app *a, const unsigned *roles, char *err, size_t errlen)
 	if ((rc = install_rules(a, err, errlen)) != 0)
 		goto err;
 	if ((rc = setup_pipeline(a, roles, err, errlen)) != 0 || (rc = setup_journal(a, err, errlen)) != 0 ||
-	    (rc = setup_stream(a, err, errlen)) != 0)
+	    (rc = setup_stream(a, err, errlen)) != 0 || (rc = journal_tail(a, err, errlen)) != 0)
 		goto err;
 	a->journal_lcore = roles[1 + a->nworkers];
 	if ((rc = setup_telemetry(a, err, errlen)) != 0)

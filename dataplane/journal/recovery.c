@@ -255,7 +255,7 @@ int dd_recover(struct dd_recovery *rc, char *err, size_t errlen)
 			      (unsigned long long)s->short_bytes, (unsigned long long)s->segment_size);
 	if (rp->ntail && n > 0 && (size_t)n < sizeof(rc->message))
 		n += snprintf(rc->message + n, sizeof(rc->message) - (size_t)n,
-			      "; %llu outputs derived but not journaled before the stop are journaled now",
+			      "; %llu outputs derived but not journaled before the stop (journaled next, before any input)",
 			      (unsigned long long)rp->ntail);
 	if (rc->rereleased && n > 0 && (size_t)n < sizeof(rc->message))
 		n += snprintf(rc->message + n, sizeof(rc->message) - (size_t)n,
