@@ -78,6 +78,7 @@ struct opts {
 	uint32_t plant;          /* patterns to plant (1 << enum dd_plant_pattern), 0: an ordinary day */
 	const char *expect;
 	const char *plant_venue2;
+	uint64_t venue2_locate;  /* the second venue's locate of the arbitrage instrument (0: the first's) */
 	bool messages_set;
 	/* payments */
 	uint64_t count;
@@ -190,6 +191,8 @@ static void usage(FILE *f)
 	      "                        produce over the day, one JSON object a line\n"
 	      "  --plant-venue2 FILE   with --plant arbitrage (and needed then): write the second venue's\n"
 	      "                        feed, to line A's (and B's) group with its lowest bit flipped\n"
+	      "  --venue2-locate N     the locate code the second venue gives the arbitrage instrument,\n"
+	      "                        1..65535 (default: the first venue's)\n"
 	      "\n"
 	      "payments-csv reads a CSV with the header\n"
 	      "  " DD_PAYGEN_CSV_HEADER "\n"
@@ -295,7 +298,7 @@ enum {
 	O_SESSION = 256, O_GROUP, O_PORT, O_SRC, O_MAX_PAYLOAD, O_FLUSH_NS, O_VLAN, O_FIRST_SEQ,
 	O_HEARTBEAT, O_EOS, O_LINES, O_GROUP_B, O_B_DELAY, O_GAP, O_DUP, O_REORDER, O_MALFORMED,
 	O_INJECT_SEED, O_SEED, O_INSTRUMENTS, O_MESSAGES, O_DRAIN, O_ITCH_OUT, O_COUNT, O_PAYERS, O_DAYS,
-	O_SCENARIOS, O_START_NS, O_LABELS, O_CSV, O_MERCHANT_TABLE, O_PLANT, O_EXPECT, O_PLANT_VENUE2,
+	O_SCENARIOS, O_START_NS, O_LABELS, O_CSV, O_MERCHANT_TABLE, O_PLANT, O_EXPECT, O_PLANT_VENUE2, O_VENUE2_LOCATE,
 	O_HELP,
 };
 
@@ -334,6 +337,7 @@ static const struct option long_opts[] = {
 	{ "plant", required_argument, NULL, O_PLANT },
 	{ "expect", required_argument, NULL, O_EXPECT },
 	{ "plant-venue2", required_argument, NULL, O_PLANT_VENUE2 },
+	{ "venue2-locate", required_argument, NULL, O_VENUE2_LOCATE },
 	{ "help", no_argument, NULL, O_HELP },
 	{ NULL, 0, NULL, 0 },
 };
@@ -411,6 +415,8 @@ static bool plant_opts_bad(const struct opts *o)
 		fail("--plant arbitrage: needs --plant-venue2 OUT2.pcap, the second venue's feed");
 	else if (o->plant && !arbitrage && o->plant_venue2)
 		fail("--plant-venue2 %s: only with arbitrage planted", o->plant_venue2);
+	else if (o->venue2_locate && !o->plant_venue2)
+		fail("--venue2-locate %" PRIu64 ": only with --plant-venue2", o->venue2_locate);
 	else if (o->plant && o->instruments > DD_PLANT_MAX_BACKGROUND)
 		fail("--instruments %" PRIu64 ": at most %u with --plant (locates are 16 bits and every "
 		     "scenario takes one)", o->instruments, (unsigned)DD_PLANT_MAX_BACKGROUND);
@@ -463,6 +469,7 @@ static int parse_opts(int argc, char **argv, enum cmd cmd, struct opts *o, const
 		case O_PLANT:
 		case O_EXPECT:
 		case O_PLANT_VENUE2:
+		case O_VENUE2_LOCATE:
 			if (!synth) {
 				fail("--%s: only for synth (see dadar-gen help)", name);
 				return -EINVAL;
@@ -584,6 +591,9 @@ static int parse_opts(int argc, char **argv, enum cmd cmd, struct opts *o, const
 			break;
 		case O_PLANT_VENUE2:
 			o->plant_venue2 = optarg;
+			break;
+		case O_VENUE2_LOCATE:
+			ret = parse_u64(name, optarg, 1, 65535, 10, &o->venue2_locate);
 			break;
 		case ':':
 			fail("%s: needs a value (see dadar-gen help)", argv[optind - 1]);
@@ -1284,7 +1294,7 @@ static int write_expect(const char *path, const struct dd_plant *pl, bool *creat
 static int cmd_plant(const struct opts *o, const char *out)
 {
 	struct dd_plant_params pp = { .seed = o->seed, .background = (uint32_t)o->instruments,
-				      .patterns = o->plant };
+				      .patterns = o->plant, .venue2_locate = (uint16_t)o->venue2_locate };
 	const char *path[DD_PLANT_FEEDS] = { out, o->plant_venue2 };
 	struct gen *g[DD_PLANT_FEEDS] = { NULL, NULL };
 	struct opts o2 = *o;

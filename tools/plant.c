@@ -559,9 +559,9 @@ static void system_event(struct dd_itch_msg *m, uint64_t ts, uint8_t code)
 	m->u.system.event_code = code;
 }
 
-static void directory(struct dd_itch_msg *m, const struct inst *in, uint64_t ts)
+static void directory_as(struct dd_itch_msg *m, const struct inst *in, uint16_t locate, uint64_t ts)
 {
-	hdr(m, 'R', in->locate, ts);
+	hdr(m, 'R', locate, ts);
 	memcpy(m->u.directory.stock, in->stock, 8);
 	m->u.directory.market_category = 'Q';
 	m->u.directory.financial_status = 'N';
@@ -575,6 +575,11 @@ static void directory(struct dd_itch_msg *m, const struct inst *in, uint64_t ts)
 	m->u.directory.luld_tier = '1';
 	m->u.directory.etp_flag = 'N';
 	m->u.directory.inverse = 'N';
+}
+
+static void directory(struct dd_itch_msg *m, const struct inst *in, uint64_t ts)
+{
+	directory_as(m, in, in->locate, ts);
 }
 
 static const uint8_t end_codes[] = { 'M', 'E', 'C' };
@@ -655,25 +660,26 @@ static void build_venue2(struct dd_plant *pl, const struct inst *in)
 {
 	struct dd_itch_msg *v = pl->v2;
 	uint64_t ref = VENUE2_REF + below(pl, 1000);
+	uint16_t vl = pl->p.venue2_locate ? pl->p.venue2_locate : in->locate; /* its locate on this venue */
 	unsigned n = 0, minute = plans[DD_PLANT_ARBITRAGE].minute[0];
 
 	system_event(&v[n++], AT(9, 29, 0) + VENUE2_SHIFT, 'O');
-	directory(&v[n++], in, AT(9, 29, 0) + in->locate * DIR_GAP + VENUE2_SHIFT);
+	directory_as(&v[n++], in, vl, AT(9, 29, 0) + in->locate * DIR_GAP + VENUE2_SHIFT);
 	system_event(&v[n++], AT(9, 29, 20) + VENUE2_SHIFT, 'S');
-	hdr(&v[n], 'H', in->locate, AT(9, 29, 30) + in->locate * DIR_GAP + VENUE2_SHIFT);
+	hdr(&v[n], 'H', vl, AT(9, 29, 30) + in->locate * DIR_GAP + VENUE2_SHIFT);
 	trading_action(&v[n++], in->stock, 'T', "    ");
 	system_event(&v[n++], FLOW_START + VENUE2_SHIFT, 'Q');
-	hdr(&v[n], 'A', in->locate, step_ns(in, 0, 2500));
+	hdr(&v[n], 'A', vl, step_ns(in, 0, 2500));
 	add_order(&v[n++], 'A', ref, 'B', 2 * in->lot, in->stock, v2_bid(in), NULL);
-	hdr(&v[n], 'A', in->locate, step_ns(in, 0, 2600));
+	hdr(&v[n], 'A', vl, step_ns(in, 0, 2600));
 	add_order(&v[n++], 'A', ref + 1, 'S', 2 * in->lot, in->stock, v2_ask(in), NULL);
-	hdr(&v[n], 'A', in->locate, step_ns(in, minute, AT_CROSS));
+	hdr(&v[n], 'A', vl, step_ns(in, minute, AT_CROSS));
 	add_order(&v[n++], 'A', ref + 2, 'S', in->lot, in->stock, v2_cross(in), NULL);
-	hdr(&v[n], 'D', in->locate, step_ns(in, minute, AT_UNCROSS));
+	hdr(&v[n], 'D', vl, step_ns(in, minute, AT_UNCROSS));
 	v[n++].u.del.ref = ref + 2;
-	hdr(&v[n], 'D', in->locate, step_ns(in, FLOW_MINUTES - 1, 57500));
+	hdr(&v[n], 'D', vl, step_ns(in, FLOW_MINUTES - 1, 57500));
 	v[n++].u.del.ref = ref;
-	hdr(&v[n], 'D', in->locate, step_ns(in, FLOW_MINUTES - 1, 57600));
+	hdr(&v[n], 'D', vl, step_ns(in, FLOW_MINUTES - 1, 57600));
 	v[n++].u.del.ref = ref + 1;
 	for (unsigned k = 0; k < sizeof(end_codes); k++)
 		system_event(&v[n++], end_ns(k, VENUE2_SHIFT), end_codes[k]);

@@ -63,6 +63,8 @@ struct dd_plant_params {
 	uint64_t seed;
 	uint32_t background;  /* background instruments, 1..DD_PLANT_MAX_BACKGROUND */
 	uint32_t patterns;    /* 1 << enum dd_plant_pattern for each pattern to plant; at least one */
+	uint16_t venue2_locate; /* the second venue's locate code for the arbitrage instrument (0: the
+	                         * first venue's; event times follow the first venue's either way) */
 };
 
 /* One alert the rules must produce over the planted day, as docs/patterns.md defines its keys. */

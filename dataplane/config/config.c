@@ -28,6 +28,7 @@ struct opt {
 };
 
 static const char *const pipeline_names[] = { "rtc", "staged", NULL };
+static const char *const route_names[] = { "auto", "locate", "symbol", NULL };
 static const char *const jsync_names[] = { "group", "page", "off", NULL };
 static const char *const jidle_names[] = { "spin", "yield", NULL };
 static const char *const all_idle_names[] = { "hold", "clock", NULL };
@@ -39,6 +40,9 @@ static const char *const chain_names[] = { "book", "book,test_multi,test_timer",
 static const struct opt opts[] = {
 	{ "pipeline", T_ENUM, F(pipeline), 0, 0, "rtc (run to completion on one lcore) or staged", pipeline_names },
 	{ "workers", T_UINT, F(workers), 1, 64, "staged: worker lcores (events partitioned by instrument)", NULL },
+	{ "route", T_ENUM, F(route), 0, 0,
+	  "staged: shard market events by locate code, or by symbol (one symbol's venues on one worker, "
+	  "for cross-venue patterns); auto: by symbol with more than one market feed", route_names },
 	{ "rx_burst", T_UINT, F(rx_burst), 1, 512, "packets per receive burst", NULL },
 	{ "rx_desc", T_UINT, F(rx_desc), 64, 16384, "receive descriptors per queue", NULL },
 	{ "mbufs", T_UINT, F(mbufs), 1023, 16777215, "mbufs in the packet pool", NULL },

@@ -65,9 +65,17 @@ enum dd_wm_all_idle {
 	DD_WM_ALL_IDLE_CLOCK,    /* it goes on from there with the wall clock (a feed that stopped goes stale) */
 };
 
+/* How a staged pipeline shards market events (ops/route.h). */
+enum dd_route_cfg {
+	DD_ROUTE_CFG_AUTO = 0, /* by symbol with more than one market feed, else by locate */
+	DD_ROUTE_CFG_LOCATE,
+	DD_ROUTE_CFG_SYMBOL,
+};
+
 struct dd_config {
 	enum dd_pipeline pipeline;
 	unsigned workers;          /* staged: worker lcores */
+	enum dd_route_cfg route;   /* staged: how market events are sharded */
 	unsigned rx_burst;         /* packets per rte_eth_rx_burst */
 	unsigned rx_desc;          /* RX descriptors per queue */
 	unsigned mbufs;            /* mbufs in the pool */

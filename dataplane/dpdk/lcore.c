@@ -330,7 +330,8 @@ static inline void stage(struct dd_rx_ctx *c, unsigned w, const struct dd_event 
 }
 
 /*
- * Staged: partition by key so each key's state lives on exactly one worker. Broadcast events
+ * Staged: partition by instrument (its locate code or its symbol: ops/route.h) so each one's state
+ * lives on exactly one worker. Broadcast events
  * (system events, ticks) go to every worker so each shard sees the same day; everything else,
  * key 0 included, goes to exactly one worker, so nothing is counted twice.
  */
@@ -354,7 +355,7 @@ static void staged_flush(struct dd_sink *s)
 		} else if (dd_event_is_payment(ev->type)) {
 			stage(c, 0, ev, isn + i); /* the payment chain is worker 0's */
 		} else {
-			stage(c, dd_shard_of(ev->key, nw), ev, isn + i);
+			stage(c, dd_route_shard(&c->route, ev), ev, isn + i);
 		}
 	}
 	s->n = 0;

@@ -34,6 +34,7 @@
 #include "dataplane/dpdk/journal.h"
 #include "dataplane/config/report.h"
 #include "ops/chain.h"
+#include "ops/route.h"
 #include "shm/telemetry.h"
 
 #define DD_MAX_RXQ 32
@@ -177,6 +178,7 @@ struct dd_rx_ctx {
 	struct dd_event (*batch)[DD_WORKER_BURST + 1]; /* [nworkers] per-worker staging, a mark first */
 	unsigned *nbatch;               /* [nworkers] */
 	uint64_t *bbase;                /* [nworkers] input position of each batch's first event */
+	struct dd_route route;          /* which worker a market event goes to (its table: DPDK memory) */
 	uint32_t own_group;             /* the output stream's group and port (host order): datagrams to */
 	uint16_t own_port;              /* them are dadar's own coming back in, never input (0: no stream) */
 	struct dd_rx_stats st;

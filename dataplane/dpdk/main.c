@@ -140,6 +140,27 @@ static void chain_release(void *ctx, void *p)
 	rte_free(p);
 }
 
+/* How a staged pipeline shards market events (ops/route.h); one shard has nothing to route. */
+static unsigned route_policy(const struct app *a)
+{
+	if (a->nshards <= 1)
+		return DD_ROUTE_LOCATE;
+	switch (a->cfg.route) {
+	case DD_ROUTE_CFG_LOCATE:
+		return DD_ROUTE_LOCATE;
+	case DD_ROUTE_CFG_SYMBOL:
+		return DD_ROUTE_SYMBOL;
+	case DD_ROUTE_CFG_AUTO:
+		break;
+	}
+	return a->nmarket > 1 ? DD_ROUTE_SYMBOL : DD_ROUTE_LOCATE;
+}
+
+static const char *route_name(unsigned policy)
+{
+	return policy == DD_ROUTE_SYMBOL ? "symbol" : "locate";
+}
+
 /* The chain spec and layout this start runs. */
 static int make_jconfig(struct app *a, char *err, size_t errlen)
 {
@@ -147,6 +168,7 @@ static int make_jconfig(struct app *a, char *err, size_t errlen)
 	a->jconfig.version = DD_JCONFIG_VERSION;
 	a->jconfig.nshards = a->nshards;
 	a->jconfig.nfeeds = a->nfeeds;
+	a->jconfig.route = route_policy(a);
 	int rc = dd_config_market_chain(&a->cfg, a->nmarket > 0 ? a->nmarket : 1, &a->jconfig.market);
 	if (rc == 0)
 		rc = dd_config_payment_chain(&a->cfg, a->feedcfg, a->nfeeds, &a->jconfig.payment);
@@ -260,6 +282,16 @@ static int check_journal_config(void *ctx, const struct dd_jconfig *j, char *err
 		snprintf(err, errlen, "journal %s: its operator configuration cannot be reproduced by this build",
 			 a->cfg.journal);
 		return -EINVAL;
+	}
+	/* the journal's route goes on (its events were sharded by it), unless asked for another */
+	if (rc == 0 && j->route != a->jconfig.route) {
+		if (a->cfg.route != DD_ROUTE_CFG_AUTO) {
+			snprintf(err, errlen, "journal %s was written with market events routed by %s; this start asks for "
+				 "route = %s: start with route = %s or auto (or with a new journal)", a->cfg.journal,
+				 route_name(j->route), route_name(a->jconfig.route), route_name(j->route));
+			return -EINVAL;
+		}
+		a->jconfig.route = j->route;
 	}
 	return rc;
 }
@@ -536,6 +568,17 @@ static int setup_pipeline(struct app *a, const unsigned *roles, char *err, size_
 		return -ENOMEM;
 	rx->workers = a->workers;
 	rx->nworkers = a->nworkers;
+	/* the route the journal's events took goes on from where recovery left it */
+	size_t rlen = dd_route_memsize(a->jconfig.route, a->nfeeds);
+	void *rmem = rlen > 0 ? zalloc("route table", rlen, a->socket, err, errlen) : NULL;
+	if (rlen > 0 && rmem == NULL)
+		return -ENOMEM;
+	dd_route_init(&rx->route, rmem, a->jconfig.route, a->nshards, a->nfeeds);
+	if (a->rec.replay.have_config && dd_route_copy(&rx->route, &a->rec.replay.route) != 0) {
+		snprintf(err, errlen, "journal %s: recovery's route (by %s) is not this start's (by %s)", a->cfg.journal,
+			 route_name(a->rec.replay.route.policy), route_name(rx->route.policy));
+		return -EINVAL;
+	}
 	for (unsigned w = 0; w < a->nworkers; w++) {
 		struct dd_worker_ctx *wk = &a->workers[w];
 		char name[RTE_RING_NAMESIZE];

@@ -112,7 +112,8 @@ struct dd_jconfig {
 	uint32_t version;            /* DD_JCONFIG_VERSION (1: no payment chain, the record ends there) */
 	uint32_t nshards;            /* market chains: 1 (run to completion) or the workers */
 	uint32_t nfeeds;
-	uint32_t pad;
+	uint32_t route;              /* how staged shards take market events: enum dd_route_policy (ops/route.h;
+				      * 0, by locate, in journals from before it existed) */
 	struct dd_chain_spec market; /* the market-data chain */
 	struct dd_chain_spec payment;/* the payment chain (nops 0: none); one, after the market shards */
 };

@@ -59,6 +59,7 @@ struct priv {
 	const char *dir;       /* the journal directory (reloaded rule texts are files in it) */
 	char *rules;           /* the rule text being assembled from RULES records */
 	uint32_t rules_len, rules_next;
+	void *route_mem;       /* the route's table (malloc) */
 	char *mtext;           /* the market rules in force: their text (for snapshots) and image */
 	uint32_t mtext_len;
 	struct dd_mrules *mimg;
@@ -153,6 +154,11 @@ static int build_chains(struct priv *p, const struct dd_jconfig *cfg, char *err,
 					 i, specs[k]->op[i].len, DD_OP_PARAMS_MAX);
 				return -EBADMSG;
 			}
+	if (cfg->route > DD_ROUTE_SYMBOL) {
+		snprintf(err, errlen, "journal configuration: route policy %u (this build knows 0, by locate, and 1, by "
+			 "symbol)", cfg->route);
+		return -EBADMSG;
+	}
 	int rc;
 	if (r->check_config != NULL && (rc = r->check_config(r->check_ctx, cfg, err, errlen)) != 0)
 		return rc;
@@ -171,7 +177,9 @@ static int build_chains(struct priv *p, const struct dd_jconfig *cfg, char *err,
 	r->chains = calloc(nchains, sizeof(*r->chains));
 	p->chain_mem = calloc(nchains, sizeof(*p->chain_mem));
 	p->q = calloc((size_t)nchains * DD_CHAIN_MAX_OPS, sizeof(*p->q));
-	if (r->chains == NULL || p->chain_mem == NULL || p->q == NULL) {
+	size_t rlen = dd_route_memsize(cfg->route, cfg->nfeeds);
+	p->route_mem = rlen > 0 ? malloc(rlen) : NULL;
+	if (r->chains == NULL || p->chain_mem == NULL || p->q == NULL || (rlen > 0 && p->route_mem == NULL)) {
 		snprintf(err, errlen, "replay: out of memory");
 		return -ENOMEM;
 	}
@@ -180,6 +188,7 @@ static int build_chains(struct priv *p, const struct dd_jconfig *cfg, char *err,
 	r->nchains = nchains;
 	r->nfeeds = cfg->nfeeds;
 	r->have_config = true;
+	dd_route_init(&r->route, p->route_mem, cfg->route, cfg->nshards, cfg->nfeeds);
 	for (unsigned s = 0; s < nchains; s++) {
 		if (s == cfg->nshards) {
 			cp = pp;
@@ -217,7 +226,7 @@ static int on_config(struct priv *p, const struct dd_jrec *rec, const uint8_t *p
 	struct dd_replay *r = p->r;
 	if (!r->have_config)
 		return build_chains(p, &cfg, err, errlen);
-	if (cfg.nshards != r->config.nshards || cfg.nfeeds != r->config.nfeeds ||
+	if (cfg.nshards != r->config.nshards || cfg.nfeeds != r->config.nfeeds || cfg.route != r->config.route ||
 	    !dd_chain_spec_equal(&cfg.market, &r->config.market) || !dd_chain_spec_equal(&cfg.payment, &r->config.payment)) {
 		snprintf(err, errlen, "journal LSN %llu: the configuration changes (%u shard(s), %u feed(s), %u operators "
 			 "→ %u, %u, %u); this build replays a journal under one configuration only",
@@ -272,7 +281,7 @@ static int on_event(struct priv *p, const struct dd_jrec *rec, const struct dd_e
 	if (pay)
 		first = last = r->nshards; /* every payment goes through the one payment chain */
 	else if (!dd_chain_broadcast(ev))
-		first = last = dd_shard_of(ev->key, r->nshards);
+		first = last = dd_route_shard(&r->route, ev);
 	for (unsigned s = first; s <= last; s++) {
 		uint64_t overflow = dd_chain_overflow(&r->chains[s]);
 		dd_chain_run(&r->chains[s], ev, &rec->lsn, 1);
@@ -576,6 +585,12 @@ int dd_replay_snapshot_state(const struct dd_replay *r, const char *dir, char *e
 		rc = dd_jsnap_section(w, DD_SNAP_TAG_PENDING, m.p, m.len);
 	if (rc == 0 && p->mtext != NULL)
 		rc = dd_jsnap_section(w, DD_SNAP_TAG_MRULES, p->mtext, p->mtext_len);
+	if (rc == 0 && r->route.policy != DD_ROUTE_LOCATE) {
+		m.len = 0;
+		rc = dd_route_save(&r->route, membuf_put, &m);
+		if (rc == 0)
+			rc = dd_jsnap_section(w, DD_SNAP_TAG_ROUTE, m.p, m.len);
+	}
 	for (unsigned s = 0; rc == 0 && s < r->nchains; s++) {
 		m.len = 0;
 		rc = dd_chain_save(&r->chains[s], membuf_put, &m);
@@ -618,9 +633,18 @@ static int load_snapshot(struct priv *p, const struct dd_jsnap *snap, char *err,
 			return rc;
 		}
 	unsigned chains = 0;
+	bool routed = false;
 	for (unsigned i = 0; i < snap->nsections; i++) {
 		uint32_t tag = snap->section[i].tag;
-		if (tag == DD_SNAP_TAG_FEEDPOS && snap->section[i].len == DD_MAX_FEEDS * sizeof(struct dd_jfeedpos)) {
+		if (tag == DD_SNAP_TAG_ROUTE) {
+			struct membuf m = { .p = (uint8_t *)(uintptr_t)snap->section[i].p, .len = snap->section[i].len };
+			rc = dd_route_load(&r->route, membuf_get, &m);
+			if (rc != 0 || m.pos != m.len) {
+				snprintf(err, errlen, "snapshot %llu: a malformed route table", (unsigned long long)snap->lsn);
+				return rc ? rc : -EBADMSG;
+			}
+			routed = true;
+		} else if (tag == DD_SNAP_TAG_FEEDPOS && snap->section[i].len == DD_MAX_FEEDS * sizeof(struct dd_jfeedpos)) {
 			const struct dd_jfeedpos *fp = (const void *)snap->section[i].p;
 			for (unsigned f = 0; f < DD_MAX_FEEDS; f++)
 				if (fp[f].next_seq != 0) {
@@ -664,6 +688,11 @@ static int load_snapshot(struct priv *p, const struct dd_jsnap *snap, char *err,
 	if (chains != r->nchains) {
 		snprintf(err, errlen, "snapshot %llu holds %u of %u chains", (unsigned long long)snap->lsn, chains,
 			 r->nchains);
+		return -EBADMSG;
+	}
+	if (r->route.policy != DD_ROUTE_LOCATE && !routed) {
+		snprintf(err, errlen, "snapshot %llu of a pipeline routed by symbol holds no route table",
+			 (unsigned long long)snap->lsn);
 		return -EBADMSG;
 	}
 	r->events = 0;
@@ -795,6 +824,7 @@ void dd_replay_fini(struct dd_replay *r)
 			dd_output_json_forget(p->mimg);
 		free(p->mimg);
 		free(p->mtext);
+		free(p->route_mem);
 		free(p);
 		r->priv = NULL;
 	}

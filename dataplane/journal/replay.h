@@ -27,6 +27,7 @@
 #include "dataplane/journal/jfile.h"
 #include "dataplane/wire/feed.h"
 #include "ops/chain.h"
+#include "ops/route.h"
 #include "ops/output.h"
 
 /* Snapshot section tags. */
@@ -36,6 +37,8 @@
 				  * each a struct dd_output (its shard and op say whose) */
 #define DD_SNAP_TAG_MRULES 4u    /* the text of the market rules in force (windows and patterns read
                                   * their image, not their state: it is compiled again on load) */
+#define DD_SNAP_TAG_ROUTE 5u     /* dd_route_save() of the staged route (by symbol: which shard each
+				  * feed's locates went to; absent from snapshots written before it) */
 #define DD_SNAP_TAG_CHAIN 16u    /* + chain: dd_chain_save() of that shard's market chain, or of the
 				  * payment chain (chain nshards) */
 
@@ -74,6 +77,7 @@ struct dd_replay {
 	unsigned nshards, nfeeds;    /* from the configuration */
 	unsigned nchains;            /* nshards market chains, then the payment chain if there is one */
 	struct dd_chain *chains;     /* [nchains] (NULL until the configuration is known) */
+	struct dd_route route;       /* which shard each market event went to (the journal's policy) */
 	uint32_t rules_len;          /* bytes of the last rule text read (RULES records) */
 	uint64_t rules_installed;    /* rule sets compiled and installed from the journal */
 	uint64_t snapshot_lsn;       /* 0: replayed from the start */

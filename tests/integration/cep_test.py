@@ -11,6 +11,11 @@ Tests (each prints PASS/FAIL/SKIP and its name):
      expect file's) and the human summary prints a "patterns" line saying the same.
   B  the same day staged with 2 workers (and the two venues merged, when mergecap is there): the
      same alerts, compared sorted (the shards interleave).
+  B2 the second venue giving ARBT another locate code (`--venue2-locate`, one whose shard by locate
+     differs from the first venue's), merged: run to completion and staged with 2 workers (route
+     auto: by symbol) give every expected alert, arbitrage included; staged with `--route locate`
+     gives no arbitrage (the venues' ARBT on different workers, each seeing half); staged by symbol with a
+     journal and snapshots replays clean from its start and from its newest snapshot, and restarts.
   C  the two venues merged by timestamp (mergecap) with two feeds: the twelve alerts, arbitrage
      included, exactly and in order.
   D  `--journal`: the alerts equal those of the run without a journal (but lsn and cause);
@@ -22,8 +27,9 @@ Tests (each prints PASS/FAIL/SKIP and its name):
   E  kill -9 twice mid-stream (after the 3rd and the 7th alert of a 2000-instrument planted day
      was released) and restart on the same journal and capture: the restarts recover, the output
      file holds every LSN once in increasing order and its alerts are the expect file's, each once
-     (in order for run to completion; sorted for staged with 2 workers and snapshots); the final
-     journal replays clean (from its start, and from its newest snapshot).
+     (in order for run to completion; sorted for staged with 2 workers and snapshots, routed by
+     locate and by symbol); the final journal replays clean (from its start, and from its newest
+     snapshot).
   F  rule reload mid-stream (SIGHUP): a broken copy of the rules is refused (stderr names
      FILE:LINE:COLUMN, alerts go on with version 1), then `RULESET market VERSION 2` is put in
      force: the journal holds one market RULES reload record (its file is the new text), every
@@ -43,6 +49,7 @@ import os
 import re
 import shutil
 import signal
+import struct
 import subprocess
 import sys
 import threading
@@ -51,6 +58,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import itlib  # noqa: E402
+import pcaplib  # noqa: E402
 from itlib import CHILDREN, INSTANCES, PREFIXES, Skip, cleanup, cpus, path, run, start  # noqa: E402,F401
 
 _n = [0]  # runs started (names their EAL prefix and instance)
@@ -340,6 +348,86 @@ def test_B_staged_with_2_workers_gives_the_same_alerts():
     return note + f"; two venues: {len(got2)} alerts (arbitrage included)"
 
 
+def arbt_locate(pcap):
+    """The locate code of the first stock directory (R) message for ARBT in a capture, parsed here."""
+    for _t, f in pcaplib.read_pcap(pcap):
+        verdict, v = pcaplib.frame_verdict(f)
+        if verdict != "udp":
+            continue
+        why, d = pcaplib.mold_parse(v[2])
+        if why is not None:
+            continue
+        for m in d[3]:
+            if m[:1] == b"R" and m[11:19] == b"ARBT    ":
+                return struct.unpack(">H", m[1:3])[0]
+    raise AssertionError(f"{pcap}: no directory message for ARBT")
+
+
+def locate_shard(locate, shards):
+    """dd_shard_of() as ops/chain.h documents it: Fibonacci hashing of the key, modulo the shards."""
+    return ((locate * 0x9E3779B1) & 0xFFFFFFFF) % shards
+
+
+@test
+def test_B2_staged_two_venues_with_different_locate_codes_meet_on_one_worker_by_symbol():
+    if shutil.which("mergecap") is None:
+        raise Skip("mergecap is not installed (Debian's wireshark-common; make deps installs it with tshark)")
+    _day, v2, _exp = planted()
+    l1 = arbt_locate(v2)  # the second venue's default: the first venue's code
+    l2 = next(x for x in range(l1 + 1, l1 + 100) if locate_shard(x, 2) != locate_shard(l1, 2))
+    day, v2b, expf = path("plant20b.pcap"), path("plant20b-v2.pcap"), path("plant20b.expect.jsonl")
+    gen("synth", day, "--plant", "all", "--expect", expf, "--plant-venue2", v2b, "--seed", 3,
+        "--instruments", 20, "--flush-ns", 1000, "--venue2-locate", l2)
+    check(arbt_locate(v2b) == l2 and arbt_locate(day) == l1,
+          f"--venue2-locate {l2}: ARBT's locates are {arbt_locate(day)} and {arbt_locate(v2b)}")
+    m = path("plant20b-merged.pcap")
+    r = run(["mergecap", "-w", m, day, v2b])
+    check(r.returncode == 0, f"mergecap exited {r.returncode}: {r.stderr.strip()[-400:]}")
+    exp = read_expect(expf)
+    check(any(a["pattern"] == "arbitrage" for a in exp), "the expect file has no arbitrage alert")
+
+    o = path("b2-rtc.out")
+    dadar(m, FEEDS2, output=o)
+    same_alerts_in_order(alerts_of(read_lines(o)), exp, f"rtc, ARBT at locates {l1} and {l2}")
+
+    o = path("b2-sym.out")
+    dadar(m, FEEDS2, workers=2, output=o)
+    got = alerts_of(read_lines(o))
+    same_alerts_sorted(got, exp, f"staged 2 workers, route auto, ARBT at locates {l1} and {l2}")
+    arb = next(a for a in got if a["pattern"] == "arbitrage")
+
+    o = path("b2-loc.out")
+    dadar(m, FEEDS2 + ["--route", "locate"], workers=2, output=o)
+    got_loc = alerts_of(read_lines(o))
+    check(not any(a["pattern"] == "arbitrage" for a in got_loc),
+          f"staged 2 workers, route locate, ARBT at locates {l1} and {l2} on different workers: an arbitrage "
+          f"alert all the same: {[short(a) for a in got_loc if a['pattern'] == 'arbitrage']}")
+
+    j, o = path("b2-journal"), path("b2-j.out")
+    shutil.rmtree(j, ignore_errors=True)
+    dadar(m, FEEDS2 + ["--route", "symbol", "--snapshot-every", "5000"], workers=2, journal=j, output=o)
+    nlines = len(read_lines(o))
+    same_alerts_sorted(alerts_of(read_lines(o)), exp, "staged by symbol with a journal and snapshots")
+    snaps = [f for f in os.listdir(j) if f.startswith("snap")]
+    check(snaps, f"no snapshot in {j}: {sorted(os.listdir(j))}")
+    for opt in (["--no-snapshot"], []):
+        rr = journal_tool("replay", j, *opt, expect=0)
+        mm = re.search(r"matched (\d+)", rr.stdout)
+        check("result     OK" in rr.stdout and mm and (int(mm[1]) == nlines or not opt),
+              f"replay {' '.join(opt)} of the journal routed by symbol (expected {nlines} matched): "
+              f"{rr.stdout.strip()[-600:]}")
+    # a restart recovers (from the newest snapshot, the route with it) and refuses another route
+    dadar(m, FEEDS2, workers=2, journal=j, output=o)
+    r = dadar(m, FEEDS2 + ["--route", "locate"], workers=2, journal=j, output=o, expect=None)
+    check(r.returncode != 0 and "routed by symbol" in r.stderr,
+          f"a restart asking for route locate on a journal routed by symbol: exit {r.returncode}: "
+          f"{r.stderr.strip()[-400:]}")
+    shutil.rmtree(j, ignore_errors=True)
+    return (f"ARBT at locates {l1} and {l2}: rtc and staged by symbol {len(got)} alerts (arbitrage "
+            f"{short(arb)}); by locate {len(got_loc)}, no arbitrage; {len(snaps)} snapshot(s), replay OK, "
+            f"restart OK")
+
+
 # ---- C: two venues ------------------------------------------------------------------------------
 
 @test
@@ -483,8 +571,9 @@ def big_day():
 def crash_scenario(workers, extra=()):
     day, expf = big_day()
     exp = read_expect(expf, drop=("arbitrage",))
-    what = "rtc" if not workers else f"staged {workers}"
-    j, o = path(f"e{workers}.j"), path(f"e{workers}.out")
+    what = "rtc" if not workers else f"staged {workers}" + (" by symbol" if "symbol" in extra else "")
+    tag = f"{workers}{'s' if 'symbol' in extra else ''}"
+    j, o = path(f"e{tag}.j"), path(f"e{tag}.out")
     kills, recovered = [], []
     for i, after in enumerate((3, 7)):
         # a fresh count: whole lines only, so a line the last kill cut short is not counted
@@ -541,6 +630,11 @@ def test_E_kill_9_twice_mid_stream_releases_every_alert_once_rtc():
 @test
 def test_E_kill_9_twice_mid_stream_releases_every_alert_once_staged_with_snapshots():
     return crash_scenario(2, ["--snapshot-every", "200000"])
+
+
+@test
+def test_E_kill_9_twice_mid_stream_staged_routed_by_symbol_recovers_the_route_from_snapshots():
+    return crash_scenario(2, ["--snapshot-every", "200000", "--route", "symbol"])
 
 
 # ---- F: rule reload mid-stream ----------------------------------------------------------------
