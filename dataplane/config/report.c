@@ -2,6 +2,7 @@
 #include "dataplane/config/report.h"
 
 #include "ops/book/book_op.h"
+#include "ops/route.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -630,6 +631,8 @@ int dd_report_summary(const struct dd_run *r, const char *path, char *err, size_
 	dd_jw_strn(&w, "instance", r->cfg->instance, sizeof(r->cfg->instance));
 	dd_jw_strn(&w, "pipeline", r->cfg->pipeline == DD_PIPELINE_RTC ? "rtc" : "staged", 8);
 	dd_jw_u64(&w, "workers", r->nshards);
+	if (r->cfg->pipeline == DD_PIPELINE_STAGED)
+		dd_jw_strn(&w, "route", r->route == DD_ROUTE_SYMBOL ? "symbol" : "locate", 8);
 	double el = elapsed_s(r);
 	dd_jw_f64(&w, "elapsed_s", el, 6);
 	dd_jw_u64(&w, "packets", r->rx->packets);

@@ -85,6 +85,7 @@ struct dd_run {
 	unsigned nfeeds;
 	const struct dd_book *const *books; /* [nshards * nfeeds]: shard s, feed f at s * nfeeds + f */
 	unsigned nshards;                   /* 1 (run to completion) or the number of workers */
+	unsigned route;                     /* staged: enum dd_route_policy (ops/route.h) */
 	const struct dd_chain *chains;      /* [nshards]: the operators (outputs, counters); may be NULL */
 	const struct dd_chain *pchain;      /* the payment chain; NULL if none */
 	uint64_t reloads, reload_failures;  /* fraud rule reloads put in force, and refused */

@@ -1170,6 +1170,7 @@ static int report(struct app *a)
 		.nfeeds = a->nfeeds,
 		.books = books,
 		.nshards = a->nshards,
+		.route = a->jconfig.route,
 		.chains = a->chains,
 		.pchain = a->nchains > a->nshards ? &a->chains[a->nshards] : NULL,
 		.reloads = a->reloads,

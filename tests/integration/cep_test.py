@@ -390,8 +390,11 @@ def test_B2_staged_two_venues_with_different_locate_codes_meet_on_one_worker_by_
     dadar(m, FEEDS2, output=o)
     same_alerts_in_order(alerts_of(read_lines(o)), exp, f"rtc, ARBT at locates {l1} and {l2}")
 
-    o = path("b2-sym.out")
-    dadar(m, FEEDS2, workers=2, output=o)
+    o, sj = path("b2-sym.out"), path("b2-sym.summary.json")
+    dadar(m, FEEDS2 + ["--summary", sj], workers=2, output=o)
+    with open(sj) as f:
+        route = json.load(f).get("route")
+    check(route == "symbol", f"staged with two market feeds, route auto: the summary says route {route!r}")
     got = alerts_of(read_lines(o))
     same_alerts_sorted(got, exp, f"staged 2 workers, route auto, ARBT at locates {l1} and {l2}")
     arb = next(a for a in got if a["pattern"] == "arbitrage")
