@@ -70,22 +70,23 @@ static inline void hashes_of(struct hashes *h, uint64_t payer, uint64_t device, 
 	h->merchant = mix(merchant, 0);
 }
 
-static inline const uint8_t *ktab_home(const struct ktab *t, uint64_t h)
+/* `stride` is the table's (t->stride), passed as a constant so the address is a shift, not a multiply. */
+static inline const uint8_t *ktab_home(const struct ktab *t, uint64_t h, size_t stride)
 {
-	return t->slots + (h & t->mask) * t->stride;
+	return t->slots + (h & t->mask) * stride;
 }
 
 /*
  * The entry of key (k1, k2) whose hash is h (mix(k1, k2)): *found true if it is there; otherwise the slot a new entry takes (the
  * first empty one, or an earlier one whose last_ns is before `expire_before`), NULL if none.
  */
-static inline struct kent *ktab_find(const struct ktab *t, uint64_t h, uint64_t k1, uint64_t k2,
+static inline struct kent *ktab_find(const struct ktab *t, size_t stride, uint64_t h, uint64_t k1, uint64_t k2,
 				     int64_t expire_before, bool *found)
 {
 	struct kent *reuse = NULL;
 	*found = false;
 	for (unsigned i = 0; i < PROBE; i++) {
-		struct kent *e = (struct kent *)(void *)(t->slots + ((h + i) & t->mask) * t->stride);
+		struct kent *e = (struct kent *)(void *)(t->slots + ((h + i) & t->mask) * stride);
 		if (!e->used)
 			return reuse != NULL ? reuse : e;
 		if (e->k1 == k1 && e->k2 == k2) {
@@ -189,6 +190,7 @@ struct step {
 	uint8_t flags, rule; /* DD_FR_*, index in rule[] */
 	uint16_t score;
 	int64_t limit;
+	int64_t lo, hi;      /* amount_in: its smallest and largest value; amount_between: min, max */
 };
 
 struct fraud {
@@ -289,7 +291,16 @@ static void set_window(struct fraud *s)
 				continue;
 			struct step *st = &s->step[n++];
 			*st = (struct step){ .when = r->when, .code = r->code, .requires = r->requires, .flags = r->flags,
-					     .rule = (uint8_t)i, .score = r->score, .limit = r->limit };
+					     .rule = (uint8_t)i, .score = r->score, .limit = r->limit, .lo = r->min,
+					     .hi = r->max };
+			if (r->when == DD_FW_AMOUNT_IN) {
+				st->lo = INT64_MAX;
+				st->hi = INT64_MIN;
+				for (unsigned v = 0; v < r->nvalues; v++) {
+					st->lo = r->values[v] < st->lo ? r->values[v] : st->lo;
+					st->hi = r->values[v] > st->hi ? r->values[v] : st->hi;
+				}
+			}
 			if (r->when == DD_FW_ZSCORE)
 				s->ew_shift = r->alpha_shift;
 			if (r->when == DD_FW_TRAVEL && r->speed_over < s->travel_over)
@@ -580,10 +591,12 @@ struct win {
 static inline void window_open(struct win *w, const struct fraud *s, int64_t t)
 {
 	w->n = s->ngroups;
+	/* whole arrays: a fixed size is a few stores, where the loop became two calls of memset */
+	memset(w->count, 0, sizeof(w->count));
+	memset(w->sum, 0, sizeof(w->sum));
 	for (unsigned g = 0; g < w->n; g++) {
 		w->lo[g] = t - s->group[g].window_ns;
 		w->hi[g] = s->group[g].ties ? t : t - 1;
-		w->count[g] = w->sum[g] = 0;
 	}
 }
 
@@ -608,8 +621,8 @@ static void scan_history(const struct fraud *s, const struct payer *py, int64_t 
 			if (b->e[j].t > floor)
 				window_add(w, b->e[j].t, b->e[j].amount);
 	}
-	for (unsigned j = 0; j < py->rn; j++) {
-		const struct recent *e = &py->recent[(py->r0 + j) % RECENT];
+	for (unsigned j = 0, k = py->r0; j < py->rn; j++, k = k + 1 == RECENT ? 0 : k + 1) {
+		const struct recent *e = &py->recent[k];
 		if (e->t > floor)
 			window_add(w, e->t, e->amount);
 	}
@@ -684,7 +697,7 @@ struct facts {
  */
 #define NO (-1)
 
-static inline int32_t fires(const struct fraud *s, const struct step *st, const struct facts *f, const struct win *w,
+static inline __attribute__((always_inline)) int32_t fires(const struct fraud *s, const struct step *st, const struct facts *f, const struct win *w,
 			    const struct dd_ev_payment *p, const struct dd_ev_payment_x *x)
 {
 	const struct dd_frule *r;
@@ -699,12 +712,11 @@ static inline int32_t fires(const struct fraud *s, const struct step *st, const 
 	case DD_FW_REPEATED:
 		yes = repeated(w, st->group, s->img->rule[st->rule].last, f->amount);
 		break;
-	case DD_FW_AMOUNT_IN:
-		yes = amount_in(&s->img->rule[st->rule], f->amount);
+	case DD_FW_AMOUNT_IN: /* most amounts are outside the values' range: no list to read */
+		yes = f->amount >= st->lo && f->amount <= st->hi && amount_in(&s->img->rule[st->rule], f->amount);
 		break;
 	case DD_FW_AMOUNT_BETWEEN:
-		r = &s->img->rule[st->rule];
-		yes = f->amount >= r->min && f->amount <= r->max;
+		yes = f->amount >= st->lo && f->amount <= st->hi;
 		break;
 	case DD_FW_AMOUNT_MULTIPLE:
 		r = &s->img->rule[st->rule];
@@ -759,8 +771,8 @@ static void device_facts(struct fraud *s, const struct hashes *h, uint64_t payer
 			 struct facts *f)
 {
 	bool pf, df;
-	struct kent *pr = ktab_find(&s->pairs, h->pair, payer, device, INT64_MIN, &pf);
-	struct kent *dv = ktab_find(&s->devices, h->device, device, 0, INT64_MIN, &df);
+	struct kent *pr = ktab_find(&s->pairs, sizeof(struct kent), h->pair, payer, device, INT64_MIN, &pf);
+	struct kent *dv = ktab_find(&s->devices, sizeof(struct kent), h->device, device, 0, INT64_MIN, &df);
 	f->pair_new = !pf;
 	if (pf)
 		f->device_age = t - pr->last_ns; /* a pair's last_ns is its first use */
@@ -790,7 +802,7 @@ static void merchant_facts(struct fraud *s, const struct dd_frules *img, uint64_
 			   struct facts *f)
 {
 	bool found;
-	struct kent *m = ktab_find(&s->merchants, hash, merchant, 0, INT64_MIN, &found);
+	struct kent *m = ktab_find(&s->merchants, sizeof(struct kent), hash, merchant, 0, INT64_MIN, &found);
 	f->merchant_new = !found;
 	if (m == NULL) {
 		s->v.c[C_MERCHANTS_FULL]++;
@@ -812,7 +824,7 @@ static struct payer *payer_get(struct fraud *s, uint64_t hash, uint64_t id)
 	bool found;
 	int64_t ttl = s->img->payer_ttl_ns;
 	int64_t horizon = s->v.max_ns > INT64_MIN + ttl ? s->v.max_ns - ttl : INT64_MIN;
-	struct payer *py = (struct payer *)ktab_find(&s->payers, hash, id, 0, horizon, &found);
+	struct payer *py = (struct payer *)ktab_find(&s->payers, sizeof(struct payer), hash, id, 0, horizon, &found);
 	if (py == NULL) {
 		s->v.c[C_PAYERS_FULL]++;
 		return NULL;
@@ -887,10 +899,10 @@ static void decide(struct fraud *s, const struct dd_ev_payment *p, const struct 
 		h = *hint;
 	else
 		hashes_of(&h, p->payer, p->device, x->merchant);
-	__builtin_prefetch(ktab_home(&s->pairs, h.pair));
-	__builtin_prefetch(ktab_home(&s->devices, h.device));
+	__builtin_prefetch(ktab_home(&s->pairs, h.pair, sizeof(struct kent)));
+	__builtin_prefetch(ktab_home(&s->devices, h.device, sizeof(struct kent)));
 	if (x->merchant != 0)
-		__builtin_prefetch(ktab_home(&s->merchants, h.merchant));
+		__builtin_prefetch(ktab_home(&s->merchants, h.merchant, sizeof(struct kent)));
 	struct facts f = { .t = (int64_t)ev->event_ns, .amount = p->amount };
 	if (f.t > s->v.max_ns)
 		s->v.max_ns = f.t;
@@ -945,8 +957,8 @@ static void decide(struct fraud *s, const struct dd_ev_payment *p, const struct 
 	/* the plan's order: file order, the rules that require another after all the others */
 	/* the classes of steps this payment needs (a merchant's rules cannot fire on a payment without
 	 * one, nor travel's without travel) */
-	unsigned from[S__COUNT], to[S__COUNT], nc = 0;
-	for (unsigned c = 0; c < S__COUNT; c++) {
+	unsigned from[S_REQUIRES], to[S_REQUIRES], nc = 0;
+	for (unsigned c = 0; c < S_REQUIRES; c++) {
 		if ((c == S_MERCHANT && x->merchant == 0) || (c == S_TRAVEL && !f.travel))
 			continue;
 		from[nc] = c > 0 ? s->end[c - 1] : 0;
@@ -955,15 +967,21 @@ static void decide(struct fraud *s, const struct dd_ev_payment *p, const struct 
 	uint32_t fired = 0, score = 0;
 	for (unsigned c = 0; c < nc; c++)
 		for (unsigned k = from[c]; k < to[c]; k++) {
-			const struct step *st = &s->step[k];
-			if (k >= s->end[S_TRAVEL] && !(fired >> st->requires & 1))
-				continue;
-			int32_t sc = fires(s, st, &f, &w, p, x);
+			int32_t sc = fires(s, &s->step[k], &f, &w, p, x);
 			if (sc > 0) {
 				score += (uint32_t)sc;
-				fired |= 1u << st->code;
+				fired |= 1u << s->step[k].code;
 			}
 		}
+	/* then those that require another: only once it fired (with a score) */
+	for (unsigned k = s->end[S_TRAVEL]; k < s->end[S_REQUIRES]; k++) {
+		const struct step *st = &s->step[k];
+		int32_t sc = (fired >> st->requires & 1) ? fires(s, st, &f, &w, p, x) : NO;
+		if (sc > 0) {
+			score += (uint32_t)sc;
+			fired |= 1u << st->code;
+		}
+	}
 	d->reasons = fired;
 	d->score = (uint16_t)(score > 65535 ? 65535 : score);
 	d->action = score >= img->act_block    ? DD_ACT_BLOCK
@@ -1028,16 +1046,16 @@ static inline __attribute__((always_inline)) void prefetch_event(const struct fr
 		h->payer = mix(p->payer, 0);
 		h->pair = mix(p->payer, p->device);
 		h->device = mix(p->device, 0);
-		const uint8_t *py = ktab_home(&s->payers, h->payer);
+		const uint8_t *py = ktab_home(&s->payers, h->payer, sizeof(struct payer));
 		__builtin_prefetch(py);
 		__builtin_prefetch(py + 64);
 		__builtin_prefetch(py + 128);
-		__builtin_prefetch(ktab_home(&s->pairs, h->pair));
-		__builtin_prefetch(ktab_home(&s->devices, h->device));
+		__builtin_prefetch(ktab_home(&s->pairs, h->pair, sizeof(struct kent)));
+		__builtin_prefetch(ktab_home(&s->devices, h->device, sizeof(struct kent)));
 	} else if (ev->type == DD_EV_PAYMENT_X) {
 		h->merchant = mix(ev->u.payx.merchant, 0);
 		if (ev->u.payx.merchant != 0)
-			__builtin_prefetch(ktab_home(&s->merchants, h->merchant));
+			__builtin_prefetch(ktab_home(&s->merchants, h->merchant, sizeof(struct kent)));
 	}
 }
 
@@ -1049,7 +1067,8 @@ static inline __attribute__((always_inline)) void prefetch_history(const struct 
 {
 	if (ev->type != DD_EV_PAYMENT)
 		return;
-	const struct payer *py = (const struct payer *)(const void *)ktab_home(&s->payers, h->payer);
+	const struct payer *py =
+		(const struct payer *)(const void *)ktab_home(&s->payers, h->payer, sizeof(struct payer));
 	if (!py->h.used || py->h.k1 != ev->u.pay.payer || py->head == NIL)
 		return;
 	const uint8_t *b = (const uint8_t *)&s->hist[py->head];
