@@ -5,7 +5,7 @@
  * records (layout, chain spec, parameters), events of any type, source and key, outputs of any
  * shard, operator and cause, feed positions, snapshots written and read back.
  *
- * fuzz-sources: dataplane/journal/jfile.c dataplane/journal/replay.c ops/op.c ops/cep/mrules.c ops/cep/cep.c ops/cep/symtab.c ops/window/window.c dataplane/journal/outjson.c ops/chain.c ops/event.c ops/book/book.c ops/book/book_op.c ops/test/test_ops.c ops/fraud/fraud.c ops/fraud/rules.c $B/gen/fraud_default.c
+ * fuzz-sources: dataplane/journal/jfile.c dataplane/journal/replay.c ops/route.c ops/op.c ops/cep/mrules.c ops/cep/cep.c ops/cep/symtab.c ops/window/window.c dataplane/journal/outjson.c ops/chain.c ops/event.c ops/book/book.c ops/book/book_op.c ops/test/test_ops.c ops/fraud/fraud.c ops/fraud/rules.c $B/gen/fraud_default.c
  * fuzz-libs: -lm
  *
  * Input: a list of (op, 3 argument bytes) records, then free bytes the ops draw payloads from.
