@@ -9,7 +9,7 @@
  * fuzz-libs: -lm
  *
  * Input: a list of (op, 3 argument bytes) records, then free bytes the ops draw payloads from.
- *   op % 8 == 0  a config record: a well-formed one (shards, feeds and the chain from the
+ *   op % 8 == 0  a config record: a well-formed one (shards, feeds, route and the chain from the
  *                arguments) or, with argument bit 7, the next bytes raw; capacities are clamped
  *                small so a fuzzed config cannot ask for gigabytes
  *   1..4         an event: type, source and key from the arguments, payload from the bytes
@@ -105,6 +105,7 @@ static void good_config(struct dd_jconfig *c, uint8_t a, uint8_t b)
 	c->version = DD_JCONFIG_VERSION;
 	c->nshards = 1 + a % 4;
 	c->nfeeds = 1 + (a >> 2) % 2;
+	c->route = (a >> 5) & 1; /* by locate or by symbol (ops/route.h) */
 	struct dd_book_op_params bp = { .book = { .max_instruments = 1 + b % 8, .max_orders = 64 + b,
 						  .max_levels = 16 + b % 32 },
 					.nfeeds = c->nfeeds };
