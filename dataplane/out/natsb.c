@@ -24,9 +24,21 @@
  * session's number + base), which does not change when a clean stop starts a new session, and
  * names each message `<epoch>:<n>`: the epoch is made once per journal (kept in `<journal>/nats`
  * with the number acknowledged) or, without a journal, once per run.
+ *
+ * Order. A batch goes out on one connection, which the bridge makes itself: libnats's own
+ * reconnection is off. With it on, what is published while libnats reconnects waits in its
+ * reconnect buffer and goes to the next server first, while what the dead connection was carrying
+ * is lost: the broker stored the end of a batch ahead of its middle, which the bridge sends again
+ * only after (stream_test G: stream messages 7069..7144 held outputs 7093..7168, and 7145..7168
+ * outputs 7069..7092). On one connection the broker takes a prefix of what was sent, in order; so
+ * after a lost connection the bridge connects again and sends from the first output not
+ * acknowledged, and the duplicate window drops what the broker already has.
  */
 #define BATCH 256
 #define ACK_WAIT_MS 5000
+#define ACK_POLL_MS 20        /* how often a wait for acknowledgements looks at the connection */
+#define CONNECT_EVERY_MS 200  /* between attempts to connect */
+#define CONNECT_TIMEOUT_MS 2000
 #define SAVE_EVERY_NS 100000000ull
 
 struct dd_natsb {
@@ -151,8 +163,29 @@ static bool fetch(struct dd_natsb *b, uint64_t n, uint64_t end, uint64_t *lsn, s
 	return true;
 }
 
+static bool up(natsConnection *nc)
+{
+	return nc != NULL && natsConnection_Status(nc) == NATS_CONN_STATUS_CONNECTED;
+}
+
+/*
+ * Wait for the acknowledgements of what was sent: at most ACK_WAIT_MS, and no longer than the
+ * connection lives (what a closed connection had not acknowledged will never be).
+ */
+static natsStatus wait_acks(natsConnection *nc, jsCtx *js)
+{
+	jsPubOptions po;
+	jsPubOptions_Init(&po);
+	po.MaxWait = ACK_POLL_MS;
+	uint64_t deadline = mono_ns() + (uint64_t)ACK_WAIT_MS * 1000000ull;
+	natsStatus s;
+	while ((s = js_PublishAsyncComplete(js, &po)) == NATS_TIMEOUT && up(nc) && mono_ns() < deadline)
+		;
+	return s == NATS_TIMEOUT && !up(nc) ? NATS_CONNECTION_CLOSED : s;
+}
+
 /* Publish outputs acked+1 .. end and wait for their acknowledgements. Returns true if all were. */
-static bool publish_batch(struct dd_natsb *b, jsCtx *js, uint64_t end)
+static bool publish_batch(struct dd_natsb *b, natsConnection *nc, jsCtx *js, uint64_t end)
 {
 	atomic_store(&b->batch_errors, 0);
 	uint64_t first = b->acked + 1, n = first, sent = 0;
@@ -185,10 +218,7 @@ static bool publish_batch(struct dd_natsb *b, jsCtx *js, uint64_t end)
 		}
 		sent++;
 	}
-	jsPubOptions po;
-	jsPubOptions_Init(&po);
-	po.MaxWait = ACK_WAIT_MS;
-	natsStatus s = sent ? js_PublishAsyncComplete(js, &po) : NATS_OK;
+	natsStatus s = sent ? wait_acks(nc, js) : NATS_OK;
 	if (s != NATS_OK || atomic_load(&b->batch_errors) != 0 || n <= end) {
 		if (s != NATS_OK)
 			set_error(b, "waiting for acknowledgements: %s", natsStatus_GetText(s));
@@ -253,40 +283,58 @@ static void sleep_ms(unsigned ms)
 	nanosleep(&ts, NULL);
 }
 
-static void *natsb_main(void *arg)
+/* Close a connection: what it did not acknowledge goes again on the next one. */
+static void drop(natsConnection **nc, jsCtx **js)
 {
-	struct dd_natsb *b = arg;
+	if (*nc != NULL) /* the reader thread stops before what it could deliver to is freed */
+		natsConnection_Close(*nc);
+	jsCtx_Destroy(*js);
+	natsConnection_Destroy(*nc);
+	*nc = NULL;
+	*js = NULL;
+}
+
+/*
+ * One attempt to connect, without libnats's reconnection (see "Order" above) and without its
+ * retries (they would block a stop for as long as the broker is away). `quiet`: the outage is
+ * already counted.
+ */
+static bool connect_broker(struct dd_natsb *b, natsConnection **nc, jsCtx **js, bool quiet)
+{
 	natsOptions *opts = NULL;
-	natsConnection *nc = NULL;
-	jsCtx *js = NULL;
 	natsStatus s = natsOptions_Create(&opts);
 	if (s == NATS_OK)
 		s = natsOptions_SetURL(opts, b->url);
 	if (s == NATS_OK)
-		s = natsOptions_SetMaxReconnect(opts, -1);
+		s = natsOptions_SetAllowReconnect(opts, false);
 	if (s == NATS_OK)
-		s = natsOptions_SetReconnectWait(opts, 200);
+		s = natsOptions_SetTimeout(opts, CONNECT_TIMEOUT_MS);
 	if (s == NATS_OK)
-		s = natsOptions_SetRetryOnFailedConnect(opts, true, NULL, NULL);
-	if (s == NATS_OK)
-		s = natsOptions_SetTimeout(opts, 2000);
-	if (s == NATS_OK) {
-		s = natsConnection_Connect(&nc, opts);
-		if (s == NATS_NOT_YET_CONNECTED)
-			s = NATS_OK; /* it goes on trying in the background */
-	}
+		s = natsConnection_Connect(nc, opts);
+	natsOptions_Destroy(opts); /* the connection keeps its own copy */
 	jsOptions jo;
 	jsOptions_Init(&jo);
 	jo.PublishAsync.MaxPending = BATCH;
 	jo.PublishAsync.AckHandler = on_ack;
 	jo.PublishAsync.AckHandlerClosure = b;
 	if (s == NATS_OK)
-		s = natsConnection_JetStream(&js, nc, &jo);
-	if (s != NATS_OK) {
-		set_error(b, "cannot set up the NATS connection to %s: %s", b->url, natsStatus_GetText(s));
-		goto out;
-	}
-	bool have_stream = false;
+		s = natsConnection_JetStream(js, *nc, &jo);
+	if (s == NATS_OK)
+		return true;
+	if (!quiet)
+		set_error(b, "cannot connect to %s: %s (trying again every %d ms)", b->url, natsStatus_GetText(s),
+			  CONNECT_EVERY_MS);
+	drop(nc, js);
+	return false;
+}
+
+static void *natsb_main(void *arg)
+{
+	struct dd_natsb *b = arg;
+	natsConnection *nc = NULL;
+	jsCtx *js = NULL;
+	bool have_stream = false, outage = false;
+	uint64_t next_connect = 0;
 	unsigned backoff = 0;
 	for (;;) {
 		uint64_t end = b->p.base + dd_outhist_last(b->p.hist);
@@ -294,12 +342,26 @@ static void *natsb_main(void *arg)
 			end = b->p.base + b->p.first_seq - 1;
 		if (stopping(b, &end))
 			break;
-		bool up = natsConnection_Status(nc) == NATS_CONN_STATUS_CONNECTED;
+		if (nc != NULL && !up(nc)) {
+			set_error(b, "lost the connection to %s (connecting again)", b->url);
+			drop(&nc, &js);
+			outage = true;
+		}
+		if (nc == NULL && mono_ns() >= next_connect) {
+			next_connect = mono_ns() + CONNECT_EVERY_MS * 1000000ull;
+			if (connect_broker(b, &nc, &js, outage)) {
+				outage = false;
+				have_stream = false; /* a broker back on an empty store has no stream */
+			} else {
+				outage = true;
+			}
+		}
+		bool is_up = up(nc);
 		pthread_mutex_lock(&b->lock);
-		b->st.connected = up;
+		b->st.connected = is_up;
 		b->st.backlog = end > b->acked ? end - b->acked : 0;
 		pthread_mutex_unlock(&b->lock);
-		if (!up) {
+		if (!is_up) {
 			sleep_ms(20);
 			continue;
 		}
@@ -315,11 +377,12 @@ static void *natsb_main(void *arg)
 		}
 		if (end - b->acked > BATCH)
 			end = b->acked + BATCH;
-		if (publish_batch(b, js, end)) {
+		if (publish_batch(b, nc, js, end)) {
 			backoff = 0;
 			if (mono_ns() - b->saved_ns >= SAVE_EVERY_NS)
 				save_state(b);
 		} else {
+			have_stream = false; /* refused: the stream may be gone */
 			backoff = backoff ? (backoff < 1000 ? backoff * 2 : 1000) : 50;
 			sleep_ms(backoff);
 		}
@@ -331,12 +394,7 @@ static void *natsb_main(void *arg)
 		b->st.backlog = end > b->acked && dd_outhist_last(b->p.hist) != 0 ? end - b->acked : 0;
 		pthread_mutex_unlock(&b->lock);
 	}
-out:
-	if (nc != NULL) /* the reader thread stops before what it could deliver to is freed */
-		natsConnection_Close(nc);
-	jsCtx_Destroy(js);
-	natsConnection_Destroy(nc);
-	natsOptions_Destroy(opts);
+	drop(&nc, &js);
 	pthread_mutex_lock(&b->lock);
 	b->st.connected = false;
 	pthread_mutex_unlock(&b->lock);

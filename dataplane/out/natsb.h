@@ -11,7 +11,9 @@
  * behind that, from the journal; it remembers how far the broker acknowledged in `<journal>/nats`
  * and resumes there after a restart. A broker that is down or slow holds nothing else up: the
  * backlog is the journal (without one, the history: what falls out of it is lost and counted).
- * Uses libnats (Debian's libnats-dev). DPDK-free.
+ * The stream holds the outputs in release order across restarts of either side: the bridge makes
+ * its connections itself (libnats's reconnection is off) and after a lost one sends again from the
+ * first output not acknowledged (natsb.c, "Order"). Uses libnats (Debian's libnats-dev). DPDK-free.
  */
 
 #include <stdbool.h>
@@ -38,7 +40,7 @@ struct dd_natsb_stats {
 	uint64_t resent;            /* messages published again after a failed or unacknowledged batch */
 	uint64_t lost;              /* without a journal: outputs gone from memory before the broker took them */
 	uint64_t from_journal;      /* messages read back from the journal */
-	uint64_t errors;            /* failed connects, publishes and acknowledgements */
+	uint64_t errors;            /* lost connections, failed connects (once an outage), publishes, acknowledgements */
 	uint64_t backlog;           /* released outputs not yet acknowledged (at the last look) */
 	bool connected;
 	char last_error[200];
@@ -46,7 +48,10 @@ struct dd_natsb_stats {
 
 struct dd_natsb;
 
-/* Start the bridge's thread (it connects, and reconnects, on its own). 0 or -errno with a message. */
+/*
+ * Start the bridge's thread (it connects, and after a lost connection connects again every 200 ms,
+ * on its own). 0 or -errno with a message.
+ */
 int dd_natsb_start(struct dd_natsb **out, const struct dd_natsb_params *p, char *err, size_t errlen);
 
 /*
