@@ -39,6 +39,8 @@
 #define ACK_POLL_MS 20        /* how often a wait for acknowledgements looks at the connection */
 #define CONNECT_EVERY_MS 200  /* between attempts to connect */
 #define CONNECT_TIMEOUT_MS 2000
+#define PING_EVERY_MS 1000    /* a silent broker is taken as gone after PINGS_OUT pings unanswered */
+#define PINGS_OUT 3
 #define SAVE_EVERY_NS 100000000ull
 
 struct dd_natsb {
@@ -309,6 +311,12 @@ static bool connect_broker(struct dd_natsb *b, natsConnection **nc, jsCtx **js, 
 		s = natsOptions_SetAllowReconnect(opts, false);
 	if (s == NATS_OK)
 		s = natsOptions_SetTimeout(opts, CONNECT_TIMEOUT_MS);
+	/* a broker that goes away without closing the connection (a partition, a host that stops)
+	 * is noticed by pings: libnats's default, every 2 minutes, would hold a batch that long */
+	if (s == NATS_OK)
+		s = natsOptions_SetPingInterval(opts, PING_EVERY_MS);
+	if (s == NATS_OK)
+		s = natsOptions_SetMaxPingsOut(opts, PINGS_OUT);
 	if (s == NATS_OK)
 		s = natsConnection_Connect(nc, opts);
 	natsOptions_Destroy(opts); /* the connection keeps its own copy */
