@@ -980,6 +980,10 @@ def check_dadar_stream(tmp):
                         "--exit-on-idle", "300", "--output", out, "--output-udp", f"239.192.26.49:{OUT_PORT}@2",
                         "--set", "output_udp.request=none"], capture_output=True, text=True, timeout=120)
     shutil.rmtree(f"/var/run/dpdk/{prefix}", ignore_errors=True)
+    try:  # the telemetry segment an instance leaves for dadar-lat after it exits
+        os.unlink(f"/dev/shm/dadar-{prefix}")
+    except FileNotFoundError:
+        pass
     if r.returncode != 0:
         report(False, f"dadar sending the output stream exited {r.returncode}", r.stderr.strip().splitlines()[-5:])
         return
