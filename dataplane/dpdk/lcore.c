@@ -331,9 +331,9 @@ static inline void stage(struct dd_rx_ctx *c, unsigned w, const struct dd_event 
 
 /*
  * Staged: partition by instrument (its locate code or its symbol: ops/route.h) so each one's state
- * lives on exactly one worker. Broadcast events
- * (system events, ticks) go to every worker so each shard sees the same day; everything else,
- * key 0 included, goes to exactly one worker, so nothing is counted twice.
+ * lives on exactly one worker. Broadcast events (system events, ticks) go to every worker so each
+ * shard sees the same day; everything else, key 0 included, goes to exactly one worker, so nothing
+ * is counted twice.
  */
 static void staged_flush(struct dd_sink *s)
 {

@@ -226,7 +226,14 @@ static int on_config(struct priv *p, const struct dd_jrec *rec, const uint8_t *p
 	struct dd_replay *r = p->r;
 	if (!r->have_config)
 		return build_chains(p, &cfg, err, errlen);
-	if (cfg.nshards != r->config.nshards || cfg.nfeeds != r->config.nfeeds || cfg.route != r->config.route ||
+	if (cfg.route != r->config.route) {
+		snprintf(err, errlen, "journal LSN %llu: the route of market events changes (by %s → by %s); this build "
+			 "replays a journal under one configuration only", (unsigned long long)rec->lsn,
+			 r->config.route == DD_ROUTE_SYMBOL ? "symbol" : "locate",
+			 cfg.route == DD_ROUTE_SYMBOL ? "symbol" : "locate");
+		return -EBADMSG;
+	}
+	if (cfg.nshards != r->config.nshards || cfg.nfeeds != r->config.nfeeds ||
 	    !dd_chain_spec_equal(&cfg.market, &r->config.market) || !dd_chain_spec_equal(&cfg.payment, &r->config.payment)) {
 		snprintf(err, errlen, "journal LSN %llu: the configuration changes (%u shard(s), %u feed(s), %u operators "
 			 "→ %u, %u, %u); this build replays a journal under one configuration only",
