@@ -30,6 +30,7 @@
 #include "dataplane/config/report.h"
 #include "ops/book/book.h"
 #include "ops/book/book_op.h"
+#include "ops/route.h"
 #include "ops/cep/cep.h"
 #include "ops/cep/symtab.h"
 #include "ops/fraud/fraud.h"
@@ -678,7 +679,8 @@ static void print_output(FILE *o, const struct dd_output *out)
 /* A config record: the layout and each operator with the parameters dadar-journal knows. */
 static void print_config(FILE *o, const struct dd_jconfig *c)
 {
-	fprintf(o, "shards=%u feeds=%u market=", c->nshards, c->nfeeds);
+	fprintf(o, "shards=%u feeds=%u %smarket=", c->nshards, c->nfeeds,
+		c->route == DD_ROUTE_SYMBOL ? "route=symbol " : ""); /* by locate: as before routes existed */
 	for (unsigned i = 0; i < c->market.nops && i < DD_CHAIN_MAX_OPS; i++) {
 		const struct dd_chain_op_spec *op = &c->market.op[i];
 		fprintf(o, "%s%s", i ? "," : "", dd_op_name(op->id));
