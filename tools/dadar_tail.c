@@ -180,7 +180,8 @@ static void usage(FILE *out)
 		"bad_length), bad_datagrams= (dropped whole: short, msg_overrun, count_mismatch, trailing,\n"
 		"bad_seq, seq_jump), heartbeats=, end_of_session=yes|no; and when not zero: stale= (datagrams of\n"
 		"a replaced session), after_end=, session_changes=, skipped_frames= (--pcap: not datagrams to\n"
-		"--port), send_errors=. --nats: messages=, duplicates=, gaps=, lost=, first=, last= (stream\n"
+		"--port), send_errors=. --nats: messages=, duplicates=, gaps=, lost=, late= (outputs that came\n"
+		"after later ones, within 65536 of the highest: printed then, not lost), first=, last= (stream\n"
 		"sequence numbers).\n"
 		"\n"
 		"exit status: 0 nothing lost; 1 the input cannot be opened or read (file, socket, NATS); 2 bad\n"
@@ -719,6 +720,41 @@ static int run_pcap(struct app *a)
 
 /* ---- NATS JetStream ------------------------------------------------------------------------------------------- */
 
+/*
+ * The numbers missing below the highest seen, over the last LATE_WINDOW numbers: the bridge
+ * publishes in order, but an output the broker refused while it took later ones of the same batch
+ * is stored after them (docs/outputs.md). One that arrives late is printed then (out of order) and
+ * is no longer lost; one older than the window stays lost, and a number seen again is a duplicate.
+ */
+#define LATE_WINDOW 65536u
+
+struct missing {
+	uint64_t bit[LATE_WINDOW / 64]; /* bit n % LATE_WINDOW: n is missing */
+};
+
+static inline bool missing_has(const struct missing *ms, uint64_t n)
+{
+	return ms->bit[n % LATE_WINDOW / 64] >> (n % 64) & 1;
+}
+
+static inline void missing_set(struct missing *ms, uint64_t n, bool on)
+{
+	uint64_t *w = &ms->bit[n % LATE_WINDOW / 64];
+	*w = on ? *w | 1ull << (n % 64) : *w & ~(1ull << (n % 64));
+}
+
+/* The highest number seen goes from `have` to `n` (> have): have + 1 .. n - 1 are missing. Numbers
+ * that leave the window (at or below n - LATE_WINDOW) are forgotten as they are overwritten. */
+static void missing_advance(struct missing *ms, uint64_t have, uint64_t n)
+{
+	uint64_t from = n - have > LATE_WINDOW ? n - LATE_WINDOW : have + 1;
+	if (n - have > LATE_WINDOW)
+		memset(ms->bit, 0, sizeof(ms->bit));
+	for (uint64_t k = from; k < n; k++)
+		missing_set(ms, k, true);
+	missing_set(ms, n, false);
+}
+
 /* "EPOCH:N" of a Nats-Msg-Id (dataplane/out/natsb.c): the run's epoch and the output's number. */
 static bool msg_id(const char *id, char *epoch, size_t elen, uint64_t *n)
 {
@@ -739,8 +775,9 @@ static int run_nats(struct app *a)
 	jsErrCode jerr = 0;
 	char subj[128];
 	int rc = EX_OK;
-	uint64_t messages = 0, dups = 0, gaps = 0, lost = 0, first = 0, last = 0, have_n = 0;
+	uint64_t messages = 0, dups = 0, gaps = 0, lost = 0, late = 0, first = 0, last = 0, have_n = 0;
 	char epoch[64] = "";
+	static struct missing ms; /* 8 KiB: one per process */
 	snprintf(subj, sizeof(subj), "dadar.%s.>", a->o.instance);
 	natsStatus s = natsOptions_Create(&no);
 	if (s == NATS_OK)
@@ -796,22 +833,33 @@ static int run_nats(struct app *a)
 			jsMsgMetaData_Destroy(meta);
 		}
 		/* the bridge numbers outputs per epoch: a number seen again is a duplicate (published
-		 * again after JetStream's duplicate window), one skipped an output the stream lacks */
+		 * again after JetStream's duplicate window), one skipped an output the stream lacks until
+		 * it comes late (struct missing) */
 		const char *id = NULL;
 		char ep[64];
 		uint64_t n;
 		if (natsMsgHeader_Get(m, "Nats-Msg-Id", &id) == NATS_OK && msg_id(id, ep, sizeof(ep), &n)) {
-			if (have_n && strcmp(ep, epoch) == 0 && n <= have_n) {
+			bool same = have_n && strcmp(ep, epoch) == 0;
+			if (same && n <= have_n && (have_n - n >= LATE_WINDOW || !missing_has(&ms, n))) {
 				dups++;
 				natsMsg_Destroy(m);
 				continue;
 			}
-			if (have_n && strcmp(ep, epoch) == 0 && n > have_n + 1) {
-				gaps++;
-				lost += n - have_n - 1;
+			if (same && n <= have_n) {
+				missing_set(&ms, n, false);
+				lost--;
+				late++;
+			} else {
+				if (same && n > have_n + 1) {
+					gaps++;
+					lost += n - have_n - 1;
+				}
+				if (!same)
+					memset(&ms, 0, sizeof(ms));
+				missing_advance(&ms, same ? have_n : n - 1, n);
+				snprintf(epoch, sizeof(epoch), "%s", ep);
+				have_n = n;
 			}
-			snprintf(epoch, sizeof(epoch), "%s", ep);
-			have_n = n;
 		}
 		const char *data = natsMsg_GetData(m);
 		int len = natsMsg_GetDataLength(m);
@@ -825,8 +873,8 @@ static int run_nats(struct app *a)
 	fflush(stdout);
 	fprintf(stderr,
 		PROG ": nats=%s stream=%s subject=%s messages=%" PRIu64 " duplicates=%" PRIu64 " gaps=%" PRIu64 " lost=%" PRIu64
-		     " first=%" PRIu64 " last=%" PRIu64 "\n",
-		a->o.nats, a->o.nats_stream, subj, messages, dups, gaps, lost, first, last);
+		     " late=%" PRIu64 " first=%" PRIu64 " last=%" PRIu64 "\n",
+		a->o.nats, a->o.nats_stream, subj, messages, dups, gaps, lost, late, first, last);
 	if (rc == EX_OK && lost > 0)
 		rc = EX_LOST;
 out:

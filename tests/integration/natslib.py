@@ -93,6 +93,20 @@ class Nats:
                     raise RuntimeError(f"no responders for {subject} (is JetStream on?)")
                 return data
 
+    def publish(self, subject, payload, headers=None):
+        """Publish and wait for JetStream's acknowledgement (the JSON of the reply)."""
+        self.sid += 1
+        reply = f"{self.inbox}.{self.sid}"
+        if headers:
+            h = ("NATS/1.0\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n").encode()
+            self._send(f"HPUB {subject} {reply} {len(h)} {len(h) + len(payload)}\r\n".encode() + h + payload + b"\r\n")
+        else:
+            self._send(f"PUB {subject} {reply} {len(payload)}\r\n".encode() + payload + b"\r\n")
+        while True:
+            subj, _hdr, data = self._next_msg()
+            if subj == reply:
+                return json.loads(data)
+
     def stream_info(self, stream):
         r = json.loads(self.request(f"$JS.API.STREAM.INFO.{stream}"))
         if "error" in r:
