@@ -77,8 +77,9 @@ static inline const uint8_t *ktab_home(const struct ktab *t, uint64_t h, size_t 
 }
 
 /*
- * The entry of key (k1, k2) whose hash is h (mix(k1, k2)): *found true if it is there; otherwise the slot a new entry takes (the
- * first empty one, or an earlier one whose last_ns is before `expire_before`), NULL if none.
+ * The entry of key (k1, k2) whose hash is h (mix(k1, k2)): *found true if it is there; otherwise
+ * the slot a new entry takes (the first empty one, or an earlier one whose last_ns is before
+ * `expire_before`), NULL if none.
  */
 static inline struct kent *ktab_find(const struct ktab *t, size_t stride, uint64_t h, uint64_t k1, uint64_t k2,
 				     int64_t expire_before, bool *found)
@@ -287,7 +288,8 @@ static void set_window(struct fraud *s)
 		for (uint32_t i = 0; i < img->nrules && i < DD_FR_MAX_RULES; i++) {
 			const struct dd_frule *r = &img->rule[i];
 			/* no risk area: that rule cannot fire */
-			if ((r->flags & DD_FR_OFF) || step_class(r) != c || (r->when == DD_FW_RISK_AREA && img->nareas == 0))
+			if ((r->flags & DD_FR_OFF) || step_class(r) != c ||
+			    (r->when == DD_FW_RISK_AREA && img->nareas == 0))
 				continue;
 			struct step *st = &s->step[n++];
 			*st = (struct step){ .when = r->when, .code = r->code, .requires = r->requires, .flags = r->flags,
@@ -697,8 +699,10 @@ struct facts {
  */
 #define NO (-1)
 
-static inline __attribute__((always_inline)) int32_t fires(const struct fraud *s, const struct step *st, const struct facts *f, const struct win *w,
-			    const struct dd_ev_payment *p, const struct dd_ev_payment_x *x)
+static inline __attribute__((always_inline)) int32_t fires(const struct fraud *s, const struct step *st,
+							  const struct facts *f, const struct win *w,
+							  const struct dd_ev_payment *p,
+							  const struct dd_ev_payment_x *x)
 {
 	const struct dd_frule *r;
 	bool yes = false;
