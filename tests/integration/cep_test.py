@@ -413,6 +413,8 @@ def test_B2_staged_two_venues_with_different_locate_codes_meet_on_one_worker_by_
     same_alerts_sorted(alerts_of(read_lines(o)), exp, "staged by symbol with a journal and snapshots")
     snaps = [f for f in os.listdir(j) if f.startswith("snap")]
     check(snaps, f"no snapshot in {j}: {sorted(os.listdir(j))}")
+    cfg = journal_tool("dump", j, "--type", "config", "--limit", 1, expect=0).stdout
+    check(" route=symbol " in cfg, f"the journal's config record does not say it routes by symbol: {cfg[-300:]}")
     for opt in (["--no-snapshot"], []):
         rr = journal_tool("replay", j, *opt, expect=0)
         mm = re.search(r"matched (\d+)", rr.stdout)
