@@ -21,6 +21,7 @@ import json
 import os
 import signal
 import struct
+import subprocess
 import sys
 import time
 
@@ -138,6 +139,33 @@ def test_A_three_passes_stamped_numbered_on_logged():
     return f"{3 * n_msgs} messages in {len(sent)} frames over {got * 1e3:.1f} ms (schedule {want * 1e3:.1f} ms)"
 
 
+def send_then_stop(cmd, d):
+    """Run the sender; once it has said its figures (everything sent) or ended, stop dadar (SIGINT),
+    then wait for the sender to end. dadar goes first because the sender's exit can need the CPU
+    dadar busy-polls: its EAL interrupt thread sits there, and a process cannot finish exiting
+    until that thread runs (seen: the figures printed, then no exit for over 60 s while dadar
+    spun). Returns the sender's CompletedProcess (stderr as text)."""
+    err = path("b.send.stderr")
+    with open(err, "w") as f:
+        g = start(cmd, stdout=subprocess.DEVNULL, stderr=f)
+    try:
+        deadline = time.monotonic() + 60
+        while g.poll() is None and time.monotonic() < deadline and "offered at" not in open(err).read():
+            time.sleep(0.05)
+        time.sleep(0.5)  # the last frames polled
+        d.send_signal(signal.SIGINT)
+        d.wait(timeout=60)
+        try:
+            g.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(g.pid, signal.SIGKILL)
+            g.wait()
+            raise AssertionError(f"dadar-gen send did not end within 60 s of dadar's stop: {open(err).read()[-800:]}")
+    finally:
+        itlib.CHILDREN.discard(g)
+    return subprocess.CompletedProcess(cmd, g.returncode, "", open(err).read())
+
+
 @test
 def test_B_dadar_over_memif_gets_every_stamped_datagram():
     cap = synth(20000)
@@ -153,12 +181,10 @@ def test_B_dadar_over_memif_gets_every_stamped_datagram():
         d = start(dcmd, stdout=open(path("b.stdout"), "w"), stderr=open(path("b.stderr"), "w"))
         time.sleep(1.0)
         check(d.poll() is None, f"dadar exited {d.returncode}: {open(path('b.stderr')).read()[-600:]}")
-        r = run(send_cmd(f"net_memif0,role=client,socket={sock}", ["--pcap", cap, "--rate", 1e5, "--passes", 2,
-                                                                   "--summary", gsumm], shconf=True, cpu=c[0]),
-                timeout=60)
-        time.sleep(0.5)
-        d.send_signal(signal.SIGINT)
-        check(d.wait(timeout=60) == 0, f"dadar exited {d.returncode}: {open(path('b.stderr')).read()[-600:]}")
+        r = send_then_stop(send_cmd(f"net_memif0,role=client,socket={sock}",
+                                    ["--pcap", cap, "--rate", 1e5, "--passes", 2, "--summary", gsumm],
+                                    shconf=True, cpu=c[0]), d)
+        check(d.returncode == 0, f"dadar exited {d.returncode}: {open(path('b.stderr')).read()[-600:]}")
         # on this shared 2-core VM the memif pair occasionally stops moving frames (the sender says so
         # and exits 1 rather than wait for ever), or never connects: each process's EAL interrupt
         # thread, which runs memif's handshake, lands on the CPU the other one busy-polls and can get
