@@ -37,6 +37,6 @@ const char *dd_output_type_name(unsigned type)
 							  [DD_OUT_TEST] = "test",
 							  [DD_OUT_DECISION] = "decision", [DD_OUT_ALERT] = "alert",
 							  [DD_OUT_WINDOW] = "window", [DD_OUT_LATE] = "late",
-							  [DD_OUT_TRADE] = "trade" };
+							  [DD_OUT_TRADE] = "trade", [DD_OUT_MATCHED] = "matched" };
 	return type < DD_OUT__COUNT ? names[type] : "?";
 }

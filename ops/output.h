@@ -31,6 +31,7 @@ enum dd_output_type {
 	DD_OUT_LATE = 6,     /* a record too late for its window: the side output (body: dd_out_late) */
 	DD_OUT_TRADE = 7,    /* internal: an execution as the book saw it, for the operators after it
 	                      * (body: dd_out_trade); never journaled or released (dd_output_internal) */
+	DD_OUT_MATCHED = 8,  /* the records an alert matched, after it (body: dd_out_matched) */
 	DD_OUT__COUNT
 };
 
@@ -73,7 +74,8 @@ struct dd_out_decision {
 /*
  * Body of DD_OUT_ALERT. The header's rule is the pattern's index in the rule set, rule_version the
  * set's version, event_ns the completing record's time (an absence: its deadline), cause the LSN
- * of the input that completed it.
+ * of the input that completed it, flags the number of matched records listed by the
+ * DD_OUT_MATCHED outputs that follow it.
  */
 struct dd_out_alert {
 	uint64_t first_ns;   /* event time of the first matched record */
@@ -87,6 +89,50 @@ struct dd_out_alert {
 	uint8_t timeout;     /* 1: a partial match dropped by WITHIN (EMIT TIMEOUTS) */
 	uint8_t first_feed;  /* feed of the first matched record */
 };
+
+/*
+ * Body of DD_OUT_MATCHED: the matched records of the alert just before it (the next outputs of the
+ * same shard after an alert whose flags are n > 0 are its ceil(n / DD_MATCHED_REFS) parts), in
+ * the order they matched. Its header is the alert's (type and flags aside). A pattern that can match
+ * more records than it lists (DD_MR_MAX_REFS) lists the first DD_MR_MAX_REFS - 1 and the last; the alert's
+ * `events` counts them all.
+ *
+ * A ref names a record by where it came from, so it means the same live, in replay and after a
+ * recovery (the journal's EVENT records carry the same feed and sequence number):
+ *   a message (bit 63 clear): the feed in bits 56..62, its MoldUDP64 sequence number in bits 0..55
+ *     (0: a record with no sequence number, or one beyond 2^56);
+ *   a window's result (bit 63 set): bit 62 set for a late firing, the window's index in the rule
+ *     set in bits 56..61, the window's end (ns) in bits 0..55 (0: beyond 2^56).
+ */
+#define DD_MATCHED_REFS 7
+#define DD_REF_WINDOW (1ull << 63)
+#define DD_REF_LATE (1ull << 62)
+#define DD_REF_LOW ((1ull << 56) - 1)
+
+struct dd_out_matched {
+	uint64_t ref[DD_MATCHED_REFS];
+	uint8_t n;           /* refs in this part (1..DD_MATCHED_REFS) */
+	uint8_t part;        /* this part's number, from 0 */
+	uint8_t parts;       /* the alert's parts */
+	uint8_t pad[5];
+};
+
+static inline uint64_t dd_ref_message(unsigned feed, uint64_t seq)
+{
+	return (uint64_t)(feed & 0x7fu) << 56 | (seq <= DD_REF_LOW ? seq : 0);
+}
+
+static inline uint64_t dd_ref_window(unsigned window, bool late, uint64_t end_ns)
+{
+	return DD_REF_WINDOW | (late ? DD_REF_LATE : 0) | (uint64_t)(window & 0x3fu) << 56 |
+	       (end_ns <= DD_REF_LOW ? end_ns : 0);
+}
+
+static inline bool dd_ref_is_window(uint64_t ref) { return (ref & DD_REF_WINDOW) != 0; }
+static inline unsigned dd_ref_feed(uint64_t ref) { return (unsigned)(ref >> 56) & 0x7fu; }
+static inline unsigned dd_ref_window_index(uint64_t ref) { return (unsigned)(ref >> 56) & 0x3fu; }
+static inline bool dd_ref_late(uint64_t ref) { return (ref & DD_REF_LATE) != 0; }
+static inline uint64_t dd_ref_low(uint64_t ref) { return ref & DD_REF_LOW; }
 
 /* Body of DD_OUT_WINDOW. The header's rule is the window's index, flags bit 0 a late firing. */
 struct dd_out_window {
@@ -144,6 +190,7 @@ struct dd_output {
 		struct dd_out_window window;
 		struct dd_out_late late;
 		struct dd_out_trade trade;
+		struct dd_out_matched matched;
 	} u;
 };
 
@@ -154,6 +201,7 @@ _Static_assert(sizeof(struct dd_out_alert) == DD_OUTPUT_BODY, "alert body is 64 
 _Static_assert(sizeof(struct dd_out_window) == DD_OUTPUT_BODY, "window body is 64 bytes");
 _Static_assert(sizeof(struct dd_out_late) == DD_OUTPUT_BODY, "late body is 64 bytes");
 _Static_assert(sizeof(struct dd_out_trade) == DD_OUTPUT_BODY, "trade body is 64 bytes");
+_Static_assert(sizeof(struct dd_out_matched) == DD_OUTPUT_BODY, "matched body is 64 bytes");
 _Static_assert(sizeof(struct dd_output) == 128, "an output is two cache lines");
 _Static_assert(offsetof(struct dd_output, rx_tsc) == 56, "rx_tsc ends the header");
 _Static_assert(offsetof(struct dd_output, u) == 64, "the body is the second cache line");

@@ -210,6 +210,39 @@ static void decision_json(struct jw *w, const struct dd_output *o)
 	PUT_LIT(w, "]}\n");
 }
 
+/* A matched output's part of the list: {"feed":F,"seq":S} or {"window":NAME,"end":NS,"late":B}. */
+static void matched_json(struct jw *w, const struct dd_mrules *r, const struct dd_out_matched *m)
+{
+	PUT_LIT(w, "\",\"part\":");
+	put_u64(w, m->part);
+	PUT_LIT(w, ",\"parts\":");
+	put_u64(w, m->parts);
+	PUT_LIT(w, ",\"matched\":[");
+	unsigned n = m->n < DD_MATCHED_REFS ? m->n : DD_MATCHED_REFS;
+	for (unsigned i = 0; i < n; i++) {
+		uint64_t ref = m->ref[i];
+		if (i)
+			PUT_LIT(w, ",");
+		PUT_LIT(w, "{");
+		if (dd_ref_is_window(ref)) {
+			unsigned wi = dd_ref_window_index(ref);
+			PUT_LIT(w, "\"window\":");
+			put_rule_name(w, r != NULL && wi < r->nwindows ? r->window[wi].name : NULL, "window", wi);
+			PUT_LIT(w, ",\"end\":");
+			put_u64(w, dd_ref_low(ref));
+			PUT_LIT(w, ",\"late\":");
+			put_bool(w, dd_ref_late(ref));
+		} else {
+			PUT_LIT(w, "\"feed\":");
+			put_u64(w, dd_ref_feed(ref));
+			PUT_LIT(w, ",\"seq\":");
+			put_u64(w, dd_ref_low(ref));
+		}
+		PUT_LIT(w, "}");
+	}
+	PUT_LIT(w, "]");
+}
+
 static void market_json(struct jw *w, const struct dd_output *o)
 {
 	const struct dd_mrules *r = rules_of(o->rule_version);
@@ -218,13 +251,18 @@ static void market_json(struct jw *w, const struct dd_output *o)
 	for (unsigned i = 0; sym[i] != 0; i++) /* the feed's bytes: printable or '?' */
 		if (sym[i] < 0x21 || sym[i] > 0x7e || sym[i] == '"' || sym[i] == '\\')
 			sym[i] = '?';
-	if (o->type == DD_OUT_ALERT) {
-		const struct dd_out_alert *a = &o->u.alert;
+	if (o->type == DD_OUT_ALERT || o->type == DD_OUT_MATCHED) {
 		const struct dd_mr_pattern *p = r != NULL && o->rule < r->npatterns ? &r->pattern[o->rule] : NULL;
 		PUT_LIT(w, ",\"pattern\":");
 		put_rule_name(w, p != NULL ? p->name : NULL, "pattern", o->rule);
 		PUT_LIT(w, ",\"symbol\":\"");
 		put_str(w, sym);
+		if (o->type == DD_OUT_MATCHED) {
+			matched_json(w, r, &o->u.matched);
+			PUT_LIT(w, "}\n");
+			return;
+		}
+		const struct dd_out_alert *a = &o->u.alert;
 		PUT_LIT(w, "\",\"first_ns\":");
 		put_u64(w, a->first_ns);
 		PUT_LIT(w, ",\"last_ns\":");
@@ -237,6 +275,8 @@ static void market_json(struct jw *w, const struct dd_output *o)
 		put_u64(w, a->first_feed);
 		PUT_LIT(w, ",\"first_seq\":");
 		put_u64(w, a->first_seq);
+		PUT_LIT(w, ",\"refs\":");
+		put_u64(w, o->flags);
 		const char(*names)[DD_MR_NAME] = NULL;
 		char mnames[DD_MR_MAX_MEASURES][DD_MR_NAME];
 		if (p != NULL) {
@@ -339,6 +379,7 @@ int dd_output_json(char *buf, size_t len, uint64_t lsn, const struct dd_output *
 		decision_json(&w, o);
 		break;
 	case DD_OUT_ALERT:
+	case DD_OUT_MATCHED:
 	case DD_OUT_WINDOW:
 	case DD_OUT_LATE:
 		market_json(&w, o);

@@ -50,6 +50,12 @@ static const struct field late[] = {
 	B(0, 8, late.window_end), B(8, 8, late.watermark), B(16, 8, late.time), B(24, 1, late.window), END,
 };
 
+static const struct field matched[] = {
+	B(0, 8, matched.ref[0]), B(8, 8, matched.ref[1]), B(16, 8, matched.ref[2]), B(24, 8, matched.ref[3]),
+	B(32, 8, matched.ref[4]), B(40, 8, matched.ref[5]), B(48, 8, matched.ref[6]), B(56, 1, matched.n),
+	B(57, 1, matched.part), B(58, 1, matched.parts), END,
+};
+
 static const struct field test[] = {
 	B(0, 8, test.v[0]), B(8, 8, test.v[1]), B(16, 8, test.v[2]), B(24, 8, test.v[3]), B(32, 8, test.v[4]),
 	B(40, 8, test.v[5]), B(48, 8, test.v[6]), B(56, 8, test.v[7]), END,
@@ -63,6 +69,7 @@ static const struct {
 	[DD_OUT_BBO] = { 'B', 34, bbo },           [DD_OUT_TEST] = { 'T', 64, test },
 	[DD_OUT_DECISION] = { 'D', 53, decision }, [DD_OUT_ALERT] = { 'A', 64, alert },
 	[DD_OUT_WINDOW] = { 'W', 64, window },     [DD_OUT_LATE] = { 'L', 25, late },
+	[DD_OUT_MATCHED] = { 'M', 59, matched },
 };
 
 uint8_t dd_outw_letter(unsigned type)

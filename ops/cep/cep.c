@@ -30,7 +30,7 @@ struct way {
 	uint32_t first_feed;
 	uint64_t first_ns, last_ns;
 	uint64_t first_seq; /* the first record's message (feed sequence number) */
-	int64_t slot[];     /* the pattern's nslots */
+	int64_t slot[];     /* the pattern's nslots, then its max_refs refs (ops/output.h) */
 };
 #define WAY_HDR sizeof(struct way)
 
@@ -100,10 +100,21 @@ static inline uint8_t *ways_of(struct cep *s, uint32_t key, unsigned pi)
 
 static size_t way_size(const struct dd_mr_pattern *p)
 {
-	return WAY_HDR + 8u * p->nslots;
+	return WAY_HDR + 8u * p->nslots + 8u * p->max_refs;
 }
 
-#define MAX_WAY (WAY_HDR + 8u * DD_MR_MAX_SLOTS)
+#define MAX_WAY (WAY_HDR + 8u * DD_MR_MAX_SLOTS + 8u * DD_MR_MAX_REFS)
+
+/* The refs (ops/output.h) of the records way w matched, after its slots. */
+static inline uint64_t *refs_of(const struct dd_mr_pattern *p, struct way *w)
+{
+	return (uint64_t *)(void *)(w->slot + p->nslots);
+}
+
+static inline const uint64_t *crefs_of(const struct dd_mr_pattern *p, const struct way *w)
+{
+	return (const uint64_t *)(const void *)(w->slot + p->nslots);
+}
 
 size_t dd_cep_key_bytes(const struct dd_mrules *img)
 {
@@ -476,6 +487,14 @@ static void take(const struct dd_mrules *img, const struct dd_mr_pattern *p, str
 		w->first_seq = r->seq;
 		w->first_feed = (uint32_t)r->f[DD_MF_SOURCE];
 	}
+	if (p->max_refs > 0) {
+		/* the first max_refs - 1, and the latest in the last place */
+		uint64_t ref = r->stream >= DD_MS_WINDOW0
+				       ? dd_ref_window(r->stream - DD_MS_WINDOW0, r->f[DD_MF_WIN_LATE] != 0,
+						       (uint64_t)r->f[DD_MF_WIN_END])
+				       : dd_ref_message((unsigned)r->f[DD_MF_SOURCE], r->seq);
+		refs_of(p, w)[w->events < p->max_refs ? w->events : p->max_refs - 1u] = ref;
+	}
 	w->last_ns = (uint64_t)r->f[DD_MF_TIME];
 	w->events++;
 }
@@ -508,8 +527,29 @@ static void alert(struct cep *s, unsigned pi, uint32_t key, const struct way *w,
 		}
 		a->measure[m] = v;
 	}
+	/* the records it matched, DD_MATCHED_REFS to an output after it */
+	unsigned nrefs = w->events < p->max_refs ? w->events : p->max_refs;
+	o->flags = (uint16_t)nrefs;
 	if (n == 0 && !timeout)
 		s->first[pi] = *o;
+	unsigned parts = (nrefs + DD_MATCHED_REFS - 1) / DD_MATCHED_REFS;
+	const uint64_t *ref = crefs_of(p, w);
+	struct dd_output hdr = *o;
+	for (unsigned k = 0; k < parts; k++) {
+		struct dd_output *m = dd_emit(e, DD_OUT_MATCHED, (uint16_t)pi);
+		if (m == NULL)
+			return;
+		memcpy(m, &hdr, offsetof(struct dd_output, u));
+		m->type = DD_OUT_MATCHED;
+		m->flags = 0;
+		struct dd_out_matched *b = &m->u.matched;
+		memset(b, 0, sizeof(*b));
+		unsigned n0 = k * DD_MATCHED_REFS, nk = nrefs - n0 < DD_MATCHED_REFS ? nrefs - n0 : DD_MATCHED_REFS;
+		memcpy(b->ref, ref + n0, nk * sizeof(*ref));
+		b->n = (uint8_t)nk;
+		b->part = (uint8_t)k;
+		b->parts = (uint8_t)parts;
+	}
 }
 
 void dd_cep_pattern_stats(const void *state, unsigned pattern, struct dd_cep_pattern_stats *out)
@@ -844,7 +884,7 @@ static void cep_advance(void *state, uint64_t wm, struct dd_emit *e)
  * bindings), then each used symbol's area. The rule set is not in it (the journal has its text);
  * the timers are rebuilt from the areas.
  */
-#define CEP_VERSION 3u
+#define CEP_VERSION 4u /* 4: ways hold their records' refs */
 
 static int cep_save(const void *state, dd_put_fn put, void *ctx)
 {
@@ -901,7 +941,8 @@ static void cep_counters(const void *state, uint64_t *v)
 const struct dd_op_ops dd_cep_op = {
 	.name = "cep",
 	.id = DD_OP_CEP,
-	.max_out = 16, /* alerts one record completes; more are counted as the chain's overflow */
+	.max_out = 32, /* alerts one record completes, each followed by its matched parts; more are
+	                * counted as the chain's overflow */
 	.memsize = cep_memsize,
 	.init = cep_init,
 	.apply = cep_apply,

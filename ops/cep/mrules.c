@@ -1533,6 +1533,45 @@ static bool parse_define(struct cc *c, struct rx *x)
 	return true;
 }
 
+/*
+ * The most records a match of p can take: the longest path of VARs from the start to a MATCH in
+ * its closures (depth[pc] memoised; a VAR that can reach itself makes it unbounded). Returns at
+ * most DD_MR_MAX_REFS (unbounded: DD_MR_MAX_REFS).
+ */
+static unsigned longest_from(const struct dd_mr_pattern *p, unsigned pc, uint8_t *state, uint8_t *depth)
+{
+	if (state[pc] == 2)
+		return depth[pc];
+	if (state[pc] == 1)
+		return DD_MR_MAX_REFS; /* a loop: as long as it likes */
+	state[pc] = 1;
+	const struct dd_mr_insn_s *in = &p->prog[pc];
+	unsigned best = 0;
+	for (unsigned k = 0; k < in->clos_len && best < DD_MR_MAX_REFS; k++) {
+		uint16_t at = p->clos[in->clos_off + k].at;
+		unsigned d = at == DD_MR_AT_MATCH ? 0 : longest_from(p, at, state, depth);
+		if (d > best)
+			best = d;
+	}
+	best = best + 1 < DD_MR_MAX_REFS ? best + 1 : DD_MR_MAX_REFS;
+	state[pc] = 2;
+	depth[pc] = (uint8_t)best;
+	return best;
+}
+
+static uint8_t longest_match(const struct dd_mr_pattern *p)
+{
+	uint8_t state[DD_MR_MAX_PROG] = { 0 }, depth[DD_MR_MAX_PROG];
+	unsigned best = 0;
+	for (unsigned k = 0; k < p->start_len; k++) {
+		uint16_t at = p->clos[p->start_off + k].at;
+		unsigned d = at == DD_MR_AT_MATCH ? 0 : longest_from(p, at, state, depth);
+		if (d > best)
+			best = d;
+	}
+	return (uint8_t)best;
+}
+
 static void parse_pattern(struct cc *c)
 {
 	struct dd_mrules *r = c->r;
@@ -1646,6 +1685,7 @@ static void parse_pattern(struct cc *c)
 		}
 	if (!compile_program(c, &x, root, &mt))
 		return;
+	p->max_refs = longest_match(p);
 	r->stream_used |= p->stream_mask;
 	for (unsigned st = 0; st < DD_MS__COUNT; st++)
 		if (p->stream_mask >> st & 1u)

@@ -36,6 +36,7 @@
 #define DD_MR_MAX_CONST 96
 #define DD_MR_MAX_PARTIAL 64
 #define DD_MR_MAX_HISTORY 64
+#define DD_MR_MAX_REFS 16       /* matched records an alert lists */
 #define DD_MR_NFIELDS 11        /* fields of a record, the stream's own order */
 #define DD_MR_MAX_GFIELDS 64    /* field names an image knows (fixed ones and aggregate names) */
 
@@ -188,7 +189,8 @@ struct dd_mr_pattern {
 	uint8_t skip_to_next;   /* AFTER MATCH SKIP TO NEXT ROW */
 	uint8_t emit_timeouts;
 	uint8_t has_absence;    /* a MATCH reachable with guards */
-	uint8_t pad;
+	uint8_t max_refs;       /* matched records an alert lists: the most a match can have, at most
+	                         * DD_MR_MAX_REFS (beyond: the first max_refs - 1 and the last) */
 	uint32_t count_mask;    /* COUNT slots: always valid (0 before any record of their variable) */
 	uint16_t nprog, nclos, ncode, nconst;
 	uint16_t start_off, start_len; /* the closure of pc 0 */

@@ -108,6 +108,7 @@ static int oracle_json(char *buf, size_t len, uint64_t lsn, const struct dd_outp
 		break;
 	}
 	case DD_OUT_ALERT:
+	case DD_OUT_MATCHED:
 	case DD_OUT_WINDOW:
 	case DD_OUT_LATE: {
 		const struct dd_mrules *r = oracle_rules(o->rule_version);
@@ -116,16 +117,43 @@ static int oracle_json(char *buf, size_t len, uint64_t lsn, const struct dd_outp
 		for (unsigned i = 0; sym[i] != 0; i++) /* the feed's bytes: printable or '?' */
 			if (sym[i] < 0x21 || sym[i] > 0x7e || sym[i] == '"' || sym[i] == '\\')
 				sym[i] = '?';
-		if (o->type == DD_OUT_ALERT) {
+		if (o->type == DD_OUT_MATCHED) {
+			/* docs/outputs.md: a ref's top bit says a window's result (late: bit 62, the window's
+			 * index: bits 56..61) or a message (feed: bits 56..62); the low 56 bits its end or
+			 * sequence number */
+			const struct dd_out_matched *m = &o->u.matched;
+			const struct dd_mr_pattern *p = r != NULL && o->rule < r->npatterns ? &r->pattern[o->rule] : NULL;
+			char pname[24];
+			snprintf(pname, sizeof(pname), "pattern%u", o->rule);
+			t = snprintf(buf + n, room, ",\"pattern\":\"%s\",\"symbol\":\"%s\",\"part\":%u,\"parts\":%u,\"matched\":[",
+				     p != NULL ? p->name : pname, sym, m->part, m->parts);
+			for (unsigned i = 0; i < m->n && i < 7 && t >= 0 && (size_t)t < room; i++) {
+				uint64_t ref = m->ref[i], low = ref % (1ull << 56);
+				if (ref >> 63) {
+					unsigned wi = (unsigned)(ref >> 56) % 64;
+					char wname[24];
+					snprintf(wname, sizeof(wname), "window%u", wi);
+					t += snprintf(buf + n + t, room - (size_t)t,
+						      "%s{\"window\":\"%s\",\"end\":%" PRIu64 ",\"late\":%s}", i ? "," : "",
+						      r != NULL && wi < r->nwindows ? r->window[wi].name : wname, low,
+						      (ref >> 62) % 2 ? "true" : "false");
+				} else {
+					t += snprintf(buf + n + t, room - (size_t)t, "%s{\"feed\":%u,\"seq\":%" PRIu64 "}",
+						      i ? "," : "", (unsigned)(ref >> 56), low);
+				}
+			}
+			if (t >= 0 && (size_t)t < room)
+				t += snprintf(buf + n + t, room - (size_t)t, "]");
+		} else if (o->type == DD_OUT_ALERT) {
 			const struct dd_out_alert *a = &o->u.alert;
 			const struct dd_mr_pattern *p = r != NULL && o->rule < r->npatterns ? &r->pattern[o->rule] : NULL;
 			char pname[24];
 			snprintf(pname, sizeof(pname), "pattern%u", o->rule);
 			t = snprintf(buf + n, room,
 				     ",\"pattern\":\"%s\",\"symbol\":\"%s\",\"first_ns\":%" PRIu64 ",\"last_ns\":%" PRIu64
-				     ",\"events\":%u,\"timeout\":%s,\"first_feed\":%u,\"first_seq\":%" PRIu64,
+				     ",\"events\":%u,\"timeout\":%s,\"first_feed\":%u,\"first_seq\":%" PRIu64 ",\"refs\":%u",
 				     p != NULL ? p->name : pname, sym, a->first_ns, a->last_ns, a->events,
-				     a->timeout ? "true" : "false", a->first_feed, a->first_seq);
+				     a->timeout ? "true" : "false", a->first_feed, a->first_seq, o->flags);
 			const char(*names)[DD_MR_NAME] = NULL;
 			char mnames[DD_MR_MAX_MEASURES][DD_MR_NAME];
 			if (p != NULL) {
@@ -222,6 +250,8 @@ static void random_output(struct dd_output *o, unsigned type, unsigned version)
 	}
 	if (type == DD_OUT_ALERT)
 		o->u.alert.nmeasures = (uint8_t)(rnd() % 7);
+	if (type == DD_OUT_MATCHED)
+		o->u.matched.n = (uint8_t)(rnd() % 10); /* past 7 too: at most 7 are printed */
 	if (rnd() % 2) /* a plain symbol, space padded */
 		memcpy(o->symbol, "AAPL    ", 8);
 }
@@ -250,8 +280,9 @@ static struct dd_mrules *named_set(unsigned version)
 
 static void compare_many(unsigned version, unsigned rounds)
 {
-	static const unsigned types[] = { DD_OUT_BBO, DD_OUT_TEST, DD_OUT_DECISION, DD_OUT_ALERT, DD_OUT_WINDOW,
-					  DD_OUT_LATE, DD_OUT_TRADE, 0, 99, 65535 };
+	static const unsigned types[] = { DD_OUT_BBO, DD_OUT_TEST,   DD_OUT_DECISION, DD_OUT_ALERT, DD_OUT_WINDOW,
+					  DD_OUT_LATE, DD_OUT_TRADE, DD_OUT_MATCHED,  0,	    99,
+					  65535 };
 	char want[2048], got[2048];
 	for (unsigned k = 0; k < rounds; k++) {
 		struct dd_output o;

@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,6 +28,7 @@ struct rig {
 	struct dd_emit e;
 	struct dd_event ev;
 	uint32_t key;
+	uint64_t seq; /* the records' "sequence numbers": 1, 2, ... */
 };
 
 static struct rig *rig_new(const char *text)
@@ -62,7 +64,8 @@ static void rig_free(struct rig *g)
 
 static void trade(struct rig *g, uint64_t t, int64_t price, int64_t shares)
 {
-	struct dd_mr_rec r = { .stream = DD_MS_TRADE, .streams = 1u << DD_MS_TRADE | 1u << DD_MS_ANY, .key = g->key };
+	struct dd_mr_rec r = { .stream = DD_MS_TRADE, .streams = 1u << DD_MS_TRADE | 1u << DD_MS_ANY, .key = g->key,
+			       .seq = ++g->seq };
 	r.f[DD_MF_TIME] = (int64_t)t;
 	r.f[DD_MF_TRADE_PRICE] = price;
 	r.f[DD_MF_TRADE_SHARES] = shares;
@@ -132,7 +135,7 @@ static void test_three_rises_make_one_alert_with_its_measures(void **state)
 		trade(g, (i + 1) * SEC, px[i], 100);
 	/* starts: 10 → 12 rises, 11 breaks it (strict); 11 starts again: 13, 14, 15 are three rises: one
 	 * alert at the 15 (t = 6 s) from the 11 (t = 3 s); PAST LAST ROW: 16 starts afresh, alone */
-	assert_int_equal(g->e.n, 1);
+	assert_int_equal(g->e.n, 2);
 	const struct dd_output *o = &g->out[0];
 	assert_int_equal(o->type, DD_OUT_ALERT);
 	assert_int_equal(o->u.alert.first_ns, 3 * SEC);
@@ -142,6 +145,19 @@ static void test_three_rises_make_one_alert_with_its_measures(void **state)
 	assert_int_equal(o->u.alert.measure[1], 15);
 	assert_int_equal(o->u.alert.measure[2], 3);
 	assert_memory_equal(o->symbol, "AAA     ", 8);
+	/* the records it matched follow it: the trades at 3, 4, 5 and 6 s, records 3..6 */
+	assert_int_equal(o->flags, 4);
+	const struct dd_output *m = &g->out[1];
+	assert_int_equal(m->type, DD_OUT_MATCHED);
+	assert_int_equal(m->rule, o->rule);
+	assert_int_equal(m->event_ns, o->event_ns);
+	assert_memory_equal(m->symbol, "AAA     ", 8);
+	assert_int_equal(m->u.matched.n, 4);
+	assert_int_equal(m->u.matched.part, 0);
+	assert_int_equal(m->u.matched.parts, 1);
+	for (unsigned i = 0; i < 4; i++)
+		assert_int_equal(m->u.matched.ref[i], 3 + i); /* feed 0: the sequence number alone */
+	assert_int_equal(m->u.matched.ref[4], 0);
 	rig_free(g);
 }
 
@@ -168,7 +184,10 @@ static void test_an_absence_completes_only_once_the_watermark_is_past_its_deadli
 	dd_cep_watermark(g->cep, 80 * SEC, &g->e);
 	assert_int_equal(g->e.n, 0); /* a record at exactly 80 s would still count */
 	dd_cep_watermark(g->cep, 80 * SEC + 1, &g->e);
-	assert_int_equal(g->e.n, 1);
+	assert_int_equal(g->e.n, 2); /* the alert and its one matched record: the trade at 20 s */
+	assert_int_equal(g->out[1].type, DD_OUT_MATCHED);
+	assert_int_equal(g->out[1].u.matched.n, 1);
+	assert_int_equal(g->out[1].u.matched.ref[0], 2);
 	assert_int_equal(g->out[0].event_ns, 80 * SEC);
 	assert_int_equal(g->out[0].u.alert.last_ns, 20 * SEC);
 	assert_int_equal(g->out[0].u.alert.measure[0], (int64_t)(20 * SEC));
@@ -288,7 +307,7 @@ static void test_a_reload_drops_partial_matches_but_the_same_rules_keep_them(voi
 	assert_int_equal(counter(&dd_cep_op, g->cep, "cep_reload_dropped"), 0);
 	trade(g, 3 * SEC, 12, 1);
 	trade(g, 4 * SEC, 13, 1);
-	assert_int_equal(g->e.n, 1); /* 10 < 11 < 12 < 13 */
+	assert_int_equal(g->e.n, 2); /* 10 < 11 < 12 < 13: the alert and its matched records */
 	/* other rules: the partial matches of these go, counted */
 	trade(g, 5 * SEC, 14, 1);
 	static struct dd_mrules other;
@@ -299,6 +318,96 @@ static void test_a_reload_drops_partial_matches_but_the_same_rules_keep_them(voi
 	assert_int_equal(dd_cep_use(g->cep, &other), 0);
 	assert_int_equal(counter(&dd_cep_op, g->cep, "cep_reload_dropped"), 1);
 	rig_free(g);
+}
+
+static void test_a_long_match_lists_its_first_records_and_its_last(void **state)
+{
+	(void)state;
+	struct rig *g = rig_new("PATTERN p PARTITION BY symbol MATCH (a b+ c)\n"
+				"  DEFINE a AS trade WHERE shares = 1, b AS trade WHERE shares = 2, c AS trade WHERE shares = 3\n"
+				"  WITHIN 1 HOURS END\n");
+	assert_int_equal(g->img.pattern[0].max_refs, DD_MR_MAX_REFS);
+	trade(g, 1 * SEC, 1, 1);
+	for (unsigned i = 0; i < 18; i++)
+		trade(g, (2 + i) * SEC, 1, 2);
+	trade(g, 20 * SEC, 1, 3);
+	/* 20 records matched; 16 listed: records 1..15 and 20, in three parts of 7, 7 and 2 */
+	assert_int_equal(g->e.n, 4);
+	assert_int_equal(g->out[0].u.alert.events, 20);
+	assert_int_equal(g->out[0].flags, 16);
+	static const uint64_t want[16] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 20 };
+	for (unsigned i = 0; i < 16; i++) {
+		const struct dd_output *m = &g->out[1 + i / DD_MATCHED_REFS];
+		assert_int_equal(m->type, DD_OUT_MATCHED);
+		assert_int_equal(m->u.matched.part, i / DD_MATCHED_REFS);
+		assert_int_equal(m->u.matched.parts, 3);
+		assert_int_equal(m->u.matched.n, i < 14 ? 7 : 2);
+		assert_int_equal(m->u.matched.ref[i % DD_MATCHED_REFS], want[i]);
+	}
+	rig_free(g);
+}
+
+static void test_a_window_result_is_named_by_window_and_end(void **state)
+{
+	(void)state;
+	struct rig *g = rig_new("WINDOW w FROM trade TUMBLING 10 SECONDS AGGREGATE count() AS n END\n"
+				"WINDOW v FROM trade TUMBLING 10 SECONDS AGGREGATE sum(shares) AS n END\n"
+				"PATTERN p PARTITION BY symbol MATCH (s -> t) DEFINE s AS v WHERE n >= 5, t AS trade WHERE price > 100\n"
+				"  WITHIN 1 MINUTES END\n");
+	g->ev.source = 2; /* the records' feed */
+	trade(g, 1 * SEC, 1, 2);
+	trade(g, 2 * SEC, 1, 3);
+	dd_window_watermark(g->win, 10 * SEC, &g->e);
+	assert_int_equal(g->e.n, 2); /* w, then v: [0, 10 s) */
+	assert_int_equal(g->out[1].rule, 1);
+	dd_cep_op.consume(g->cep, &g->out[0], &g->e);
+	dd_cep_op.consume(g->cep, &g->out[1], &g->e);
+	assert_int_equal(g->e.n, 2);
+	struct dd_mr_rec r = { .stream = DD_MS_TRADE, .streams = 1u << DD_MS_TRADE | 1u << DD_MS_ANY, .key = g->key,
+			       .seq = 77 };
+	r.f[DD_MF_TIME] = (int64_t)(12 * SEC);
+	r.f[DD_MF_SOURCE] = 3;
+	r.f[DD_MF_TRADE_PRICE] = 101;
+	dd_cep_record(g->cep, &r, &g->e);
+	assert_int_equal(g->e.n, 4);
+	assert_int_equal(g->out[2].type, DD_OUT_ALERT);
+	assert_int_equal(g->out[2].flags, 2);
+	const struct dd_out_matched *m = &g->out[3].u.matched;
+	assert_int_equal(m->n, 2);
+	/* window 1 (v), not late, ending at 10 s; then message 77 of feed 3 */
+	assert_int_equal(m->ref[0], 1ull << 63 | 1ull << 56 | 10 * SEC);
+	assert_int_equal(m->ref[1], 3ull << 56 | 77);
+	rig_free(g);
+}
+
+static void test_refs_listed_are_the_longest_match_or_sixteen(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *match;
+		unsigned refs;
+	} cases[] = {
+		{ "a b c", 3 }, { "a b? c{2,3}", 5 }, { "a | b c", 2 }, { "a !b c", 2 }, { "m !b", 1 },
+		{ "a b+", DD_MR_MAX_REFS }, { "a (b c)* c", DD_MR_MAX_REFS }, { "a{16} b", DD_MR_MAX_REFS }, { "a{15}", 15 },
+		{ "(a | b) -> c{0,2} b", 4 },
+	};
+	for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		static const char *const def[] = { "a AS trade", "b AS order", "c AS trade", "m AS any" };
+		static const char vars[] = "abcm";
+		char text[512], define[128] = "";
+		for (unsigned v = 0; v < 4; v++)
+			if (strchr(cases[i].match, vars[v]) != NULL)
+				snprintf(define + strlen(define), sizeof(define) - strlen(define), "%s%s", define[0] ? ", " : "",
+					 def[v]);
+		snprintf(text, sizeof(text), "PATTERN p PARTITION BY symbol MATCH (%s) DEFINE %s WITHIN 1 S END\n",
+			 cases[i].match, define);
+		static struct dd_mrules img;
+		char err[256];
+		if (dd_mrules_compile(text, strlen(text), "t.rules", &img, err, sizeof(err), NULL, NULL, NULL) != 0)
+			fail_msg("%s: %s", cases[i].match, err);
+		if (img.pattern[0].max_refs != cases[i].refs)
+			fail_msg("(%s): %u refs, want %u", cases[i].match, img.pattern[0].max_refs, cases[i].refs);
+	}
 }
 
 int main(void)
@@ -313,6 +422,9 @@ int main(void)
 		cmocka_unit_test(test_hopping_windows_overlap_and_fire_in_order),
 		cmocka_unit_test(test_session_windows_close_after_their_gap),
 		cmocka_unit_test(test_a_reload_drops_partial_matches_but_the_same_rules_keep_them),
+		cmocka_unit_test(test_a_long_match_lists_its_first_records_and_its_last),
+		cmocka_unit_test(test_a_window_result_is_named_by_window_and_end),
+		cmocka_unit_test(test_refs_listed_are_the_longest_match_or_sixteen),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
