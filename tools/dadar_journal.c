@@ -82,11 +82,14 @@ static void usage(FILE *out)
 		"                  newest valid snapshot unless --no-snapshot; --summary and --book-dump write\n"
 		"                  dadar's formats; dadar options given (--capacity-orders N, ...) must agree\n"
 		"                  with the journal's; --feed NAME=... names the feeds\n"
+		"  matched DIR LSN [--from LSN]\n"
+		"                  the records the alert at LSN matched, each by its LSN (the message's EVENT\n"
+		"                  record, or the window result's OUTPUT record), looked for from --from (0)\n"
 		"\n"
 		"exit status: 0 clean; 1 torn tail (verify, dump, stats); 2 corrupt, or replay found a mismatch\n"
-		"or could not replay the journal; 3 bad command line, or an option that conflicts with the\n"
-		"journal's configuration; 4 cannot read (no such directory, I/O error, another journal format\n"
-		"version, out of memory)\n");
+		"or could not replay the journal, or matched could not find every record; 3 bad command line,\n"
+		"or an option that conflicts with the journal's configuration; 4 cannot read (no such directory,\n"
+		"I/O error, another journal format version, out of memory)\n");
 }
 
 /* ---- small helpers ------------------------------------------------------------------------------ */
@@ -650,16 +653,30 @@ static void print_output(FILE *o, const struct dd_output *out)
 		for (unsigned r = 0, k = 0; r < DD_R__COUNT; r++)
 			if (d->reasons >> r & 1)
 				fprintf(o, "%s%s", k++ ? "," : "", dd_reason_name(r));
-	} else if (out->type == DD_OUT_ALERT || out->type == DD_OUT_WINDOW || out->type == DD_OUT_LATE) {
+	} else if (out->type == DD_OUT_ALERT || out->type == DD_OUT_MATCHED || out->type == DD_OUT_WINDOW ||
+		   out->type == DD_OUT_LATE) {
 		/* names need the rule set: `replay` has them; the dump shows what the record holds */
 		char sym[9], t1[48];
 		dd_symtab_name(out->symbol, sym);
 		if (out->type == DD_OUT_ALERT) {
 			const struct dd_out_alert *a = &out->u.alert;
-			fprintf(o, "symbol=%s pattern#%u v%u first=%s events=%u%s measures=", sym, out->rule, out->rule_version,
-				tod(t1, sizeof(t1), a->first_ns), a->events, a->timeout ? " timeout" : "");
+			fprintf(o, "symbol=%s pattern#%u v%u first=%s events=%u refs=%u%s measures=", sym, out->rule,
+				out->rule_version, tod(t1, sizeof(t1), a->first_ns), a->events, out->flags,
+				a->timeout ? " timeout" : "");
 			for (unsigned m = 0; m < a->nmeasures && m < 4; m++)
 				fprintf(o, m ? ",%lld" : "%lld", (long long)a->measure[m]);
+		} else if (out->type == DD_OUT_MATCHED) {
+			const struct dd_out_matched *m = &out->u.matched;
+			fprintf(o, "symbol=%s pattern#%u v%u part=%u/%u refs=", sym, out->rule, out->rule_version, m->part + 1u,
+				m->parts);
+			for (unsigned i = 0; i < m->n && i < DD_MATCHED_REFS; i++) {
+				uint64_t ref = m->ref[i];
+				if (dd_ref_is_window(ref))
+					fprintf(o, "%swindow#%u@%s%s", i ? "," : "", dd_ref_window_index(ref),
+						tod(t1, sizeof(t1), dd_ref_low(ref)), dd_ref_late(ref) ? "(late)" : "");
+				else
+					fprintf(o, "%s%u:%llu", i ? "," : "", dd_ref_feed(ref), (unsigned long long)dd_ref_low(ref));
+			}
 		} else if (out->type == DD_OUT_WINDOW) {
 			fprintf(o, "symbol=%s window#%u start=%s%s values=", sym, out->rule, tod(t1, sizeof(t1), out->u.window.start_ns),
 				(out->flags & DD_OUTPUT_FLAG_LATE) ? " late" : "");
@@ -836,6 +853,165 @@ static int cmd_dump(const char *dir, int argc, char **argv)
 		return print_verdict(stdout, dir, &s);
 	}
 	return EX_OK;
+}
+
+/* ---- matched ------------------------------------------------------------------------------------ */
+
+/*
+ * `matched DIR LSN`: the records the alert at LSN matched, by LSN. The alert's `matched` outputs
+ * follow it among its shard's outputs; each ref names a message (feed, sequence number: the EVENT
+ * record of that message) or a window's result (the WINDOW output of that window, symbol, end and
+ * lateness). A ref resolves to the last such record before the alert (a feed's numbers start again
+ * in a new session).
+ */
+struct matched {
+	uint64_t alert_lsn;
+	bool have_alert;
+	struct dd_output alert;
+	unsigned nrefs, parts_seen;
+	uint64_t ref[DD_MR_MAX_REFS];
+	uint64_t lsn[DD_MR_MAX_REFS]; /* 0: not found */
+	bool broken;                  /* a part out of order, or another output of the shard between */
+};
+
+static int matched_parts(void *ctx, const struct dd_jrec *r, const uint8_t *p, size_t n)
+{
+	struct matched *m = ctx;
+	(void)n;
+	if (r->type != DD_JREC_OUTPUT)
+		return 0;
+	struct dd_output o;
+	memcpy(&o, p, sizeof(o)); /* the scanner checked n >= 128 */
+	if (!m->have_alert) {
+		if (r->lsn != m->alert_lsn || o.type != DD_OUT_ALERT)
+			return -ENOENT;
+		m->alert = o;
+		m->have_alert = true;
+		return m->alert.flags == 0 ? -ECANCELED : 0;
+	}
+	if (o.shard != m->alert.shard)
+		return 0;
+	const struct dd_out_matched *b = &o.u.matched;
+	if (o.type != DD_OUT_MATCHED || o.rule != m->alert.rule || b->part != m->parts_seen || b->n == 0 ||
+	    b->n > DD_MATCHED_REFS) {
+		m->broken = true;
+		return -ECANCELED;
+	}
+	for (unsigned i = 0; i < b->n && m->nrefs < DD_MR_MAX_REFS; i++)
+		m->ref[m->nrefs++] = b->ref[i];
+	m->parts_seen++;
+	return m->parts_seen == b->parts || m->nrefs >= m->alert.flags ? -ECANCELED : 0;
+}
+
+static int matched_find(void *ctx, const struct dd_jrec *r, const uint8_t *p, size_t n)
+{
+	struct matched *m = ctx;
+	(void)n;
+	if (r->lsn >= m->alert_lsn)
+		return -ECANCELED;
+	if (r->type == DD_JREC_EVENT) {
+		struct dd_event ev;
+		memcpy(&ev, p, sizeof(ev)); /* the scanner checked n >= 64 */
+		for (unsigned i = 0; i < m->nrefs; i++)
+			if (!dd_ref_is_window(m->ref[i]) && dd_ref_feed(m->ref[i]) == ev.source &&
+			    dd_ref_low(m->ref[i]) == ev.seq && ev.seq != 0)
+				m->lsn[i] = r->lsn;
+	} else if (r->type == DD_JREC_OUTPUT) {
+		struct dd_output o;
+		memcpy(&o, p, sizeof(o));
+		if (o.type != DD_OUT_WINDOW || memcmp(o.symbol, m->alert.symbol, sizeof(o.symbol)) != 0)
+			return 0;
+		for (unsigned i = 0; i < m->nrefs; i++)
+			if (dd_ref_is_window(m->ref[i]) && dd_ref_window_index(m->ref[i]) == o.rule &&
+			    dd_ref_low(m->ref[i]) == o.u.window.end_ns &&
+			    dd_ref_late(m->ref[i]) == ((o.flags & DD_OUTPUT_FLAG_LATE) != 0))
+				m->lsn[i] = r->lsn;
+	}
+	return 0;
+}
+
+struct print_at {
+	uint64_t lsn;
+	bool done;
+};
+
+static int print_one(void *ctx, const struct dd_jrec *r, const uint8_t *p, size_t n)
+{
+	struct print_at *a = ctx;
+	(void)n;
+	if (r->lsn != a->lsn)
+		return -ECANCELED;
+	printf("%-10llu %-7s %3u %6u  ", (unsigned long long)r->lsn, dd_jrec_type_name(r->type), r->source, r->partition);
+	if (r->type == DD_JREC_EVENT) {
+		struct dd_event ev;
+		memcpy(&ev, p, sizeof(ev));
+		print_event(stdout, &ev);
+	} else {
+		struct dd_output o;
+		memcpy(&o, p, sizeof(o));
+		print_output(stdout, &o);
+	}
+	putchar('\n');
+	a->done = true;
+	return -ECANCELED;
+}
+
+static int cmd_matched(const char *dir, int argc, char **argv)
+{
+	struct matched m;
+	struct dd_jscan s;
+	char err[2048];
+	uint64_t from = 0;
+
+	memset(&m, 0, sizeof(m));
+	if (argc < 1 || parse_u64(argv[0], &m.alert_lsn) != 0 || m.alert_lsn == 0)
+		return say(EX_USAGE, "matched: needs the LSN of an alert: " PROG " matched DIR LSN [--from LSN]");
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--from") == 0 && i + 1 < argc && parse_u64(argv[i + 1], &from) == 0) {
+			i++;
+			continue;
+		}
+		return say(EX_USAGE, "matched: unknown option '%s' (options: --from LSN: look for the records from there)",
+			   argv[i]);
+	}
+	int rc = dd_jscan_dir(dir, m.alert_lsn, matched_parts, &m, &s, err, sizeof(err));
+	if (rc == -ENOENT || (rc >= 0 && !m.have_alert))
+		return say(EX_USAGE, "matched: the record at LSN %llu is not an alert (dadar-journal dump --type output "
+				     "lists them)", (unsigned long long)m.alert_lsn);
+	if (rc < 0 && rc != -ECANCELED)
+		return scan_error(err);
+	rc = dd_jscan_dir(dir, from, matched_find, &m, &s, err, sizeof(err));
+	if (rc < 0 && rc != -ECANCELED)
+		return scan_error(err);
+	printf("%-10s %-7s %3s %6s  %s\n", "LSN", "type", "src", "part", "record");
+	struct print_at a = { m.alert_lsn, false };
+	rc = dd_jscan_dir(dir, m.alert_lsn, print_one, &a, &s, err, sizeof(err));
+	if (rc < 0 && rc != -ECANCELED)
+		return scan_error(err);
+	unsigned found = 0;
+	for (unsigned i = 0; i < m.nrefs; i++) {
+		if (m.lsn[i] == 0) {
+			char t[48];
+			if (dd_ref_is_window(m.ref[i]))
+				printf("%-10s window#%u ending %s%s: no such window result before the alert\n", "-",
+				       dd_ref_window_index(m.ref[i]), tod(t, sizeof(t), dd_ref_low(m.ref[i])),
+				       dd_ref_late(m.ref[i]) ? " (late)" : "");
+			else
+				printf("%-10s feed %u seq %llu: no such message before the alert%s\n", "-", dd_ref_feed(m.ref[i]),
+				       (unsigned long long)dd_ref_low(m.ref[i]), from > 0 ? " (from the --from LSN)" : "");
+			continue;
+		}
+		struct print_at one = { m.lsn[i], false };
+		rc = dd_jscan_dir(dir, m.lsn[i], print_one, &one, &s, err, sizeof(err));
+		if (rc < 0 && rc != -ECANCELED)
+			return scan_error(err);
+		found++;
+	}
+	unsigned events = m.alert.u.alert.events;
+	printf("-- %u of %u listed records found%s; the match took %u record%s%s\n", found, m.nrefs,
+	       m.broken || m.nrefs < m.alert.flags ? " (its matched outputs are incomplete in the journal)" : "", events,
+	       plural(events), events > m.nrefs ? " (a long match lists its first records and its last)" : "");
+	return found == m.nrefs && !m.broken && m.nrefs == m.alert.flags ? EX_OK : EX_CORRUPT;
 }
 
 /* ---- stats -------------------------------------------------------------------------------------- */
@@ -1354,7 +1530,7 @@ int main(int argc, char **argv)
 			printf("%s %s\n", "dadar-journal", DD_VERSION);
 			return 0;
 		}
-	static const char *const cmds[] = { "verify", "truncate", "dump", "stats", "replay" };
+	static const char *const cmds[] = { "verify", "truncate", "dump", "stats", "replay", "matched" };
 	const char *cmd, *dir;
 	bool known = false;
 
@@ -1370,7 +1546,8 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		known |= strcmp(cmd, cmds[i]) == 0;
 	if (!known)
-		return say(EX_USAGE, "unknown command '%s': use verify, truncate, dump, stats or replay (see --help)", cmd);
+		return say(EX_USAGE, "unknown command '%s': use verify, truncate, dump, stats, replay or matched (see --help)",
+			   cmd);
 	for (int i = 2; i < argc; i++)
 		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
 			usage(stdout);
@@ -1394,6 +1571,8 @@ int main(int argc, char **argv)
 		return cmd_dump(dir, argc - 3, argv + 3);
 	if (strcmp(cmd, "replay") == 0)
 		return cmd_replay(dir, argc - 3, argv + 3);
+	if (strcmp(cmd, "matched") == 0)
+		return cmd_matched(dir, argc - 3, argv + 3);
 	if (argc > 3)
 		return say(EX_USAGE, "%s takes no options: unexpected '%s'", cmd, argv[3]);
 	if (strcmp(cmd, "verify") == 0)

@@ -78,7 +78,7 @@ PATTERNS = ("momentum", "volume_spike", "bull_run", "bear_signal", "insider", "m
 # patterns whose first record is a window's result (first_seq 0)
 WINDOW_FIRST = ("volume_spike", "bull_run", "insider", "circuit_breaker")
 COMMON = {"lsn", "type", "op", "rule", "rule_version", "shard", "cause", "feed", "seq", "event_ns", "pattern",
-          "symbol", "first_ns", "last_ns", "events", "timeout", "first_feed", "first_seq"}
+          "symbol", "first_ns", "last_ns", "events", "timeout", "first_feed", "first_seq", "refs"}
 
 
 def dadar_cmd(pcap, opts=(), workers=0, journal=None, output=None, rules=MARKET_RULES, quiet=True):
@@ -512,6 +512,33 @@ def test_D_journaled_alerts_replay_clean_and_equal_the_live_ones():
         else:
             t = evs.get((a["first_feed"], a["first_seq"]))
             check(t == a["first_ns"], f"first_feed/first_seq of {short(a)} name a message at {t}, not first_ns")
+    # each alert is followed among its shard's outputs by the `matched` lines listing what it matched
+    # (docs/outputs.md), and `dadar-journal matched` finds each listed record in the journal: the first
+    # at first_ns, the last at last_ns, in time order
+    for i, o in enumerate(outs):
+        if o.get("type") != "alert":
+            continue
+        after = [x for x in outs[i + 1:] if x.get("shard") == o["shard"]]
+        parts = after[:max(1, -(-o["refs"] // 7))]
+        refs = [r for x in parts if x.get("type") == "matched" for r in x["matched"]]
+        check(o["refs"] == min(o["events"], 16) and len(refs) == o["refs"] and
+              all(x.get("type") == "matched" and x["part"] == k and x["pattern"] == o["pattern"]
+                  for k, x in enumerate(parts)),
+              f"the matched lines after {short(o)}: {parts}")
+        m = journal_tool("matched", j, o["lsn"], expect=0).stdout.splitlines()
+        recs = [ln for ln in m[2:] if not ln.startswith("--")]
+        check(len(recs) == o["refs"] and int(m[1].split()[0]) == o["lsn"],
+              f"dadar-journal matched {o['lsn']}: {m}")
+        ts = [dump_ns(ln) for ln in recs]
+        check(ts[0] == o["first_ns"] and ts[-1] == o["last_ns"] and ts == sorted(ts),
+              f"dadar-journal matched {o['lsn']}: times {ts}, alert first_ns {o['first_ns']} last_ns {o['last_ns']}")
+        for r, ln in zip(refs, recs):
+            if "window" in r:
+                wi = [ln.split()[1] for ln in open(MARKET_RULES) if ln.startswith("WINDOW ")].index(r["window"])
+                want = "output .* window op=window " + (f"rule={wi} " if wi else "") + "shard="
+            else:
+                want = rf"event\s+{r['feed']}\s.* seq={r['seq']} "
+            check(re.search(want, ln), f"dadar-journal matched {o['lsn']}: {ln!r} is not {r}")
     if replay_has_output():
         ro = path("d.replay.out")
         journal_tool("replay", j, "--output", ro, expect=0)
