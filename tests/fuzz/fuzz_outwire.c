@@ -11,7 +11,7 @@
  *
  * Invariants checked (a broken one aborts, which libFuzzer reports as a crash):
  * - decode fails exactly as docs/wire-formats.md says (shorter than 56 bytes, a letter other than
- *   B D A W L T, a version other than 1, a length other than its type's), and then writes nothing;
+ *   B D A M W L T, a version other than 1, a length other than its type's), and then writes nothing;
  * - when it succeeds, the output is of the type the letter names, holds zero in everything the
  *   message does not carry (reserved, rx_tsc), and encoding it at the decoded lsn gives back the
  *   input bytes, no more;
@@ -42,8 +42,9 @@ static const struct {
 	unsigned type;
 	size_t len;
 } doc[] = {
-	{ 'B', DD_OUT_BBO, 90 },     { 'D', DD_OUT_DECISION, 109 }, { 'A', DD_OUT_ALERT, 120 },
-	{ 'W', DD_OUT_WINDOW, 120 }, { 'L', DD_OUT_LATE, 81 },      { 'T', DD_OUT_TEST, 120 },
+	{ 'B', DD_OUT_BBO, 90 },      { 'D', DD_OUT_DECISION, 109 }, { 'A', DD_OUT_ALERT, 120 },
+	{ 'M', DD_OUT_MATCHED, 115 }, { 'W', DD_OUT_WINDOW, 120 },   { 'L', DD_OUT_LATE, 81 },
+	{ 'T', DD_OUT_TEST, 120 },
 };
 #define N_DOC (sizeof(doc) / sizeof(doc[0]))
 

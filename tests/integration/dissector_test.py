@@ -19,11 +19,12 @@ each field's value, position, size and label, so the test checks:
   currency, mcc, channel, type, device, lat_e6, lon_e6), the amount in major units with its currency,
   latitude and longitude in degrees, and the invalid payments dadar blocks.
 - Output messages (outstream.py writes the capture): every field of every type (bbo, decision, alert,
-  window, late, test) with edge values, prices with 4 decimals, amounts, measures and reason bits; each
-  kind of message a consumer skips with its expert; heartbeats, end of session, retransmission requests
-  (good and bad) to the output port + 1 and an answer from there; then the message tshark shows for
-  each sequence number against the expected list (check_output_pcap: give it any capture of the output
-  stream and the messages it must hold).
+  matched, window, late, test) with edge values, prices with 4 decimals, amounts, measures, reason bits
+  and each matched record's ref with its parts (a message's feed and sequence number, a window's
+  index, end and lateness); each kind of message a consumer skips with its expert; heartbeats, end of
+  session, retransmission requests (good and bad) to the output port + 1 and an answer from there;
+  then the message tshark shows for each sequence number against the expected list
+  (check_output_pcap: give it any capture of the output stream and the messages it must hold).
 - Ports: 26477, 26480 and 26490 (outputs; requests to 26491) by preference, any other port by the
   heuristic (and only when the framing adds up), the preferences mold64.itch_ports,
   mold64.payment_port and mold64.output_ports.
@@ -307,10 +308,13 @@ def expect_pay(m, pos):
 
 # ---- output messages (docs/wire-formats.md, outstream.py) -------------------------------------------
 # Wireshark names: dadarout.KEY for the header, dadarout.TYPE.KEY for the body (the arrays by element).
-OUT_ARRAY = {"measures": "measure", "aggregates": "value", "values": "value"}
-OUT_HEX = {"flags": 4, "null_mask": 2, "reasons": 8}   # shown in hex, with this many digits
+OUT_ARRAY = {"measures": "measure", "aggregates": "value", "values": "value", "refs": "ref"}
+OUT_HEX = {"flags": 4, "null_mask": 2, "reasons": 8, "refs": 16}   # shown in hex, with this many digits
 OUT_LABEL = {"bid_price": "Bid Price", "ask_price": "Ask Price", "measures": "Measure", "aggregates": "Aggregate",
              "values": "Value"}
+# Under each ref of a matched message that is used (below its n): the ref's parts, on its first byte
+# (bit 63, then the feed, or lateness and the window's index) and on its other seven (the low 56 bits).
+REF_PARTS = ("window_result", "feed", "seq", "late", "window_index", "end")
 
 
 def out_field(t, key, off):
@@ -322,7 +326,8 @@ def out_field(t, key, off):
 def out_fields():
     """Every dadarout field name."""
     names = {"dadarout.data"} | {"dadarout.decision.reason." + c for c in outstream.REASON_CODES} | \
-        {"dadarout.decision." + n for n in outstream.DECISION_FLAG.values()}
+        {"dadarout.decision." + n for n in outstream.DECISION_FLAG.values()} | \
+        {"dadarout.matched." + n for n in REF_PARTS}
     for t in outstream.LENGTH:
         names |= {out_field(t, k, off) for k, off, _w, _f, _i in outstream.layout(t)}
     return names
@@ -332,6 +337,26 @@ def bits_text(v, names, nbits):
     """The set bits by name, as the dissector shows them (more than 5: how many)."""
     out = [names[i] if i < len(names) else f"bit {i}" for i in range(nbits) if v >> i & 1]
     return f"{len(out)} set" if len(out) > 5 else ", ".join(out) or "none"
+
+
+def ref_showname(i, v, used):
+    """How the dissector labels ref i of a matched message (used: below the message's n)."""
+    if not used:
+        return f"Ref {i}: 0x{v:016x} (not used)"
+    f = outstream.ref_fields(v)
+    if "window_index" in f:
+        return f"Ref {i}: window {f['window_index']}, end {f['end']}" + (" (late)" if f["late"] else "")
+    return f"Ref {i}: feed {f['feed']}, seq {f['seq']}"
+
+
+def ref_parts(v):
+    """[(field, show, offset in the ref, width)] of the parts under a used ref."""
+    f = outstream.ref_fields(v)
+    out = [("window_result", str(v >> 63), 0, 1)]
+    if "window_index" in f:
+        return out + [("late", str(int(f["late"])), 0, 1), ("window_index", str(f["window_index"]), 0, 1),
+                      ("end", str(f["end"]), 1, 7)]
+    return out + [("feed", str(f["feed"]), 0, 1), ("seq", str(f["seq"]), 1, 7)]
 
 
 def expect_out(m, pos):
@@ -364,6 +389,10 @@ def expect_out(m, pos):
             sn = f"Decision Flags: 0x{v:02x} ({bits_text(v, list(outstream.DECISION_FLAG.values()), 8)})"
         elif key == "flags" and t == "W" and v & 1:
             sn = f"Flags: 0x{v:04x} (late firing)"
+        elif key == "flags" and t == "A" and v:
+            sn = f"Flags: 0x{v:04x} ({v} matched records)"
+        elif key == "refs":
+            sn = ref_showname(idx, v, idx < body["n"])
         elif key in ("bid_price", "ask_price"):
             sn = f"{OUT_LABEL[key]}: {outstream.price4(v)} ({v})"
         elif key == "amount":
@@ -388,6 +417,11 @@ def expect_out(m, pos):
             f[name] = want
         else:
             f.setdefault(name, []).append(want)
+    if t == "M":
+        for i, v in enumerate(body["refs"][:body["n"]]):
+            at = pos + outstream.HDR_LEN + 8 * i
+            for name, show, o, w in ref_parts(v):
+                f.setdefault("dadarout.matched." + name, []).append((show, at + o, w, None))
     if t == "D":
         r = outstream.HDR_LEN + 40
         for i, code in enumerate(outstream.REASON_CODES):
@@ -1035,9 +1069,23 @@ def output_samples():
         dict(pay, type="D", body=dict(txn_id=7, amount=-1, reasons=1 << 20, score=100, action=3, flags=2,
                                       currency="   ")),
         dict(pay, type="D", body=dict(txn_id=8, amount=0, action=255, currency="EUR")),        # no such action
-        dict(cep, type="A", symbol="SPOF", body=dict(first_ns=35_194_764_800_057, last_ns=35_194_964_800_057,
-                                                     measures=[80000, 998500, 200_000_000, 0], first_seq=17044,
-                                                     events=2, measure_count=3)),
+        dict(cep, type="A", symbol="SPOF", flags=3, body=dict(first_ns=35_194_764_800_057,
+                                                              last_ns=35_194_964_800_057,
+                                                              measures=[80000, 998500, 200_000_000, 0],
+                                                              first_seq=17044, events=3, measure_count=3)),
+        # its matched records: two messages of feed 0 and a window's result
+        dict(cep, type="M", symbol="SPOF", body=dict(refs=[outstream.ref_message(0, 17044),
+                                                           outstream.ref_message(0, 17045),
+                                                           outstream.ref_window(1, False, 35_195_000_000_000),
+                                                           0, 0, 0, 0], n=3, part=0, parts=1)),
+        # every ref used, each part at its edges (feed 127 and 64, window 63 late, window 0 on time)
+        dict(cep, type="M", symbol="ABCDEFGH", body=dict(refs=[U64, 0, outstream.REF_LOW,
+                                                               outstream.ref_window(63, True, 0),
+                                                               outstream.ref_message(127, 0), 1 << 63, 1 << 62],
+                                                         n=7, part=2, parts=3)),
+        # n past 7 (every ref used), and n 0 (none: each shown as not used)
+        dict(dict(hmax, symbol="Z"), type="M", body=dict(refs=list(range(1, 8)), n=255, part=255, parts=255)),
+        dict(cep, type="M", symbol="", body=dict(refs=[U64] * 7, n=0, part=1, parts=1)),
         dict(cep, type="A", symbol="", body=dict(first_ns=U64, last_ns=U64, measures=[I64_MIN, I64_MAX, -1, 0],
                                                  first_seq=U64, events=U32, measure_count=4, null_mask=0x0F,
                                                  timeout=1, first_feed=255)),

@@ -6,14 +6,18 @@ is shared with dataplane/wire/outwire.c.
   names (type, version, lsn, cause, event_ns, seq, op, feed, rule, rule_version, shard, flags, key,
   symbol); the body is msg["body"], a dict of its own (a decision has a `flags` of its own too).
   `type` is the letter ("B"), `symbol` the text without its padding, `currency` a 3-character str;
-  the arrays are lists: alert `measures` (4), window `aggregates` (6), test `values` (8).
+  the arrays are lists: alert `measures` (4), matched `refs` (7), window `aggregates` (6), test
+  `values` (8).
+- ref_message() / ref_window() / ref_fields(): a matched record's ref (u64) from and to its parts.
+- matched_problems(msgs): where a stream's 'M' messages do not follow their alerts as the document says.
 - problem(data): why a consumer skips a message ("unknown_type", "bad_version", "bad_length"), or None.
 - datagram() / heartbeat() / end_of_session() / packetize(): MoldUDP64 downstream datagrams;
   request(): the 20-byte retransmission request; decode_datagram(): (session, seq, count, [messages]).
 - frame() / write_pcap() / read_messages(): Ethernet/IPv4/UDP frames in a pcap (pcaplib reads and
   writes them).
 - json_fields(msg): the key/value pairs dadar's --output JSON line has for the same output, where the
-  mapping is mechanical (names from the rule set are not: patterns, windows, measures, aggregates).
+  mapping is mechanical (names from the rule set are not: patterns, windows, measures, aggregates);
+  json_like(want, got): got has what want says (dicts compared on want's keys, at every depth).
 
 Run it to self-test: python3 tests/integration/outstream.py
 """
@@ -46,13 +50,15 @@ BODY = {
     "A": [("first_ns", 0, "Q"), ("last_ns", 8, "Q"), ("measures", 16, "4q"), ("first_seq", 48, "Q"),
           ("events", 56, "I"), ("measure_count", 60, "B"), ("null_mask", 61, "B"), ("timeout", 62, "B"),
           ("first_feed", 63, "B")],
+    "M": [("refs", 0, "7Q"), ("n", 56, "B"), ("part", 57, "B"), ("parts", 58, "B")],
     "W": [("start", 0, "Q"), ("end", 8, "Q"), ("aggregates", 16, "6q")],
     "L": [("window_end", 0, "Q"), ("watermark", 8, "Q"), ("time", 16, "Q"), ("window_index", 24, "B")],
     "T": [("values", 0, "8Q")],
 }
-LENGTH = {"B": 90, "D": 109, "A": 120, "W": 120, "L": 81, "T": 120}
-TYPE_NAME = {"B": "bbo", "D": "decision", "A": "alert", "W": "window", "L": "late", "T": "test"}
-SYMBOL_TYPES = "AWL"        # the others carry 8 zero bytes
+LENGTH = {"B": 90, "D": 109, "A": 120, "M": 115, "W": 120, "L": 81, "T": 120}
+TYPE_NAME = {"B": "bbo", "D": "decision", "A": "alert", "M": "matched", "W": "window", "L": "late", "T": "test"}
+SYMBOL_TYPES = "AMWL"       # the others carry 8 zero bytes
+MATCHED_REFS = 7            # refs in one 'M' message; an alert's flags say how many it lists in all
 OP_NAME = {1: "book", 2: "fraud", 3: "window", 4: "cep", 200: "test_multi", 201: "test_timer"}
 ACTION_NAME = {0: "approve", 1: "verify", 2: "review", 3: "block"}
 DECISION_FLAG = {1: "out_of_order", 2: "invalid", 4: "no_payer_state", 8: "late"}
@@ -80,6 +86,30 @@ def layout(t):
         else:
             out.extend((key, off + i * w, w, ef, i) for i in range(n))
     return out
+
+
+# ---- a matched record's ref (docs/wire-formats.md, "Matched records") -----------------------------
+
+REF_WINDOW, REF_LATE, REF_LOW = 1 << 63, 1 << 62, (1 << 56) - 1
+
+
+def ref_message(feed, seq):
+    """The ref of a message: bit 63 clear, the feed in bits 56..62, its sequence number in 0..55 (0 when
+    it does not fit)."""
+    return (feed & 0x7F) << 56 | (seq if seq <= REF_LOW else 0)
+
+
+def ref_window(index, late, end):
+    """The ref of a window's result: bit 63 set, bit 62 a late firing, the window's index in bits
+    56..61, its end in 0..55 (0 when it does not fit)."""
+    return REF_WINDOW | (REF_LATE if late else 0) | (index & 0x3F) << 56 | (end if end <= REF_LOW else 0)
+
+
+def ref_fields(ref):
+    """A ref's parts: {"feed", "seq"} for a message, {"window_index", "end", "late"} for a window's result."""
+    if ref & REF_WINDOW:
+        return {"window_index": ref >> 56 & 0x3F, "end": ref & REF_LOW, "late": bool(ref & REF_LATE)}
+    return {"feed": ref >> 56 & 0x7F, "seq": ref & REF_LOW}
 
 
 # ---- one message ---------------------------------------------------------------------------------
@@ -142,6 +172,47 @@ def decode(data):
     if t == "D":
         body["currency"] = body["currency"].decode("latin-1")
     return msg
+
+
+def matched_problems(msgs):
+    """What breaks the rule of docs/wire-formats.md ("Matched records") in a stream of decoded messages
+    (dicts, in stream order): an alert whose flags are n > 0 is followed, among its shard's messages,
+    by ceil(n / 7) 'M' messages, parts 0, 1, ... of that many, 7 refs each and the rest in the last,
+    each with the alert's header (flags 0). Returns the problems found (at most 20)."""
+    out, want = [], {}  # shard -> (alert's index, alert, parts still to come)
+    same = ("op", "rule", "rule_version", "shard", "key", "symbol", "cause", "feed", "seq", "event_ns")
+    for i, m in enumerate(msgs):
+        if isinstance(m, bytes):
+            continue
+        t, sh = m["type"], m["shard"]
+        if sh in want and want[sh][2]:
+            ai, a, left = want[sh]
+            n = a["flags"]
+            parts = -(-n // MATCHED_REFS)
+            k = parts - len(left)
+            b = m["body"]
+            if t != "M":
+                out.append(f"message {i + 1} ({t}): part {k} of the alert at {ai + 1} expected")
+                want.pop(sh)
+            else:
+                nk = min(MATCHED_REFS, n - k * MATCHED_REFS)
+                if (b["part"], b["parts"], b["n"]) != (k, parts, nk):
+                    out.append(f"message {i + 1}: part {b['part']} of {b['parts']} with {b['n']} refs, expected "
+                               f"part {k} of {parts} with {nk} (the alert at {ai + 1} lists {n})")
+                if any(b["refs"][nk:]):
+                    out.append(f"message {i + 1}: refs past its {nk} not 0")
+                diff = [f for f in same if m[f] != a[f]] + (["flags"] if m["flags"] else [])
+                if diff:
+                    out.append(f"message {i + 1}: header {diff} differs from its alert's (at {ai + 1})")
+                left.pop()
+                continue
+        if t == "M":
+            out.append(f"message {i + 1}: an 'M' that follows no alert of shard {sh} needing one")
+        elif t == "A" and m["flags"]:
+            want[sh] = (i, m, [None] * -(-m["flags"] // MATCHED_REFS))
+    out += [f"the alert at {ai + 1} (shard {sh}) lacks {len(left)} of its parts at the end"
+            for sh, (ai, _a, left) in want.items() if left]
+    return out[:20]
 
 
 # ---- MoldUDP64 -----------------------------------------------------------------------------------
@@ -263,7 +334,14 @@ def json_fields(msg):
                  rules=msg["rule_version"], out_of_order=bool(b["flags"] & 1))
     elif t == "A":
         j.update(symbol=msg["symbol"], first_ns=b["first_ns"], last_ns=b["last_ns"], events=b["events"],
-                 timeout=bool(b["timeout"]), first_feed=b["first_feed"], first_seq=b["first_seq"])
+                 timeout=bool(b["timeout"]), first_feed=b["first_feed"], first_seq=b["first_seq"],
+                 refs=msg["flags"])
+    elif t == "M":  # a window's result without its name (the rule set's): its end and lateness
+        matched = []
+        for r in b["refs"][:min(b["n"], MATCHED_REFS)]:
+            f = ref_fields(r)
+            matched.append({"end": f["end"], "late": f["late"]} if r & REF_WINDOW else f)
+        j.update(symbol=msg["symbol"], part=b["part"], parts=b["parts"], matched=matched)
     elif t == "W":
         j.update(symbol=msg["symbol"], start=b["start"], end=b["end"], late=bool(msg["flags"] & 1))
     elif t == "L":
@@ -271,6 +349,18 @@ def json_fields(msg):
     elif t == "T":
         j.update(key=msg["key"], v=b["values"][:5])
     return j
+
+
+def json_like(want, got):
+    """Does `got` (a parsed JSON line, or part of one) hold what `want` (json_fields') says? Dicts are
+    compared on want's keys, lists element by element, everything else by value."""
+    if isinstance(want, dict):
+        return isinstance(got, dict) and all(k in got and json_like(v, got[k]) for k, v in want.items())
+    if isinstance(want, list):
+        return isinstance(got, list) and len(got) == len(want) and all(map(json_like, want, got))
+    if isinstance(want, bool) or isinstance(got, bool):  # JSON's true is not 1
+        return type(want) is type(got) and want == got
+    return want == got
 
 
 # ---- self-test ---------------------------------------------------------------------------------------
@@ -290,6 +380,9 @@ def samples():
         dict(h, type="A", op=4, symbol="SPOF", body=dict(first_ns=1, last_ns=2, measures=[80000, I64_MIN, -1, 0],
                                                           first_seq=17044, events=2, measure_count=3, null_mask=2,
                                                           timeout=1, first_feed=0xFE)),
+        dict(h, type="M", op=4, symbol="SPOF", body=dict(refs=[ref_message(2, 17044), ref_window(5, True, 20),
+                                                               ref_message(127, REF_LOW), 0, 0, 0, 0],
+                                                          n=3, part=1, parts=2)),
         dict(h, type="W", op=3, flags=1, symbol="AAPL", body=dict(start=10, end=20, aggregates=[1, -2, 3, -4, 5, -6])),
         dict(h, type="L", op=3, symbol="", body=dict(window_end=20, watermark=30, time=5, window_index=0xFF)),
         dict(h, type="T", op=200, body=dict(values=[0, 1, 2, 3, 4, 5, 6, U64])),
@@ -314,7 +407,7 @@ def selftest():
     for m in msgs:
         b = encode(m)
         check(len(b) == LENGTH[m["type"]] and decode(b) == m and encode(decode(b)) == b, f"{m['type']} round trip")
-    bbo, dec, alert, win, late, test = (encode(m) for m in msgs)
+    bbo, dec, alert, matched, win, late, test = (encode(m) for m in msgs)
     # hand-computed offsets (docs/wire-formats.md)
     check(bbo[0:2] == b"B\x01" and bbo[2:10] == bytes.fromhex("0102030405060708"), "type, version, lsn @0..9")
     check(bbo[36:38] == b"\x0a\x0b" and bbo[40:42] == b"\x0c\x0d" and bbo[44:48] == b"\x11\x22\x33\x44",
@@ -332,14 +425,30 @@ def selftest():
           "window flags @42, aggregate 5 @112")
     check(late[80] == 0xFF and len(late) == 81 and test[112:120] == b"\xff" * 8,
           "late window index @80, test v[7] @112")
+    check(matched[48:56] == b"SPOF    " and matched[56:64] == bytes.fromhex("0200000000004294") and
+          matched[64:72] == bytes.fromhex("c500000000000014") and matched[72:80] == b"\x7f" + b"\xff" * 7 and
+          matched[80:112] == b"\0" * 32 and matched[112:115] == b"\x03\x01\x02" and len(matched) == 115,
+          "matched symbol @48, refs @56.. (feed 2 seq 17044; window 5 late end 20; feed 127), n, part, parts @112")
+    check(ref_window(63, False, 2**56) == 0xBF00000000000000 and ref_message(128, 2**56) == 0 and
+          ref_fields(0xFFFFFFFFFFFFFFFF) == {"window_index": 63, "end": REF_LOW, "late": True} and
+          ref_fields(0x7F00000000000001) == {"feed": 127, "seq": 1}, "refs: bits, and parts past their width")
     for bad, why in ((b"", "bad_length"), (b"Z" + bbo[1:], "unknown_type"), (b"B\x02" + bbo[2:], "bad_version"),
                      (bbo[:89], "bad_length"), (bbo + b"\0", "bad_length")):
         check(problem(bad) == why, f"{bad[:2]!r}.. ({len(bad)} bytes) is {problem(bad)}, expected {why}")
+    # 'M' messages after their alerts, per shard
+    a9 = dict(msgs[2], flags=9)
+    m0 = dict(msgs[3], body=dict(msgs[3]["body"], n=7, part=0, parts=2, refs=list(range(1, 8))))
+    m1 = dict(msgs[3], body=dict(msgs[3]["body"], n=2, part=1, parts=2, refs=[8, 9, 0, 0, 0, 0, 0]))
+    other = dict(msgs[0], shard=msgs[0]["shard"] + 1)
+    check(matched_problems([msgs[0], a9, m0, other, m1, msgs[4]]) == [], "matched_problems: a good stream")
+    check(len(matched_problems([a9, m0, msgs[0]])) == 1 and len(matched_problems([a9, m1, m0])) == 3 and
+          len(matched_problems([msgs[3]])) == 1 and len(matched_problems([a9, m0])) == 1 and
+          len(matched_problems([a9, dict(m0, seq=1), m1])) == 1, "matched_problems: each kind of break")
     # MoldUDP64: framing, packetizing, requests
     d = datagram("1773131400", 1, msgs)
-    check(d[:10] == b"1773131400" and d[10:20] == b"\0" * 7 + b"\x01\0\x06" and d[20:22] == b"\0\x5a",
+    check(d[:10] == b"1773131400" and d[10:20] == b"\0" * 7 + b"\x01\0\x07" and d[20:22] == b"\0\x5a",
           "datagram header and the first length prefix (90)")
-    check(decode_datagram(d) == ("1773131400", 1, 6, msgs), "datagram round trip")
+    check(decode_datagram(d) == ("1773131400", 1, len(msgs), msgs), "datagram round trip")
     check(decode_datagram(heartbeat("S", 7)) == ("S", 7, 0, []), "heartbeat")
     check(decode_datagram(end_of_session("S", 7)) == ("S", 7, MOLD_EOS, []), "end of session")
     check(request("1773131400", 5, 3) == b"1773131400" + b"\0" * 7 + b"\x05\0\x03", "request")
@@ -364,9 +473,17 @@ def selftest():
     check(j[0]["bid"] == "5.3167" and j[0]["ask"] == "5.3200" and j[0]["ask_shares"] == U64, "json bbo")
     check((j[1]["type"], j[1]["op"], j[1]["action"], j[1]["out_of_order"], j[1]["amount"]) ==
           ("decision", "fraud", "block", True, -999900), "json decision")
-    check(j[2]["symbol"] == "SPOF" and j[2]["timeout"] is True and j[3]["late"] is True and j[4]["symbol"] == "",
-          "json alert, window, late")
-    check(j[5]["v"] == [0, 1, 2, 3, 4] and j[5]["key"] == 0x11223344, "json test")
+    check(j[2]["symbol"] == "SPOF" and j[2]["timeout"] is True and j[2]["refs"] == 0 and j[4]["late"] is True
+          and j[5]["symbol"] == "", "json alert, window, late")
+    check((j[3]["type"], j[3]["symbol"], j[3]["part"], j[3]["parts"]) == ("matched", "SPOF", 1, 2) and
+          j[3]["matched"] == [{"feed": 2, "seq": 17044}, {"end": 20, "late": True}, {"feed": 127, "seq": REF_LOW}],
+          "json matched: the listed refs only, a window's without its name")
+    check(j[6]["v"] == [0, 1, 2, 3, 4] and j[6]["key"] == 0x11223344, "json test")
+    line = dict(j[3], matched=[{"feed": 2, "seq": 17044}, {"window": "w", "end": 20, "late": True},
+                               {"feed": 127, "seq": REF_LOW}])
+    check(json_like(j[3], line) and not json_like(j[3], dict(line, matched=line["matched"][:2])) and
+          not json_like(j[4], dict(j[4], late=1)) and not json_like({"a": [{"b": 1}]}, {"a": [{"b": 2}]}),
+          "json_like: a line with more keys (a window's name) is like, one with other values is not")
     return fails
 
 

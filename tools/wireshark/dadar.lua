@@ -12,7 +12,8 @@
 --   itch50    NASDAQ TotalView-ITCH 5.0, every message type with every field, named as in NASDAQ's
 --             specification.
 --   dadarpay  dadar's 73-byte payment authorisation request ('P', version 1).
---   dadarout  dadar's output messages (the output stream: bbo, decision, alert, window, late, test).
+--   dadarout  dadar's output messages (the output stream: bbo, decision, alert, matched, window, late,
+--             test).
 --
 -- Use:   tshark -X lua_script:tools/wireshark/dadar.lua -r capture.pcap
 --        or `make install-dissector`, which copies this file into Wireshark's personal Lua plugin folder.
@@ -560,6 +561,7 @@ local OUT_MSG = {
 	B = { 90, "bbo", "Top of Book" },
 	D = { 109, "decision", "Decision" },
 	A = { 120, "alert", "Alert" },
+	M = { 115, "matched", "Matched Records" },
 	W = { 120, "window", "Window" },
 	L = { 81, "late", "Late Record" },
 	T = { 120, "test", "Test" },
@@ -579,7 +581,7 @@ for i, d in ipairs(DECISION_FLAGS) do DECISION_FLAG_NAMES[i] = d[2] end
 
 local OF = {
 	type = ProtoField.char("dadarout.type", "Message Type", base.HEX, charvals({ B = "bbo", D = "decision",
-		A = "alert", W = "window", L = "late", T = "test" })),
+		A = "alert", M = "matched", W = "window", L = "late", T = "test" })),
 	version = ProtoField.uint8("dadarout.version", "Version", base.DEC),
 	lsn = ProtoField.uint64("dadarout.lsn", "LSN", base.DEC),
 	cause = ProtoField.uint64("dadarout.cause", "Cause (LSN of the input)", base.DEC),
@@ -601,7 +603,7 @@ local OUT_HEADER = { { 0, 1, "type" }, { 1, 1, "version" }, { 2, 8, "lsn" }, { 1
 
 -- Bodies: { offset from 56, width, field id, kind, label, repeat count }. Kinds: u8 u16 u32 u64 i64
 -- (integers), x8 (u8 in hex), p4 (u32 price, 4 decimals), amount (i64 minor units), reasons, dflags,
--- action, str (ASCII).
+-- action, str (ASCII), ref (a matched record's u64, in hex, decoded below it).
 local OUT_BODY = {
 	B = { { 0, 4, "bid_price", "p4", "Bid Price" }, { 4, 4, "ask_price", "p4", "Ask Price" },
 		{ 8, 8, "bid_shares", "u64", "Bid Shares" }, { 16, 8, "ask_shares", "u64", "Ask Shares" },
@@ -618,11 +620,26 @@ local OUT_BODY = {
 		{ 48, 8, "first_seq", "u64", "First Record's Feed Sequence Number" }, { 56, 4, "events", "u32", "Events" },
 		{ 60, 1, "measure_count", "u8", "Measure Count" }, { 61, 1, "null_mask", "x8", "Null Mask" },
 		{ 62, 1, "timeout", "u8", "Timeout" }, { 63, 1, "first_feed", "u8", "First Record's Feed" } },
+	M = { { 0, 8, "ref", "ref", "Ref", 7 }, { 56, 1, "n", "u8", "Refs in This Part" }, { 57, 1, "part", "u8", "Part" },
+		{ 58, 1, "parts", "u8", "Parts" } },
 	W = { { 0, 8, "start", "u64", "Start (ns)" }, { 8, 8, "end", "u64", "End (ns)" },
 		{ 16, 8, "value", "i64", "Aggregate", 6 } },
 	L = { { 0, 8, "window_end", "u64", "Window End (ns)" }, { 8, 8, "watermark", "u64", "Watermark (ns)" },
 		{ 16, 8, "time", "u64", "Record Time (ns)" }, { 24, 1, "window_index", "u8", "Window Index" } },
 	T = { { 0, 8, "value", "u64", "Value", 8 } },
+}
+
+-- A matched record's ref (docs/wire-formats.md, "Matched records"): bit 63 set, a window's result
+-- (bit 62 late, the window's index in bits 56..61, its end in bits 0..55); clear, a message (the feed
+-- in bits 56..62, its sequence number in bits 0..55). Its parts are fields over the ref's first byte
+-- (bit masks) and over its other seven bytes.
+local REF_F = {
+	window_result = ProtoField.bool("dadarout.matched.window_result", "Window Result", 8, nil, 0x80),
+	feed = ProtoField.uint8("dadarout.matched.feed", "Feed", base.DEC, nil, 0x7f),
+	seq = ProtoField.uint64("dadarout.matched.seq", "Sequence Number", base.DEC),
+	late = ProtoField.bool("dadarout.matched.late", "Late Firing", 8, nil, 0x40),
+	window_index = ProtoField.uint8("dadarout.matched.window_index", "Window Index", base.DEC, nil, 0x3f),
+	["end"] = ProtoField.uint64("dadarout.matched.end", "Window End (ns)", base.DEC),
 }
 
 local OBF = {}      -- type letter -> field id -> ProtoField
@@ -649,6 +666,8 @@ do
 				f = ProtoField.uint32(abbr, label, base.HEX)
 			elseif kind == "u64" then
 				f = ProtoField.uint64(abbr, label, base.DEC)
+			elseif kind == "ref" then
+				f = ProtoField.uint64(abbr, label, base.HEX)
 			elseif kind == "str" then
 				f = ProtoField.string(abbr, label, base.ASCII)
 			else -- i64, amount
@@ -666,6 +685,7 @@ do
 		DFLAG_F[i] = ProtoField.bool("dadarout.decision." .. d[2], d[3], 8, nil, d[1])
 		list[#list + 1] = DFLAG_F[i]
 	end
+	for _, f in pairs(REF_F) do list[#list + 1] = f end
 	outp.fields = list
 end
 
@@ -677,7 +697,7 @@ local oe_bad_version = ProtoExpert.new("dadarout.expert.bad_version", "Unknown o
 	expert.group.UNDECODED, expert.severity.ERROR)
 outp.experts = { oe_bad_length, oe_unknown, oe_bad_version }
 
--- The symbol: space padded (alert, window, late) or 8 zero bytes (the others); shown without either.
+-- The symbol: space padded (alert, matched, window, late) or 8 zero bytes (the others); shown without either.
 local function add_symbol(tree, r)
 	local s = r:raw():gsub("[ %z]+$", "")
 	if s:find("[^\32-\126]") then
@@ -697,14 +717,42 @@ local function bit_names(v, names, nbits)
 	return #out > 0 and table.concat(out, ", ") or "none"
 end
 
+-- Ref i of a matched message at r (8 bytes), `used` when i is below the message's n: the ref, then
+-- its parts under it.
+local function add_ref(t, f, r, i, used)
+	local it = t:add(f, r)
+	if not used then
+		it:set_text(string.format("Ref %d: 0x%s (not used)", i, r:uint64():tohex(16)))
+		return
+	end
+	local top, low = r(0, 1), r(1, 7)
+	local b0 = top:uint()
+	it:add(REF_F.window_result, top)
+	if b0 >= 0x80 then
+		local late = b0 % 0x80 >= 0x40
+		it:set_text(string.format("Ref %d: window %d, end %s%s", i, b0 % 0x40, tostring(low:uint64()),
+			late and " (late)" or ""))
+		it:add(REF_F.late, top)
+		it:add(REF_F.window_index, top)
+		it:add(REF_F["end"], low)
+	else
+		it:set_text(string.format("Ref %d: feed %d, seq %s", i, b0, tostring(low:uint64())))
+		it:add(REF_F.feed, top)
+		it:add(REF_F.seq, low)
+	end
+end
+
 local function dissect_out_body(t, tvb, off, ty)
 	local b = off + OUT_HDR_LEN
-	local nmeasures, nulls = 0, 0
+	local nmeasures, nulls, nrefs = 0, 0, 0
 	if ty == "A" then nmeasures, nulls = tvb(b + 60, 1):uint(), tvb(b + 61, 1):uint() end
+	if ty == "M" then nrefs = tvb(b + 56, 1):uint() end
 	for _, s in ipairs(OUT_BODY[ty]) do
 		local o, w, id, kind, label = s[1], s[2], s[3], s[4], s[5]
 		local f = OBF[ty][id]
-		if s[6] then
+		if kind == "ref" then
+			for i = 0, s[6] - 1 do add_ref(t, f, tvb(b + o + i * w, w), i, i < nrefs) end
+		elseif s[6] then
 			for i = 0, s[6] - 1 do
 				local r = tvb(b + o + i * w, w)
 				local v = kind == "i64" and r:int64() or r:uint64()
@@ -759,7 +807,7 @@ local function dissect_out_msg(tvb, off, len, pinfo, tree, label)
 	local why
 	if not m then
 		t:add_proto_expert_info(oe_unknown, string.format(
-			"Output message type 0x%02x is not B, D, A, W, L or T (a consumer skips it)", tvb(off, 1):uint()))
+			"Output message type 0x%02x is not B, D, A, M, W, L or T (a consumer skips it)", tvb(off, 1):uint()))
 		why = "unknown type"
 	elseif len >= 2 and tvb(off + 1, 1):uint() ~= OUT_VERSION then
 		t:add_proto_expert_info(oe_bad_version, string.format(
@@ -783,6 +831,9 @@ local function dissect_out_msg(tvb, off, len, pinfo, tree, label)
 		elseif s[3] ~= "type" and s[3] ~= "version" then
 			local it = t:add(OF[s[3]], r)
 			if s[3] == "flags" and ty == "W" and r:uint() % 2 == 1 then it:append_text(" (late firing)") end
+			if s[3] == "flags" and ty == "A" and r:uint() > 0 then
+				it:append_text(string.format(" (%d matched records)", r:uint()))
+			end
 		end
 	end
 	dissect_out_body(t, tvb, off, ty)
@@ -791,9 +842,13 @@ local function dissect_out_msg(tvb, off, len, pinfo, tree, label)
 	if ty == "D" then
 		what = string.format(", txn %s: %s", tostring(tvb(off + 56, 8):uint64()),
 			OUT_ACTION[tvb(off + 102, 1):uint()] or "?")
-	elseif ty == "A" or ty == "W" or ty == "L" then
+	elseif ty == "A" or ty == "M" or ty == "W" or ty == "L" then
 		local sym = rtrim(tvb(off + 48, 8):raw())
 		what = sym ~= "" and (", " .. printable(sym)) or ""
+		if ty == "M" then
+			what = what .. string.format(", part %d of %d: %d refs", tvb(off + 113, 1):uint() + 1,
+				tvb(off + 114, 1):uint(), tvb(off + 112, 1):uint())
+		end
 	end
 	t:set_text(string.format("dadar Output, %s (%s), LSN %s%s%s", m[2], ty, tostring(tvb(off + 2, 8):uint64()),
 		what, label))

@@ -62,11 +62,13 @@
 #define SYM_AAPL  'A', 'A', 'P', 'L', ' ', ' ', ' ', ' '
 #define SYM_NVDA  'N', 'V', 'D', 'A', ' ', ' ', ' ', ' '
 #define SYM_ZVZZT 'Z', 'V', 'Z', 'Z', 'T', ' ', ' ', ' '
+#define SYM_SPOF  'S', 'P', 'O', 'F', ' ', ' ', ' ', ' '
 
 /* One lsn per message, so a message's lsn is its own. */
 #define LSN_B     0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08
 #define LSN_D     0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff
 #define LSN_A     0xf1, 0xe2, 0xd3, 0xc4, 0xb5, 0xa6, 0x97, 0x88
+#define LSN_M     0xf1, 0xe2, 0xd3, 0xc4, 0xb5, 0xa6, 0x97, 0x89
 #define LSN_W     0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01
 #define LSN_L     0x80, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00
 #define LSN_T     0x7f, 0x6e, 0x5d, 0x4c, 0x3b, 0x2a, 0x19, 0x08
@@ -115,6 +117,25 @@ static const uint8_t a_wire[] = {
 	0x07,                                           /* 56+63 first record's feed */
 };
 _Static_assert(sizeof(a_wire) == 120, "A is 120 bytes");
+
+/*
+ * The refs, from the document's layout: bit 63 clear, a message (feed in bits 56..62, sequence
+ * number in bits 0..55); set, a window's result (bit 62 late, index in bits 56..61, end in 0..55).
+ */
+static const uint8_t m_wire[] = {
+	HDR('M', LSN_M, SYM_SPOF),
+	0x02, 0xa1, 0xb2, 0xc3, 0xd4, 0xe5, 0xf6, 0x07, /* 56+0  ref 0: feed 2, seq 0xa1b2c3d4e5f607 */
+	0xc5, 0x17, 0xb0, 0xc1, 0xd2, 0xe3, 0xf4, 0x05, /* 56+8  ref 1: window 5, late, end 0x17b0c1d2e3f405 */
+	0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, /* 56+16 ref 2: feed 127, seq 2^56 - 1 */
+	0xbf, 0xfe, 0xdc, 0xba, 0x98, 0x76, 0x54, 0x32, /* 56+24 ref 3: window 63, on time, end 0xfedcba98765432 */
+	0x80, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, /* 56+32 ref 4: window 0, on time, end past 2^56: 0 */
+	0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, /* 56+40 ref 5: feed 0, seq 0x01020304050607 */
+	0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, /* 56+48 ref 6: window 63, late, end 2^56 - 1 */
+	0x07,                                           /* 56+56 refs in this part */
+	0x01,                                           /* 56+57 part */
+	0x03,                                           /* 56+58 parts */
+};
+_Static_assert(sizeof(m_wire) == 115, "M is 115 bytes");
 
 static const uint8_t w_wire[] = {
 	HDR('W', LSN_W, SYM_NVDA),
@@ -217,6 +238,22 @@ static void fill_alert(struct dd_output *o)
 	o->u.alert.first_feed = 7;
 }
 
+/* The refs built with ops/output.h's helpers: the hand-built bytes above check them too. */
+static void fill_matched(struct dd_output *o)
+{
+	fill_header(o, DD_OUT_MATCHED, "SPOF    ");
+	o->u.matched.ref[0] = dd_ref_message(2, 0x00a1b2c3d4e5f607ull);
+	o->u.matched.ref[1] = dd_ref_window(5, true, 0x0017b0c1d2e3f405ull);
+	o->u.matched.ref[2] = dd_ref_message(127, DD_REF_LOW);
+	o->u.matched.ref[3] = dd_ref_window(63, false, 0x00fedcba98765432ull);
+	o->u.matched.ref[4] = dd_ref_window(0, false, DD_REF_LOW + 1);
+	o->u.matched.ref[5] = dd_ref_message(0, 0x0001020304050607ull);
+	o->u.matched.ref[6] = dd_ref_window(63, true, DD_REF_LOW);
+	o->u.matched.n = 7;
+	o->u.matched.part = 1;
+	o->u.matched.parts = 3;
+}
+
 static void fill_window(struct dd_output *o)
 {
 	fill_header(o, DD_OUT_WINDOW, "NVDA    ");
@@ -259,6 +296,7 @@ static void strip_uncarried(struct dd_output *o)
 	case DD_OUT_BBO: memset(o->u.bbo.pad, 0, sizeof(o->u.bbo.pad)); break;
 	case DD_OUT_DECISION: memset(o->u.decision.pad, 0, sizeof(o->u.decision.pad)); break;
 	case DD_OUT_LATE: memset(o->u.late.pad, 0, sizeof(o->u.late.pad)); break;
+	case DD_OUT_MATCHED: memset(o->u.matched.pad, 0, sizeof(o->u.matched.pad)); break;
 	default: break; /* alert, window, test: the body is all fields */
 	}
 }
@@ -277,6 +315,7 @@ static const struct msg_case cases[] = {
 	{ DD_OUT_BBO, 'B', 0x0102030405060708ull, b_wire, sizeof(b_wire), fill_bbo },
 	{ DD_OUT_DECISION, 'D', UINT64_MAX, d_wire, sizeof(d_wire), fill_decision },
 	{ DD_OUT_ALERT, 'A', 0xf1e2d3c4b5a69788ull, a_wire, sizeof(a_wire), fill_alert },
+	{ DD_OUT_MATCHED, 'M', 0xf1e2d3c4b5a69789ull, m_wire, sizeof(m_wire), fill_matched },
 	{ DD_OUT_WINDOW, 'W', 1, w_wire, sizeof(w_wire), fill_window },
 	{ DD_OUT_LATE, 'L', 0x8000000000000000ull, l_wire, sizeof(l_wire), fill_late },
 	{ DD_OUT_TEST, 'T', 0x7f6e5d4c3b2a1908ull, t_wire, sizeof(t_wire), fill_test },
@@ -346,6 +385,12 @@ static void test_alert_encodes_to_the_documented_bytes_and_decodes_back(void **s
 	check_round_trip(DD_OUT_ALERT);
 }
 
+static void test_matched_encodes_to_the_documented_bytes_and_decodes_back(void **state)
+{
+	(void)state;
+	check_round_trip(DD_OUT_MATCHED);
+}
+
 static void test_window_encodes_to_the_documented_bytes_and_decodes_back(void **state)
 {
 	(void)state;
@@ -401,6 +446,35 @@ static void test_fields_sit_at_the_documented_offsets(void **state)
 	assert_int_equal(dd_outw_encode(buf, 9, &o), 81);
 	assert_memory_equal(buf + 48, "ZVZZT   ", 8);
 	assert_int_equal(buf[80], 0xfe); /* window index */
+
+	fill_matched(&o);
+	assert_int_equal(dd_outw_encode(buf, 9, &o), 115);
+	assert_int_equal(buf[0], 'M');
+	assert_memory_equal(buf + 48, "SPOF    ", 8);
+	assert_memory_equal(buf + 56, ((const uint8_t[]){ 0x02, 0xa1, 0xb2, 0xc3, 0xd4, 0xe5, 0xf6, 0x07 }), 8);
+	assert_int_equal(buf[64], 0xc5); /* ref 1: a window's result (bit 63), late (62), index 5 */
+	assert_memory_equal(buf + 104, ((const uint8_t[8]){ 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff }), 8);
+	assert_int_equal(buf[112], 7); /* refs in this part */
+	assert_int_equal(buf[113], 1); /* part */
+	assert_int_equal(buf[114], 3); /* parts */
+
+	/* the refs of the hand-built bytes, read back through ops/output.h's helpers */
+	uint64_t lsn;
+	assert_int_equal(dd_outw_decode(m_wire, sizeof(m_wire), &lsn, &o), 0);
+	const uint64_t *ref = o.u.matched.ref;
+	assert_false(dd_ref_is_window(ref[0]));
+	assert_int_equal(dd_ref_feed(ref[0]), 2);
+	assert_true(dd_ref_low(ref[0]) == 0x00a1b2c3d4e5f607ull);
+	assert_true(dd_ref_is_window(ref[1]) && dd_ref_late(ref[1]));
+	assert_int_equal(dd_ref_window_index(ref[1]), 5);
+	assert_true(dd_ref_low(ref[1]) == 0x0017b0c1d2e3f405ull);
+	assert_false(dd_ref_is_window(ref[2]));
+	assert_int_equal(dd_ref_feed(ref[2]), 127);
+	assert_true(dd_ref_low(ref[2]) == DD_REF_LOW);
+	assert_true(dd_ref_is_window(ref[3]) && !dd_ref_late(ref[3]));
+	assert_int_equal(dd_ref_window_index(ref[3]), 63);
+	assert_true(dd_ref_is_window(ref[4]) && dd_ref_window_index(ref[4]) == 0 && dd_ref_low(ref[4]) == 0);
+	assert_true(!dd_ref_is_window(ref[5]) && dd_ref_feed(ref[5]) == 0);
 }
 
 static void test_len_and_letter_match_the_documented_table(void **state)
@@ -414,6 +488,8 @@ static void test_len_and_letter_match_the_documented_table(void **state)
 	assert_int_equal(dd_outw_len(DD_OUT_DECISION), 109);
 	assert_int_equal(dd_outw_letter(DD_OUT_ALERT), 'A');
 	assert_int_equal(dd_outw_len(DD_OUT_ALERT), 120);
+	assert_int_equal(dd_outw_letter(DD_OUT_MATCHED), 'M');
+	assert_int_equal(dd_outw_len(DD_OUT_MATCHED), 115); /* 56 + 59 */
 	assert_int_equal(dd_outw_letter(DD_OUT_WINDOW), 'W');
 	assert_int_equal(dd_outw_len(DD_OUT_WINDOW), 120);
 	assert_int_equal(dd_outw_letter(DD_OUT_LATE), 'L');
@@ -524,12 +600,15 @@ static void test_one_byte_short_or_long_is_bad_length(void **state)
 		assert_rejected(msg, cases[i].len + 1, DD_OUTW_BAD_LENGTH);
 		assert_rejected(msg, DD_OUTW_HDR_LEN, DD_OUTW_BAD_LENGTH); /* the header alone */
 	}
-	/* another type's length: a 'B' of 109 and 120 bytes, an 'L' of 90 */
+	/* another type's length: a 'B' of 109 and 120 bytes, an 'L' of 90, an 'M' of an alert's 120 */
 	memcpy(msg, b_wire, sizeof(b_wire));
 	assert_rejected(msg, 109, DD_OUTW_BAD_LENGTH);
 	assert_rejected(msg, 120, DD_OUTW_BAD_LENGTH);
 	memcpy(msg, l_wire, sizeof(l_wire));
 	assert_rejected(msg, 90, DD_OUTW_BAD_LENGTH);
+	memset(msg, 0, sizeof(msg));
+	memcpy(msg, m_wire, sizeof(m_wire));
+	assert_rejected(msg, 120, DD_OUTW_BAD_LENGTH);
 }
 
 static void test_strerror_names_every_error(void **state)
@@ -555,6 +634,7 @@ int main(void)
 		cmocka_unit_test(test_bbo_encodes_to_the_documented_bytes_and_decodes_back),
 		cmocka_unit_test(test_decision_encodes_to_the_documented_bytes_and_decodes_back),
 		cmocka_unit_test(test_alert_encodes_to_the_documented_bytes_and_decodes_back),
+		cmocka_unit_test(test_matched_encodes_to_the_documented_bytes_and_decodes_back),
 		cmocka_unit_test(test_window_encodes_to_the_documented_bytes_and_decodes_back),
 		cmocka_unit_test(test_late_encodes_to_the_documented_bytes_and_decodes_back),
 		cmocka_unit_test(test_test_encodes_to_the_documented_bytes_and_decodes_back),
