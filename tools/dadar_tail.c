@@ -403,7 +403,8 @@ static int values_text(char *buf, size_t room, const char (*names)[DD_MR_NAME], 
 static int table_line(const struct app *a, char *buf, size_t len, uint64_t seq, uint64_t lsn, const struct dd_output *o)
 {
 	char key[24], p1[24], p2[24], t1[24], t2[24], t3[24];
-	bool sym = o->type == DD_OUT_ALERT || o->type == DD_OUT_WINDOW || o->type == DD_OUT_LATE;
+	bool sym = o->type == DD_OUT_ALERT || o->type == DD_OUT_MATCHED || o->type == DD_OUT_WINDOW ||
+		   o->type == DD_OUT_LATE;
 	if (sym) {
 		dd_symtab_name(o->symbol, key);
 		for (unsigned i = 0; key[i] != 0; i++) /* the feed's bytes: printable or '?' */
@@ -465,6 +466,30 @@ static int table_line(const struct app *a, char *buf, size_t len, uint64_t seq, 
 		if (t >= 0 && (size_t)t < room)
 			t += values_text(b + t, room - (size_t)t, p != NULL ? (const char(*)[DD_MR_NAME])mnames : NULL,
 					 al->measure, nm, al->null_mask);
+		break;
+	}
+	case DD_OUT_MATCHED: {
+		/* the pattern, part/parts (from 1), then each ref: feed:seq, or window@end, [late] if late */
+		const struct dd_out_matched *m = &o->u.matched;
+		const struct dd_mr_pattern *p = r != NULL && o->rule < r->npatterns ? &r->pattern[o->rule] : NULL;
+		char pname[24];
+		snprintf(pname, sizeof(pname), "pattern%u", o->rule);
+		t = snprintf(b, room, "%-16s part %u/%u ", p != NULL ? p->name : pname, m->part + 1u,
+			     (unsigned)m->parts);
+		unsigned nr = m->n < DD_MATCHED_REFS ? m->n : DD_MATCHED_REFS;
+		for (unsigned i = 0; i < nr && t >= 0 && (size_t)t < room; i++) {
+			uint64_t ref = m->ref[i];
+			if (!dd_ref_is_window(ref)) {
+				t += snprintf(b + t, room - (size_t)t, " %u:%" PRIu64, dd_ref_feed(ref), dd_ref_low(ref));
+				continue;
+			}
+			unsigned wi = dd_ref_window_index(ref);
+			char wname[24];
+			snprintf(wname, sizeof(wname), "window%u", wi); /* as the JSON line names it */
+			const char *name = r != NULL && wi < r->nwindows ? r->window[wi].name : wname;
+			t += snprintf(b + t, room - (size_t)t, " %s@%s%s", name, tod(t1, sizeof(t1), dd_ref_low(ref)),
+				      dd_ref_late(ref) ? "[late]" : "");
+		}
 		break;
 	}
 	case DD_OUT_WINDOW:

@@ -9,7 +9,8 @@ Tests (each prints PASS/FAIL/SKIP and its name):
      --output line, in order, numbers 1.. contiguous, every mechanical field equal (bbo, decision);
      datagrams within the mtu; an end of session with the next number at the stop; the summary's
      output_udp section says the same.
-  B  the planted market day with rules/market.rules: alerts, windows (and the rest) equal the lines.
+  B  the planted market day with rules/market.rules: alerts, their matched records, windows (and the
+     rest) equal the lines; each alert's 'M' messages follow it as docs/wire-formats.md says.
   C  idle: heartbeats every output_udp.heartbeat_ms carrying the next number, then the end of session.
   D  sessions across restarts, with a journal: a clean stop ends the session and the next start opens
      a new one numbered from 1 (`<journal>/stream` says so); after kill -9 the next start continues the
@@ -172,7 +173,7 @@ def same_as_lines(msgs, lines, what):
     check(len(msgs) == len(lines), f"{what}: {len(msgs)} messages, {len(lines)} output lines")
     for i, (m, ln) in enumerate(zip(msgs, lines)):
         for k, v in outstream.json_fields(m).items():
-            if ln.get(k) != v:
+            if not outstream.json_like(v, ln.get(k)):
                 raise AssertionError(f"{what}: message {i + 1} {k} = {v!r}, its line says {ln.get(k)!r}: {ln}")
 
 
@@ -247,8 +248,14 @@ def test_B_planted_day_alerts_and_windows_on_the_stream_equal_the_lines():
     kinds = {}
     for m in msgs:
         kinds[m["type"]] = kinds.get(m["type"], 0) + 1
-    check(kinds.get("A", 0) >= 10 and kinds.get("W", 0) > 0, f"messages by type: {kinds}")
-    return f"messages by type {kinds}"
+    check(kinds.get("A", 0) >= 10 and kinds.get("W", 0) > 0 and kinds.get("M", 0) > 0,
+          f"messages by type: {kinds}")
+    bad = outstream.matched_problems(msgs)
+    check(not bad, f"'M' messages not as their alerts say: {bad}")
+    refs = sum(m["flags"] for m in msgs if m["type"] == "A")
+    listed = sum(m["body"]["n"] for m in msgs if m["type"] == "M")
+    check(refs == listed, f"the alerts list {refs} matched records, the 'M' messages {listed}")
+    return f"messages by type {kinds}; {listed} matched records listed"
 
 
 @test

@@ -6,8 +6,9 @@ tests/integration/outstream.py, written from docs/wire-formats.md.
 
 Tests (each prints PASS/FAIL/SKIP and its name):
   A  --pcap of an ITCH + payment day's stream prints exactly the bytes of the --output file; the
-     planted market day with --rules prints its alerts and windows with their names as dadar does;
-     --format table prints one row per output with its sequence number, LSN and type.
+     planted market day with --rules prints its alerts, matched records and windows with their names
+     as dadar does; --format table prints one row per output with its sequence number, LSN and type,
+     and a matched row its pattern, part and each record as the JSON line lists them.
   B  --pcap --drop-every 10 (no requests in a capture): exit 3, lost = the messages the dropped
      datagrams held, every other output printed in order; the same capture with every datagram
      twice: nothing printed twice, duplicates counted, exit 0.
@@ -79,6 +80,21 @@ def raw_datagrams(tx):
     return out
 
 
+def tod(ns):
+    """A time as dadar-tail's table shows it: a time of day to the millisecond, else the integer."""
+    if ns >= 86_400_000_000_000:
+        return str(ns)
+    ms = ns // 1_000_000
+    return f"{ms // 3_600_000:02d}:{ms // 60_000 % 60:02d}:{ms // 1000 % 60:02d}.{ms % 1000:03d}"
+
+
+def ref_text(x):
+    """A matched record of a JSON line as dadar-tail's table shows it: feed:seq or window@end[late]."""
+    if "window" in x:
+        return f"{x['window']}@{tod(x['end'])}" + ("[late]" if x["late"] else "")
+    return f"{x['feed']}:{x['seq']}"
+
+
 def day_run():
     """An ITCH + payment day through dadar, its stream captured: (tx pcap, output file)."""
     def make():
@@ -110,7 +126,7 @@ def test_A_pcap_prints_the_output_file_byte_for_byte_json_and_table():
         pwant = f.read()
     check(r.stdout == pwant, "planted day: stdout differs from the --output file")
     types = {json.loads(x)["type"] for x in pwant.splitlines()}
-    check({"alert", "window"} <= types, f"the planted day has no alerts or windows: {types}")
+    check({"alert", "matched", "window"} <= types, f"the planted day has no alerts, matched or windows: {types}")
     # a table: a header, then one row per output: seq, lsn, type
     r = tail("--pcap", tx, "--format", "table")
     check(r.returncode == 0, f"--format table exited {r.returncode}: {r.stderr[-600:]}")
@@ -121,7 +137,22 @@ def test_A_pcap_prints_the_output_file_byte_for_byte_json_and_table():
         f = row.split()
         check(f[0] == str(i + 1) and f[1] == str(ln["lsn"]) and f[2] == ln["type"],
               f"table row {i + 1} is {row!r}, its line {ln}")
-    return f"{n} outputs; planted day {len(pwant.splitlines())} outputs with {sorted(types)}"
+    # the planted day's table: a matched row lists its records as its JSON line does
+    r = tail("--pcap", ptx, "--format", "table", "--rules", st.MARKET_RULES)
+    check(r.returncode == 0, f"--format table (planted) exited {r.returncode}: {r.stderr[-600:]}")
+    rows = r.stdout.splitlines()[1:]
+    plines = [json.loads(x) for x in pwant.splitlines()]
+    check(len(rows) == len(plines), f"planted table: {len(rows)} rows for {len(plines)} outputs")
+    nm = 0
+    for i, (row, ln) in enumerate(zip(rows, plines)):
+        f = row.split()
+        check(f[1] == str(ln["lsn"]) and f[2] == ln["type"], f"planted table row {i + 1} is {row!r}, its line {ln}")
+        if ln["type"] == "matched":
+            want = [ln["symbol"], ln["pattern"], "part", f"{ln['part'] + 1}/{ln['parts']}"] + \
+                [ref_text(x) for x in ln["matched"]]
+            check(f[3:] == want, f"planted table row {i + 1} is {row!r}, expected {' '.join(want)} ({ln})")
+            nm += 1
+    return f"{n} outputs; planted day {len(pwant.splitlines())} outputs with {sorted(types)}, {nm} matched rows"
 
 
 @test
