@@ -17,7 +17,7 @@ tests/fuzz/seeds/NAME/, small; tests/fuzz/run reads them next to the working cor
   fuzz_rules     the shipped rule files, and rows of each table
   fuzz_mrules    the shipped market rules and the rules of each conformance case, each followed by
                  0xff and bytes the target turns into records and watermarks
-  fuzz_outwire   one output message of each type (B D A W L T), built from docs/wire-formats.md
+  fuzz_outwire   one output message of each type (B D A W L T M), built from docs/wire-formats.md
 """
 import base64
 import os
@@ -63,8 +63,12 @@ def outwire_seeds():
                                                   -(2**63), 2**63 - 1),
         hdr(b"L", 15, b"ZVZZT   ") + struct.pack(">QQQB", 34260000000000, 34270000000000, 34250000000000, 2),
         hdr(b"T", 16) + struct.pack(">8Q", *range(1, 8), 0xFFFFFFFFFFFFFFFF),
+        # matched: a message (feed 1, seq 17044), a late window result (window 2, end 34260 s), 5 unused
+        hdr(b"M", 17, b"AAPL    ") + struct.pack(">7QBBB", 1 << 56 | 17044,
+                                                  1 << 63 | 1 << 62 | 2 << 56 | 34260000000000, 0, 0, 0, 0, 0,
+                                                  2, 0, 1),
     ]
-    for i, (m, want) in enumerate(zip(bodies, (90, 109, 120, 120, 81, 120))):
+    for i, (m, want) in enumerate(zip(bodies, (90, 109, 120, 120, 81, 120, 115))):
         assert len(m) == want, (m[:1], len(m))
         put("fuzz_outwire", i, m)
 
