@@ -81,6 +81,10 @@ struct dd_journal {
 	/* per ring: items dequeued but not yet journaled (an output waits for its input) */
 	struct dd_jitem (*held)[DD_JOURNAL_BURST];
 	unsigned held_n[DD_JOURNAL_MAX_PRODUCERS], held_i[DD_JOURNAL_MAX_PRODUCERS];
+	/* framing: the shifts that join a header's CRC register to a producer's payload register,
+	 * for the payloads producers hand over (event, output, feed position), and the one that
+	 * patches an output's register when its cause is rewritten */
+	struct dd_crc_shift *shift;  /* SHIFT_* */
 	/* inputs: position in the run's input stream → LSN, for the last isn_mask + 1 of them */
 	uint64_t isn_next;           /* position of the next input to append */
 	uint64_t *isn_lsn;
@@ -344,13 +348,31 @@ static void start_rotation(struct dd_journal *j)
 	j->rot = ROT_PAD_COMMIT;
 }
 
+enum { SHIFT_EVENT, SHIFT_OUTPUT, SHIFT_FEEDPOS, SHIFT_CAUSE, SHIFT__COUNT };
+
+/* The shift over the bytes of a payload of `n` bytes and its padding, NULL if none is kept. */
+static inline const struct dd_crc_shift *payload_shift(const struct dd_journal *j, size_t n)
+{
+	uint64_t p = dd_jrec_size(n) - DD_J_REC_HDR;
+	for (unsigned k = SHIFT_EVENT; k <= SHIFT_FEEDPOS; k++)
+		if (j->shift[k].n == p)
+			return &j->shift[k];
+	return NULL;
+}
+
 /* Append one item as a record; the caller made sure it fits the segment and the staging buffer. */
 static void append_item(struct dd_journal *j, const struct dd_jitem *it, uint64_t now)
 {
 	size_t len = dd_jrec_size(it->len);
 	uint64_t at = j->append;
 	if (j->sync != DD_JSYNC_OFF) {
-		dd_jrec_put(j->buf + at % STAGE, it->type, it->source, it->partition, j->next_lsn, it->payload, it->len);
+		const struct dd_crc_shift *over = it->flags & DD_JITEM_CRC ? payload_shift(j, it->len) : NULL;
+		if (over != NULL)
+			dd_jrec_put_crc(j->buf + at % STAGE, it->type, it->source, it->partition, j->next_lsn, it->payload,
+					it->len, it->crc, over);
+		else
+			dd_jrec_put(j->buf + at % STAGE, it->type, it->source, it->partition, j->next_lsn, it->payload,
+				    it->len);
 		wrap_fix(j, at, len);
 	}
 	uint64_t lsn = j->next_lsn++;
@@ -625,12 +647,15 @@ static inline void note_item(struct dd_journal *j, struct dd_jitem *it, unsigned
 		j->isn_lsn[j->isn_next++ & j->isn_mask] = j->next_lsn;
 	} else if (it->type == DD_JREC_OUTPUT && !(it->flags & DD_JITEM_CAUSE_LSN)) {
 		struct dd_output *o = (struct dd_output *)(void *)it->payload;
+		uint64_t was = o->cause;
 		if (j->isn_next - o->cause <= j->isn_mask + 1) {
 			o->cause = j->isn_lsn[o->cause & j->isn_mask];
 		} else {
 			o->cause = 0;
 			j->st.cause_lost++;
 		}
+		if ((it->flags & DD_JITEM_CRC) && it->len == sizeof(*o))
+			it->crc = dd_jrec_crc_patch(it->crc, was, o->cause, &j->shift[SHIFT_CAUSE]);
 	}
 }
 
@@ -1175,13 +1200,19 @@ int dd_journal_create(struct dd_journal **out, const struct dd_config *c, unsign
 	j->groups = rte_malloc_socket("journal groups", GROUPS * sizeof(*j->groups), 64, socket);
 	j->held = rte_malloc_socket("journal held", nproducers * sizeof(*j->held), 64, socket);
 	j->isn_lsn = rte_malloc_socket("journal input positions", slots * sizeof(*j->isn_lsn), 64, socket);
+	j->shift = rte_malloc_socket("journal crc shifts", SHIFT__COUNT * sizeof(*j->shift), 64, socket);
 	if (!j->buf || !j->bounce || !j->hdr_page || !j->outbuf[0] || !j->outbuf[1] || !j->relq || !j->groups ||
-	    !j->held || !j->isn_lsn) {
+	    !j->held || !j->isn_lsn || !j->shift) {
 		snprintf(err, errlen, "journal: cannot allocate %llu MiB of staging memory (raise -m)",
 			 (unsigned long long)((STAGE >> 20) + 7 + ((slots * 8) >> 20)));
 		rc = -ENOMEM;
 		goto err;
 	}
+	dd_crc_shift_init(&j->shift[SHIFT_EVENT], dd_jrec_size(sizeof(struct dd_event)) - DD_J_REC_HDR);
+	dd_crc_shift_init(&j->shift[SHIFT_OUTPUT], dd_jrec_size(sizeof(struct dd_output)) - DD_J_REC_HDR);
+	dd_crc_shift_init(&j->shift[SHIFT_FEEDPOS], dd_jrec_size(sizeof(struct dd_jfeedpos)) - DD_J_REC_HDR);
+	dd_crc_shift_init(&j->shift[SHIFT_CAUSE], dd_jrec_size(sizeof(struct dd_output)) - DD_J_REC_HDR -
+							  offsetof(struct dd_output, cause) - sizeof(uint64_t));
 	j->nrings = nproducers;
 	for (unsigned i = 0; i < nproducers; i++) {
 		char name[RTE_RING_NAMESIZE];
@@ -1312,5 +1343,6 @@ void dd_journal_destroy(struct dd_journal *j)
 	rte_free(j->groups);
 	rte_free(j->held);
 	rte_free(j->isn_lsn);
+	rte_free(j->shift);
 	rte_free(j);
 }

@@ -59,14 +59,37 @@ struct dd_jitem {
 	uint16_t type;      /* DD_JREC_EVENT, DD_JREC_OUTPUT, DD_JREC_FEEDPOS */
 	uint16_t source;
 	uint32_t partition;
-	uint32_t len;       /* payload bytes */
-	uint32_t flags;     /* DD_JITEM_* */
+	uint16_t len;       /* payload bytes */
+	uint16_t flags;     /* DD_JITEM_* */
+	uint32_t crc;       /* DD_JITEM_CRC: the payload's CRC register (dd_jrec_payload_crc()) */
 	uint64_t tsc;       /* when the producer handed it over (append → durable starts here) */
 	uint8_t payload[sizeof(struct dd_output)];
 };
 _Static_assert(sizeof(struct dd_jitem) == 24 + 128, "journal item layout");
 
 #define DD_JITEM_CAUSE_LSN 0x1u /* an output whose cause is an LSN already (recovered outputs) */
+#define DD_JITEM_CRC 0x2u       /* the producer computed `crc`: the stage joins the header's to it */
+
+/*
+ * What a producer does to hand over a record: its fields and payload by value and, when `crc`, the
+ * payload's CRC register, so the journal stage frames it without a pass over the payload (framing
+ * is split: the stage alone knows the LSN). The workers of the staged pipeline do (the journal
+ * lcore serves them all); the RX lcore does not (it is the pipeline's busiest lcore, and in run to
+ * completion its only one: docs/benchmarks.md measured it). The stage frames whole what comes
+ * without it, and the start records and recovery's.
+ */
+static inline void dd_jitem_fill(struct dd_jitem *it, uint16_t type, uint16_t source, uint32_t partition,
+				 const void *p, uint16_t len, uint64_t tsc, bool crc)
+{
+	it->type = type;
+	it->source = source;
+	it->partition = partition;
+	it->len = len;
+	it->flags = crc ? DD_JITEM_CRC : 0;
+	it->tsc = tsc;
+	memcpy(it->payload, p, len);
+	it->crc = crc ? dd_jrec_payload_crc(it->payload, len) : 0;
+}
 
 #define DD_JOURNAL_MAX_PRODUCERS 65
 #define DD_JOURNAL_BURST 64

@@ -45,14 +45,7 @@ static inline void jadd(struct dd_jprod *jp, uint16_t type, uint16_t source, uin
 		jp->overflow++; /* reported at exit, and the run fails: never a silent loss */
 		return;
 	}
-	struct dd_jitem *it = &jp->items[jp->n++];
-	it->type = type;
-	it->source = source;
-	it->partition = partition;
-	it->len = len;
-	it->flags = 0;
-	it->tsc = tsc;
-	memcpy(it->payload, p, len);
+	dd_jitem_fill(&jp->items[jp->n++], type, source, partition, p, (uint16_t)len, tsc, jp->crc);
 }
 
 /* Every output the chain derived from the last run, to the journal (which releases them). */

@@ -94,6 +94,7 @@ struct dd_jprod {
 	unsigned n, cap;
 	uint64_t stall_tsc;
 	bool stalled;                   /* the journal did not take our items: input stopped */
+	bool crc;                       /* hands over each payload's CRC register (dd_jitem_fill()) */
 	uint64_t overflow;              /* items that did not fit items[] (a broken bound: fails the run) */
 };
 

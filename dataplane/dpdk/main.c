@@ -604,6 +604,7 @@ static int jprod_init(struct app *a, struct dd_jprod *jp, unsigned i, unsigned c
 	jp->ring = dd_journal_ring(a->journal, i);
 	jp->cap = cap;
 	jp->stall_tsc = a->cfg.jstall_ms * rte_get_tsc_hz() / 1000;
+	jp->crc = i > 0; /* the workers: dd_jitem_fill() says why not the RX lcore */
 	jp->items = zalloc("journal items", cap * sizeof(*jp->items), a->socket, err, errlen);
 	return jp->items == NULL ? -ENOMEM : 0;
 }

@@ -188,6 +188,43 @@ size_t dd_jrec_put(uint8_t *buf, uint16_t type, uint16_t source, uint32_t partit
 		   const void *payload, size_t n);
 
 /*
+ * Framing split between the producers and the journal stage: a producer computes its payload's CRC
+ * register (dd_jrec_payload_crc()) while the payload is in its cache; the stage, which alone knows
+ * the LSN, writes the record with dd_jrec_put_crc(), joining the header's CRC to the payload's with
+ * a table lookup per register byte instead of a pass over the payload. The record's bytes are those
+ * dd_jrec_put() writes. A register is "raw" (no inversion): the register of A||B is
+ * shift(reg(A), |B|) ^ reg(B), and appending n zero bytes is the shift by n.
+ */
+struct dd_crc_shift {
+	uint32_t t[4][256]; /* t[k][b]: byte b at byte k of the register, moved over n zero bytes */
+	uint64_t n;
+};
+
+/* The shift over `n` zero bytes. Control plane (1,024 multiplications). */
+void dd_crc_shift_init(struct dd_crc_shift *s, uint64_t n);
+
+static inline uint32_t dd_crc_shift(const struct dd_crc_shift *s, uint32_t reg)
+{
+	return s->t[0][reg & 0xff] ^ s->t[1][(reg >> 8) & 0xff] ^ s->t[2][(reg >> 16) & 0xff] ^ s->t[3][reg >> 24];
+}
+
+/* The raw CRC register of a record's payload of `n` bytes and its zero padding, from 0. */
+uint32_t dd_jrec_payload_crc(const void *payload, size_t n);
+
+/*
+ * The payload register of `reg` with the 8 bytes at `off` changed from `was` to `now` (an output's
+ * cause rewritten): `after` is the shift over the payload bytes after them (its padding included).
+ */
+uint32_t dd_jrec_crc_patch(uint32_t reg, uint64_t was, uint64_t now, const struct dd_crc_shift *after);
+
+/*
+ * dd_jrec_put() for a payload whose register is `payload_reg` (dd_jrec_payload_crc()); `over` is
+ * the shift over dd_jrec_size(n) - 24 bytes.
+ */
+size_t dd_jrec_put_crc(uint8_t *buf, uint16_t type, uint16_t source, uint32_t partition, uint64_t lsn,
+		       const void *payload, size_t n, uint32_t payload_reg, const struct dd_crc_shift *over);
+
+/*
  * Write the 24-byte header of a DD_JREC_PAD record of `len` bytes (>= 24, a multiple of 8: the
  * rest of the segment) into `buf`, its CRC computed as if `len` - 24 zero bytes followed: the
  * segment is zero-filled, so the writer writes only these 24 bytes. Returns `len`. With fewer than

@@ -523,6 +523,51 @@ static void test_jrec_put_writes_header_payload_zero_padding_and_crc(void **stat
 	assert_int_equal(dd_jrec_put(buf, DD_JREC_EVENT, 0, 0, 1, NULL, 0), 24);
 }
 
+/* A producer's payload register joined by the journal stage gives the bytes dd_jrec_put() writes,
+ * and a CRC the bitwise reference agrees with; so does a register patched for a rewritten word. */
+static void test_jrec_put_crc_from_a_producer_register_is_the_same_record(void **state)
+{
+	static uint8_t payload[256], a[512], b[512];
+	uint64_t x = 0x2545F4914F6CDD1Dull;
+	static struct dd_crc_shift over, after;
+
+	(void)state;
+	for (unsigned round = 0; round < 3000; round++) {
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		size_t n = round < 256 ? round : (size_t)(x % 257);
+		for (size_t i = 0; i < n; i++) {
+			x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+			payload[i] = (uint8_t)x;
+		}
+		uint16_t type = (uint16_t)(x >> 8), source = (uint16_t)(x >> 24);
+		uint32_t part = (uint32_t)(x >> 32);
+		uint64_t lsn = x * 0x9E3779B97F4A7C15ull;
+		size_t len = dd_jrec_size(n);
+		if (over.n != len - DD_J_REC_HDR || round == 0)
+			dd_crc_shift_init(&over, len - DD_J_REC_HDR);
+		uint32_t reg = dd_jrec_payload_crc(payload, n);
+		/* an 8-byte word of the payload rewritten after the producer's register (a cause) */
+		size_t off = n >= 8 ? (size_t)((x >> 40) % (n - 7)) : 0;
+		if (n >= 8) {
+			uint64_t was, now = x ^ (x << 7);
+			memcpy(&was, payload + off, 8);
+			memcpy(payload + off, &now, 8);
+			dd_crc_shift_init(&after, len - DD_J_REC_HDR - off - 8);
+			reg = dd_jrec_crc_patch(reg, was, now, &after);
+		}
+		memset(a, 0xee, sizeof(a));
+		memset(b, 0xee, sizeof(b));
+		assert_int_equal(dd_jrec_put(a, type, source, part, lsn, payload, n), len);
+		assert_int_equal(dd_jrec_put_crc(b, type, source, part, lsn, payload, n, reg, &over), len);
+		if (memcmp(a, b, sizeof(a)) != 0)
+			fail_msg("round %u: payload %zu bytes (word at %zu rewritten): the records differ", round, n, off);
+		uint32_t crc;
+		memcpy(&crc, b + 16, 4);
+		memset(b + 16, 0, 4);
+		assert_int_equal(crc, ref_crc32c(0, b, len));
+	}
+}
+
 static void test_pad_header_is_the_header_of_an_all_zero_record(void **state)
 {
 	static uint8_t full[SEG];
@@ -1498,6 +1543,7 @@ int main(int argc, char **argv)
 		T(test_crc32c_answers_the_standard_check_values),
 		T(test_crc32c_equals_a_bitwise_reference_on_64k_and_every_short_length),
 		T(test_pad_header_is_the_header_of_an_all_zero_record),
+		T(test_jrec_put_crc_from_a_producer_register_is_the_same_record),
 	};
 	const struct CMUnitTest tests[] = {
 		T(test_crc32c_answers_the_standard_check_values),
@@ -1505,6 +1551,7 @@ int main(int argc, char **argv)
 		T(test_crc32c_uses_sse42_when_the_cpu_has_it),
 		T(test_crc32c_table_code_agrees_when_forced),
 		T(test_jrec_put_writes_header_payload_zero_padding_and_crc),
+		T(test_jrec_put_crc_from_a_producer_register_is_the_same_record),
 		T(test_pad_header_is_the_header_of_an_all_zero_record),
 		T(test_segment_header_init_fills_every_field_and_checks),
 		T(test_each_bad_segment_header_field_is_reported),
