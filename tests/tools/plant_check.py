@@ -424,7 +424,7 @@ def engine_alerts(rules_bin, feeds_msgs, fire_first, bbo_every, tmp):
         if a["type"] != "alert":
             continue
         for k in ("lsn", "type", "op", "rule", "rule_version", "shard", "cause", "feed", "seq", "event_ns",
-                  "events", "timeout", "first_feed", "first_seq"):
+                  "events", "timeout", "first_feed", "first_seq", "refs"):
             a.pop(k, None)
         out.append(a)
     os.unlink(path)
