@@ -108,8 +108,12 @@ int dd_mcli_check(const char *path)
 		       dd_mr_stream_name(r, r->window[i].from), r->window[i].naggs);
 	for (unsigned i = 0; i < r->npatterns; i++) {
 		const struct dd_mr_pattern *p = &r->pattern[i];
-		printf("  pattern %-16s %u variables, %u steps, within %" PRIu64 " ms, max partial %u%s\n", p->name,
-		       p->nvars, p->nprog, p->within_ns / 1000000, p->max_partial, p->has_absence ? ", absence" : "");
+		printf("  pattern %-16s %u variables, %u steps, within %" PRIu64 " ms, max partial %u, lists %u "
+		       "record%s%s%s\n",
+		       p->name, p->nvars, p->nprog, p->within_ns / 1000000, p->max_partial, p->max_refs,
+		       p->max_refs == 1 ? "" : "s",
+		       p->max_refs == DD_MR_MAX_REFS ? " (of a longer match: its first 15 and its last)" : "",
+		       p->has_absence ? ", absence" : "");
 	}
 	free(r);
 	return 0;
