@@ -516,6 +516,7 @@ static bool pat_view(const struct dd_run *r, struct pat_view *pv)
 			if (one.have_first && (!t->have_first || one.first.event_ns < t->first.event_ns)) {
 				t->have_first = true;
 				t->first = one.first;
+				memcpy(t->first_refs, one.first_refs, sizeof(t->first_refs));
 			}
 		}
 	}
@@ -558,6 +559,25 @@ static void json_patterns(struct dd_jw *w, const struct dd_run *r)
 			for (unsigned m = 0; m < p->nmeasures && m < a->nmeasures; m++)
 				if (!(a->null_mask >> m & 1u))
 					dd_jw_i64(w, p->measure[m].name, a->measure[m]);
+			/* the records it matched, as its `matched` outputs name them (docs/outputs.md) */
+			dd_jw_open(w, "matched", '[');
+			for (unsigned k = 0; k < t->first.flags && k < DD_MR_MAX_REFS; k++) {
+				uint64_t ref = t->first_refs[k];
+				dd_jw_open(w, NULL, '{');
+				if (dd_ref_is_window(ref)) {
+					unsigned wi = dd_ref_window_index(ref);
+					char wn[24];
+					snprintf(wn, sizeof(wn), "window%u", wi);
+					dd_jw_str(w, "window", wi < pv.img->nwindows ? pv.img->window[wi].name : wn);
+					dd_jw_u64(w, "end", dd_ref_low(ref));
+					dd_jw_bool(w, "late", dd_ref_late(ref));
+				} else {
+					dd_jw_u64(w, "feed", dd_ref_feed(ref));
+					dd_jw_u64(w, "seq", dd_ref_low(ref));
+				}
+				dd_jw_close(w, '}');
+			}
+			dd_jw_close(w, ']');
 			dd_jw_close(w, '}');
 		}
 		dd_jw_close(w, '}');
@@ -886,6 +906,20 @@ static void human_patterns(const struct dd_run *r, FILE *out)
 				fprintf(out, "  %s=null", p->measure[m].name);
 			else
 				fprintf(out, "  %s=%lld", p->measure[m].name, (long long)a->measure[m]);
+		}
+		/* what it matched: feed:sequence number of each message, window@end of a window's result */
+		fprintf(out, "  matched");
+		for (unsigned k = 0; k < t->first.flags && k < DD_MR_MAX_REFS; k++) {
+			uint64_t ref = t->first_refs[k];
+			if (dd_ref_is_window(ref)) {
+				unsigned wi = dd_ref_window_index(ref);
+				char te[16];
+				hms(te, sizeof(te), dd_ref_low(ref));
+				fprintf(out, "%s%s@%s%s", k ? "," : " ", wi < pv.img->nwindows ? pv.img->window[wi].name : "window",
+					te, dd_ref_late(ref) ? "(late)" : "");
+			} else {
+				fprintf(out, "%s%u:%llu", k ? "," : " ", dd_ref_feed(ref), (unsigned long long)dd_ref_low(ref));
+			}
 		}
 		fputc('\n', out);
 	}

@@ -80,6 +80,7 @@ struct cep {
 	/* per pattern of the rules in force: alerts, timeouts, and the first alert (the summary's) */
 	uint64_t alerts[DD_MR_MAX_PATTERNS], timeouts[DD_MR_MAX_PATTERNS];
 	struct dd_output first[DD_MR_MAX_PATTERNS];
+	uint64_t first_refs[DD_MR_MAX_PATTERNS][DD_MR_MAX_REFS]; /* the records the first matched */
 	/* scratch: the new ways of one record, and the completions */
 	uint8_t *next;                    /* DD_MR_MAX_PARTIAL + 1 ways of the largest size */
 	uint8_t *done;                    /* DD_MR_MAX_PARTIAL ways */
@@ -237,21 +238,26 @@ int dd_cep_use(void *state, const struct dd_mrules *img)
 					((const struct pblock *)(const void *)(s->kscratch + sizeof(struct khdr)) + i)->n;
 	}
 	struct dd_output first[DD_MR_MAX_PATTERNS];
+	uint64_t first_refs[DD_MR_MAX_PATTERNS][DD_MR_MAX_REFS];
 	for (unsigned j = 0; img != NULL && j < img->npatterns; j++) {
 		memset(&first[j], 0, sizeof(first[j]));
+		memset(first_refs[j], 0, sizeof(first_refs[j]));
 		for (unsigned i = 0; old != NULL && i < old->npatterns; i++)
 			if (strcmp(old->pattern[i].name, img->pattern[j].name) == 0 && s->first[i].type == DD_OUT_ALERT) {
 				first[j] = s->first[i];
 				first[j].rule = (uint16_t)j;
+				memcpy(first_refs[j], s->first_refs[i], sizeof(first_refs[j]));
 			}
 	}
 	memset(s->alerts, 0, sizeof(s->alerts));
 	memset(s->timeouts, 0, sizeof(s->timeouts));
 	memset(s->first, 0, sizeof(s->first));
+	memset(s->first_refs, 0, sizeof(s->first_refs));
 	for (unsigned j = 0; img != NULL && j < img->npatterns; j++) {
 		s->alerts[j] = alerts[j];
 		s->timeouts[j] = timeouts[j];
 		s->first[j] = first[j];
+		memcpy(s->first_refs[j], first_refs[j], sizeof(first_refs[j]));
 		s->off[j] = noff[j];
 		s->wsize[j] = nsize[j];
 	}
@@ -529,11 +535,13 @@ static void alert(struct cep *s, unsigned pi, uint32_t key, const struct way *w,
 	}
 	/* the records it matched, DD_MATCHED_REFS to an output after it */
 	unsigned nrefs = w->events < p->max_refs ? w->events : p->max_refs;
-	o->flags = (uint16_t)nrefs;
-	if (n == 0 && !timeout)
-		s->first[pi] = *o;
-	unsigned parts = (nrefs + DD_MATCHED_REFS - 1) / DD_MATCHED_REFS;
 	const uint64_t *ref = crefs_of(p, w);
+	o->flags = (uint16_t)nrefs;
+	if (n == 0 && !timeout) {
+		s->first[pi] = *o;
+		memcpy(s->first_refs[pi], ref, nrefs * sizeof(*ref));
+	}
+	unsigned parts = (nrefs + DD_MATCHED_REFS - 1) / DD_MATCHED_REFS;
 	struct dd_output hdr = *o;
 	for (unsigned k = 0; k < parts; k++) {
 		struct dd_output *m = dd_emit(e, DD_OUT_MATCHED, (uint16_t)pi);
@@ -562,6 +570,7 @@ void dd_cep_pattern_stats(const void *state, unsigned pattern, struct dd_cep_pat
 	out->timeouts = s->timeouts[pattern];
 	out->have_first = s->first[pattern].type == DD_OUT_ALERT;
 	out->first = s->first[pattern];
+	memcpy(out->first_refs, s->first_refs[pattern], sizeof(out->first_refs));
 }
 
 /* The new ways of a record, bounded by the pattern's MAX PARTIAL (the oldest goes first). */
@@ -879,8 +888,8 @@ static void cep_advance(void *state, uint64_t wm, struct dd_emit *e)
 }
 
 /*
- * Snapshot: u32 version, u32 symbols, u64 watermark, the counters, the per-pattern alerts, timeouts
- * and first alerts, the symbol table (symbols and
+ * Snapshot: u32 version, u32 symbols, u64 watermark, the counters, the per-pattern alerts, timeouts,
+ * first alerts and the records those matched, the symbol table (symbols and
  * bindings), then each used symbol's area. The rule set is not in it (the journal has its text);
  * the timers are rebuilt from the areas.
  */
@@ -902,6 +911,8 @@ static int cep_save(const void *state, dd_put_fn put, void *ctx)
 	if (rc == 0)
 		rc = put(ctx, s->first, sizeof(s->first));
 	if (rc == 0)
+		rc = put(ctx, s->first_refs, sizeof(s->first_refs));
+	if (rc == 0)
 		rc = dd_symtab_save(&s->syms, put, ctx);
 	if (rc == 0)
 		rc = put(ctx, s->area, (size_t)s->syms.n * s->p.key_bytes);
@@ -918,7 +929,7 @@ static int cep_load(void *state, dd_get_fn get, void *ctx)
 		return -EINVAL;
 	if (get(ctx, &s->wm, sizeof(s->wm)) < 0 || get(ctx, s->c, sizeof(s->c)) < 0 ||
 	    get(ctx, s->alerts, sizeof(s->alerts)) < 0 || get(ctx, s->timeouts, sizeof(s->timeouts)) < 0 ||
-	    get(ctx, s->first, sizeof(s->first)) < 0)
+	    get(ctx, s->first, sizeof(s->first)) < 0 || get(ctx, s->first_refs, sizeof(s->first_refs)) < 0)
 		return -EBADMSG;
 	if (dd_symtab_load(&s->syms, h[1], get, ctx) != 0 || get(ctx, s->area, (size_t)h[1] * s->p.key_bytes) < 0)
 		return -EBADMSG;

@@ -54,11 +54,13 @@ int dd_cep_use(void *state, const struct dd_mrules *img);
 /* The rule set in force (NULL: none). */
 const struct dd_mrules *dd_cep_rules(const void *state);
 
-/* What pattern i (of the rules in force) reported: alerts, timeouts, and its first alert. */
+/* What pattern i (of the rules in force) reported: alerts, timeouts, and its first alert with the
+ * refs of the records it matched (first.flags of them, ops/output.h). */
 struct dd_cep_pattern_stats {
 	uint64_t alerts, timeouts;
 	bool have_first;
 	struct dd_output first;
+	uint64_t first_refs[DD_MR_MAX_REFS];
 };
 void dd_cep_pattern_stats(const void *state, unsigned pattern, struct dd_cep_pattern_stats *out);
 

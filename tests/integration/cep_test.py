@@ -309,6 +309,12 @@ def test_A_planted_day_rtc_alerts_equal_the_expect_file_and_the_summary_counts_t
             first = got.get("first") or {}
             bad = {k: (v, first.get(k)) for k, v in want[0].items() if k != "pattern" and first.get(k) != v}
             check(not bad, f"summary by_pattern {name} first: (expected, summary) differ on {bad}")
+            # ... and the records it matched, as the matched lines after the first alert list them
+            outs = read_lines(path("a.out"))
+            i = next(k for k, o in enumerate(outs) if o.get("type") == "alert" and o["pattern"] == name)
+            listed = [r for o in outs[i + 1:i + 1 + -(-outs[i]["refs"] // 7)] for r in o.get("matched", [])]
+            check(first.get("matched") == listed and len(listed) == outs[i]["refs"],
+                  f"summary by_pattern {name} first matched {first.get('matched')}, the output lists {listed}")
         else:
             check("first" not in got, f"summary by_pattern {name}: a first alert without alerts: {got}")
     # the human summary (stdout without --quiet)
