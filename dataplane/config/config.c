@@ -530,11 +530,14 @@ int dd_config_adopt_journal(struct dd_config *c, const struct dd_jconfig *j, cha
 		rc = conflict_u32(c, "cep.keys", c->mkeys, cp->keys, c->journal, err, errlen);
 		if (rc != 0)
 			return rc;
-		if (c->cep_key_bytes > cp->key_bytes || c->window_key_bytes > wp->key_bytes)
+		/* a journal whose chain holds the partial matches but not the records alerts list (one
+		 * written before alerts listed them) goes on with alerts listing none (dd_cep_use()) */
+		unsigned cep_need = c->cep_key_bytes_min != 0 && c->cep_key_bytes_min < c->cep_key_bytes ? c->cep_key_bytes_min
+													  : c->cep_key_bytes;
+		if (cep_need > cp->key_bytes || c->window_key_bytes > wp->key_bytes)
 			return fail(err, errlen, "journal %s: its chain keeps %u + %u bytes per symbol for patterns and "
 				    "windows; these rules need %u + %u (set cep.key_bytes and window.key_bytes in a new "
-				    "journal)", c->journal, cp->key_bytes, wp->key_bytes, c->cep_key_bytes,
-				    c->window_key_bytes);
+				    "journal)", c->journal, cp->key_bytes, wp->key_bytes, cep_need, c->window_key_bytes);
 		t.mkeys = cp->keys;
 		t.cep_key_bytes = cp->key_bytes;
 		t.window_key_bytes = wp->key_bytes;

@@ -145,6 +145,8 @@ struct dd_config {
 	bool market_rules;                      /* the market chain has the window and pattern operators */
 	unsigned mkeys;                         /* symbols the market rules keep state for */
 	unsigned cep_key_bytes;                 /* pattern state per symbol; 0 = what the rules need */
+	unsigned cep_key_bytes_min;             /* the least the rules run with (alerts listing no records;
+	                                         * dd_cep_key_bytes_min()), set with cep_key_bytes */
 	unsigned window_key_bytes;              /* window state per symbol; 0 = what the rules need */
 	unsigned nfeeds;           /* 0 = the default feeds: ITCH on any destination, payments on port 26480 */
 	struct dd_feed_cfg feed[DD_MAX_FEEDS];

@@ -108,6 +108,7 @@ void dd_config_market_size(struct dd_config *c, const struct dd_mrules *img)
 		return;
 	if (c->cep_key_bytes == 0)
 		c->cep_key_bytes = (unsigned)dd_cep_key_bytes(img);
+	c->cep_key_bytes_min = (unsigned)dd_cep_key_bytes_min(img);
 	if (c->window_key_bytes == 0)
 		c->window_key_bytes = (unsigned)dd_window_key_bytes(img);
 }

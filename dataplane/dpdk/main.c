@@ -192,6 +192,12 @@ static int install_rules(struct app *a, char *err, size_t errlen)
 			return -EINVAL;
 		}
 	}
+	if (a->mrules != NULL && dd_cep_key_bytes(a->mrules) > a->cfg.cep_key_bytes)
+		fprintf(stderr, "dadar: rules: the chains keep %u bytes per symbol for patterns: their partial matches "
+				"but not the %zu that also hold the records alerts list, so alerts list none (a journal "
+				"written before alerts listed them, or cep.key_bytes set so; a new journal with "
+				"cep.key_bytes 0 lists them)\n",
+			a->cfg.cep_key_bytes, dd_cep_key_bytes(a->mrules));
 	if (a->nchains == a->nshards)
 		return 0;
 	void *st = dd_chain_state(&a->chains[a->nshards], DD_OP_FRAUD);
@@ -751,7 +757,10 @@ static int reload_market(struct app *a, char *msg, size_t msglen)
 					: dd_config_market_rules(&a->cfg, &img, &text, &len, err, sizeof(err));
 	if (rc == -EBUSY)
 		snprintf(err, sizeof(err), "the previous reload is not in force yet");
-	if (rc == 0 && (dd_cep_key_bytes(img) > a->cfg.cep_key_bytes ||
+	/* chains that list no records (a journal from before alerts listed them) take rules that fit
+	 * without them; the others keep listing them */
+	bool lists = a->mrules == NULL || dd_cep_key_bytes(a->mrules) <= a->cfg.cep_key_bytes;
+	if (rc == 0 && ((lists ? dd_cep_key_bytes(img) : dd_cep_key_bytes_min(img)) > a->cfg.cep_key_bytes ||
 			dd_window_key_bytes(img) > a->cfg.window_key_bytes || img->npatterns > DD_MR_MAX_PATTERNS)) {
 		snprintf(err, sizeof(err), "they need %zu + %zu bytes per symbol for patterns and windows; the chains keep "
 			 "%u + %u (cep.key_bytes, window.key_bytes: set them larger at the next start)", dd_cep_key_bytes(img),

@@ -75,6 +75,8 @@ struct cep {
 	uint8_t *area;                    /* keys x key_bytes */
 	uint32_t off[DD_MR_MAX_PATTERNS]; /* pattern i's ways in a symbol's area */
 	uint32_t wsize[DD_MR_MAX_PATTERNS];
+	uint8_t nref[DD_MR_MAX_PATTERNS];  /* refs a way of pattern i keeps (0: the alerts list none) */
+	bool lists;                       /* the rules in force list their alerts' records */
 	uint64_t wm;
 	uint64_t c[C__COUNT];
 	/* per pattern of the rules in force: alerts, timeouts, and the first alert (the summary's) */
@@ -99,9 +101,10 @@ static inline uint8_t *ways_of(struct cep *s, uint32_t key, unsigned pi)
 	return s->area + (size_t)key * s->p.key_bytes + s->off[pi];
 }
 
-static size_t way_size(const struct dd_mr_pattern *p)
+/* A way of pattern p: its context, and its records' refs when the alerts list them. */
+static size_t way_size(const struct dd_mr_pattern *p, bool lists)
 {
-	return WAY_HDR + 8u * p->nslots + 8u * p->max_refs;
+	return WAY_HDR + 8u * p->nslots + (lists ? 8u * p->max_refs : 0u);
 }
 
 #define MAX_WAY (WAY_HDR + 8u * DD_MR_MAX_SLOTS + 8u * DD_MR_MAX_REFS)
@@ -117,12 +120,22 @@ static inline const uint64_t *crefs_of(const struct dd_mr_pattern *p, const stru
 	return (const uint64_t *)(const void *)(w->slot + p->nslots);
 }
 
-size_t dd_cep_key_bytes(const struct dd_mrules *img)
+static size_t key_bytes(const struct dd_mrules *img, bool lists)
 {
 	size_t n = sizeof(struct khdr) + (img != NULL ? img->npatterns : 0) * sizeof(struct pblock);
 	for (unsigned i = 0; img != NULL && i < img->npatterns; i++)
-		n += img->pattern[i].max_partial * way_size(&img->pattern[i]);
+		n += img->pattern[i].max_partial * way_size(&img->pattern[i], lists);
 	return n;
+}
+
+size_t dd_cep_key_bytes(const struct dd_mrules *img)
+{
+	return key_bytes(img, true);
+}
+
+size_t dd_cep_key_bytes_min(const struct dd_mrules *img)
+{
+	return key_bytes(img, false);
 }
 
 static size_t cep_memsize(const void *params)
@@ -189,7 +202,10 @@ static bool same_pattern(const struct dd_mrules *ni, const struct dd_mr_pattern 
 int dd_cep_use(void *state, const struct dd_mrules *img)
 {
 	struct cep *s = state;
-	if (img != NULL && (dd_cep_key_bytes(img) > s->p.key_bytes || img->npatterns > s->p.max_patterns))
+	/* state per symbol too small for the records alerts list but enough for the partial matches (a
+	 * journal written before alerts listed them, or cep.key_bytes set so): the alerts list none */
+	bool lists = img == NULL || key_bytes(img, true) <= s->p.key_bytes;
+	if (img != NULL && (key_bytes(img, lists) > s->p.key_bytes || img->npatterns > s->p.max_patterns))
 		return -ENOSPC;
 	if (img != NULL && s->img != NULL && memcmp(img, s->img, sizeof(*img)) == 0) {
 		s->img = img; /* the same rules (recovery hands its chains over): nothing to start again */
@@ -204,7 +220,7 @@ int dd_cep_use(void *state, const struct dd_mrules *img)
 	for (unsigned j = 0; img != NULL && j < img->npatterns; j++) {
 		const struct dd_mr_pattern *np = &img->pattern[j];
 		noff[j] = (uint32_t)off;
-		nsize[j] = (uint32_t)way_size(np);
+		nsize[j] = (uint32_t)way_size(np, lists);
 		off += np->max_partial * nsize[j];
 		keep[j] = -1;
 		for (unsigned i = 0; old != NULL && i < old->npatterns; i++) {
@@ -212,7 +228,7 @@ int dd_cep_use(void *state, const struct dd_mrules *img)
 				continue;
 			alerts[j] = s->alerts[i]; /* a pattern's counts go on under its name */
 			timeouts[j] = s->timeouts[i];
-			if (same_pattern(img, np, old, &old->pattern[i]))
+			if (same_pattern(img, np, old, &old->pattern[i]) && lists == s->lists)
 				keep[j] = (int)i;
 		}
 	}
@@ -260,8 +276,10 @@ int dd_cep_use(void *state, const struct dd_mrules *img)
 		memcpy(s->first_refs[j], first_refs[j], sizeof(first_refs[j]));
 		s->off[j] = noff[j];
 		s->wsize[j] = nsize[j];
+		s->nref[j] = lists ? img->pattern[j].max_refs : 0;
 	}
 	s->img = img;
+	s->lists = lists;
 	/* the deadlines of what was kept, again */
 	s->timers.n = 0;
 	for (uint32_t k = 0; img != NULL && k < s->syms.n; k++)
@@ -453,8 +471,8 @@ static inline bool satisfies(const struct dd_mr_pattern *p, unsigned v, const st
 }
 
 /* Way w took record r as variable v: its context moves on. */
-static void take(const struct dd_mrules *img, const struct dd_mr_pattern *p, struct way *w, unsigned v,
-		 const struct dd_mr_rec *r)
+static void take(const struct dd_mrules *img, const struct dd_mr_pattern *p, unsigned nref, struct way *w,
+		 unsigned v, const struct dd_mr_rec *r)
 {
 	/* the record before this one: what the PREV slots hold until they take this one */
 	for (unsigned i = 0; i < p->nslots; i++)
@@ -493,13 +511,13 @@ static void take(const struct dd_mrules *img, const struct dd_mr_pattern *p, str
 		w->first_seq = r->seq;
 		w->first_feed = (uint32_t)r->f[DD_MF_SOURCE];
 	}
-	if (p->max_refs > 0) {
-		/* the first max_refs - 1, and the latest in the last place */
+	if (nref > 0) {
+		/* the first nref - 1, and the latest in the last place */
 		uint64_t ref = r->stream >= DD_MS_WINDOW0
 				       ? dd_ref_window(r->stream - DD_MS_WINDOW0, r->f[DD_MF_WIN_LATE] != 0,
 						       (uint64_t)r->f[DD_MF_WIN_END])
 				       : dd_ref_message((unsigned)r->f[DD_MF_SOURCE], r->seq);
-		refs_of(p, w)[w->events < p->max_refs ? w->events : p->max_refs - 1u] = ref;
+		refs_of(p, w)[w->events < nref ? w->events : nref - 1u] = ref;
 	}
 	w->last_ns = (uint64_t)r->f[DD_MF_TIME];
 	w->events++;
@@ -534,7 +552,7 @@ static void alert(struct cep *s, unsigned pi, uint32_t key, const struct way *w,
 		a->measure[m] = v;
 	}
 	/* the records it matched, DD_MATCHED_REFS to an output after it */
-	unsigned nrefs = w->events < p->max_refs ? w->events : p->max_refs;
+	unsigned nrefs = w->events < s->nref[pi] ? w->events : s->nref[pi];
 	const uint64_t *ref = crefs_of(p, w);
 	o->flags = (uint16_t)nrefs;
 	if (n == 0 && !timeout) {
@@ -723,7 +741,7 @@ static void run_pattern(struct cep *s, unsigned pi, uint32_t key, const struct d
 			uint8_t tmp[MAX_WAY];
 			struct way *x = (struct way *)(void *)tmp;
 			memcpy(x, w, sz);
-			take(img, p, x, in->var, r);
+			take(img, p, s->nref[pi], x, in->var, r);
 			if (go_on(p, &ns, x, in->clos_off, in->clos_len)) {
 				memcpy(way_at(s->done, sz, ndone), x, sz);
 				done_start[ndone++] = x->start;
@@ -766,7 +784,7 @@ static void run_pattern(struct cep *s, unsigned pi, uint32_t key, const struct d
 			struct way *x = (struct way *)(void *)tmp;
 			memset(x, 0, sz);
 			x->start = b->starts + 1;
-			take(img, p, x, v, r);
+			take(img, p, s->nref[pi], x, v, r);
 			began = true;
 			const struct dd_mr_insn_s *in = &p->prog[c->at];
 			if (go_on(p, &ns, x, in->clos_off, in->clos_len)) {
@@ -923,13 +941,18 @@ static int cep_load(void *state, dd_get_fn get, void *ctx)
 {
 	struct cep *s = state;
 	uint32_t h[2];
-	if (get(ctx, h, sizeof(h)) < 0 || h[0] != CEP_VERSION)
+	if (get(ctx, h, sizeof(h)) < 0)
+		return -EBADMSG;
+	/* version 3 (before alerts listed records): its ways are those of a chain that lists none */
+	bool v3 = h[0] == 3 && !s->lists;
+	if (h[0] != CEP_VERSION && !v3)
 		return -EBADMSG;
 	if (h[1] > s->p.keys)
 		return -EINVAL;
+	memset(s->first_refs, 0, sizeof(s->first_refs));
 	if (get(ctx, &s->wm, sizeof(s->wm)) < 0 || get(ctx, s->c, sizeof(s->c)) < 0 ||
 	    get(ctx, s->alerts, sizeof(s->alerts)) < 0 || get(ctx, s->timeouts, sizeof(s->timeouts)) < 0 ||
-	    get(ctx, s->first, sizeof(s->first)) < 0 || get(ctx, s->first_refs, sizeof(s->first_refs)) < 0)
+	    get(ctx, s->first, sizeof(s->first)) < 0 || (!v3 && get(ctx, s->first_refs, sizeof(s->first_refs)) < 0))
 		return -EBADMSG;
 	if (dd_symtab_load(&s->syms, h[1], get, ctx) != 0 || get(ctx, s->area, (size_t)h[1] * s->p.key_bytes) < 0)
 		return -EBADMSG;

@@ -38,16 +38,20 @@ struct dd_cep_params {
 
 extern const struct dd_op_ops dd_cep_op;
 
-/* Bytes per symbol rule set `img` needs (dd_cep_params.key_bytes must be at least that). */
+/* Bytes per symbol rule set `img` needs (dd_cep_params.key_bytes must be at least that), and the
+ * least it runs with: its partial matches without the records their alerts list (the alerts then
+ * list none: a journal written before alerts listed them). */
 size_t dd_cep_key_bytes(const struct dd_mrules *img);
+size_t dd_cep_key_bytes_min(const struct dd_mrules *img);
 
 /*
  * Run rule set `img` from now on (NULL: no patterns). A pattern the same as one of the rules before
  * (same name, program, predicates and streams) keeps its partial matches; the others' are dropped
- * (counted: cep_reload_dropped). A pattern's alert counts go on under its name. The same rules
- * byte for byte (recovery handing its chains to the daemon) only move the pointer. Returns 0, or
- * -ENOSPC (its symbols need more than key_bytes, or it has more patterns than max_patterns: the
- * rules in force stay).
+ * (counted: cep_reload_dropped). With key_bytes below dd_cep_key_bytes(img) but not below
+ * dd_cep_key_bytes_min(img), alerts list no records (their flags 0, no DD_OUT_MATCHED). A
+ * pattern's alert counts go on under its name. The same rules byte for byte (recovery handing its
+ * chains to the daemon) only move the pointer. Returns 0, or -ENOSPC (its symbols need more than
+ * key_bytes even so, or it has more patterns than max_patterns: the rules in force stay).
  */
 int dd_cep_use(void *state, const struct dd_mrules *img);
 

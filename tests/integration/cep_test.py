@@ -867,6 +867,44 @@ def test_G_a_bad_or_missing_rules_file_stops_the_start_with_exit_2_naming_it():
     return f"{at.rsplit('/', 1)[-1]} and the missing file named, exit 2 both"
 
 
+# ---- I: state without room for the matched records ----------------------------------------------
+
+@test
+def test_I_state_without_room_for_matched_records_gives_the_same_alerts_listing_none():
+    """A chain whose cep.key_bytes holds the partial matches but not the records alerts list (a
+    journal written before alerts listed them) runs with alerts listing none: the same alerts, refs
+    0, no matched lines, a note at start; it replays clean and goes on after a restart; a byte less
+    is refused. The least is worked out from `dadar-rules check` and docs/patterns.md (8 bytes per
+    record listed, per partial match)."""
+    r = run([RULES_TOOL, "check", MARKET_RULES])
+    full = int(re.search(r"(\d+) bytes of pattern state", r.stdout)[1])
+    per = re.findall(r"max partial (\d+), lists (\d+) record", r.stdout)
+    check(len(per) == len(PATTERNS), f"dadar-rules check: {r.stdout[-800:]!r}")
+    least = full - sum(int(mp) * int(n) * 8 for mp, n in per)
+    day, _v2, expf = planted()
+    exp = read_expect(expf, drop=("arbitrage",))
+    j, o = path("i.j"), path("i.out")
+    res = dadar(day, ["--set", f"cep.key_bytes={least}"], journal=j, output=o, quiet=False)
+    check("alerts list none" in res.stderr, f"no note that alerts list no records: {res.stderr[-800:]!r}")
+    outs = read_lines(o)
+    got = alerts_of(outs)
+    same_alerts_in_order(got, exp, "alerts listing none")
+    check(all(a["refs"] == 0 for a in got) and not any(x.get("type") == "matched" for x in outs),
+          f"alerts list records: {[a['refs'] for a in got]}")
+    rr = journal_tool("replay", j, "--no-snapshot", expect=0)
+    check("result     OK" in rr.stdout, f"replay: {rr.stdout[-600:]}")
+    # a restart on that journal without the setting goes on with the journal's state per symbol
+    res2 = dadar(day, [], journal=j, output=o, quiet=False)
+    check("alerts list none" in res2.stderr, f"the restart: {res2.stderr[-800:]!r}")
+    journal_tool("verify", j, expect=0)
+    # a byte less holds not even the partial matches
+    bad = dadar(day, ["--set", f"cep.key_bytes={least - 1}"], journal=path("i2.j"), output=path("i2.out"),
+                expect=None)
+    check(bad.returncode != 0 and "need" in bad.stderr, f"cep.key_bytes={least - 1}: exit {bad.returncode}, "
+                                                         f"{bad.stderr[-600:]!r}")
+    return f"cep.key_bytes {least} (of {full}): {len(got)} alerts listing none, replay OK, restart OK; {least - 1} refused"
+
+
 # ---- H: dadar-rules check ----------------------------------------------------------------------
 
 @test

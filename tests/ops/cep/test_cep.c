@@ -380,6 +380,47 @@ static void test_a_window_result_is_named_by_window_and_end(void **state)
 	rig_free(g);
 }
 
+static void test_state_without_room_for_refs_lists_none_and_less_is_refused(void **state)
+{
+	(void)state;
+	static struct dd_mrules img;
+	char err[256];
+	assert_int_equal(dd_mrules_compile(momentum, strlen(momentum), "m", &img, err, sizeof(err), NULL, NULL, NULL), 0);
+	/* momentum: 8 partial matches of ways with 4 refs of 8 bytes each: 256 bytes more per symbol */
+	assert_int_equal(dd_cep_key_bytes(&img) - dd_cep_key_bytes_min(&img), 8 * 4 * 8);
+	struct dd_cep_params cp = { .keys = 16, .nfeeds = 1, .key_bytes = (uint32_t)dd_cep_key_bytes_min(&img),
+				    .max_patterns = 4 };
+	size_t cn = dd_cep_op.memsize(&cp);
+	void *cep = aligned_alloc(64, (cn + 63) & ~(size_t)63);
+	assert_int_equal(dd_cep_op.init(cep, cn, &cp), 0);
+	assert_int_equal(dd_cep_use(cep, &img), 0);
+	static struct dd_output out[16];
+	struct dd_event ev = { 0 };
+	struct dd_emit e = { .out = out, .cap = 16, .ev = &ev };
+	uint32_t key = dd_cep_intern(cep, "AAA     ");
+	static const int64_t px[] = { 10, 11, 12, 13 };
+	for (unsigned i = 0; i < 4; i++) {
+		struct dd_mr_rec r = { .stream = DD_MS_TRADE, .streams = 1u << DD_MS_TRADE | 1u << DD_MS_ANY, .key = key,
+				       .seq = i + 1 };
+		r.f[DD_MF_TIME] = (int64_t)((i + 1) * SEC);
+		r.f[DD_MF_TRADE_PRICE] = px[i];
+		dd_cep_record(cep, &r, &e);
+	}
+	/* the same alert, listing nothing */
+	assert_int_equal(e.n, 1);
+	assert_int_equal(out[0].type, DD_OUT_ALERT);
+	assert_int_equal(out[0].u.alert.events, 4);
+	assert_int_equal(out[0].flags, 0);
+	free(cep);
+	/* a byte less than that is refused */
+	cp.key_bytes--;
+	cn = dd_cep_op.memsize(&cp);
+	cep = aligned_alloc(64, (cn + 63) & ~(size_t)63);
+	assert_int_equal(dd_cep_op.init(cep, cn, &cp), 0);
+	assert_int_equal(dd_cep_use(cep, &img), -ENOSPC);
+	free(cep);
+}
+
 static void test_refs_listed_are_the_longest_match_or_sixteen(void **state)
 {
 	(void)state;
@@ -425,6 +466,7 @@ int main(void)
 		cmocka_unit_test(test_a_long_match_lists_its_first_records_and_its_last),
 		cmocka_unit_test(test_a_window_result_is_named_by_window_and_end),
 		cmocka_unit_test(test_refs_listed_are_the_longest_match_or_sixteen),
+		cmocka_unit_test(test_state_without_room_for_refs_lists_none_and_less_is_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
