@@ -143,7 +143,8 @@ static const struct opt opts[] = {
 	  NULL },
 	{ "cep.keys", T_UINT, F(mkeys), 1, 1u << 20, "symbols the market rules (windows and patterns) keep state for", NULL },
 	{ "cep.key_bytes", T_UINT, F(cep_key_bytes), 0, 1u << 20,
-	  "pattern state per symbol, bytes; 0 = what the rules at start need (a reload needing more is refused)", NULL },
+	  "pattern state per symbol, bytes; 0 = what the rules at start need (a reload needing more is refused; "
+	  "room for the partial matches but not their records: alerts list none)", NULL },
 	{ "window.key_bytes", T_UINT, F(window_key_bytes), 0, 1u << 20,
 	  "window state per symbol, bytes; 0 = what the rules at start need", NULL },
 	{ "watermark.interval_us", T_U64, F(wm_interval_us), 1, 86400000000ull,
