@@ -20,7 +20,8 @@
  * calls, LSNs handed over consecutive, last_lsn == first_lsn + records - 1, by_type sums to records,
  * never torn and corrupt at once, torn_bytes > 0 exactly when torn, end_offset inside the segment.
  * A torn journal is cut with dd_jtruncate_tail and scanned again: clean, ending at the same LSN. A
- * built journal that nothing damaged must scan clean with exactly the records built.
+ * built journal that nothing damaged must scan clean with exactly the records built. Every input
+ * also checks the framing split (check_split_framing()).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -397,8 +398,51 @@ static void run_snap(uint8_t mode, const uint8_t *body, size_t n)
 	free(file);
 }
 
+/*
+ * The framing split (dd_jrec_payload_crc, dd_jrec_crc_patch, dd_jrec_put_crc): on the input's first
+ * bytes as a payload, with a word of it rewritten after the register was taken, the record is the
+ * one dd_jrec_put writes. Shifts are made once per length.
+ */
+static void check_split_framing(const uint8_t *data, size_t size)
+{
+	static struct dd_crc_shift over[257], after[257];
+	static bool have_over[257], have_after[257];
+	static uint8_t payload[256], a[DD_J_MAX_REC], b[DD_J_MAX_REC];
+	size_t n = size > 8 ? (size - 8) % 257 : 0;
+	if (n > size - (size > 8 ? 8 : size))
+		n = 0;
+	memcpy(payload, data + (size > 8 ? 8 : size), n);
+	uint64_t lsn = 0;
+	memcpy(&lsn, data, size < 8 ? size : 8);
+	size_t p = dd_jrec_size(n) - DD_J_REC_HDR;
+	if (!have_over[p % 257]) {
+		dd_crc_shift_init(&over[p % 257], p);
+		have_over[p % 257] = true;
+	}
+	CHECK(over[p % 257].n == p);
+	uint32_t reg = dd_jrec_payload_crc(payload, n);
+	if (n >= 8) {
+		size_t off = (size_t)(lsn % (n - 7)), tail = p - off - 8;
+		if (!have_after[tail]) {
+			dd_crc_shift_init(&after[tail], tail);
+			have_after[tail] = true;
+		}
+		uint64_t was, now = lsn * 0x9E3779B97F4A7C15ull;
+		memcpy(&was, payload + off, 8);
+		memcpy(payload + off, &now, 8);
+		reg = dd_jrec_crc_patch(reg, was, now, &after[tail]);
+	}
+	uint16_t type = (uint16_t)(lsn >> 3), source = (uint16_t)(lsn >> 19);
+	uint32_t part = (uint32_t)(lsn >> 32);
+	size_t la = dd_jrec_put(a, type, source, part, lsn, payload, n);
+	size_t lb = dd_jrec_put_crc(b, type, source, part, lsn, payload, n, reg, &over[p % 257]);
+	CHECK(la == lb && memcmp(a, b, la) == 0);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	if (size > 0)
+		check_split_framing(data, size);
 	if (g_dir[0] == '\0') {
 		snprintf(g_dir, sizeof(g_dir), "%s/dd-fuzz-jfile-XXXXXX", access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp");
 		CHECK(mkdtemp(g_dir) != NULL);
