@@ -489,6 +489,17 @@ struct pat_view {
 	uint64_t cv[DD_OP_MAX_COUNTERS], wv[DD_OP_MAX_COUNTERS];
 };
 
+/* The name of the window a matched-record ref names: the rule set's, else "window<index>" (as the
+ * JSON lines name it). */
+static const char *ref_window_name(const struct dd_mrules *img, uint64_t ref, char *buf, size_t len)
+{
+	unsigned wi = dd_ref_window_index(ref);
+	if (wi < img->nwindows)
+		return img->window[wi].name;
+	snprintf(buf, len, "window%u", wi);
+	return buf;
+}
+
 static bool pat_view(const struct dd_run *r, struct pat_view *pv)
 {
 	memset(pv, 0, sizeof(*pv));
@@ -565,10 +576,8 @@ static void json_patterns(struct dd_jw *w, const struct dd_run *r)
 				uint64_t ref = t->first_refs[k];
 				dd_jw_open(w, NULL, '{');
 				if (dd_ref_is_window(ref)) {
-					unsigned wi = dd_ref_window_index(ref);
-					char wn[24];
-					snprintf(wn, sizeof(wn), "window%u", wi);
-					dd_jw_str(w, "window", wi < pv.img->nwindows ? pv.img->window[wi].name : wn);
+					char wn[DD_MR_NAME + 16];
+					dd_jw_str(w, "window", ref_window_name(pv.img, ref, wn, sizeof(wn)));
 					dd_jw_u64(w, "end", dd_ref_low(ref));
 					dd_jw_bool(w, "late", dd_ref_late(ref));
 				} else {
@@ -907,18 +916,18 @@ static void human_patterns(const struct dd_run *r, FILE *out)
 			else
 				fprintf(out, "  %s=%lld", p->measure[m].name, (long long)a->measure[m]);
 		}
-		/* what it matched: feed:sequence number of each message, window@end of a window's result */
-		fprintf(out, "  matched");
+		/* what it matched: feed:sequence number of each message, window@end of a window's result
+		 * (nothing when the chain lists no records) */
 		for (unsigned k = 0; k < t->first.flags && k < DD_MR_MAX_REFS; k++) {
 			uint64_t ref = t->first_refs[k];
+			fprintf(out, "%s", k ? "," : "  matched ");
 			if (dd_ref_is_window(ref)) {
-				unsigned wi = dd_ref_window_index(ref);
-				char te[16];
+				char te[16], wn[DD_MR_NAME + 16];
 				hms(te, sizeof(te), dd_ref_low(ref));
-				fprintf(out, "%s%s@%s%s", k ? "," : " ", wi < pv.img->nwindows ? pv.img->window[wi].name : "window",
-					te, dd_ref_late(ref) ? "(late)" : "");
+				fprintf(out, "%s@%s%s", ref_window_name(pv.img, ref, wn, sizeof(wn)), te,
+					dd_ref_late(ref) ? "(late)" : "");
 			} else {
-				fprintf(out, "%s%u:%llu", k ? "," : " ", dd_ref_feed(ref), (unsigned long long)dd_ref_low(ref));
+				fprintf(out, "%u:%llu", dd_ref_feed(ref), (unsigned long long)dd_ref_low(ref));
 			}
 		}
 		fputc('\n', out);
