@@ -178,18 +178,39 @@ struct vars {
 struct wgroup {
 	int64_t window_ns;
 	uint8_t ties;        /* earlier payments at exactly t are in it (no DD_FR_EXCL_TIES) */
-	uint8_t pad[7];
+	uint8_t ring;        /* a repeated rule reads its amounts (struct win's last[]) */
+	uint8_t pad[6];
 };
 
 enum { S_ANY, S_MERCHANT, S_TRAVEL, S_REQUIRES, S__COUNT };
 
-/* An enabled rule as the evaluation reads it: its hot fields together, the rest in rule[]. */
+/*
+ * What a payment offers the steps' range tests (struct step): one value per source, filled once per
+ * payment. A windowed group g has four: its count and sum without and with the payment itself.
+ */
+enum {
+	V_ZERO, V_AMOUNT, V_DEVICE_PAYERS, V_DEVICE_AGE, V_RISK, V_MERCHANT_NEW, V_HAS_LOC, V_EW_N, V_GROUP,
+	V__COUNT = V_GROUP + 4 * DD_FR_MAX_WINDOWED
+};
+enum { VG_COUNT, VG_COUNT_INCL, VG_SUM, VG_SUM_INCL };
+
+/*
+ * An enabled rule as the evaluation reads it: its hot fields together, the rest in rule[]. Every
+ * step has a range test, base <= value[src] <= base + span (one unsigned compare): a rule cannot
+ * fire outside it, and for an `exact` step (a threshold on one value, most rules) it is the whole
+ * rule, so no per-kind code runs for it; the others run fires() when it passes.
+ */
 struct step {
-	uint8_t when, code;
-	uint8_t group;       /* windowed: its wgroup */
+	uint8_t src, exact;  /* the value the range test reads; the test is the rule */
+	uint8_t code;
 	uint8_t requires;    /* DD_R__COUNT: none */
-	uint8_t flags, rule; /* DD_FR_*, index in rule[] */
 	uint16_t score;
+	uint8_t when, rule;  /* index in rule[] */
+	int64_t base;
+	uint64_t span;
+	uint8_t group;       /* windowed: its wgroup */
+	uint8_t flags;       /* DD_FR_* */
+	uint8_t pad[6];
 	int64_t limit;
 	int64_t lo, hi;      /* amount_in: its smallest and largest value; amount_between: min, max */
 };
@@ -274,6 +295,99 @@ static unsigned step_class(const struct dd_frule *r)
 	return r->when == DD_FW_TRAVEL ? S_TRAVEL : S_ANY;
 }
 
+/* A threshold's values, `over limit` or `at_least limit`, as [lo, INT64_MAX]; false: none. */
+static bool threshold(uint8_t flags, int64_t limit, int64_t *lo)
+{
+	if (flags & DD_FR_AT_LEAST) {
+		*lo = limit;
+		return true;
+	}
+	*lo = limit + (limit < INT64_MAX);
+	return limit < INT64_MAX;
+}
+
+/*
+ * The step's range test (struct step) from its rule, in class `cls`; false if no value passes it
+ * (the rule can never fire). Where the test is not the whole rule, it is one the rule implies.
+ */
+static bool step_range(struct step *st, const struct dd_frule *r, unsigned cls)
+{
+	int64_t lo = 0, hi = INT64_MAX;
+	bool can = true, merchant = cls == S_MERCHANT; /* that class runs only on a merchant's payment */
+	unsigned vg = V_GROUP + 4u * st->group;
+	st->exact = 0;
+	switch (r->when) {
+	case DD_FW_COUNT:
+		st->src = (uint8_t)(vg + ((r->flags & DD_FR_EXCL_CURRENT) ? VG_COUNT : VG_COUNT_INCL));
+		can = threshold(r->flags, r->limit, &lo);
+		st->exact = 1;
+		break;
+	case DD_FW_SUM:
+		st->src = (uint8_t)(vg + ((r->flags & DD_FR_EXCL_CURRENT) ? VG_SUM : VG_SUM_INCL));
+		can = threshold(r->flags, r->limit, &lo);
+		st->exact = 1;
+		break;
+	case DD_FW_REPEATED: /* the payment and last - 1 before it */
+		st->src = (uint8_t)(vg + VG_COUNT_INCL);
+		lo = r->last;
+		break;
+	case DD_FW_AMOUNT_IN:
+	case DD_FW_AMOUNT_BETWEEN:
+		st->src = V_AMOUNT;
+		lo = st->lo;
+		hi = st->hi;
+		st->exact = r->when == DD_FW_AMOUNT_BETWEEN;
+		break;
+	case DD_FW_AMOUNT_MULTIPLE:
+		st->src = V_AMOUNT;
+		lo = r->min;
+		break;
+	case DD_FW_AMOUNT_OVER:
+	case DD_FW_LATE_NIGHT:
+		st->src = V_AMOUNT;
+		can = threshold(r->flags, r->limit, &lo);
+		st->exact = r->when == DD_FW_AMOUNT_OVER;
+		break;
+	case DD_FW_NEW_DEVICE: /* first use (INT64_MIN) or younger than the age */
+		st->src = V_DEVICE_AGE;
+		lo = INT64_MIN;
+		hi = r->window_ns > INT64_MIN ? r->window_ns - 1 : INT64_MIN;
+		st->exact = 1;
+		break;
+	case DD_FW_SHARED_DEVICE:
+		st->src = V_DEVICE_PAYERS;
+		can = threshold(r->flags, r->limit, &lo);
+		st->exact = 1;
+		break;
+	case DD_FW_RISK_AREA:
+		st->src = V_HAS_LOC;
+		lo = hi = 1;
+		break;
+	case DD_FW_MERCHANT_RISK:
+		st->src = V_RISK;
+		can = threshold(r->flags, r->limit, &lo);
+		hi = (r->flags & DD_FR_HAS_MAX) ? r->max : INT64_MAX;
+		st->exact = merchant;
+		break;
+	case DD_FW_NEW_MERCHANT:
+		st->src = V_MERCHANT_NEW;
+		lo = hi = 1;
+		st->exact = merchant;
+		break;
+	case DD_FW_ZSCORE: /* 0 before the payer's first payment */
+		st->src = V_EW_N;
+		lo = r->min_count;
+		break;
+	default: /* travel, mcc, model: fires() alone */
+		st->src = V_ZERO;
+		lo = hi = 0;
+		break;
+	}
+	st->base = lo;
+	st->span = (uint64_t)hi - (uint64_t)lo;
+	return can && lo <= hi;
+}
+
 /* The plan of the rules in force: what decide() would otherwise work out for every payment. */
 static void set_window(struct fraud *s)
 {
@@ -307,17 +421,21 @@ static void set_window(struct fraud *s)
 				s->ew_shift = r->alpha_shift;
 			if (r->when == DD_FW_TRAVEL && r->speed_over < s->travel_over)
 				s->travel_over = r->speed_over;
-			if (!windowed(r))
-				continue;
-			uint8_t ties = !(r->flags & DD_FR_EXCL_TIES);
-			unsigned g = 0;
-			while (g < s->ngroups && (s->group[g].window_ns != r->window_ns || s->group[g].ties != ties))
-				g++;
-			if (g == s->ngroups) /* the compiler allows no more windowed rules than groups */
-				s->group[s->ngroups++] = (struct wgroup){ .window_ns = r->window_ns, .ties = ties };
-			st->group = (uint8_t)g;
-			if (r->window_ns > s->win_ns)
-				s->win_ns = r->window_ns;
+			if (windowed(r)) {
+				uint8_t ties = !(r->flags & DD_FR_EXCL_TIES);
+				unsigned g = 0;
+				while (g < s->ngroups &&
+				       (s->group[g].window_ns != r->window_ns || s->group[g].ties != ties))
+					g++;
+				if (g == s->ngroups) /* the compiler allows no more windowed rules than groups */
+					s->group[s->ngroups++] = (struct wgroup){ .window_ns = r->window_ns, .ties = ties };
+				st->group = (uint8_t)g;
+				s->group[g].ring |= r->when == DD_FW_REPEATED;
+				if (r->window_ns > s->win_ns)
+					s->win_ns = r->window_ns;
+			}
+			if (!step_range(st, r, c))
+				n--; /* it never fires: no step (its window still shapes the history kept) */
 		}
 		s->end[c] = n;
 	}
@@ -580,7 +698,7 @@ struct win {
 	int64_t lo[DD_FR_MAX_WINDOWED], hi[DD_FR_MAX_WINDOWED]; /* a payment at et is in it: lo < et <= hi */
 	int64_t count[DD_FR_MAX_WINDOWED];
 	int64_t sum[DD_FR_MAX_WINDOWED];
-	int64_t last[DD_FR_MAX_WINDOWED][64]; /* the amounts in it, a ring: repeated reads the newest */
+	int64_t last[DD_FR_MAX_WINDOWED][64]; /* the amounts in it, a ring (groups a repeated rule reads) */
 };
 
 /*
@@ -590,43 +708,71 @@ struct win {
  * sees every earlier payment its windows reach; one later still is scored against the state as it
  * is (the spec's words). Exactly what the oldest-first drop keeps.
  */
-static inline void window_open(struct win *w, const struct fraud *s, int64_t t)
+static inline void window_open(struct win *w, const struct fraud *s, int64_t t, int64_t floor)
 {
 	w->n = s->ngroups;
 	/* whole arrays: a fixed size is a few stores, where the loop became two calls of memset */
 	memset(w->count, 0, sizeof(w->count));
 	memset(w->sum, 0, sizeof(w->sum));
 	for (unsigned g = 0; g < w->n; g++) {
-		w->lo[g] = t - s->group[g].window_ns;
+		int64_t lo = t - s->group[g].window_ns;
+		w->lo[g] = lo > floor ? lo : floor; /* nothing at or below the floor is kept */
 		w->hi[g] = s->group[g].ties ? t : t - 1;
 	}
 }
 
-static inline void window_add(struct win *w, int64_t et, int64_t amount)
+/*
+ * A payer's kept payments into the n windows, oldest first, without branches (whether a payment is
+ * in a window is as often yes as no over a payer's day). The amount goes into the ring's next slot
+ * either way; only one in the window moves the ring on. always_inline with n a constant: the loops
+ * over the windows unroll and the counts and sums stay in registers.
+ */
+static inline __attribute__((always_inline)) void scan_n(const struct fraud *s, const struct payer *py,
+							 struct win *w, const unsigned n)
 {
-	for (unsigned g = 0; g < w->n; g++) {
-		if (et <= w->lo[g] || et > w->hi[g])
-			continue;
-		w->last[g][w->count[g] & 63] = amount;
-		w->count[g]++;
-		w->sum[g] += amount;
+	int64_t lo[DD_FR_MAX_WINDOWED], hi[DD_FR_MAX_WINDOWED], cnt[DD_FR_MAX_WINDOWED], sum[DD_FR_MAX_WINDOWED];
+	bool ring[DD_FR_MAX_WINDOWED];
+	for (unsigned g = 0; g < n; g++) {
+		ring[g] = s->group[g].ring;
+		lo[g] = w->lo[g];
+		hi[g] = w->hi[g];
+		cnt[g] = sum[g] = 0;
 	}
-}
-
-static void scan_history(const struct fraud *s, const struct payer *py, int64_t floor, struct win *w)
-{
-	if (py == NULL)
-		return;
+#define WINDOW_ADD(et, amount)                                                                         \
+	do {                                                                                           \
+		int64_t et_ = (et), a_ = (amount);                                                     \
+		for (unsigned g = 0; g < n; g++) {                                                     \
+			if (et_ <= lo[g] || et_ > hi[g])                                               \
+				continue;                                                              \
+			if (ring[g])                                                                   \
+				w->last[g][cnt[g] & 63] = a_;                                          \
+			cnt[g]++;                                                                      \
+			sum[g] += a_;                                                                  \
+		}                                                                                      \
+	} while (0)
 	for (uint32_t i = py->head; i != NIL; i = s->hist[i].next) {
 		const struct hblock *b = &s->hist[i];
 		for (unsigned j = b->first; j < (unsigned)b->first + b->n; j++)
-			if (b->e[j].t > floor)
-				window_add(w, b->e[j].t, b->e[j].amount);
+			WINDOW_ADD(b->e[j].t, b->e[j].amount);
 	}
-	for (unsigned j = 0, k = py->r0; j < py->rn; j++, k = k + 1 == RECENT ? 0 : k + 1) {
-		const struct recent *e = &py->recent[k];
-		if (e->t > floor)
-			window_add(w, e->t, e->amount);
+	for (unsigned j = 0, k = py->r0; j < py->rn; j++, k = k + 1 == RECENT ? 0 : k + 1)
+		WINDOW_ADD(py->recent[k].t, py->recent[k].amount);
+#undef WINDOW_ADD
+	for (unsigned g = 0; g < n; g++) {
+		w->count[g] = cnt[g];
+		w->sum[g] = sum[g];
+	}
+}
+
+static void scan_history(const struct fraud *s, const struct payer *py, struct win *w)
+{
+	if (py == NULL)
+		return;
+	switch (w->n) { /* the rule sets we ship have two windows; the UPI one, one */
+	case 1: scan_n(s, py, w, 1); break;
+	case 2: scan_n(s, py, w, 2); break;
+	case 3: scan_n(s, py, w, 3); break;
+	default: scan_n(s, py, w, w->n); break;
 	}
 }
 
@@ -932,9 +1078,9 @@ static void decide(struct fraud *s, const struct dd_ev_payment *p, const struct 
 	}
 
 	struct win w;
-	window_open(&w, s, f.t);
+	window_open(&w, s, f.t, floor);
 	if (w.n > 0)
-		scan_history(s, py, floor, &w);
+		scan_history(s, py, &w);
 
 	f.has_loc = x->lat_e6 != 0 || x->lon_e6 != 0;
 	if (f.has_loc && py != NULL && py->has_loc && py->loc_ns < f.t) {
@@ -958,6 +1104,23 @@ static void decide(struct fraud *s, const struct dd_ev_payment *p, const struct 
 		f.ew_n = py->n;
 	}
 
+	int64_t v[V__COUNT]; /* what the steps' range tests read (not zeroed: 320 bytes a payment) */
+	v[V_ZERO] = 0;
+	v[V_AMOUNT] = f.amount;
+	v[V_DEVICE_PAYERS] = f.device_payers;
+	v[V_DEVICE_AGE] = f.pair_new ? INT64_MIN : f.device_age;
+	v[V_RISK] = f.risk;
+	v[V_MERCHANT_NEW] = f.merchant_new;
+	v[V_HAS_LOC] = f.has_loc;
+	v[V_EW_N] = f.zscore_ready ? f.ew_n : 0;
+	for (unsigned g = 0; g < w.n; g++) {
+		int64_t *vg = &v[V_GROUP + 4 * g];
+		vg[VG_COUNT] = w.count[g];
+		vg[VG_COUNT_INCL] = w.count[g] + 1;
+		vg[VG_SUM] = w.sum[g];
+		vg[VG_SUM_INCL] = w.sum[g] + f.amount;
+	}
+
 	/* the plan's order: file order, the rules that require another after all the others */
 	/* the classes of steps this payment needs (a merchant's rules cannot fire on a payment without
 	 * one, nor travel's without travel) */
@@ -971,16 +1134,21 @@ static void decide(struct fraud *s, const struct dd_ev_payment *p, const struct 
 	uint32_t fired = 0, score = 0;
 	for (unsigned c = 0; c < nc; c++)
 		for (unsigned k = from[c]; k < to[c]; k++) {
-			int32_t sc = fires(s, &s->step[k], &f, &w, p, x);
+			const struct step *st = &s->step[k];
+			if ((uint64_t)v[st->src] - (uint64_t)st->base > st->span)
+				continue;
+			int32_t sc = st->exact ? st->score : fires(s, st, &f, &w, p, x);
 			if (sc > 0) {
 				score += (uint32_t)sc;
-				fired |= 1u << s->step[k].code;
+				fired |= 1u << st->code;
 			}
 		}
 	/* then those that require another: only once it fired (with a score) */
 	for (unsigned k = s->end[S_TRAVEL]; k < s->end[S_REQUIRES]; k++) {
 		const struct step *st = &s->step[k];
-		int32_t sc = (fired >> st->requires & 1) ? fires(s, st, &f, &w, p, x) : NO;
+		if (!(fired >> st->requires & 1) || (uint64_t)v[st->src] - (uint64_t)st->base > st->span)
+			continue;
+		int32_t sc = st->exact ? st->score : fires(s, st, &f, &w, p, x);
 		if (sc > 0) {
 			score += (uint32_t)sc;
 			fired |= 1u << st->code;

@@ -690,6 +690,55 @@ static void test_the_upi_rule_set_windows_open_at_t(void **state)
 	PAY(f, AT(P(8, 1235, BASE + 10 * MIN_NS), MUM_LAT + 500000, MUM_LON), R(FAST_TRAVEL), 20, APPROVE, 0);
 }
 
+/*
+ * Thresholds at their exact values in both forms, a sum without the payment itself, a range of one
+ * value, `requires`, and new_device's age boundary, in a rule set of its own with scores that are
+ * powers of two (so the score names the rules) and actions no score reaches.
+ */
+static void test_at_least_over_current_exclude_requires_and_one_value_ranges(void **state)
+{
+	static const char text[] =
+		"ruleset edges version 9\n"
+		"timezone +00:00\n"
+		"action block 1000\naction review 999\naction verify 998\n"
+		"rule velocity_hour_count  score 1   when count window 1h at_least 3\n"
+		"rule velocity_hour_amount score 2   when sum window 1h over 300 current exclude\n"
+		"rule velocity_day_amount  score 4   when sum window 24h at_least 500\n"
+		"rule structuring          score 8   when amount_between min 51 max 51\n"
+		"rule new_device           score 16  when new_device age 1m\n"
+		"rule new_device_large     score 32  when amount_over at_least 150 requires new_device\n"
+		"rule shared_device        score 64  when shared_device at_least 1\n"
+		"rule round_amount         score 128 when amount_in values 100,250\n";
+	struct fx *f = fx_new(state, &DEF, "rules/fraud-paytm.rules");
+	install(f, text, sizeof(text) - 1);
+	const uint32_t SH = R(SHARED_DEVICE), ND = R(NEW_DEVICE);
+	/* payer 1, device 1001. 100: count 1, sum before 0, day 100; first use 16, shared (1 >= 1) 64,
+	 * round 128 */
+	PAY(f, P(1, 100, BASE), ND | SH | R(ROUND_AMOUNT), 208, APPROVE, 0);
+	/* 150 a minute later: the device is 1 min old, not less than 1 min: no new_device, so no
+	 * new_device_large either; 150 is between 100 and 250 but not listed */
+	PAY(f, P(1, 150, BASE + MIN_NS), SH, 64, APPROVE, 0);
+	/* 250: count 3 >= 3 (1), sum before 250 not over 300, day 500 >= 500 (4), round (128) */
+	PAY(f, P(1, 250, BASE + 2 * MIN_NS), SH | R(VELOCITY_HOUR_COUNT) | R(VELOCITY_DAY_AMOUNT) | R(ROUND_AMOUNT),
+	    197, APPROVE, 0);
+	/* 51: count 4 (1), sum before 500 > 300 (2), day 551 (4), 51 in [51, 51] (8) */
+	PAY(f, P(1, 51, BASE + 3 * MIN_NS),
+	    SH | R(VELOCITY_HOUR_COUNT) | R(VELOCITY_HOUR_AMOUNT) | R(VELOCITY_DAY_AMOUNT) | R(STRUCTURING), 79,
+	    APPROVE, 0);
+	/* from device 2001 first: new (16), 150 >= 150 behind it (32), count 5, sum before 551, day 701 */
+	struct pay q = P(1, 150, BASE + 4 * MIN_NS);
+	q.device = 2001;
+	PAY(f, q,
+	    ND | R(NEW_DEVICE_LARGE) | SH | R(VELOCITY_HOUR_COUNT) | R(VELOCITY_HOUR_AMOUNT) | R(VELOCITY_DAY_AMOUNT),
+	    119, APPROVE, 0);
+	/* payer 2: 150 twice a second apart (device under a minute old: 16 + 32), then 1: the sum
+	 * before is 300, not over 300; then 1 more: 301 is */
+	PAY(f, P(2, 150, BASE), ND | R(NEW_DEVICE_LARGE) | SH, 112, APPROVE, 0);
+	PAY(f, P(2, 150, BASE + S_NS), ND | R(NEW_DEVICE_LARGE) | SH, 112, APPROVE, 0);
+	PAY(f, P(2, 1, BASE + 2 * S_NS), ND | SH | R(VELOCITY_HOUR_COUNT), 81, APPROVE, 0);
+	PAY(f, P(2, 1, BASE + 3 * S_NS), ND | SH | R(VELOCITY_HOUR_COUNT) | R(VELOCITY_HOUR_AMOUNT), 83, APPROVE, 0);
+}
+
 /* ---- tables full ---------------------------------------------------------------------------- */
 
 static void test_a_full_payer_table_scores_without_payer_state_and_counts(void **state)
@@ -1001,6 +1050,7 @@ int main(void)
 		T(test_travel_from_mumbai_to_delhi),
 		T(test_tables_give_merchant_risk_mcc_scores_and_high_risk_areas),
 		T(test_install_refuses_a_merchant_table_larger_than_the_operators),
+		T(test_at_least_over_current_exclude_requires_and_one_value_ranges),
 		T(test_the_upi_rule_set_windows_open_at_t),
 		T(test_a_full_payer_table_scores_without_payer_state_and_counts),
 		T(test_a_full_pair_table_scores_as_a_new_device),
