@@ -721,6 +721,14 @@ static inline void window_open(struct win *w, const struct fraud *s, int64_t t, 
 	}
 }
 
+/* Amounts are positive and any int64: a window's sum saturates (over every threshold) rather than
+ * wraps. */
+static inline int64_t sat_add(int64_t a, int64_t b)
+{
+	int64_t r;
+	return __builtin_add_overflow(a, b, &r) ? INT64_MAX : r;
+}
+
 /*
  * A payer's kept payments into the n windows, oldest first, without branches (whether a payment is
  * in a window is as often yes as no over a payer's day). The amount goes into the ring's next slot
@@ -747,7 +755,7 @@ static inline __attribute__((always_inline)) void scan_n(const struct fraud *s, 
 			if (ring[g])                                                                   \
 				w->last[g][cnt[g] & 63] = a_;                                          \
 			cnt[g]++;                                                                      \
-			sum[g] += a_;                                                                  \
+			sum[g] = sat_add(sum[g], a_);                                                  \
 		}                                                                                      \
 	} while (0)
 	for (uint32_t i = py->head; i != NIL; i = s->hist[i].next) {
@@ -857,7 +865,7 @@ static inline __attribute__((always_inline)) int32_t fires(const struct fraud *s
 		yes = over(st, w->count[st->group] + !(st->flags & DD_FR_EXCL_CURRENT));
 		break;
 	case DD_FW_SUM:
-		yes = over(st, w->sum[st->group] + ((st->flags & DD_FR_EXCL_CURRENT) ? 0 : f->amount));
+		yes = over(st, sat_add(w->sum[st->group], (st->flags & DD_FR_EXCL_CURRENT) ? 0 : f->amount));
 		break;
 	case DD_FW_REPEATED:
 		yes = repeated(w, st->group, s->img->rule[st->rule].last, f->amount);
@@ -1118,7 +1126,7 @@ static void decide(struct fraud *s, const struct dd_ev_payment *p, const struct 
 		vg[VG_COUNT] = w.count[g];
 		vg[VG_COUNT_INCL] = w.count[g] + 1;
 		vg[VG_SUM] = w.sum[g];
-		vg[VG_SUM_INCL] = w.sum[g] + f.amount;
+		vg[VG_SUM_INCL] = sat_add(w.sum[g], f.amount);
 	}
 
 	/* the plan's order: file order, the rules that require another after all the others */

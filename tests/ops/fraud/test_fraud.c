@@ -739,6 +739,20 @@ static void test_at_least_over_current_exclude_requires_and_one_value_ranges(voi
 	PAY(f, P(2, 1, BASE + 3 * S_NS), ND | SH | R(VELOCITY_HOUR_COUNT) | R(VELOCITY_HOUR_AMOUNT), 83, APPROVE, 0);
 }
 
+/*
+ * Amounts are any positive int64: three of 2^62 in the hour sum past INT64_MAX, and the sums still
+ * read as over 5,000,000 and 20,000,000 (they saturate, never wrap). Each: velocity_hour_amount 40,
+ * velocity_day_amount 50, new_device 20 (the device under 48 h old), new_device_large 15 = 125,
+ * block.
+ */
+static void test_window_sums_past_int64_max_still_fire(void **state)
+{
+	struct fx *f = fx_new(state, &DEF, NULL);
+	const uint32_t want = R(VELOCITY_HOUR_AMOUNT) | R(VELOCITY_DAY_AMOUNT) | R(NEW_DEVICE) | R(NEW_DEVICE_LARGE);
+	for (unsigned k = 0; k < 3; k++)
+		PAY(f, P(3, 1ll << 62, BASE + k * S_NS), want, 125, BLOCK, 0);
+}
+
 /* ---- tables full ---------------------------------------------------------------------------- */
 
 static void test_a_full_payer_table_scores_without_payer_state_and_counts(void **state)
@@ -1051,6 +1065,7 @@ int main(void)
 		T(test_tables_give_merchant_risk_mcc_scores_and_high_risk_areas),
 		T(test_install_refuses_a_merchant_table_larger_than_the_operators),
 		T(test_at_least_over_current_exclude_requires_and_one_value_ranges),
+		T(test_window_sums_past_int64_max_still_fire),
 		T(test_the_upi_rule_set_windows_open_at_t),
 		T(test_a_full_payer_table_scores_without_payer_state_and_counts),
 		T(test_a_full_pair_table_scores_as_a_new_device),
