@@ -1053,14 +1053,15 @@ static void decide(struct fraud *s, const struct dd_ev_payment *p, const struct 
 	/* the pair, device and merchant slots this payment reads, asked for now: their misses overlap
 	 * with the payer's (each is independent of it) */
 	struct hashes h;
-	if (hint != NULL)
+	if (hint != NULL) { /* apply_run asked for the slots when it hashed the keys */
 		h = *hint;
-	else
+	} else {
 		hashes_of(&h, p->payer, p->device, x->merchant);
-	__builtin_prefetch(ktab_home(&s->pairs, h.pair, sizeof(struct kent)));
-	__builtin_prefetch(ktab_home(&s->devices, h.device, sizeof(struct kent)));
-	if (x->merchant != 0)
-		__builtin_prefetch(ktab_home(&s->merchants, h.merchant, sizeof(struct kent)));
+		__builtin_prefetch(ktab_home(&s->pairs, h.pair, sizeof(struct kent)));
+		__builtin_prefetch(ktab_home(&s->devices, h.device, sizeof(struct kent)));
+		if (x->merchant != 0)
+			__builtin_prefetch(ktab_home(&s->merchants, h.merchant, sizeof(struct kent)));
+	}
 	struct facts f = { .t = (int64_t)ev->event_ns, .amount = p->amount };
 	if (f.t > s->v.max_ns)
 		s->v.max_ns = f.t;
