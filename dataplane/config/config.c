@@ -363,9 +363,16 @@ static int set_feed(struct dd_config *c, const char *name, const char *value, co
 			if (!flag || c->feed_origin[i][0] == '-')
 				return fail(err, errlen, "feed.%s is defined twice: at %s and at %s (a flag may override a "
 					    "config file's feed; otherwise keep one)", name, c->feed_origin[i], origin);
-			c->feed[i] = f;
-			snprintf(c->feed_origin[i], sizeof(c->feed_origin[i]), "%s", origin);
-			return 0;
+			if (c->feed[i].kind == f.kind) {
+				c->feed[i] = f;
+				snprintf(c->feed_origin[i], sizeof(c->feed_origin[i]), "%s", origin);
+				return 0;
+			}
+			/* of the other kind: it moves to that kind's place below (market feeds first) */
+			memmove(&c->feed[i], &c->feed[i + 1], (c->nfeeds - i - 1) * sizeof(c->feed[0]));
+			memmove(&c->feed_origin[i], &c->feed_origin[i + 1], (c->nfeeds - i - 1) * sizeof(c->feed_origin[0]));
+			c->nfeeds--;
+			break;
 		}
 	if (c->nfeeds == DD_MAX_FEEDS)
 		return fail(err, errlen, "%s: feed.%s = '%s': too many feeds (at most %d)", origin, name, value,
@@ -826,8 +833,13 @@ static bool parse_mac(const char *s, uint8_t mac[6])
 {
 	unsigned b[6];
 	char end;
-	if (sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5], &end) != 6 ||
-	    strlen(s) != 17)
+	/* the characters first: %x skips blanks and takes a sign, so "-e" would be the byte 0xf2 */
+	if (strlen(s) != 17)
+		return false;
+	for (int i = 0; i < 17; i++)
+		if (i % 3 == 2 ? s[i] != ':' : !isxdigit((unsigned char)s[i]))
+			return false;
+	if (sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5], &end) != 6)
 		return false;
 	for (int i = 0; i < 6; i++)
 		mac[i] = (uint8_t)b[i];
@@ -886,14 +898,15 @@ int dd_cpulist_parse(const char *s, struct dd_cpuset *set, char *err, size_t err
 		char *end;
 		errno = 0;
 		unsigned long a = strtoul(p, &end, 10), b;
-		if (end == p || *p == '-' || *p == '+' || errno != 0)
+		/* a digit first: strtoul skips blanks and takes a sign, so " -0" would be CPU 0 */
+		if (!isdigit((unsigned char)*p) || errno != 0)
 			return fail(err, errlen, "'%s': a CPU list is numbers and ranges, e.g. 0 or 0,2-3", s);
 		b = a;
 		p = end;
 		if (*p == '-') {
 			p++;
 			b = strtoul(p, &end, 10);
-			if (end == p || *p == '-' || *p == '+' || errno != 0)
+			if (!isdigit((unsigned char)*p) || errno != 0)
 				return fail(err, errlen, "'%s': a CPU list is numbers and ranges, e.g. 0 or 0,2-3", s);
 			p = end;
 		}

@@ -18,6 +18,9 @@ tests/fuzz/seeds/NAME/, small; tests/fuzz/run reads them next to the working cor
   fuzz_mrules    the shipped market rules and the rules of each conformance case, each followed by
                  0xff and bytes the target turns into records and watermarks
   fuzz_outwire   one output message of each type (B D A W L T M), built from docs/wire-formats.md
+  fuzz_config    sections joined by 0xff: a config file (the shipped dadar.conf.example, it with every key
+                 uncommented, the docs' examples), the command lines of the docs and the Makefile, key=value
+                 lines, a CPU list
 """
 import base64
 import os
@@ -71,6 +74,55 @@ def outwire_seeds():
     for i, (m, want) in enumerate(zip(bodies, (90, 109, 120, 120, 81, 120, 115))):
         assert len(m) == want, (m[:1], len(m))
         put("fuzz_outwire", i, m)
+
+
+def config_seeds():
+    """fuzz_config: config file, arguments (one a line; the word after --config becomes the file), key=value
+    lines and a CPU list, joined by 0xff; the files and command lines are the ones the docs and the Makefile
+    show, so a mutation lands on a real key or flag."""
+    with open(os.path.join(ROOT, "docs", "service", "dadar.conf.example"), "rb") as fh:
+        example = fh.read()
+    # every key at its default ("#key = value") and every example ("#   key = ...") uncommented
+    def uncomment(ln):
+        setting = ln.startswith(b"#") and b" = " in ln and (not ln.startswith(b"# ") or ln.startswith(b"#   "))
+        return ln[1:].lstrip() if setting else ln
+    every = b"\n".join(uncomment(ln) for ln in example.split(b"\n"))
+    nasdaq = (b"# /etc/dadar/nasdaq.conf\npipeline = staged\nworkers = 2\n"
+              b"feed.nasdaq = 233.54.12.111:26477, 233.49.196.111:26477\ncapacity.orders = 4194304\n"
+              b"capacity.levels = 1048576\nsummary = /var/log/dadar/summary.json\n")
+    venues = (b"feed.venue1 = market 233.54.12.121:26477@0, *:26478@1\nfeed.venue2 = 233.54.12.120:26477\n"
+              b"feed.pay = payment 239.192.26.48:26480, 239.192.26.49:26480\n"
+              b"output_udp = 239.192.26.49:26490@1\noutput_udp.source = 10.1.2.3:26490\n"
+              b"output_udp.dst_mac = 01:00:5e:40:1a:31\noutput_udp.request = 0.0.0.0:26491\n"
+              b"output_udp.session = SESSION001\nnats = nats://127.0.0.1:4222\nnats.stream = DADAR\n"
+              b"journal = /var/lib/dadar/journal\nsnapshot_every = 5000000\njournal.io_cpus = 0,2-3\n"
+              b"journal.sync = page\nrelease = immediate\nchain.market = book,test_multi,test_timer\n"
+              b"rules = rules/market.rules\nwatermark.all_idle = clock\n")
+    run = (b"--exit-on-idle\n200\n--summary\nbuild/sample/summary.json\n--book-dump\nbuild/sample/book.csv\n"
+           b"--output\nbuild/sample/outputs.jsonl\n--set\nfraud.merchant_table=build/sample/merchants.csv")
+    planted = (b"--rules\nrules/market.rules\n--feed\nvenue1=233.54.12.121:26477\n--feed\n"
+               b"venue2=233.54.12.120:26477\n--capacity-orders\n65536\n--capacity-levels\n16384\n"
+               b"--exit-on-idle\n200\n--summary\nbuild/sample/planted-summary.json\n--output\n"
+               b"build/sample/alerts.jsonl")
+    outputs = (b"--journal\n/var/lib/dadar/journal\n--output-udp\n239.192.26.49:26490@1\n--set\n"
+               b"output_udp.source=10.1.2.3\n--nats\nnats://broker.example:4222")
+    # a file's feeds overridden by --feed, flags after --config, booleans on and off, --rules twice
+    flags = (b"--config\nFILE\n--feed\nvenue1=233.54.12.121:26477\n--feed\npay=payment *:26480\n"
+             b"--workers\n4\n--pipeline\nstaged\n--route\nsymbol\n--no-check-ip-csum\n--check-udp-csum\n--bench-loop\n"
+             b"--rules\na.rules\n--rules\nb.rules\n"
+             b"--set\nmold.reorder_window=64\n--instance\nvenue-1_b")
+    seeds = [
+        (example, b"--config\nFILE\n--exit-on-idle\n200", b"capacity.orders=4194304\ncapacity.levels=1048576", b"0"),
+        (every, run, b"feed.nasdaq=233.54.12.111:26477,233.49.196.111:26477\nrules=none", b"0,2-3"),
+        (nasdaq, planted, b"output_udp=239.192.26.49:26490@1\noutput_udp.source=10.1.2.3", b"2-5"),
+        (venues, flags, b"workers=65\nno.such.key=1\nfeed.nasdaq=256.1.1.1:26477\nquiet=maybe",
+         b"5,0,2-3,3,64-65,1023"),
+        (b"workers = 4   # four of them\n  rx_burst=64\njust words\n", b"--workers\n--help", b"ring_size=1000",
+         b"3-1"),
+        (b"", outputs, b"", b"1023"),
+    ]
+    for i, parts in enumerate(seeds):
+        put("fuzz_config", i, b"\xff".join(parts))
 
 
 def main():
@@ -168,6 +220,7 @@ def main():
             put("fuzz_mrules", n, fh.read().split(b"--- stream")[0] + b"\xff" + records)
 
     outwire_seeds()
+    config_seeds()
     print(f"seeds written under {SEEDS}")
 
 

@@ -660,6 +660,45 @@ static void test_a_feed_defined_twice_is_refused_naming_both_unless_a_flag_overr
 	assert_contains(g_err, "at --feed and at --feed");
 }
 
+/* A flag may change a file's feed from market to payment or back: market feeds stay first (found by
+ * tests/fuzz/fuzz_config: a payment feed ahead of a market one made every feed after it a payment feed). */
+static void test_a_flag_changing_a_feeds_kind_moves_it_keeping_market_feeds_first(void **state)
+{
+	(void)state;
+	struct dd_config c;
+	struct dd_feed_cfg f[DD_MAX_FEEDS];
+
+	dd_config_defaults(&c);
+	assert_int_equal(dd_config_set(&c, "feed.a", "1.1.1.1:1", "f.conf:1", g_err, sizeof(g_err)), 0);
+	assert_int_equal(dd_config_set(&c, "feed.b", "2.2.2.2:2", "f.conf:2", g_err, sizeof(g_err)), 0);
+	assert_int_equal(dd_config_set(&c, "feed.p", "payment 9.9.9.9:9", "f.conf:3", g_err, sizeof(g_err)), 0);
+	/* market a becomes a payment feed: after the market feeds */
+	assert_int_equal(dd_config_set(&c, "feed.a", "payment 3.3.3.3:3", "--feed", g_err, sizeof(g_err)), 0);
+	assert_int_equal(c.nfeeds, 3);
+	assert_string_equal(c.feed[0].name, "b");
+	assert_int_equal(c.feed[0].kind, DD_FEED_MARKET);
+	assert_string_equal(c.feed_origin[0], "f.conf:2");
+	assert_string_equal(c.feed[1].name, "p");
+	assert_string_equal(c.feed_origin[1], "f.conf:3");
+	assert_string_equal(c.feed[2].name, "a");
+	assert_int_equal(c.feed[2].kind, DD_FEED_PAYMENT);
+	assert_line(&c.feed[2].line[0], 0x03030303u, 3, DD_ANY_PORT);
+	assert_string_equal(c.feed_origin[2], "--feed");
+	assert_int_equal(dd_config_market_feeds(f, dd_config_feeds(&c, f)), 1);
+	/* payment p becomes a market feed: after the market feeds, before the payment ones */
+	assert_int_equal(dd_config_set(&c, "feed.p", "market 4.4.4.4:4", "--feed", g_err, sizeof(g_err)), 0);
+	assert_int_equal(c.nfeeds, 3);
+	assert_string_equal(c.feed[0].name, "b");
+	assert_string_equal(c.feed[1].name, "p");
+	assert_int_equal(c.feed[1].kind, DD_FEED_MARKET);
+	assert_string_equal(c.feed_origin[1], "--feed");
+	assert_string_equal(c.feed[2].name, "a");
+	assert_int_equal(dd_config_market_feeds(f, dd_config_feeds(&c, f)), 2);
+	/* overridden once: a second flag is refused as before */
+	assert_int_equal(dd_config_set(&c, "feed.a", "5.5.5.5:5", "--feed", g_err, sizeof(g_err)), -EINVAL);
+	assert_contains(g_err, "at --feed and at --feed");
+}
+
 /* ---- the config file ---------------------------------------------------------------------------- */
 
 static void test_load_applies_keys_and_skips_comments_blank_lines_and_whitespace(void **state)
@@ -1268,6 +1307,55 @@ static void test_cpu_lists_parse_to_their_cpus_and_bad_ones_say_why(void **state
 	assert_non_null(strstr(err, "journal.io_cpus"));
 }
 
+/* strtoul skips blanks and takes a sign: found by tests/fuzz/fuzz_config ("\n023" was CPU 23, " -0" CPU 0) */
+static void test_cpu_lists_refuse_blanks_and_signs_before_a_number(void **state)
+{
+	(void)state;
+	struct dd_cpuset cs;
+	char err[256];
+	static const char *const bad[] = { " 3", "\n023", " -0", "\t+1", "0, 2", "1- 2", "1-\t2", "2-3, 5", " -1" };
+	for (size_t b = 0; b < sizeof(bad) / sizeof(bad[0]); b++) {
+		err[0] = '\0';
+		if (dd_cpulist_parse(bad[b], &cs, err, sizeof(err)) != -EINVAL)
+			fail_msg("CPU list '%s' accepted", bad[b]);
+		char want[64];
+		snprintf(want, sizeof(want), "'%s': a CPU list is numbers and ranges, e.g. 0 or 0,2-3", bad[b]);
+		assert_string_equal(err, want);
+	}
+	/* what is left once the blanks go */
+	assert_int_equal(dd_cpulist_parse("0,2", &cs, err, sizeof(err)), 0);
+	assert_int_equal(cs.count, 2);
+	assert_int_equal(cs.first, 0);
+	assert_true(has_cpu(&cs, 0) && has_cpu(&cs, 2) && !has_cpu(&cs, 1));
+}
+
+/* %x skips blanks and takes a sign: found by tests/fuzz/fuzz_config ("01:00:-e:40:1a:31" sent to 01:00:f2:...) */
+static void test_output_udp_dst_mac_takes_six_hex_bytes_only(void **state)
+{
+	(void)state;
+	struct dd_config c;
+	char err[256];
+
+	dd_config_defaults(&c);
+	assert_int_equal(set(&c, "output_udp", "239.192.26.49:26490@1"), 0);
+	assert_int_equal(set(&c, "output_udp.dst_mac", "01:00:5e:40:1A:31"), 0);
+	assert_int_equal(dd_config_check(&c, err, sizeof(err)), 0);
+	assert_true(c.outu.have_mac);
+	static const uint8_t want[6] = { 0x01, 0x00, 0x5e, 0x40, 0x1a, 0x31 };
+	assert_memory_equal(c.outu.dst_mac, want, 6);
+	static const char *const bad[] = { "01:00:-e:40:1a:31", "01:00: e:40:1a:31", "+1:00:5e:40:1a:31",
+					   "01:00:5e:40:1a:-1", "0x:00:5e:40:1a:31", "01-00-5e-40-1a-31",
+					   "01:00:5e:40:1a:3", "01:00:5e:40:1a:311", "01:00:5e:40:1a:3g" };
+	for (size_t b = 0; b < sizeof(bad) / sizeof(bad[0]); b++) {
+		assert_int_equal(set(&c, "output_udp.dst_mac", bad[b]), 0);
+		if (dd_config_check(&c, err, sizeof(err)) != -EINVAL)
+			fail_msg("output_udp.dst_mac = '%s' accepted", bad[b]);
+		char msg[128];
+		snprintf(msg, sizeof(msg), "output_udp.dst_mac = '%s': must be six hex bytes, aa:bb:cc:dd:ee:ff", bad[b]);
+		assert_string_equal(err, msg);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1298,6 +1386,7 @@ int main(void)
 		cmocka_unit_test(test_feed_names_are_validated),
 		cmocka_unit_test(test_more_than_max_feeds_is_rejected_naming_the_feed),
 		cmocka_unit_test(test_a_feed_defined_twice_is_refused_naming_both_unless_a_flag_overrides_a_file),
+		cmocka_unit_test(test_a_flag_changing_a_feeds_kind_moves_it_keeping_market_feeds_first),
 		cmocka_unit_test(test_load_applies_keys_and_skips_comments_blank_lines_and_whitespace),
 		cmocka_unit_test(test_load_of_an_empty_file_changes_nothing),
 		cmocka_unit_test(test_load_error_names_file_and_line_of_a_bad_value),
@@ -1331,6 +1420,8 @@ int main(void)
 		cmocka_unit_test(test_feed_line_format_renders_each_form),
 		cmocka_unit_test(test_feed_line_format_round_trips_through_the_parser),
 		cmocka_unit_test(test_cpu_lists_parse_to_their_cpus_and_bad_ones_say_why),
+		cmocka_unit_test(test_cpu_lists_refuse_blanks_and_signs_before_a_number),
+		cmocka_unit_test(test_output_udp_dst_mac_takes_six_hex_bytes_only),
 	};
 	return cmocka_run_group_tests_name("dataplane/config", tests, NULL, NULL);
 }
