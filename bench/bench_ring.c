@@ -39,6 +39,7 @@
 #include <rte_ring_elem.h>
 
 #include "dataplane/dpdk/lcore.h"
+#include "dataplane/dpdk/ringcopy.h"
 #include "ops/event.h"
 #include "shm/hdr.h"
 
@@ -63,7 +64,7 @@ static int consumer(void *arg)
 	struct dd_event ev[DD_WORKER_BURST + 1];
 	uint64_t events = 0, taken = 0;
 	while (!atomic_load_explicit(&s->stop, memory_order_acquire)) {
-		unsigned n = rte_ring_dequeue_burst_elem(s->ring, ev, sizeof(ev[0]), DD_WORKER_BURST + 1, NULL);
+		unsigned n = dd_ring_dequeue_copy(s->ring, ev, sizeof(ev[0]), DD_WORKER_BURST + 1, NULL);
 		if (n == 0) {
 			rte_pause();
 			continue;
@@ -88,7 +89,7 @@ static void push(struct rte_ring *r, struct dd_event *b, unsigned n)
 	b[0].rx_tsc = rte_rdtsc();
 	unsigned done = 0;
 	while (done < n + 1)
-		done += rte_ring_enqueue_burst_elem(r, b + done, sizeof(b[0]), n + 1 - done, NULL);
+		done += dd_ring_enqueue_copy(r, b + done, sizeof(b[0]), n + 1 - done);
 }
 
 struct result {

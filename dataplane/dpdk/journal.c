@@ -22,6 +22,7 @@
 #include <rte_pause.h>
 
 #include "dataplane/dpdk/outtx.h"
+#include "dataplane/dpdk/ringcopy.h"
 #include "dataplane/journal/recovery.h"
 #include "dataplane/out/outhist.h"
 
@@ -201,13 +202,13 @@ void dd_journal_bind_tm(struct dd_journal *j, struct dd_tm_slot *slot, struct dd
 
 unsigned dd_journal_push(struct rte_ring *r, const struct dd_jitem *it, unsigned n, uint64_t stall_tsc)
 {
-	unsigned done = rte_ring_enqueue_burst_elem(r, it, sizeof(*it), n, NULL);
+	unsigned done = dd_ring_enqueue_copy(r, it, sizeof(*it), n);
 	if (done == n)
 		return n;
 	uint64_t deadline = rte_rdtsc() + stall_tsc;
 	while (done < n) {
 		rte_pause();
-		done += rte_ring_enqueue_burst_elem(r, it + done, sizeof(*it), n - done, NULL);
+		done += dd_ring_enqueue_copy(r, it + done, sizeof(*it), n - done);
 		if (done < n && rte_rdtsc() > deadline)
 			return 0;
 	}
@@ -689,9 +690,8 @@ static unsigned take(struct dd_journal *j, uint64_t now)
 		struct dd_jitem *h = j->held[r];
 		if (j->held_i[r] == j->held_n[r]) {
 			j->held_i[r] = 0;
-			j->held_n[r] = rte_ring_dequeue_burst_elem(j->rings[r], h, sizeof(h[0]),
-								  room < DD_JOURNAL_BURST ? (unsigned)room : DD_JOURNAL_BURST,
-								  NULL);
+			j->held_n[r] = dd_ring_dequeue_copy(j->rings[r], h, sizeof(h[0]),
+							   room < DD_JOURNAL_BURST ? (unsigned)room : DD_JOURNAL_BURST, NULL);
 		}
 		while (room > 0 && j->held_i[r] < j->held_n[r] && may_append(j, &h[j->held_i[r]])) {
 			note_item(j, &h[j->held_i[r]], r);
@@ -727,7 +727,7 @@ static void drop_orphans(struct dd_journal *j)
 			j->held_i[r] = j->held_n[r];
 			struct dd_jitem *h = j->held[r];
 			unsigned n;
-			while ((n = rte_ring_dequeue_burst_elem(j->rings[r], h, sizeof(h[0]), DD_JOURNAL_BURST, NULL)) > 0)
+			while ((n = dd_ring_dequeue_copy(j->rings[r], h, sizeof(h[0]), DD_JOURNAL_BURST, NULL)) > 0)
 				j->st.orphaned += n;
 		}
 	}

@@ -11,6 +11,7 @@
 #include <rte_mbuf_dyn.h>
 #include <rte_prefetch.h>
 
+#include "dataplane/dpdk/ringcopy.h"
 #include "dataplane/wire/frame.h"
 #include "dataplane/config/timing.h"
 #include "ops/cep/cep.h"
@@ -298,8 +299,7 @@ static void push_batch(struct dd_rx_ctx *c, unsigned w)
 	b[0].rx_tsc = rte_rdtsc();
 	bool waited = false;
 	while (done < n) {
-		done += rte_ring_enqueue_burst_elem(c->workers[w].ring, b + done, sizeof(struct dd_event), n - done,
-						    NULL);
+		done += dd_ring_enqueue_copy(c->workers[w].ring, b + done, sizeof(struct dd_event), n - done);
 		waited |= done < n;
 	}
 	c->st.ring_full += waited;
@@ -750,7 +750,7 @@ static unsigned worker_do_work(struct dd_worker_ctx *w)
 	struct dd_event ev[DD_WORKER_BURST + 1];
 	uint64_t cause[DD_WORKER_BURST + 1];
 	unsigned left;
-	unsigned n = rte_ring_dequeue_burst_elem(w->ring, ev, sizeof(ev[0]), DD_WORKER_BURST + 1, &left);
+	unsigned n = dd_ring_dequeue_copy(w->ring, ev, sizeof(ev[0]), DD_WORKER_BURST + 1, &left);
 	if (n == 0)
 		return 0;
 	uint64_t t1 = rte_rdtsc();
