@@ -659,10 +659,25 @@ int dd_config_load(struct dd_config *c, const char *path, char *err, size_t errl
 	int rc = 0;
 	unsigned n = 0;
 	errno = 0;
-	while (rc == 0 && fgets(line, sizeof(line), f)) {
+	for (;;) {
+		/* a line at a time, with its length: a NUL byte inside one is not taken for its end */
+		size_t len = 0;
+		int ch = EOF;
+		while (len < sizeof(line) - 1 && (ch = getc(f)) != EOF) {
+			line[len++] = (char)ch;
+			if (ch == '\n')
+				break;
+		}
+		if (len == 0)
+			break;
+		line[len] = '\0';
 		snprintf(origin, sizeof(origin), "%s:%u", path, ++n);
-		if (strchr(line, '\n') == NULL && !feof(f)) {
+		if (line[len - 1] != '\n' && ch != EOF) {
 			rc = fail(err, errlen, "%s: line longer than %zu bytes", origin, sizeof(line) - 2);
+			break;
+		}
+		if (memchr(line, '\0', len) != NULL) {
+			rc = fail(err, errlen, "%s: a NUL byte: a config file is text", origin);
 			break;
 		}
 		char *hash = strchr(line, '#');
@@ -678,6 +693,8 @@ int dd_config_load(struct dd_config *c, const char *path, char *err, size_t errl
 		}
 		*eq = '\0';
 		rc = dd_config_set(c, trim(s), trim(eq + 1), origin, err, errlen);
+		if (rc != 0)
+			break;
 	}
 	/* fopen() of a directory succeeds and the first read fails: never take that for an empty file */
 	if (rc == 0 && ferror(f)) {
@@ -711,7 +728,11 @@ bool dd_config_is_flag(const char *arg)
 	for (unsigned i = 0; extra[i] != NULL; i++)
 		if (strcmp(arg, extra[i]) == 0)
 			return true;
-	return opt_of_flag(arg + 2) != NULL;
+	if (opt_of_flag(arg + 2) != NULL)
+		return true;
+	/* --no-FLAG, as dd_config_args() takes it: a boolean's */
+	const struct opt *o = strncmp(arg, "--no-", 5) == 0 ? opt_of_flag(arg + 5) : NULL;
+	return o != NULL && o->type == T_BOOL;
 }
 
 /*

@@ -819,6 +819,48 @@ static void test_load_rejects_an_over_long_line(void **state)
 	assert_contains(g_err, want);
 }
 
+/* A NUL byte is not the end of its line: the line is refused as such, not as an over-long one. */
+static void test_load_rejects_a_nul_byte_naming_its_line(void **state)
+{
+	(void)state;
+	static const char text[] = "workers = 2\nwork\0ers = 3\n";
+	struct dd_config c;
+	char path[64];
+
+	dd_config_defaults(&c);
+	strcpy(path, "/tmp/dadar-test-config-XXXXXX");
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, sizeof(text) - 1), (ssize_t)(sizeof(text) - 1));
+	close(fd);
+	g_err[0] = '\0';
+	int rc = dd_config_load(&c, path, g_err, sizeof(g_err));
+	unlink(path);
+	assert_int_equal(rc, -EINVAL);
+	char want[128];
+	snprintf(want, sizeof(want), "%s:2: a NUL byte", path);
+	assert_contains(g_err, want);
+	assert_int_equal(c.workers, 2);
+}
+
+/* What main() takes for one of dadar's options given before the `--` (DPDK's side). */
+static void test_is_flag_knows_every_form_dd_config_args_takes(void **state)
+{
+	(void)state;
+	assert_true(dd_config_is_flag("--workers"));
+	assert_true(dd_config_is_flag("--journal-sqpoll"));
+	assert_true(dd_config_is_flag("--quiet"));
+	assert_true(dd_config_is_flag("--no-quiet"));      /* a boolean turned off */
+	assert_true(dd_config_is_flag("--no-check-ip-csum"));
+	assert_true(dd_config_is_flag("--set"));
+	assert_true(dd_config_is_flag("--bench-loop"));
+	assert_false(dd_config_is_flag("--no-workers"));   /* not a boolean: dd_config_args refuses it */
+	assert_false(dd_config_is_flag("--no-"));
+	assert_false(dd_config_is_flag("--vdev"));         /* DPDK's */
+	assert_false(dd_config_is_flag("-l"));
+	assert_false(dd_config_is_flag("--nonsense"));
+}
+
 static void test_load_of_a_missing_file_returns_enoent_naming_the_path(void **state)
 {
 	(void)state;
@@ -1393,6 +1435,8 @@ int main(void)
 		cmocka_unit_test(test_load_error_names_file_and_line_of_an_unknown_key),
 		cmocka_unit_test(test_load_rejects_a_line_without_equals_sign),
 		cmocka_unit_test(test_load_rejects_an_over_long_line),
+		cmocka_unit_test(test_load_rejects_a_nul_byte_naming_its_line),
+		cmocka_unit_test(test_is_flag_knows_every_form_dd_config_args_takes),
 		cmocka_unit_test(test_load_of_a_missing_file_returns_enoent_naming_the_path),
 		cmocka_unit_test(test_load_of_a_directory_fails_naming_the_path),
 		cmocka_unit_test(test_args_config_is_read_first_even_when_given_last),
