@@ -528,8 +528,12 @@ def test_G_jetstream_exactly_once_in_order_across_broker_restarts_and_kill_9_of_
         for k in range(8):
             at = 5000 + 1337 * k
             while acked(j) < at:   # the broker has some of the outputs ...
-                check(p.poll() is None and time.monotonic() - t0 < 120,
-                      f"the bridge did not reach {at} acknowledged outputs ({acked(j)}, restart {k + 1})")
+                if p.poll() is not None or time.monotonic() - t0 >= 120:
+                    with open(path("g1.stderr")) as f:
+                        err = f.read()[-1500:]
+                    check(False, f"the bridge did not reach {at} acknowledged outputs ({acked(j)}, restart "
+                          f"{k + 1}; dadar {'exited ' + str(p.returncode) if p.poll() is not None else 'runs'}): "
+                          f"{err}")
                 time.sleep(0.005)
             srv.kill()             # ... then goes away mid-stream ...
             time.sleep(0.2 + 0.1 * (k % 4))
