@@ -659,12 +659,20 @@ def complete_lines(p):
         return f.read().count(b"\n")
 
 
-def run_until(cmd, out, threshold, timeout=60):
-    """Start dadar; SIGKILL it (it alone, by its pid) once `out` holds `threshold` bytes. Returns
-    (whether it was still running when the kill was sent, its stderr)."""
-    p = _start(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+def run_until(cmd, out, threshold, timeout=60, restart=False):
+    """Start dadar; SIGKILL it (it alone, by its pid) once `out` holds `threshold` bytes. A `restart`
+    is killed only after it has said it recovered (its recovery releases what was journaled but not
+    released, which can take the file past `threshold` first) and has released something of its
+    own. Returns (whether it was still running when the kill was sent, its stderr)."""
+    errp = out + ".stderr"
+    with open(errp, "w") as ef:
+        p = _start(cmd, stdout=subprocess.DEVNULL, stderr=ef)
     try:
         deadline = time.monotonic() + timeout
+        if restart:
+            while p.poll() is None and time.monotonic() < deadline and "recovered to LSN" not in open(errp).read():
+                time.sleep(0.0005)
+            threshold = max(threshold, (os.path.getsize(out) if os.path.exists(out) else 0) + 1)
         while p.poll() is None and time.monotonic() < deadline:
             if os.path.exists(out) and os.path.getsize(out) >= threshold:
                 break
@@ -672,9 +680,12 @@ def run_until(cmd, out, threshold, timeout=60):
         running = p.poll() is None
         if running:
             p.send_signal(signal.SIGKILL)
-        _, err = p.communicate()
+        p.wait(timeout=60)
     finally:
         CHILDREN.discard(p)
+    with open(errp) as ef:
+        err = ef.read()
+    os.unlink(errp)
     if not running and dpdk_failed(err):
         raise Skip(f"DPDK cannot start here: {err.strip()[-400:]}")
     return running, err
@@ -700,7 +711,7 @@ def crash_scenario(workers, extra=()):
         recovered.extend(line.strip() for line in err.splitlines() if "recovered" in line)
     for i, frac in enumerate((0.3, 0.6)):
         cmd = dadar_cmd(pcap, list(extra), workers=workers, journal=jdir, output=out)
-        running, err = run_until(cmd, out, int(frac * want_bytes))
+        running, err = run_until(cmd, out, int(frac * want_bytes), restart=i > 0)
         note_recovery(err)
         at_kill = complete_lines(out)
         check(running and 0 < at_kill < len(want),
