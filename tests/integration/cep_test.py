@@ -606,6 +606,12 @@ def big_day():
     return day, exp
 
 
+def said_recovered(errp):
+    """Whether the dadar writing stderr to `errp` has said its recovery is done."""
+    with open(errp) as f:
+        return "recovered to LSN" in f.read()
+
+
 def crash_scenario(workers, extra=()):
     day, expf = big_day()
     exp = read_expect(expf, drop=("arbitrage",))
@@ -626,8 +632,7 @@ def crash_scenario(workers, extra=()):
                 # not released: the file can pass `after` before the restart has said so) and after
                 # an alert of its own, however far the last run got before its kill landed
                 deadline = time.monotonic() + 60
-                while p.poll() is None and time.monotonic() < deadline and not any(
-                        "recovered to LSN" in x for x in open(errp).read().splitlines()):
+                while p.poll() is None and time.monotonic() < deadline and not said_recovered(errp):
                     time.sleep(0.002)
                 target = max(after, watch.poll() + 1)
             landed = watch.wait(p, target)

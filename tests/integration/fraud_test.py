@@ -670,7 +670,10 @@ def run_until(cmd, out, threshold, timeout=60, restart=False):
     try:
         deadline = time.monotonic() + timeout
         if restart:
-            while p.poll() is None and time.monotonic() < deadline and "recovered to LSN" not in open(errp).read():
+            while p.poll() is None and time.monotonic() < deadline:
+                with open(errp) as ef:
+                    if "recovered to LSN" in ef.read():
+                        break
                 time.sleep(0.0005)
             threshold = max(threshold, (os.path.getsize(out) if os.path.exists(out) else 0) + 1)
         while p.poll() is None and time.monotonic() < deadline:
