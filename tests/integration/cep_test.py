@@ -36,7 +36,8 @@ Tests (each prints PASS/FAIL/SKIP and its name):
      alert before it has rule_version 1 and equals the expect file's first alerts, every alert
      after it version 2; the planted alerts that need no window and start after the switch are
      all there, with version 2; the summary ends with version 2; `dadar-journal replay` re-derives
-     everything, the reload included.
+     everything, the reload included. The day goes through a named pipe a few thousand frames at
+     a time, so each reload lands where the test says however fast the machine is.
   G  a bad --rules file at start: exit 2, FILE:LINE:COLUMN on stderr; a missing file is named.
   H  `dadar-rules check rules/market.rules` exits 0 and lists the two windows and ten patterns; a
      file with several errors exits 1 with every error as FILE:LINE:COLUMN.
@@ -767,13 +768,17 @@ def test_F_rule_reload_mid_stream_refuses_a_broken_file_then_switches_to_version
     bad_at = f"{live}:{bad_line}:{bl[bad_line - 1].index('FORTNIGHTS') + 1}:"
     v2 = text.replace("RULESET market VERSION 1", "RULESET market VERSION 2")
     j, o, s = path("f.j"), path("f.out"), path("f.summary.json")
-    p = start(dadar_cmd(day, ["--summary", s], journal=j, output=o, rules=live), stdout=subprocess.DEVNULL,
-               stderr=subprocess.PIPE)
+    # the day goes through a named pipe, a few frames at a time until the alerts a step waits for
+    # are out, so each reload lands where the test says however fast the machine is
+    feed = pcaplib.FifoFeed(day, path("f.fifo"))
+    limit, step = len(feed.recs) * 6 // 10, 2000  # frames: about one message each
+    p = start(dadar_cmd(feed.path, ["--summary", s], journal=j, output=o, rules=live), stdout=subprocess.DEVNULL,
+              stderr=subprocess.PIPE)
     err = StderrLines(p)
     watch = AlertWatch(o)
     try:
         steps = []
-        ok = watch.wait(p, 2)
+        ok = feed.pump(p, lambda: watch.poll() >= 2, limit, step)
         steps.append(f"2 alerts released: {ok}")
         with open(live + ".tmp", "w") as f:
             f.write(broken)
@@ -781,7 +786,8 @@ def test_F_rule_reload_mid_stream_refuses_a_broken_file_then_switches_to_version
         p.send_signal(signal.SIGHUP)
         refused = err.wait(p, "rule reload") if ok else None
         n_refused = watch.poll()
-        ok = ok and refused is not None and watch.wait(p, max(4, n_refused + 1))
+        more = max(4, n_refused + 1)
+        ok = ok and refused is not None and feed.pump(p, lambda: watch.poll() >= more, limit, step)
         steps.append(f"refused with {n_refused} alerts, then {watch.poll()} released: {ok}")
         with open(live + ".tmp", "w") as f:
             f.write(v2)
@@ -789,9 +795,13 @@ def test_F_rule_reload_mid_stream_refuses_a_broken_file_then_switches_to_version
         running = p.poll() is None
         p.send_signal(signal.SIGHUP)
         reloaded = err.wait(p, "market rules reloaded: ") if ok else None
-        steps.append(f"running at the second SIGHUP: {running}, reloaded: {reloaded is not None}")
+        steps.append(f"running at the second SIGHUP: {running}, reloaded: {reloaded is not None} "
+                     f"(frame {feed.sent} of {len(feed.recs)})")
+        running = running and feed.send(p, len(feed.recs))
+        feed.close()
         p.wait(timeout=120)
     finally:
+        feed.close()
         CHILDREN.discard(p)
     errtext = err.text()
     if p.returncode != 0 and dpdk_failed(errtext):

@@ -6,8 +6,12 @@ IPv4, UDP, MoldUDP64, ITCH 5.0); no code is shared with dadar or dadar-gen.
 - frame_verdict() and mold_parse(): what a correct receiver must make of one frame and of one
   MoldUDP64 payload, with the reason names dadar reports (errors.* in its JSON summary).
 - receive(): runs a whole capture through those two and says what a receiver should count.
+- FifoFeed: a capture handed to dadar through a named pipe a part at a time.
 """
+import errno
+import os
 import struct
+import time
 
 ETH_IPV4 = 0x0800
 ETH_ARP = 0x0806
@@ -66,6 +70,65 @@ def write_pcap(path, frames, start_ns=1_735_776_000_000_000_000, step_ns=1000):
             f.write(fr)
             t += step_ns
 
+
+
+class FifoFeed:
+    """A pcap handed to dadar's net_pcap through a named pipe, a part at a time. Between the parts
+    dadar's RX lcore waits in its read, so what a test does there (a rule reload, say) lands at a
+    known point of the stream however fast the machine is: a reload answered before the rest is
+    written is in force for the rest (the lcore takes it up at the end of the burst its read
+    completes, which may hold frames written before). Give dadar `rx_pcap=<feed.path>`."""
+
+    def __init__(self, pcap, fifo):
+        data = open(pcap, "rb").read()
+        if data[:4] != struct.pack("<I", 0xA1B23C4D):
+            raise ValueError(f"{pcap}: not a little-endian nanosecond pcap")
+        self.hdr, self.recs, off = data[:24], [], 24
+        while off < len(data):
+            end = off + 16 + struct.unpack_from("<I", data, off + 8)[0]
+            self.recs.append(data[off:end])
+            off = end
+        self.path, self.fd, self.sent = fifo, None, 0
+        if os.path.exists(fifo):
+            os.unlink(fifo)
+        os.mkfifo(fifo)
+
+    def send(self, proc, upto, timeout=60):
+        """Write the frames up to index `upto` (the pcap's header first); False if dadar is gone."""
+        deadline = time.monotonic() + timeout
+        while self.fd is None:
+            try:
+                self.fd = os.open(self.path, os.O_WRONLY | os.O_NONBLOCK)
+                os.set_blocking(self.fd, True)
+                os.write(self.fd, self.hdr)
+            except OSError as e:  # ENXIO: dadar has not opened it yet
+                if e.errno != errno.ENXIO or proc.poll() is not None or time.monotonic() > deadline:
+                    return False
+                time.sleep(0.001)
+        try:
+            data = memoryview(b"".join(self.recs[self.sent:upto]))
+            while len(data):
+                data = data[os.write(self.fd, data):]
+        except BrokenPipeError:
+            return False
+        self.sent = max(self.sent, upto)
+        return True
+
+    def pump(self, proc, cond, limit, step=20, settle=0.02):
+        """Write `step` frames at a time (each followed by up to `settle` s for dadar to act on them)
+        until `cond()` holds; False if it did not by frame `limit` or dadar is gone."""
+        while not cond():
+            if self.sent >= limit or not self.send(proc, min(limit, self.sent + step)):
+                return False
+            deadline = time.monotonic() + settle
+            while not cond() and time.monotonic() < deadline and proc.poll() is None:
+                time.sleep(0.001)
+        return True
+
+    def close(self):
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
 
 # ---- building frames ---------------------------------------------------------------------------
 
