@@ -11,9 +11,7 @@
 #include <string.h>
 
 #include "ops/book/book_op.h"
-#include "ops/cep/cep.h"
 #include "ops/test/test_ops.h"
-#include "ops/window/window.h"
 
 enum opt_type { T_UINT, T_U64, T_BOOL, T_PATH, T_NAME, T_ENUM, T_PATHS };
 
@@ -258,7 +256,8 @@ static bool parse_ipv4(const char *s, size_t n, uint32_t *out)
 		size_t start = i;
 		while (i < n && isdigit((unsigned char)s[i]) && i - start < 3)
 			v = v * 10 + (uint32_t)(s[i++] - '0');
-		if (i == start || v > 255)
+		/* no leading zero: inet_aton would read 010 as octal 8, inet_pton refuses it */
+		if (i == start || v > 255 || (s[start] == '0' && i - start > 1))
 			return false;
 		ip = ip << 8 | v;
 		parts++;
@@ -764,7 +763,8 @@ int dd_config_args(struct dd_config *c, int argc, char **argv, FILE *out, char *
 	}
 	for (int i = 0; i < argc; i++) {
 		if (strcmp(argv[i], "--config") == 0) {
-			if (i + 1 >= argc)
+			/* as takes_value() reads it: `--config --quiet` is a missing name, not a file "--quiet" */
+			if (i + 1 >= argc || strncmp(argv[i + 1], "--", 2) == 0)
 				return fail(err, errlen, "--config needs a file name");
 			if ((rc = dd_config_load(c, argv[i + 1], err, errlen)) != 0)
 				return rc < 0 ? rc : -EINVAL;

@@ -517,6 +517,8 @@ static void test_feed_rejects_bad_groups(void **state)
 		"1..2.3:26477", ".1.2.3:26477", "1.2.3.4.:26477", ":26477", "1.2.3.1000:26477", "-1.2.3.4:1",
 		"**:26477", "1.2.3.4@1:26477", " 1.2.3.4 :26477", "233.54.12.111", "233.54.12.111;26477",
 		"0001.2.3.4:26477", "4294967297.2.3.4:26477", /* 2^32 + 1 would wrap to 1 */
+		/* a leading zero: octal to inet_aton (010 is 8), refused by inet_pton */
+		"010.1.1.1:26477", "1.02.3.4:26477", "1.2.3.00:26477", "233.054.12.111:26477",
 	};
 	struct dd_config c;
 
@@ -925,6 +927,12 @@ static void test_args_config_errors_keep_file_and_line(void **state)
 	assert_contains(g_err, "/nonexistent/x.conf");
 
 	rc = args(&c, stdout, 1, "--config");
+	assert_int_equal(rc, -EINVAL);
+	assert_string_equal(g_err, "--config needs a file name");
+
+	/* the next option is not a file name */
+	g_err[0] = '\0';
+	rc = args(&c, stdout, 2, "--config", "--quiet");
 	assert_int_equal(rc, -EINVAL);
 	assert_string_equal(g_err, "--config needs a file name");
 }
