@@ -142,7 +142,8 @@ struct hblock {
 	uint32_t payer; /* slot index of its payer, NIL: free */
 	uint8_t first;  /* its live entries: e[first .. first + n) */
 	uint8_t n;
-	uint8_t pad[6];
+	uint8_t pad[2];
+	uint32_t ahead; /* a hint: the block SCAN_AHEAD further along the list when last walked */
 };
 _Static_assert(sizeof(struct hblock) == 128, "a pool block is two cache lines");
 
@@ -729,6 +730,9 @@ static inline int64_t sat_add(int64_t a, int64_t b)
 	return __builtin_add_overflow(a, b, &r) ? INT64_MAX : r;
 }
 
+/* Pool blocks a window scan asks for ahead of the one it reads (struct hblock's `ahead`). */
+#define SCAN_AHEAD 8
+
 /*
  * A payer's kept payments into the n windows, oldest first, without branches (whether a payment is
  * in a window is as often yes as no over a payer's day). The amount goes into the ring's next slot
@@ -758,8 +762,23 @@ static inline __attribute__((always_inline)) void scan_n(const struct fraud *s, 
 			sum[g] = sat_add(sum[g], a_);                                                  \
 		}                                                                                      \
 	} while (0)
-	for (uint32_t i = py->head; i != NIL; i = s->hist[i].next) {
-		const struct hblock *b = &s->hist[i];
+	/* A busy payer's blocks are a list in a pool they share with every other payer, so walking it
+	 * is a miss a block, each waiting for the one before (its `next`). Each block keeps a hint, the
+	 * block SCAN_AHEAD further along, set by the walk before: asked for as a block is reached,
+	 * SCAN_AHEAD misses are in flight instead of one. Only a prefetch reads it, so a hint gone
+	 * stale (the list changed since) costs a wasted prefetch, never a wrong count. */
+	uint32_t walked[SCAN_AHEAD];
+	unsigned nb = 0;
+	for (uint32_t i = py->head; i != NIL; i = s->hist[i].next, nb++) {
+		struct hblock *b = &s->hist[i];
+		if (b->ahead < s->nblocks) {
+			const uint8_t *a = (const uint8_t *)&s->hist[b->ahead];
+			__builtin_prefetch(a);
+			__builtin_prefetch(a + 64);
+		}
+		if (nb >= SCAN_AHEAD && s->hist[walked[nb % SCAN_AHEAD]].ahead != i)
+			s->hist[walked[nb % SCAN_AHEAD]].ahead = i;
+		walked[nb % SCAN_AHEAD] = i;
 		for (unsigned j = b->first; j < (unsigned)b->first + b->n; j++)
 			WINDOW_ADD(b->e[j].t, b->e[j].amount);
 	}
