@@ -875,6 +875,39 @@ static void test_a_small_history_pool_evicts_live_entries_oldest_first(void **st
 	assert_int_equal(counter(ref, "fraud_history_evicted"), 0);
 }
 
+static void test_long_histories_of_two_interleaved_payers_sum_exactly_over_the_day(void **state)
+{
+	struct fx *f = fx_new(state, &DEF, NULL);
+	/*
+	 * Two busy payers, one payment each every 10 minutes from BASE (901 on the minute, 902 a second
+	 * later), so their spilled payments alternate in the pool's blocks: a window scan walks a list of
+	 * up to 14 blocks scattered among the other payer's, the walk the blocks' prefetch hints serve.
+	 * No hour holds more than 6 of a payer's payments (count 6, sums under 2,000,000): only the day
+	 * sum (over 20,000,000, the payment included) can fire, and new_device (+20) on every payment
+	 * (first use at BASE, 48 h). Amounts differ within a payer: no repeated_amount.
+	 * Payer 901, payment k = 1..100: 199,000 + k. Its day sum at k is 199,000 k + k (k + 1) / 2:
+	 * at k = 100, 19,900,000 + 5,050 = 19,905,050. Payment 101: 94,950, sum exactly 20,000,000 (not
+	 * over). Payment 102: 1, sum 20,000,001: velocity_day_amount (50 + 20 = 70, review).
+	 * Payer 902, payment k: 300,000 + k; day sum 300,000 k + k (k + 1) / 2: k = 66 gives
+	 * 19,800,000 + 2,211 = 19,802,211, k = 67 gives 20,100,000 + 2,278 = 20,102,278: it fires from
+	 * its 67th payment on. The last payment (k = 102) is at BASE + 1,010 min, 16 h 50 min later:
+	 * every earlier payment is inside the day.
+	 */
+	for (uint64_t k = 1; k <= 102; k++) {
+		uint64_t t = BASE + (k - 1) * 10 * MIN_NS;
+		int64_t a = k <= 100 ? 199000 + (int64_t)k : k == 101 ? 94950 : 1;
+		if (k < 102)
+			PAY(f, P(901, a, t), R(NEW_DEVICE), 20, APPROVE, 0);
+		else
+			PAY(f, P(901, a, t), R(NEW_DEVICE) | R(VELOCITY_DAY_AMOUNT), 70, REVIEW, 0);
+		if (k < 67)
+			PAY(f, P(902, 300000 + (int64_t)k, t + S_NS), R(NEW_DEVICE), 20, APPROVE, 0);
+		else
+			PAY(f, P(902, 300000 + (int64_t)k, t + S_NS), R(NEW_DEVICE) | R(VELOCITY_DAY_AMOUNT), 70, REVIEW, 0);
+	}
+	assert_int_equal(counter(f, "fraud_history_evicted"), 0);
+}
+
 /* ---- out of order --------------------------------------------------------------------------- */
 
 static void test_a_payment_earlier_than_the_payers_latest_is_flagged_and_counted(void **state)
@@ -1072,6 +1105,7 @@ int main(void)
 		T(test_a_full_device_table_counts_and_stops_counting_payers),
 		T(test_a_full_merchant_table_scores_as_a_new_merchant),
 		T(test_a_small_history_pool_evicts_live_entries_oldest_first),
+		T(test_long_histories_of_two_interleaved_payers_sum_exactly_over_the_day),
 		T(test_a_payment_earlier_than_the_payers_latest_is_flagged_and_counted),
 		T(test_a_loaded_snapshot_decides_exactly_as_the_chain_it_was_saved_from),
 	};
