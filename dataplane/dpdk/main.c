@@ -1294,10 +1294,21 @@ static void journal_eal_log(void)
 	}
 }
 
+static void usage(void)
+{
+	printf("usage: dadar [DPDK EAL options] -- [dadar options]\n\n"
+	       "DPDK's options come first: the cores (-l 0-1), the ports (-a PCI address, or --vdev for a\n"
+	       "virtual one), memory (--no-huge -m MB without hugepages). For example, without a NIC:\n"
+	       "  dadar --no-huge --no-pci -m 512 -l 0-1 --vdev net_pcap0,rx_pcap=feed.pcap -- --exit-on-idle 200\n"
+	       "docs/operations.md explains them; DPDK's guide \"EAL parameters\" lists every one.\n"
+	       "dadar's own options come after the -- (also as `key = value` lines in --config FILE):\n\n");
+	dd_config_usage(stdout);
+}
+
 /*
  * What can be said before DPDK starts (it would answer with its own usage, or a misleading error):
- * --help and --version anywhere before "--", dadar's own options put before "--", and a net_pcap
- * device whose capture does not exist. Returns -1 to go on, else the exit status.
+ * --help and --version anywhere (-h and -V before "--"), dadar's own options put before "--", and a
+ * net_pcap device whose capture does not exist. Returns -1 to go on, else the exit status.
  */
 static int preflight(int argc, char **argv)
 {
@@ -1307,22 +1318,22 @@ static int preflight(int argc, char **argv)
 			sep = i;
 			break;
 		}
-	/* --version after the "--" is dadar's too, and needs no DPDK either */
-	for (int i = sep + 1; i < argc; i++)
+	/* --version and --help after the "--" are dadar's too, and need no DPDK either (no value of an
+	 * option starts with "--", so either word there is the option itself) */
+	for (int i = sep + 1; i < argc; i++) {
 		if (strcmp(argv[i], "--version") == 0) {
 			printf("dadar %s\n", DD_VERSION);
 			return 0;
 		}
+		if (strcmp(argv[i], "--help") == 0) {
+			usage();
+			return 0;
+		}
+	}
 	for (int i = 1; i < sep; i++) {
 		const char *a = argv[i];
 		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-			printf("usage: dadar [DPDK EAL options] -- [dadar options]\n\n"
-			       "DPDK's options come first: the cores (-l 0-1), the ports (-a PCI address, or --vdev for a\n"
-			       "virtual one), memory (--no-huge -m MB without hugepages). For example, without a NIC:\n"
-			       "  dadar --no-huge --no-pci -m 512 -l 0-1 --vdev net_pcap0,rx_pcap=feed.pcap -- --exit-on-idle 200\n"
-			       "docs/operations.md explains them; DPDK's guide \"EAL parameters\" lists every one.\n"
-			       "dadar's own options come after the -- (also as `key = value` lines in --config FILE):\n\n");
-			dd_config_usage(stdout);
+			usage();
 			return 0;
 		}
 		if (strcmp(a, "--version") == 0 || strcmp(a, "-V") == 0) {
