@@ -766,11 +766,12 @@ static inline __attribute__((always_inline)) void scan_n(const struct fraud *s, 
 	 * is a miss a block, each waiting for the one before (its `next`). Each block keeps a hint, the
 	 * block SCAN_AHEAD further along, set by the walk before: asked for as a block is reached,
 	 * SCAN_AHEAD misses are in flight instead of one. Only a prefetch reads it, so a hint gone
-	 * stale (the list changed since) costs a wasted prefetch, never a wrong count. */
+	 * stale (the list changed since) costs a wasted prefetch, never a wrong count. The hints are
+	 * the one thing a scan writes (the pool's blocks are the operator's, `s` notwithstanding). */
 	uint32_t walked[SCAN_AHEAD];
 	unsigned nb = 0;
 	for (uint32_t i = py->head; i != NIL; i = s->hist[i].next, nb++) {
-		struct hblock *b = &s->hist[i];
+		const struct hblock *b = &s->hist[i];
 		if (b->ahead < s->nblocks) {
 			const uint8_t *a = (const uint8_t *)&s->hist[b->ahead];
 			__builtin_prefetch(a);
