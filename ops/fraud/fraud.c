@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <math.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -79,10 +80,11 @@ static inline const uint8_t *ktab_home(const struct ktab *t, uint64_t h, size_t 
 /*
  * The entry of key (k1, k2) whose hash is h (mix(k1, k2)): *found true if it is there; otherwise
  * the slot a new entry takes (the first empty one, or an earlier one whose last_ns is before
- * `expire_before`), NULL if none.
+ * `expire_before`), NULL if none. With `key2` false the key is k1 alone (the payer table: a payer
+ * keeps something else in k2).
  */
-static inline struct kent *ktab_find(const struct ktab *t, size_t stride, uint64_t h, uint64_t k1, uint64_t k2,
-				     int64_t expire_before, bool *found)
+static inline struct kent *ktab_find(const struct ktab *t, size_t stride, uint64_t h, uint64_t k1, bool key2,
+				     uint64_t k2, int64_t expire_before, bool *found)
 {
 	struct kent *reuse = NULL;
 	*found = false;
@@ -90,7 +92,7 @@ static inline struct kent *ktab_find(const struct ktab *t, size_t stride, uint64
 		struct kent *e = (struct kent *)(void *)(t->slots + ((h + i) & t->mask) * stride);
 		if (!e->used)
 			return reuse != NULL ? reuse : e;
-		if (e->k1 == k1 && e->k2 == k2) {
+		if (e->k1 == k1 && (!key2 || e->k2 == k2)) {
 			*found = true;
 			return e;
 		}
@@ -116,19 +118,30 @@ struct recent {
 };
 
 struct payer {
-	struct kent h;       /* k1 = payer id; last_ns = its latest payment's event time */
+	struct kent h;       /* k1 = payer id; k2: the device of pair_first (PY_PAIR); last_ns = its
+	                      * latest payment's event time */
 	uint32_t head, tail; /* its entries spilled into the pool, oldest first (NIL: none) */
 	uint32_t n;          /* valid payments seen */
 	uint8_t has_loc;
 	uint8_t rn, r0;      /* entries in recent[], and where the oldest is */
-	uint8_t pad;
+	uint8_t flags;       /* PY_* */
 	int64_t loc_ns;      /* time of its last located payment */
 	int32_t lat, lon;
-	__int128 ew_mean;    /* EWMA of amounts, minor units << 16 */
+	int64_t ew_mean;     /* EWMA of amounts, minor units << 16 (amounts are capped at 2^40) */
+	int64_t pair_first;  /* PY_PAIR: the first use of (this payer, h.k2), a copy of its pair's */
 	__int128 ew_var;     /* EW variance, minor units squared */
 	struct recent recent[RECENT];
 };
 _Static_assert(sizeof(struct payer) % 64 == 0, "a payer is whole cache lines");
+
+/*
+ * PY_PAIR: the payer's slot holds a copy of its last device's (payer, device) pair: the device in
+ * h.k2, the pair's first use in pair_first. A pair, once in the pair table, never changes nor
+ * leaves it (pairs do not expire), so a payment from that device needs no pair lookup: most
+ * payers pay from one device, and the lookup was a line from DRAM on most payments. The copy is
+ * not in snapshots (a loaded payer starts without it, and the next payment makes it again).
+ */
+#define PY_PAIR 1u
 
 /*
  * The pool holds a payer's older payments in blocks of HBLOCK (two cache lines), a list per payer,
@@ -944,16 +957,29 @@ static inline __attribute__((always_inline)) int32_t fires(const struct fraud *s
 	return yes ? st->score : NO;
 }
 
-/* The facts of the payment's device, recording its use: the pair's first use, distinct payers. */
-static void device_facts(struct fraud *s, const struct hashes *h, uint64_t payer, uint64_t device, int64_t t,
-			 struct facts *f)
+/*
+ * The facts of the payment's device, recording its use: the pair's first use, distinct payers. The
+ * pair from the payer's own slot when it holds it (PY_PAIR), else from the pair table, and then
+ * copied into the slot.
+ */
+static void device_facts(struct fraud *s, const struct hashes *h, struct payer *py, uint64_t payer,
+			 uint64_t device, int64_t t, struct facts *f)
 {
 	bool pf, df;
-	struct kent *pr = ktab_find(&s->pairs, sizeof(struct kent), h->pair, payer, device, INT64_MIN, &pf);
-	struct kent *dv = ktab_find(&s->devices, sizeof(struct kent), h->device, device, 0, INT64_MIN, &df);
+	struct kent *pr = NULL;
+	int64_t first = t;
+	if (py != NULL && (py->flags & PY_PAIR) && py->h.k2 == device) {
+		pf = true;
+		first = py->pair_first;
+	} else {
+		pr = ktab_find(&s->pairs, sizeof(struct kent), h->pair, payer, true, device, INT64_MIN, &pf);
+		if (pf)
+			first = pr->last_ns; /* a pair's last_ns is its first use */
+	}
+	struct kent *dv = ktab_find(&s->devices, sizeof(struct kent), h->device, device, true, 0, INT64_MIN, &df);
 	f->pair_new = !pf;
 	if (pf)
-		f->device_age = t - pr->last_ns; /* a pair's last_ns is its first use */
+		f->device_age = t - first;
 	if (dv == NULL)
 		s->v.c[C_DEVICES_FULL]++;
 	else if (!df)
@@ -968,6 +994,11 @@ static void device_facts(struct fraud *s, const struct hashes *h, uint64_t payer
 		}
 	}
 	f->device_payers = dv != NULL ? dv->aux : 0;
+	if (py != NULL && (pf || pr != NULL)) { /* the pair is in the table: (device, first) is its */
+		py->h.k2 = device;
+		py->pair_first = first;
+		py->flags |= PY_PAIR;
+	}
 }
 
 /*
@@ -980,7 +1011,7 @@ static void merchant_facts(struct fraud *s, const struct dd_frules *img, uint64_
 			   struct facts *f)
 {
 	bool found;
-	struct kent *m = ktab_find(&s->merchants, sizeof(struct kent), hash, merchant, 0, INT64_MIN, &found);
+	struct kent *m = ktab_find(&s->merchants, sizeof(struct kent), hash, merchant, true, 0, INT64_MIN, &found);
 	f->merchant_new = !found;
 	if (m == NULL) {
 		s->v.c[C_MERCHANTS_FULL]++;
@@ -1002,7 +1033,7 @@ static struct payer *payer_get(struct fraud *s, uint64_t hash, uint64_t id)
 	bool found;
 	int64_t ttl = s->img->payer_ttl_ns;
 	int64_t horizon = s->v.max_ns > INT64_MIN + ttl ? s->v.max_ns - ttl : INT64_MIN;
-	struct payer *py = (struct payer *)ktab_find(&s->payers, sizeof(struct payer), hash, id, 0, horizon, &found);
+	struct payer *py = (struct payer *)ktab_find(&s->payers, sizeof(struct payer), hash, id, false, 0, horizon, &found);
 	if (py == NULL) {
 		s->v.c[C_PAYERS_FULL]++;
 		return NULL;
@@ -1029,13 +1060,13 @@ static void ew_update(struct payer *py, int64_t amount, uint32_t shift)
 	/* scaled by 2^16 with multiplications (a left shift of a negative value is undefined); the
 	 * right shifts of a negative diff are arithmetic (GCC and clang define them so) */
 	if (py->n == 0) {
-		py->ew_mean = (__int128)amount * 65536;
+		py->ew_mean = amount * 65536; /* at most 2^56 */
 		py->ew_var = 0;
 		return;
 	}
 	__int128 diff = amount - (py->ew_mean >> 16);
 	__int128 incr = (diff * 65536) >> shift;
-	py->ew_mean += incr;
+	py->ew_mean = (int64_t)(py->ew_mean + incr); /* within the amounts' range << 16, give or take 2^16 */
 	py->ew_var += (diff * incr) >> 16;
 	py->ew_var -= py->ew_var >> shift;
 }
@@ -1123,7 +1154,7 @@ static void decide(struct fraud *s, const struct dd_ev_payment *p, const struct 
 		}
 	}
 	/* devices and merchants are recorded whatever the rules use, so a reload finds them */
-	device_facts(s, &h, p->payer, p->device, f.t, &f);
+	device_facts(s, &h, py, p->payer, p->device, f.t, &f);
 	if (x->merchant != 0)
 		merchant_facts(s, img, h.merchant, x->merchant, &f);
 	if (py != NULL && py->n > 0) {
@@ -1251,7 +1282,6 @@ static inline __attribute__((always_inline)) void prefetch_event(const struct fr
 		__builtin_prefetch(py);
 		__builtin_prefetch(py + 64);
 		__builtin_prefetch(py + 128);
-		__builtin_prefetch(ktab_home(&s->pairs, h->pair, sizeof(struct kent)));
 		__builtin_prefetch(ktab_home(&s->devices, h->device, sizeof(struct kent)));
 	} else if (ev->type == DD_EV_PAYMENT_X) {
 		h->merchant = mix(ev->u.payx.merchant, 0);
@@ -1277,17 +1307,17 @@ static inline __attribute__((always_inline)) void prefetch_second(const struct f
 	if (ev->type != DD_EV_PAYMENT)
 		return;
 	const struct dd_ev_payment *p = &ev->u.pay;
-	const struct kent *k = (const struct kent *)(const void *)ktab_home(&s->pairs, h->pair, sizeof(struct kent));
-	if (k->used && (k->k1 != p->payer || k->k2 != p->device))
-		__builtin_prefetch(ktab_home(&s->pairs, h->pair + 2, sizeof(struct kent))); /* the next line */
-	k = (const struct kent *)(const void *)ktab_home(&s->devices, h->device, sizeof(struct kent));
+	const struct kent *k = (const struct kent *)(const void *)ktab_home(&s->devices, h->device, sizeof(struct kent));
 	if (k->used && k->k1 != p->device)
 		__builtin_prefetch(ktab_home(&s->devices, h->device + 2, sizeof(struct kent)));
 	const struct payer *py =
 		(const struct payer *)(const void *)ktab_home(&s->payers, h->payer, sizeof(struct payer));
+	bool home = py->h.used && py->h.k1 == p->payer;
+	if (!home || !(py->flags & PY_PAIR) || py->h.k2 != p->device)
+		__builtin_prefetch(ktab_home(&s->pairs, h->pair, sizeof(struct kent)));
 	if (!py->h.used)
 		return;
-	if (py->h.k1 != p->payer) {
+	if (!home) {
 		for (uint64_t i = 1; i <= 2; i++) {
 			const uint8_t *q = ktab_home(&s->payers, h->payer + i, sizeof(struct payer));
 			__builtin_prefetch(q);
@@ -1347,8 +1377,40 @@ static void fraud_apply_run(void *state, const struct dd_event *ev, const uint64
 
 #define SNAP_VERSION 2 /* 2: the too_late counter */
 
+/*
+ * A payer's record in a snapshot is its slot as it was before the PY_PAIR copy (snapshot version 2
+ * has not changed): the EWMA's mean a 16-byte integer at 64, where the mean and pair_first are now,
+ * k2 and flags 0. So snapshots from before load, and a snapshot does not depend on the copy.
+ */
+_Static_assert(offsetof(struct payer, ew_mean) == 64 && offsetof(struct payer, pair_first) == 72 &&
+		       offsetof(struct payer, ew_var) == 80,
+	       "a payer's snapshot record: the mean as 16 bytes at 64");
+
+static void payer_to_record(struct payer *m)
+{
+	__int128 mean = m->ew_mean;
+	m->h.k2 = 0;
+	m->flags = 0;
+	memcpy((uint8_t *)m + offsetof(struct payer, ew_mean), &mean, sizeof(mean));
+}
+
+static int payer_from_record(struct payer *py)
+{
+	__int128 mean;
+	memcpy(&mean, (const uint8_t *)py + offsetof(struct payer, ew_mean), sizeof(mean));
+	if (mean < INT64_MIN || mean > INT64_MAX)
+		return -EBADMSG;
+	py->ew_mean = (int64_t)mean;
+	py->pair_first = 0;
+	py->h.k2 = 0;
+	py->flags = 0;
+	return 0;
+}
+
+enum table_kind { T_PLAIN, T_MERCHANTS, T_PAYERS };
+
 /* A table's used slots only, each with its index (probing depends on where an entry sits). */
-static int save_table(const struct ktab *t, bool merchants, dd_put_fn put, void *ctx)
+static int save_table(const struct ktab *t, enum table_kind kind, dd_put_fn put, void *ctx)
 {
 	uint64_t used = 0;
 	for (uint64_t i = 0; i <= t->mask; i++)
@@ -1360,11 +1422,16 @@ static int save_table(const struct ktab *t, bool merchants, dd_put_fn put, void 
 			continue;
 		uint32_t idx = (uint32_t)i;
 		struct kent m;
-		if (merchants) { /* without merchant_facts()' cache: a snapshot does not depend on it */
+		struct payer py;
+		if (kind == T_MERCHANTS) { /* without merchant_facts()' cache: a snapshot does not depend on it */
 			memcpy(&m, e, sizeof(m));
 			m.last_ns = 0;
 			m.aux = 0;
 			e = (const uint8_t *)&m;
+		} else if (kind == T_PAYERS) {
+			memcpy(&py, e, sizeof(py));
+			payer_to_record(&py);
+			e = (const uint8_t *)&py;
 		}
 		if ((rc = put(ctx, &idx, sizeof(idx))) == 0)
 			rc = put(ctx, e, t->stride);
@@ -1372,7 +1439,7 @@ static int save_table(const struct ktab *t, bool merchants, dd_put_fn put, void 
 	return rc;
 }
 
-static int load_table(struct ktab *t, dd_get_fn get, void *ctx)
+static int load_table(struct ktab *t, enum table_kind kind, dd_get_fn get, void *ctx)
 {
 	uint64_t used;
 	int rc = get(ctx, &used, sizeof(used));
@@ -1391,6 +1458,8 @@ static int load_table(struct ktab *t, dd_get_fn get, void *ctx)
 			return rc;
 		if (((struct kent *)(void *)e)->used == 0)
 			return -EBADMSG;
+		if (kind == T_PAYERS && (rc = payer_from_record((struct payer *)(void *)e)) != 0)
+			return rc;
 	}
 	return 0;
 }
@@ -1407,9 +1476,10 @@ static int fraud_save(const void *state, dd_put_fn put, void *ctx)
 	int rc;
 	if ((rc = put(ctx, &ver, sizeof(ver))) != 0 || (rc = put(ctx, &s->p, sizeof(s->p))) != 0 ||
 	    (rc = put(ctx, &s->v, sizeof(s->v))) != 0 || (rc = put(ctx, s->img, dd_frules_used_size(s->img))) != 0 ||
-	    (rc = save_table(&s->payers, false, put, ctx)) != 0 || (rc = save_table(&s->pairs, false, put, ctx)) != 0 ||
-	    (rc = save_table(&s->devices, false, put, ctx)) != 0 ||
-	    (rc = save_table(&s->merchants, true, put, ctx)) != 0)
+	    (rc = save_table(&s->payers, T_PAYERS, put, ctx)) != 0 ||
+	    (rc = save_table(&s->pairs, T_PLAIN, put, ctx)) != 0 ||
+	    (rc = save_table(&s->devices, T_PLAIN, put, ctx)) != 0 ||
+	    (rc = save_table(&s->merchants, T_MERCHANTS, put, ctx)) != 0)
 		return rc;
 	uint64_t live = 0;
 	for (uint32_t i = 0; i < s->nblocks; i++)
@@ -1444,8 +1514,10 @@ static int fraud_load(void *state, dd_get_fn get, void *ctx)
 		return -EBADMSG;
 	own->merchant_cap = s->p.merchant_table;
 	if ((rc = get(ctx, own->merchant, (size_t)own->nmerchants * sizeof(own->merchant[0]))) != 0 ||
-	    (rc = load_table(&s->payers, get, ctx)) != 0 || (rc = load_table(&s->pairs, get, ctx)) != 0 ||
-	    (rc = load_table(&s->devices, get, ctx)) != 0 || (rc = load_table(&s->merchants, get, ctx)) != 0)
+	    (rc = load_table(&s->payers, T_PAYERS, get, ctx)) != 0 ||
+	    (rc = load_table(&s->pairs, T_PLAIN, get, ctx)) != 0 ||
+	    (rc = load_table(&s->devices, T_PLAIN, get, ctx)) != 0 ||
+	    (rc = load_table(&s->merchants, T_MERCHANTS, get, ctx)) != 0)
 		return rc;
 	uint64_t live;
 	if ((rc = get(ctx, &live, sizeof(live))) != 0)

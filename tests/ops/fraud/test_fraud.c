@@ -544,6 +544,34 @@ static void test_new_device_fires_until_48h_after_the_first_use(void **state)
 	PAY(f, p, R(NEW_DEVICE), 20, APPROVE, 0);
 }
 
+/* A payer's slot keeps a copy of its last device's pair: switching devices back and forth, each
+ * device's age is still its own first use by this payer. */
+static void test_a_payer_switching_devices_keeps_each_devices_first_use(void **state)
+{
+	struct fx *f = fx_new(state, &DEF, NULL);
+	struct pay p = P(510, 1234, BASE);
+	p.device = 10;
+	PAY(f, p, R(NEW_DEVICE), 20, APPROVE, 0);
+	p.t = BASE + 24 * H_NS;
+	p.device = 20;
+	PAY(f, p, R(NEW_DEVICE), 20, APPROVE, 0);
+	for (unsigned k = 0; k < 2; k++) { /* twice, alternating: the copy changes device each time */
+		p.t = BASE + 48 * H_NS + 1 + 2 * k;
+		p.device = 10; /* first used 48 h + 1 ns before */
+		p.amount = 1235 + 2 * k;
+		PAY(f, p, 0, 0, APPROVE, 0);
+		p.t++;
+		p.device = 20; /* 24 h + 2 ns */
+		p.amount++;
+		PAY(f, p, R(NEW_DEVICE), 20, APPROVE, 0);
+	}
+	/* device 10 for another payer: new there, 2 payers on it */
+	p = P(511, 1234, BASE + 48 * H_NS + 9);
+	p.device = 10;
+	PAY(f, p, R(NEW_DEVICE), 20, APPROVE, 0);
+	assert_int_equal(counter(f, "fraud_pairs_full"), 0);
+}
+
 static void test_shared_device_fires_for_the_fourth_distinct_payer(void **state)
 {
 	struct fx *f = fx_new(state, &DEF, NULL);
@@ -997,36 +1025,30 @@ static struct pay stream_pay(unsigned i)
 	return p;
 }
 
-static void test_a_loaded_snapshot_decides_exactly_as_the_chain_it_was_saved_from(void **state)
+enum { SNAP_N = 40, SNAP_M = 30 };
+
+/* The chain the snapshot tests save: the stream's first SNAP_N payments and the first half of the
+ * next, in flight (evn), with tables the snapshot must carry (the chain it is loaded into has the
+ * default set without them). tests/data/fraud/snapshot-v2.bin is this chain's snapshot as an
+ * earlier build wrote it. */
+static struct fx *snapshot_chain(void **state, struct dd_event evn[2])
 {
-	enum { N = 40, M = 30 };
 	struct fx *a = fx_new(state, &DEF, NULL);
-	/* tables the snapshot must carry: the chain it is loaded into has the default set without them */
 	install_paytm_with(a, "table merchant_risk\n300,80\n301,60\n303,10\nend\n"
 			      "table mcc\n5412,30\nend\n"
 			      "table risk_areas\n28704100,77102500,5\nend\n");
-	for (unsigned i = 0; i < N; i++)
+	for (unsigned i = 0; i < SNAP_N; i++)
 		decide(a, stream_pay(i));
-	/* and the first half of payment N, in flight */
-	struct pay pn = stream_pay(N);
-	struct dd_event evn[2];
+	struct pay pn = stream_pay(SNAP_N);
 	halves(a, &pn, evn);
 	assert_int_equal(run(a, &evn[0], 1), 0);
+	return a;
+}
 
-	struct wbuf w = { 0 };
-	assert_int_equal(dd_chain_save(&a->c, put_mem, &w), 0);
-	struct fx *b = fx_new(state, &DEF, NULL);
-	struct rbuf r = { w.p, w.n, 0 };
-	assert_int_equal(dd_chain_load(&b->c, get_mem, &r), 0);
-	assert_int_equal(r.off, w.n); /* read to the end */
-	/* saved again, the loaded chain writes the same bytes */
-	struct wbuf w2 = { 0 };
-	assert_int_equal(dd_chain_save(&b->c, put_mem, &w2), 0);
-	assert_int_equal(w2.n, w.n);
-	assert_memory_equal(w2.p, w.p, w.n);
-	free(w2.p);
-
-	/* the same inputs at the same positions into both */
+/* a and b, in the same state, given the rest of the stream: the same decisions and counters */
+static void decide_on_alike(struct fx *a, struct fx *b, const struct dd_event evn[2])
+{
+	enum { N = SNAP_N, M = SNAP_M };
 	b->cause = a->cause;
 	b->seq = a->seq;
 	b->txn = a->txn;
@@ -1048,6 +1070,28 @@ static void test_a_loaded_snapshot_decides_exactly_as_the_chain_it_was_saved_fro
 	for (unsigned i = 0; i < dd_fraud_op.ncounters; i++)
 		assert_int_equal(counter(a, dd_fraud_op.counter_names[i]), counter(b, dd_fraud_op.counter_names[i]));
 	assert_int_equal(counter(a, "fraud_decisions"), N + M);
+}
+
+static void test_a_loaded_snapshot_decides_exactly_as_the_chain_it_was_saved_from(void **state)
+{
+	struct dd_event evn[2];
+	struct fx *a = snapshot_chain(state, evn);
+
+	struct wbuf w = { 0 };
+	assert_int_equal(dd_chain_save(&a->c, put_mem, &w), 0);
+	struct fx *b = fx_new(state, &DEF, NULL);
+	struct rbuf r = { w.p, w.n, 0 };
+	assert_int_equal(dd_chain_load(&b->c, get_mem, &r), 0);
+	assert_int_equal(r.off, w.n); /* read to the end */
+	/* saved again, the loaded chain writes the same bytes */
+	struct wbuf w2 = { 0 };
+	assert_int_equal(dd_chain_save(&b->c, put_mem, &w2), 0);
+	assert_int_equal(w2.n, w.n);
+	assert_memory_equal(w2.p, w.p, w.n);
+	free(w2.p);
+
+	/* the same inputs at the same positions into both */
+	decide_on_alike(a, b, evn);
 
 	/* another capacity: refused as another configuration */
 	struct dd_fraud_params other = DEF;
@@ -1075,6 +1119,36 @@ static void test_a_loaded_snapshot_decides_exactly_as_the_chain_it_was_saved_fro
 	free(w.p);
 }
 
+/*
+ * A snapshot an earlier build wrote (commit 2aab1ed, before a payer's slot kept a copy of its last
+ * pair and its mean in 8 bytes): this build writes the same bytes for the same chain, loads it, and
+ * decides from it as the chain that ran the stream.
+ */
+static void test_a_snapshot_from_an_earlier_build_loads_and_decides_the_same(void **state)
+{
+	size_t len;
+	char *old = slurp("tests/data/fraud/snapshot-v2.bin", &len);
+	struct dd_event evn[2];
+	struct fx *a = snapshot_chain(state, evn);
+	struct wbuf w = { 0 };
+	assert_int_equal(dd_chain_save(&a->c, put_mem, &w), 0);
+	assert_int_equal(w.n, len);
+	assert_memory_equal(w.p, old, len);
+	free(w.p);
+
+	struct fx *b = fx_new(state, &DEF, NULL);
+	struct rbuf r = { (const uint8_t *)old, len, 0 };
+	assert_int_equal(dd_chain_load(&b->c, get_mem, &r), 0);
+	assert_int_equal(r.off, len);
+	w = (struct wbuf){ 0 };
+	assert_int_equal(dd_chain_save(&b->c, put_mem, &w), 0); /* and saves it again as it was */
+	assert_int_equal(w.n, len);
+	assert_memory_equal(w.p, old, len);
+	free(w.p);
+	decide_on_alike(a, b, evn);
+	free(old);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -1093,6 +1167,7 @@ int main(void)
 		T(test_amount_patterns_at_their_boundaries),
 		T(test_late_night_large_uses_the_local_hour_of_the_rule_set),
 		T(test_new_device_fires_until_48h_after_the_first_use),
+		T(test_a_payer_switching_devices_keeps_each_devices_first_use),
 		T(test_shared_device_fires_for_the_fourth_distinct_payer),
 		T(test_travel_from_mumbai_to_delhi),
 		T(test_tables_give_merchant_risk_mcc_scores_and_high_risk_areas),
@@ -1108,6 +1183,7 @@ int main(void)
 		T(test_long_histories_of_two_interleaved_payers_sum_exactly_over_the_day),
 		T(test_a_payment_earlier_than_the_payers_latest_is_flagged_and_counted),
 		T(test_a_loaded_snapshot_decides_exactly_as_the_chain_it_was_saved_from),
+		T(test_a_snapshot_from_an_earlier_build_loads_and_decides_the_same),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
