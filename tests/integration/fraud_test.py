@@ -666,36 +666,37 @@ def complete_lines(p):
         return f.read().count(b"\n")
 
 
-def run_until(cmd, out, threshold, timeout=60, restart=False):
-    """Start dadar; SIGKILL it (it alone, by its pid) once `out` holds `threshold` bytes. A `restart`
-    is killed only after it has said it recovered (its recovery releases what was journaled but not
-    released, which can take the file past `threshold` first) and has released something of its
-    own. Returns (whether it was still running when the kill was sent, its stderr)."""
+def run_until(pcap, fifo, out, threshold, workers, extra, jdir, restart=False, timeout=120):
+    """Start dadar on `pcap` fed through the named pipe `fifo` (pcaplib.FifoFeed) and SIGKILL it (it
+    alone, by its pid) once `out` holds `threshold` bytes. The frames go 2,000 at a time and the last
+    is never sent, so the kill lands mid-stream however fast the machine is. A `restart` is killed
+    only after it has said it recovered (its recovery releases what was journaled but not released,
+    which can take the file past `threshold` first) and has released something of its own. Returns
+    (whether it was still running when the kill was sent, its stderr)."""
     errp = out + ".stderr"
+    feed = pl.FifoFeed(pcap, fifo)
+    cmd = dadar_cmd(feed.path, list(extra), workers=workers, journal=jdir, output=out)
     with open(errp, "w") as ef:
         p = _start(cmd, stdout=subprocess.DEVNULL, stderr=ef)
     try:
-        deadline = time.monotonic() + timeout
-        if restart:
-            while p.poll() is None and time.monotonic() < deadline:
-                with open(errp) as ef:
-                    if "recovered to LSN" in ef.read():
-                        break
-                time.sleep(0.0005)
-            threshold = max(threshold, (os.path.getsize(out) if os.path.exists(out) else 0) + 1)
-        while p.poll() is None and time.monotonic() < deadline:
-            if os.path.exists(out) and os.path.getsize(out) >= threshold:
-                break
-            time.sleep(0.0005)
+        size = lambda: os.path.getsize(out) if os.path.exists(out) else 0  # noqa: E731
+        fed = feed.send(p, 0)  # the header: net_pcap opens the pipe as DPDK starts, recovery comes after
+        if fed and restart:
+            fed = wait_until(p, lambda: file_has(errp, "recovered to LSN"), timeout)
+            threshold = max(threshold, size() + 1)
+        if fed:
+            feed.pump(p, lambda: size() >= threshold, len(feed.recs) - 1, step=2000)
         running = p.poll() is None
         if running:
             p.send_signal(signal.SIGKILL)
         p.wait(timeout=60)
     finally:
+        feed.close()
         CHILDREN.discard(p)
     with open(errp) as ef:
         err = ef.read()
     os.unlink(errp)
+    os.unlink(fifo)
     if not running and dpdk_failed(err):
         raise Skip(f"DPDK cannot start here: {err.strip()[-400:]}")
     return running, err
@@ -720,8 +721,8 @@ def crash_scenario(workers, extra=()):
     def note_recovery(err):
         recovered.extend(line.strip() for line in err.splitlines() if "recovered" in line)
     for i, frac in enumerate((0.3, 0.6)):
-        cmd = dadar_cmd(pcap, list(extra), workers=workers, journal=jdir, output=out)
-        running, err = run_until(cmd, out, int(frac * want_bytes), restart=i > 0)
+        running, err = run_until(pcap, path(f"{tag}.fifo"), out, int(frac * want_bytes), workers, extra, jdir,
+                                 restart=i > 0)
         note_recovery(err)
         at_kill = complete_lines(out)
         check(running and 0 < at_kill < len(want),
