@@ -54,20 +54,34 @@ def run(args, **kw):
     return subprocess.run(args, capture_output=True, text=True, **kw)
 
 
-def run_until(cmd, out, threshold, timeout=60):
-    """Start dadar; SIGKILL it (it alone, by its pid) as soon as the output file `out` holds
-    `threshold` bytes. Returns (whether it was still running when the kill was sent, its stderr)."""
-    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, errors="replace",
-                         start_new_session=True)
-    deadline = time.monotonic() + timeout
-    while p.poll() is None and time.monotonic() < deadline:
-        if os.path.exists(out) and os.path.getsize(out) >= threshold:
-            break
-        time.sleep(0.0005)
-    running = p.poll() is None
-    if running:
-        p.send_signal(signal.SIGKILL)
-    _, err = p.communicate()
+def run_until(tag, pcap, lcores, args, out, threshold, timeout=120):
+    """Start dadar (eal(tag, ...) + args) on `pcap` fed through a named pipe beside `out`
+    (pcaplib.FifoFeed) and SIGKILL it (it alone, by its pid) as soon as the output file `out` holds
+    `threshold` bytes. The frames go 2,000 at a time and the last is never sent, so the kill lands
+    mid-stream, where the test puts it, however fast the machine is. Returns (whether it was still
+    running when the kill was sent, its stderr)."""
+    feed = pl.FifoFeed(pcap, out + ".fifo")
+    errp = out + ".stderr"
+    with open(errp, "w") as ef:
+        p = subprocess.Popen(eal(tag, feed.path, lcores) + args, stdout=subprocess.DEVNULL, stderr=ef,
+                             start_new_session=True)
+    try:
+        deadline = time.monotonic() + timeout
+        size = lambda: os.path.getsize(out) if os.path.exists(out) else 0  # noqa: E731
+        # the header first: net_pcap opens the pipe as DPDK starts, a restart's recovery comes after
+        if feed.send(p, 0, timeout):
+            feed.pump(p, lambda: size() >= threshold or time.monotonic() > deadline, len(feed.recs) - 1,
+                      step=2000)
+        running = p.poll() is None
+        if running:
+            p.send_signal(signal.SIGKILL)
+        p.wait(timeout=60)
+    finally:
+        feed.close()
+        os.unlink(feed.path)
+    with open(errp, errors="replace") as ef:
+        err = ef.read()
+    os.unlink(errp)
     return running, err
 
 
@@ -111,7 +125,7 @@ def scenario(tmp, pcap, name, lcores, opts, kills):
               "--snapshot-every", "150000", "--quiet", "--instance", f"{TAG}-crash-{PID}-{name}"] + opts
     want_n, want_bytes = len(outputs(uout)), os.path.getsize(uout) if os.path.exists(uout) else 0
     for i, frac in enumerate(kills):
-        running, err = run_until(eal(f"{name}{i}", pcap, lcores) + common, out, int(frac * want_bytes))
+        running, err = run_until(f"{name}{i}", pcap, lcores, common, out, int(frac * want_bytes))
         for line in err.splitlines():
             if "recovered" in line or "torn" in line:
                 print(f"        {line}")
@@ -178,7 +192,7 @@ def session_change(tmp, name, lcores, opts):
     for i, (target, day) in enumerate(((n1 // 2, "DAY1"), (n1 + (want_n - n1) // 2, "DAY2"))):
         _lsn, session = journal_position(jdir) if os.path.isdir(jdir) else (0, None)
         pcap = day2 if session == "DAY2" else both
-        running, err = run_until(eal(f"sc{name}{i}", pcap, lcores) + common, out, int(target * per_line))
+        running, err = run_until(f"sc{name}{i}", pcap, lcores, common, out, int(target * per_line))
         for line in err.splitlines():
             if "recovered" in line or "torn" in line or "journal" in line and "new" not in line:
                 print(f"        {line}")
