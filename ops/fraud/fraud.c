@@ -1293,9 +1293,10 @@ static inline __attribute__((always_inline)) void prefetch_event(const struct fr
 /*
  * The second look at a payment's slots, AHEAD / 2 events after the first asked for them (they are
  * mostly in by now), for what the first could not know:
- *   - a key not in its home slot: a table is at most half full, yet about one lookup in six finds the
- *     payer, one in ten a kent, further along the probe (bench_fraud's default day), in lines not asked for (the
- *     next two payer slots, the next kent line, are asked for now);
+ *   - a key not in its home slot: a table is at most half full, yet on bench_fraud's default day
+ *     about one payer lookup in six, and one kent lookup in ten, ends further along the probe, in
+ *     lines nothing asked for: the next two payer slots, or the device's next line, are asked for;
+ *   - the pair's slot, only when the payer's slot holds no copy of this device's pair (PY_PAIR);
  *   - the pool blocks its windows will read first: the payer's oldest and newest spilled blocks (all
  *     of them for a payer with at most two), when the payer is in its home slot.
  * Only prefetches: a slot read here that changes before the payment is decided costs a wasted
