@@ -117,6 +117,30 @@ struct recent {
 	int64_t amount;
 };
 
+/*
+ * A window group's running count and sum over a payer's kept payments, for a payer whose history is
+ * in time order (PY_AGG): the payments with time > t - window are a suffix of the history, from the
+ * one numbered q on (the n-th payment kept is numbered n - 1 at the last rebuild, and numbers go up
+ * by one a payment). blk and off: where payment q is in the pool, while it is there (it is in the
+ * ring when q >= pushed - rn).
+ */
+struct gagg {
+	uint32_t q, blk;
+	uint32_t cnt;
+	uint8_t off;
+	uint8_t pad[3];
+	int64_t sum;          /* never saturated: an addition that would overflow clears PY_AGG */
+};
+
+#define AGG_GROUPS 2 /* the shipped rule sets have one or two window groups */
+
+struct pagg {
+	uint32_t pushed;      /* the number the next payment kept gets */
+	uint32_t gen;         /* the rule plan's (agg_gen) these were built for */
+	struct gagg g[AGG_GROUPS];
+	uint8_t pad[8];
+};
+
 struct payer {
 	struct kent h;       /* k1 = payer id; k2: the device of pair_first (PY_PAIR); last_ns = its
 	                      * latest payment's event time */
@@ -131,8 +155,10 @@ struct payer {
 	int64_t pair_first;  /* PY_PAIR: the first use of (this payer, h.k2), a copy of its pair's */
 	__int128 ew_var;     /* EW variance, minor units squared */
 	struct recent recent[RECENT];
+	struct pagg agg;     /* its own line: read only for a payer with a long pool list */
 };
 _Static_assert(sizeof(struct payer) % 64 == 0, "a payer is whole cache lines");
+_Static_assert(offsetof(struct payer, agg) == 192 && sizeof(struct pagg) == 64, "the aggregates: line 3");
 
 /*
  * PY_PAIR: the payer's slot holds a copy of its last device's (payer, device) pair: the device in
@@ -142,6 +168,11 @@ _Static_assert(sizeof(struct payer) % 64 == 0, "a payer is whole cache lines");
  * not in snapshots (a loaded payer starts without it, and the next payment makes it again).
  */
 #define PY_PAIR 1u
+/* PY_AGG: agg holds the windows' running counts and sums (struct pagg), for the rule plan of
+ * generation agg.gen. PY_DISORDER: a payment was kept out of time order since the payer's pool list
+ * was last empty, so no suffix is a window and the history is scanned. */
+#define PY_AGG 2u
+#define PY_DISORDER 4u
 
 /*
  * The pool holds a payer's older payments in blocks of HBLOCK (two cache lines), a list per payer,
@@ -253,6 +284,8 @@ struct fraud {
 	uint32_t ew_shift;                    /* the z-score rule's EWMA weight (4 without one) */
 	double travel_over;                   /* the lowest speed_over of the travel rules (none: +inf) */
 	int64_t risk_gen;                     /* the rules in force's generation: merchant_facts()' cache */
+	uint32_t agg_gen;                     /* the plan's generation: a payer's aggregates (PY_AGG) */
+	bool agg_ok;                          /* the plan's windows can be kept as running aggregates */
 	uint64_t currency_ok[(26 * 26 * 26 + 63) / 64]; /* a bit per three capital letters */
 	dd_fraud_model_fn model;
 };
@@ -454,6 +487,15 @@ static void set_window(struct fraud *s)
 		s->end[c] = n;
 	}
 	s->keep_ns = s->win_ns + (int64_t)s->p.late_grace_s * 1000000000;
+	/* running aggregates (struct pagg) for at most AGG_GROUPS windows, whose repeated rules read no
+	 * more amounts than a payer's ring holds, from a window with the payments at t in it */
+	s->agg_gen++;
+	s->agg_ok = s->ngroups >= 1 && s->ngroups <= AGG_GROUPS && s->nblocks > 0;
+	for (unsigned g = 0; g < s->ngroups; g++)
+		s->agg_ok = s->agg_ok && (s->group[g].ties || !s->group[g].ring);
+	for (uint32_t i = 0; i < img->nrules && i < DD_FR_MAX_RULES; i++)
+		if (img->rule[i].when == DD_FW_REPEATED && !(img->rule[i].flags & DD_FR_OFF) && img->rule[i].last > RECENT + 1)
+			s->agg_ok = false;
 }
 
 static void currency_init(uint64_t *ok);
@@ -613,8 +655,10 @@ static void block_pop(struct fraud *s, struct payer *py)
 {
 	struct hblock *b = &s->hist[py->head];
 	py->head = b->next;
-	if (py->head == NIL)
+	if (py->head == NIL) {
 		py->tail = NIL;
+		py->flags &= (uint8_t)~(PY_AGG | PY_DISORDER); /* the ring alone is scanned */
+	}
 	b->payer = NIL;
 	b->next = NIL;
 	b->n = 0;
@@ -660,8 +704,10 @@ static void payer_reset(struct fraud *s, struct payer *py, uint64_t id)
  * into a new block, the oldest of the pool, taken from its payer if still held (blocks are taken
  * in order and payers drop theirs oldest first, so it is that payer's first block).
  */
-static void hist_spill(struct fraud *s, struct payer *py, int64_t t, int64_t amount)
+static void hist_spill(struct fraud *s, struct payer *py, int64_t t, int64_t amount, uint32_t *blk,
+		       uint8_t *off)
 {
+	*blk = NIL;
 	if (s->nblocks == 0) {
 		if (t > py->h.last_ns - s->keep_ns)
 			s->v.c[C_HISTORY_EVICTED_LIVE]++; /* no pool: the ring is all there is */
@@ -670,6 +716,8 @@ static void hist_spill(struct fraud *s, struct payer *py, int64_t t, int64_t amo
 	if (py->tail != NIL) {
 		struct hblock *b = &s->hist[py->tail];
 		if (b->first + b->n < HBLOCK) {
+			*blk = py->tail;
+			*off = (uint8_t)(b->first + b->n);
 			b->e[b->first + b->n++] = (struct recent){ t, amount };
 			return;
 		}
@@ -682,6 +730,7 @@ static void hist_spill(struct fraud *s, struct payer *py, int64_t t, int64_t amo
 		for (unsigned j = b->first; j < (unsigned)b->first + b->n; j++)
 			if (b->e[j].t > owner->h.last_ns - s->keep_ns)
 				s->v.c[C_HISTORY_EVICTED_LIVE]++;
+		owner->flags &= (uint8_t)~PY_AGG; /* its history lost a block: rebuilt from what is left */
 		block_pop(s, owner);
 	}
 	*b = (struct hblock){ .next = NIL, .payer = payer_index(s, py), .first = 0, .n = 1 };
@@ -691,6 +740,8 @@ static void hist_spill(struct fraud *s, struct payer *py, int64_t t, int64_t amo
 	else
 		s->hist[py->tail].next = i;
 	py->tail = i;
+	*blk = i;
+	*off = 0;
 }
 
 /* A payment kept for the windows: into the ring, its oldest spilling into the pool when full. */
@@ -698,12 +749,32 @@ static void hist_push(struct fraud *s, struct payer *py, int64_t t, int64_t amou
 {
 	if (py->rn == RECENT) {
 		const struct recent *o = &py->recent[py->r0];
-		hist_spill(s, py, o->t, o->amount);
+		uint32_t blk;
+		uint8_t off = 0;
+		hist_spill(s, py, o->t, o->amount, &blk, &off);
+		if (py->flags & PY_AGG) { /* a window starting at the ring's oldest now starts in the pool */
+			uint32_t q = py->agg.pushed - py->rn;
+			for (unsigned g = 0; g < s->ngroups; g++)
+				if (py->agg.g[g].q == q) {
+					py->agg.g[g].blk = blk;
+					py->agg.g[g].off = off;
+				}
+			if (blk == NIL)
+				py->flags &= (uint8_t)~PY_AGG;
+		}
 		py->r0 = (uint8_t)((py->r0 + 1) % RECENT);
 		py->rn--;
 	}
 	py->recent[(py->r0 + py->rn) % RECENT] = (struct recent){ t, amount };
 	py->rn++;
+	if (py->flags & PY_AGG) { /* in every window: it is the newest, at the time windows end */
+		py->agg.pushed++;
+		for (unsigned g = 0; g < s->ngroups; g++) {
+			py->agg.g[g].cnt++;
+			if (__builtin_add_overflow(py->agg.g[g].sum, amount, &py->agg.g[g].sum))
+				py->flags &= (uint8_t)~PY_AGG; /* the scan saturates; a running sum cannot */
+		}
+	}
 }
 
 /* What the windowed rules see of a payer's earlier payments, per window group. */
@@ -803,6 +874,143 @@ static inline __attribute__((always_inline)) void scan_n(const struct fraud *s, 
 		w->count[g] = cnt[g];
 		w->sum[g] = sum[g];
 	}
+}
+
+/*
+ * Running aggregates. A payer with a long pool list (three blocks or more) whose history is in time
+ * order keeps each window's count and sum as payments enter and leave it (struct pagg), so a
+ * payment reads the few payments leaving its windows instead of all its payer keeps: with ties in
+ * every window, (t - window, t] of a payment in order is a suffix of the history. Anything else
+ * (a payment out of order, one kept out of order, a window without ties, more windows than
+ * AGG_GROUPS, a block the pool took back, a sum past INT64_MAX) goes to the scan, which is exact
+ * for any history; a payer is rebuilt from a scan of its own once it is back in order.
+ */
+static inline bool long_list(const struct fraud *s, const struct payer *py)
+{
+	return py->head != NIL && py->head != py->tail && s->hist[py->head].next != py->tail;
+}
+
+/* Where payment q is: the ring when it is among the rn newest, else the pool at (blk, off). */
+static inline const struct recent *agg_at(const struct fraud *s, const struct payer *py, const struct gagg *a)
+{
+	uint32_t d = py->agg.pushed - a->q; /* payments from q to the newest, q included */
+	if (d <= py->rn)
+		return &py->recent[(py->r0 + py->rn - d) % RECENT];
+	return a->blk < s->nblocks ? &s->hist[a->blk].e[a->off] : NULL;
+}
+
+/* The payer's aggregates, built from a walk of its history for windows (lo[g], t]; false (and
+ * PY_DISORDER when that is why) if the history is out of time order or a sum overflows. */
+static bool agg_rebuild(struct fraud *s, struct payer *py, const struct win *w)
+{
+	struct pagg *a = &py->agg;
+	bool found[AGG_GROUPS] = { false };
+	uint32_t seq = 0;
+	int64_t prev = INT64_MIN;
+	for (unsigned g = 0; g < s->ngroups; g++)
+		a->g[g] = (struct gagg){ .blk = NIL };
+#define AGG_ENTRY(et, amount, b, j)                                                                    \
+	do {                                                                                           \
+		if ((et) < prev) {                                                                     \
+			py->flags |= PY_DISORDER;                                                      \
+			return false;                                                                  \
+		}                                                                                      \
+		prev = (et);                                                                           \
+		for (unsigned g = 0; g < s->ngroups; g++) {                                            \
+			if ((et) <= w->lo[g])                                                          \
+				continue;                                                              \
+			if (!found[g]) {                                                               \
+				found[g] = true;                                                       \
+				a->g[g].q = seq;                                                       \
+				a->g[g].blk = (b);                                                     \
+				a->g[g].off = (uint8_t)(j);                                            \
+			}                                                                              \
+			a->g[g].cnt++;                                                                 \
+			if (__builtin_add_overflow(a->g[g].sum, (amount), &a->g[g].sum))               \
+				return false;                                                          \
+		}                                                                                      \
+		seq++;                                                                                 \
+	} while (0)
+	for (uint32_t i = py->head; i != NIL; i = s->hist[i].next) {
+		const struct hblock *b = &s->hist[i];
+		for (unsigned j = b->first; j < (unsigned)b->first + b->n; j++)
+			AGG_ENTRY(b->e[j].t, b->e[j].amount, i, j);
+	}
+	for (unsigned j = 0, k = py->r0; j < py->rn; j++, k = k + 1 == RECENT ? 0 : k + 1)
+		AGG_ENTRY(py->recent[k].t, py->recent[k].amount, NIL, 0);
+#undef AGG_ENTRY
+	for (unsigned g = 0; g < s->ngroups; g++)
+		if (!found[g])
+			a->g[g].q = seq;
+	a->pushed = seq;
+	a->gen = s->agg_gen;
+	py->flags |= PY_AGG;
+	return true;
+}
+
+/*
+ * The payer's windows from its running aggregates, each moved on past the payments no longer in
+ * it, for a payment in order; false: the payment is to be scanned (see above). Runs before the
+ * history's oldest are dropped (the payments leaving a window are read here).
+ */
+static bool agg_windows(struct fraud *s, struct payer *py, const struct win *w)
+{
+	if ((py->flags & PY_DISORDER) || !long_list(s, py))
+		return false;
+	if (!(py->flags & PY_AGG) || py->agg.gen != s->agg_gen)
+		return agg_rebuild(s, py, w);
+	for (unsigned g = 0; g < s->ngroups; g++) {
+		struct gagg *a = &py->agg.g[g];
+		while (a->q != py->agg.pushed) {
+			const struct recent *e = agg_at(s, py, a);
+			if (e == NULL)
+				return false; /* cannot be: PY_AGG names no block outside the pool */
+			if (e->t > w->lo[g])
+				break;
+			a->cnt--;
+			a->sum -= e->amount;
+			bool pool = py->agg.pushed - a->q > py->rn;
+			a->q++;
+			if (pool) {
+				const struct hblock *b = &s->hist[a->blk];
+				if (++a->off == b->first + b->n) {
+					a->blk = b->next;
+					a->off = a->blk != NIL ? s->hist[a->blk].first : 0;
+				}
+			}
+		}
+	}
+	return true;
+}
+
+/*
+ * The windows' counts and sums at t from the aggregates, and the amounts repeated rules read (the
+ * newest in the window: in the ring, which holds RECENT while the pool holds any). A window without
+ * ties leaves out the newest payments at exactly t, read from the ring; false if the whole ring is
+ * at t (the pool's newest may be too: the payment is scanned).
+ */
+static bool agg_fill(const struct fraud *s, const struct payer *py, struct win *w, int64_t t)
+{
+	for (unsigned g = 0; g < s->ngroups; g++) {
+		const struct gagg *a = &py->agg.g[g];
+		w->count[g] = a->cnt;
+		w->sum[g] = a->sum;
+		if (!s->group[g].ties) {
+			uint32_t k = 0;
+			while (k < py->rn && k < a->cnt && py->recent[(py->r0 + py->rn - 1 - k) % RECENT].t == t) {
+				w->sum[g] -= py->recent[(py->r0 + py->rn - 1 - k) % RECENT].amount;
+				k++;
+			}
+			if (k == py->rn && py->head != NIL)
+				return false;
+			w->count[g] -= k;
+		}
+		if (!s->group[g].ring)
+			continue;
+		for (uint32_t j = 1; j <= a->cnt && j <= py->rn && j < 64; j++)
+			w->last[g][(a->cnt - j) & 63] = py->recent[(py->r0 + py->rn - j) % RECENT].amount;
+	}
+	return true;
 }
 
 static void scan_history(const struct fraud *s, const struct payer *py, struct win *w)
@@ -1128,19 +1336,25 @@ static void decide(struct fraud *s, const struct dd_ev_payment *p, const struct 
 			s->v.c[C_TOO_LATE]++;
 		}
 	}
-	/* forget what no window can reach from the payer's latest payment (this one included) */
+	/* forget what no window can reach from the payer's latest payment (this one included); a
+	 * payer's running aggregates move on first, while the payments leaving its windows are there */
 	int64_t floor = INT64_MIN;
 	if (py != NULL) {
 		int64_t latest = py->n > 0 && py->h.last_ns > f.t ? py->h.last_ns : f.t;
 		floor = latest - s->keep_ns;
-		while (oldest_t(s, py) <= floor)
-			drop_oldest(s, py);
 	}
-
 	struct win w;
 	window_open(&w, s, f.t, floor);
-	if (w.n > 0)
-		scan_history(s, py, &w);
+	bool agg = py != NULL && s->agg_ok && (py->n == 0 || f.t >= py->h.last_ns) && agg_windows(s, py, &w);
+	if (py != NULL)
+		while (oldest_t(s, py) <= floor)
+			drop_oldest(s, py);
+	if (!agg || !agg_fill(s, py, &w, f.t)) {
+		if (py != NULL && !agg)
+			py->flags &= (uint8_t)~PY_AGG; /* this payment is kept without them */
+		if (w.n > 0)
+			scan_history(s, py, &w);
+	}
 
 	f.has_loc = x->lat_e6 != 0 || x->lon_e6 != 0;
 	if (f.has_loc && py != NULL && py->has_loc && py->loc_ns < f.t) {
@@ -1225,6 +1439,8 @@ static void decide(struct fraud *s, const struct dd_ev_payment *p, const struct 
 
 	if (py == NULL)
 		return;
+	if (py->n > 0 && f.t < py->h.last_ns)
+		py->flags |= PY_DISORDER; /* out of time order: no suffix is a window while it is kept */
 	if (s->win_ns > 0)
 		hist_push(s, py, f.t, p->amount);
 	ew_update(py, p->amount, s->ew_shift);
@@ -1440,7 +1656,7 @@ static int save_table(const struct ktab *t, enum table_kind kind, dd_put_fn put,
 			e = (const uint8_t *)&py;
 		}
 		if ((rc = put(ctx, &idx, sizeof(idx))) == 0)
-			rc = put(ctx, e, t->stride);
+			rc = put(ctx, e, kind == T_PAYERS ? offsetof(struct payer, agg) : t->stride);
 	}
 	return rc;
 }
@@ -1460,8 +1676,10 @@ static int load_table(struct ktab *t, enum table_kind kind, dd_get_fn get, void 
 		if (idx > t->mask)
 			return -EBADMSG;
 		uint8_t *e = t->slots + (size_t)idx * t->stride;
-		if ((rc = get(ctx, e, t->stride)) != 0)
+		size_t rec = kind == T_PAYERS ? offsetof(struct payer, agg) : t->stride;
+		if ((rc = get(ctx, e, rec)) != 0)
 			return rc;
+		memset(e + rec, 0, t->stride - rec);
 		if (((struct kent *)(void *)e)->used == 0)
 			return -EBADMSG;
 		if (kind == T_PAYERS && (rc = payer_from_record((struct payer *)(void *)e)) != 0)

@@ -1149,6 +1149,95 @@ static void test_a_snapshot_from_an_earlier_build_loads_and_decides_the_same(voi
 	free(old);
 }
 
+/*
+ * A payer with a long history (60 payments three minutes apart: 54 in eight pool blocks), whose
+ * hour is kept as a running count and sum: at the window's edges, through a rule reload, a
+ * snapshot, a late payment and after it. Every expectation by hand: payment i at BASE + 3i min,
+ * 250,000 each (20 in an hour are 5,000,000: not over); new_device 20 on every one (a new payer's
+ * device), repeated_amount 25 from the 5th on (its last 5 all 250,000).
+ */
+static void test_a_long_history_keeps_its_hour_exact_as_payments_leave_it(void **state)
+{
+	const uint64_t M3 = 180 * S_NS;
+	struct fx *f = fx_new(state, &DEF, NULL);
+	for (unsigned i = 0; i < 60; i++) {
+		if (i < 4)
+			PAY(f, P(601, 250000, BASE + i * M3), R(NEW_DEVICE), 20, APPROVE, 0);
+		else
+			PAY(f, P(601, 250000, BASE + i * M3), R(NEW_DEVICE) | R(REPEATED_AMOUNT), 45, VERIFY, 0);
+	}
+	/* X, 1 ns after payment 59: (X - 1 h, X] holds 40..59 (payment 39 is 1 h + 1 ns before) and X:
+	 * 21 payments, 5,250,000: count 30 + amount 40 + repeated 25 + new device 20 */
+	const uint64_t X = BASE + 59 * M3 + 1;
+	PAY(f, P(601, 250000, X), R(NEW_DEVICE) | R(VELOCITY_HOUR_COUNT) | R(VELOCITY_HOUR_AMOUNT) | R(REPEATED_AMOUNT),
+	    115, BLOCK, 0);
+	/* the hour rules on 30 minutes put in force: Y at payment 60's time has 51..59, X and Y in
+	 * (Y - 30 min, Y]: 11 payments, 2,500,001, its last five not all one amount */
+	size_t len;
+	char *text = slurp("rules/fraud-paytm.rules", &len);
+	for (char *w = strstr(text, "window 1h "); w != NULL; w = strstr(w, "window 1h "))
+		memcpy(w, "window 30m", 10);
+	install(f, text, len);
+	free(text);
+	const uint64_t Y = BASE + 60 * M3;
+	struct dd_output oy = decide(f, P(601, 1, Y));
+	expect_(&oy, R(NEW_DEVICE), 20, APPROVE, 0, __LINE__);
+	/* the shipped rules again: Y seen from Z (below) with the hour's 41..59, X, Y */
+	install_file(f, "rules/fraud-paytm.rules");
+
+	/* a snapshot of it here, loaded into a second chain: both decide the rest alike */
+	struct wbuf wb = { 0 };
+	assert_int_equal(dd_chain_save(&f->c, put_mem, &wb), 0);
+	struct fx *b = fx_new(state, &DEF, NULL);
+	struct rbuf r = { wb.p, wb.n, 0 };
+	assert_int_equal(dd_chain_load(&b->c, get_mem, &r), 0);
+	free(wb.p);
+	b->cause = f->cause;
+	b->seq = f->seq;
+	b->txn = f->txn;
+	for (unsigned k = 0; k < 2; k++) {
+		struct fx *c = k == 0 ? f : b;
+		/* Z, 1 ns later: 41..59, X, Y, Z: 22 payments, 5,000,002 */
+		PAY(c, P(601, 1, Y + 1), R(NEW_DEVICE) | R(VELOCITY_HOUR_COUNT) | R(VELOCITY_HOUR_AMOUNT), 90, BLOCK, 0);
+		/* late, between payments 58 and 59: (L - 1 h, L] holds 39..58, each at most 1 h before:
+		 * 20 earlier, 5,000,000 + 1 */
+		const uint64_t L = BASE + 58 * M3 + 30 * S_NS;
+		PAY(c, P(601, 1, L), R(NEW_DEVICE) | R(VELOCITY_HOUR_COUNT) | R(VELOCITY_HOUR_AMOUNT), 90, BLOCK,
+		    DD_DECISION_OUT_OF_ORDER);
+		/* W, in order again, with the late one kept: (W - 1 h, W] holds 42..59 (18), X, Y, Z, L and
+		 * W: 23 payments, 4,500,000 + 250,000 + 1 + 1 + 1 + 2 = 4,750,005 */
+		PAY(c, P(601, 2, BASE + 61 * M3), R(NEW_DEVICE) | R(VELOCITY_HOUR_COUNT), 50, VERIFY, 0);
+		/* an hour after X and one more payment: (V - 1 h, V] holds Y, Z, W and V: the count is 4 */
+		PAY(c, P(601, 2, X + 3600 * S_NS), R(NEW_DEVICE), 20, APPROVE, 0);
+	}
+	assert_int_equal(counter(f, "fraud_history_evicted"), 0);
+}
+
+/*
+ * The UPI set's windows are open at t (ties excluded), over a long history kept as running counts
+ * and sums: 30 payments of 160,000 a minute apart (24 of them in four pool blocks), then eight at one
+ * time T. Each of the eight sees the 30 earlier (4,800,000) and none at T: 4,900,000 with itself,
+ * not over 5,000,000; with the ties it would be over from the third on. The seventh and eighth
+ * find the payer's whole ring at T. One at T + 1 ns sees all 38: 5,600,000 + 1.
+ */
+static void test_a_long_history_leaves_out_the_payments_at_t_in_the_upi_set(void **state)
+{
+	struct fx *f = fx_new(state, &DEF, "rules/fraud-upi.rules");
+	for (unsigned k = 0; k < 30; k++) /* at least 15 earlier in the hour from the 16th on: +30 */
+		PAY(f, P(20, 160000, BASE + k * MIN_NS), k < 15 ? 0 : R(VELOCITY_HOUR_COUNT), k < 15 ? 0 : 30, APPROVE, 0);
+	const uint64_t T = BASE + 30 * MIN_NS;
+	for (unsigned j = 0; j < 8; j++)
+		PAY(f, P(20, 100000, T), R(VELOCITY_HOUR_COUNT), 30, APPROVE, 0);
+	PAY(f, P(20, 1, T + 1), R(VELOCITY_HOUR_COUNT) | R(VELOCITY_HOUR_AMOUNT), 55, VERIFY, 0);
+	/* exactly an hour after the first: it is out, 1..29, the eight and the one: 4,640,000 + 800,000
+	 * + 1 + 2 = 5,440,003 */
+	PAY(f, P(20, 2, BASE + 60 * MIN_NS), R(VELOCITY_HOUR_COUNT) | R(VELOCITY_HOUR_AMOUNT), 55, VERIFY, 0);
+	/* 1 ns before the eight leave the hour: they, 1 and 2 are 800,003 earlier, with 4,199,997 it is
+	 * 5,000,000, not over; at T + 1 h they are out: 1 + 2 + 4,199,997 + 1 */
+	PAY(f, P(20, 4199997, T + 3600 * S_NS - 1), 0, 0, APPROVE, 0);
+	PAY(f, P(20, 1, T + 3600 * S_NS), 0, 0, APPROVE, 0);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -1184,6 +1273,8 @@ int main(void)
 		T(test_a_payment_earlier_than_the_payers_latest_is_flagged_and_counted),
 		T(test_a_loaded_snapshot_decides_exactly_as_the_chain_it_was_saved_from),
 		T(test_a_snapshot_from_an_earlier_build_loads_and_decides_the_same),
+		T(test_a_long_history_keeps_its_hour_exact_as_payments_leave_it),
+		T(test_a_long_history_leaves_out_the_payments_at_t_in_the_upi_set),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
