@@ -54,12 +54,13 @@ def run(args, **kw):
     return subprocess.run(args, capture_output=True, text=True, **kw)
 
 
-def run_until(tag, pcap, lcores, args, out, threshold, timeout=120):
+def run_until(tag, pcap, lcores, args, out, threshold, limit=None, timeout=120):
     """Start dadar (eal(tag, ...) + args) on `pcap` fed through a named pipe beside `out`
     (pcaplib.FifoFeed) and SIGKILL it (it alone, by its pid) as soon as the output file `out` holds
-    `threshold` bytes. The frames go 2,000 at a time and the last is never sent, so the kill lands
-    mid-stream, where the test puts it, however fast the machine is. Returns (whether it was still
-    running when the kill was sent, its stderr)."""
+    `threshold` bytes. The frames go 2,000 at a time, never beyond frame `limit` (default: all but
+    the last), so the kill lands mid-stream, where the test puts it, however fast the machine is:
+    the journal runs ahead of the released outputs, and a limit keeps it in the part wanted.
+    Returns (whether it was still running when the kill was sent, its stderr)."""
     feed = pl.FifoFeed(pcap, out + ".fifo")
     errp = out + ".stderr"
     with open(errp, "w") as ef:
@@ -70,8 +71,10 @@ def run_until(tag, pcap, lcores, args, out, threshold, timeout=120):
         size = lambda: os.path.getsize(out) if os.path.exists(out) else 0  # noqa: E731
         # the header first: net_pcap opens the pipe as DPDK starts, a restart's recovery comes after
         if feed.send(p, 0, timeout):
-            feed.pump(p, lambda: size() >= threshold or time.monotonic() > deadline, len(feed.recs) - 1,
-                      step=2000)
+            enough = lambda: size() >= threshold or time.monotonic() > deadline  # noqa: E731
+            feed.pump(p, enough, len(feed.recs) - 1 if limit is None else limit, step=2000)
+            while p.poll() is None and not enough():  # all it may have is sent: the outputs follow
+                time.sleep(0.001)
         running = p.poll() is None
         if running:
             p.send_signal(signal.SIGKILL)
@@ -192,7 +195,10 @@ def session_change(tmp, name, lcores, opts):
     for i, (target, day) in enumerate(((n1 // 2, "DAY1"), (n1 + (want_n - n1) // 2, "DAY2"))):
         _lsn, session = journal_position(jdir) if os.path.isdir(jdir) else (0, None)
         pcap = day2 if session == "DAY2" else both
-        running, err = run_until(f"sc{name}{i}", pcap, lcores, common, out, int(target * per_line))
+        # the kill in DAY1 gets DAY1's frames alone: however far the journal runs ahead of the
+        # outputs, it is still in DAY1
+        running, err = run_until(f"sc{name}{i}", pcap, lcores, common, out, int(target * per_line),
+                                 limit=caps["day1_frames"] if day == "DAY1" and pcap == both else None)
         for line in err.splitlines():
             if "recovered" in line or "torn" in line or "journal" in line and "new" not in line:
                 print(f"        {line}")
@@ -237,6 +243,7 @@ def session_captures(tmp):
             sessions.append(pl.read_binaryfile(itch))
         c["both"] = os.path.join(tmp, "DAY1+DAY2.pcap")
         pl.write_pcap(c["both"], [f for d in ("DAY1", "DAY2") for _t, f in pl.read_pcap(c[d])])
+        c["day1_frames"] = len(pl.read_pcap(c["DAY1"]))
         c["msgs"] = sessions
         c["model"], b = chain_test.model_outputs(sessions)
         c["n1"] = len(chain_test.model_outputs(sessions[:1])[0])
