@@ -21,7 +21,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import struct
 import subprocess
 import sys
@@ -67,18 +66,10 @@ def run_until(tag, pcap, lcores, args, out, threshold, limit=None, timeout=120):
         p = subprocess.Popen(eal(tag, feed.path, lcores) + args, stdout=subprocess.DEVNULL, stderr=ef,
                              start_new_session=True)
     try:
-        deadline = time.monotonic() + timeout
         size = lambda: os.path.getsize(out) if os.path.exists(out) else 0  # noqa: E731
         # the header first: net_pcap opens the pipe as DPDK starts, a restart's recovery comes after
-        if feed.send(p, 0, timeout):
-            enough = lambda: size() >= threshold or time.monotonic() > deadline  # noqa: E731
-            feed.pump(p, enough, len(feed.recs) - 1 if limit is None else limit, step=2000)
-            while p.poll() is None and not enough():  # all it may have is sent: the outputs follow
-                time.sleep(0.001)
-        running = p.poll() is None
-        if running:
-            p.send_signal(signal.SIGKILL)
-        p.wait(timeout=60)
+        feed.send(p, 0, timeout)
+        running = feed.pump_then_kill(p, lambda: size() >= threshold, limit, timeout=timeout)
     finally:
         feed.close()
         os.unlink(feed.path)

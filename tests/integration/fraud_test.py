@@ -684,12 +684,7 @@ def run_until(pcap, fifo, out, threshold, workers, extra, jdir, restart=False, t
         if fed and restart:
             fed = wait_until(p, lambda: file_has(errp, "recovered to LSN"), timeout)
             threshold = max(threshold, size() + 1)
-        if fed:
-            feed.pump(p, lambda: size() >= threshold, len(feed.recs) - 1, step=2000)
-        running = p.poll() is None
-        if running:
-            p.send_signal(signal.SIGKILL)
-        p.wait(timeout=60)
+        running = feed.pump_then_kill(p, lambda: not fed or size() >= threshold, timeout=timeout)
     finally:
         feed.close()
         CHILDREN.discard(p)

@@ -10,6 +10,7 @@ IPv4, UDP, MoldUDP64, ITCH 5.0); no code is shared with dadar or dadar-gen.
 """
 import errno
 import os
+import signal
 import struct
 import time
 
@@ -124,6 +125,22 @@ class FifoFeed:
             while not cond() and time.monotonic() < deadline and proc.poll() is None:
                 time.sleep(0.001)
         return True
+
+    def pump_then_kill(self, proc, enough, limit=None, step=2000, timeout=120):
+        """Write `step` frames at a time, never beyond frame `limit` (default: all but the last, so
+        dadar cannot finish), until `enough()` holds; once all it may have is written, wait for it
+        (up to `timeout` s in all); then SIGKILL `proc` (it alone, by its pid) if it still runs.
+        Returns whether it did."""
+        deadline = time.monotonic() + timeout
+        done = lambda: enough() or time.monotonic() > deadline  # noqa: E731
+        self.pump(proc, done, len(self.recs) - 1 if limit is None else limit, step=step)
+        while proc.poll() is None and not done():
+            time.sleep(0.001)
+        running = proc.poll() is None
+        if running:
+            proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=60)
+        return running
 
     def close(self):
         if self.fd is not None:
