@@ -290,6 +290,13 @@ struct fraud {
 	dd_fraud_model_fn model;
 };
 
+/* The payer's running aggregates are in force: made under the rule plan in force, so for at most
+ * AGG_GROUPS windows (a plan with more has agg_ok false, and nothing is built under it). */
+static inline bool agg_live(const struct fraud *s, const struct payer *py)
+{
+	return (py->flags & PY_AGG) && py->agg.gen == s->agg_gen;
+}
+
 void dd_fraud_params_default(struct dd_fraud_params *p)
 {
 	*p = (struct dd_fraud_params){ .payers = 1u << 16, .history = 1u << 18, .pairs = 1u << 17,
@@ -752,7 +759,7 @@ static void hist_push(struct fraud *s, struct payer *py, int64_t t, int64_t amou
 		uint32_t blk;
 		uint8_t off = 0;
 		hist_spill(s, py, o->t, o->amount, &blk, &off);
-		if (py->flags & PY_AGG) { /* a window starting at the ring's oldest now starts in the pool */
+		if (agg_live(s, py)) { /* a window starting at the ring's oldest now starts in the pool */
 			uint32_t q = py->agg.pushed - py->rn;
 			for (unsigned g = 0; g < s->ngroups; g++)
 				if (py->agg.g[g].q == q) {
@@ -767,7 +774,7 @@ static void hist_push(struct fraud *s, struct payer *py, int64_t t, int64_t amou
 	}
 	py->recent[(py->r0 + py->rn) % RECENT] = (struct recent){ t, amount };
 	py->rn++;
-	if (py->flags & PY_AGG) { /* in every window: it is the newest, at the time windows end */
+	if (agg_live(s, py)) { /* in every window: it is the newest, at the time windows end */
 		py->agg.pushed++;
 		for (unsigned g = 0; g < s->ngroups; g++) {
 			py->agg.g[g].cnt++;
@@ -957,7 +964,7 @@ static bool agg_windows(struct fraud *s, struct payer *py, const struct win *w)
 {
 	if ((py->flags & PY_DISORDER) || !long_list(s, py))
 		return false;
-	if (!(py->flags & PY_AGG) || py->agg.gen != s->agg_gen)
+	if (!agg_live(s, py))
 		return agg_rebuild(s, py, w);
 	for (unsigned g = 0; g < s->ngroups; g++) {
 		struct gagg *a = &py->agg.g[g];
