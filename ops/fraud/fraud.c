@@ -281,6 +281,12 @@ struct fraud {
 	 * order among the others does not matter: scores add up, reasons are a set) */
 	unsigned end[S__COUNT];               /* class c is step[end[c - 1] .. end[c]) */
 	struct step step[DD_FR_MAX_RULES];
+	/* the range tests of step[0 .. end[S_TRAVEL]) as arrays, all made in one pass without a branch
+	 * (passed()), and each class's steps as a mask */
+	uint8_t rsrc[DD_FR_MAX_RULES];
+	int64_t rbase[DD_FR_MAX_RULES];
+	uint64_t rspan[DD_FR_MAX_RULES];
+	uint32_t cmask[S_REQUIRES];
 	uint32_t ew_shift;                    /* the z-score rule's EWMA weight (4 without one) */
 	double travel_over;                   /* the lowest speed_over of the travel rules (none: +inf) */
 	int64_t risk_gen;                     /* the rules in force's generation: merchant_facts()' cache */
@@ -493,6 +499,15 @@ static void set_window(struct fraud *s)
 		}
 		s->end[c] = n;
 	}
+	for (unsigned c = 0; c < S_REQUIRES; c++) {
+		s->cmask[c] = 0;
+		for (unsigned k = c > 0 ? s->end[c - 1] : 0; k < s->end[c]; k++) {
+			s->cmask[c] |= 1u << k;
+			s->rsrc[k] = s->step[k].src;
+			s->rbase[k] = s->step[k].base;
+			s->rspan[k] = s->step[k].span;
+		}
+	}
 	s->keep_ns = s->win_ns + (int64_t)s->p.late_grace_s * 1000000000;
 	/* running aggregates (struct pagg) for at most AGG_GROUPS windows, whose repeated rules read no
 	 * more amounts than a payer's ring holds, from a window with the payments at t in it */
@@ -695,12 +710,17 @@ static inline int64_t oldest_t(const struct fraud *s, const struct payer *py)
 	return py->rn > 0 ? py->recent[py->r0].t : INT64_MAX;
 }
 
+/*
+ * A new payer in the slot. Only its first line is written: the rest is read only under what that
+ * line says (the EWMA once n > 0, and ew_update() sets it at n == 0; pair_first under PY_PAIR; the
+ * ring's rn entries; agg under PY_AGG), so a new payer's payment brings in no line it does not use.
+ */
 static void payer_reset(struct fraud *s, struct payer *py, uint64_t id)
 {
 	/* a slot never used is all zeros: its head is no list */
 	while (py->h.used && py->head != NIL)
 		block_pop(s, py);
-	memset(py, 0, sizeof(*py));
+	memset(py, 0, offsetof(struct payer, ew_mean));
 	py->h.k1 = id;
 	py->h.used = 1;
 	py->head = py->tail = NIL;
@@ -1286,6 +1306,15 @@ static void ew_update(struct payer *py, int64_t amount, uint32_t shift)
 	py->ew_var -= py->ew_var >> shift;
 }
 
+/* The steps of step[0 .. end[S_TRAVEL]) whose range test passes on the payment's values, as a mask. */
+static inline uint32_t passed(const struct fraud *s, const int64_t *v)
+{
+	uint32_t m = 0;
+	for (unsigned k = 0; k < s->end[S_TRAVEL]; k++)
+		m |= (uint32_t)((uint64_t)v[s->rsrc[k]] - (uint64_t)s->rbase[k] <= s->rspan[k]) << k;
+	return m;
+}
+
 /* Decide on a payment: `hint` its keys' hashes when the caller has them (apply_run), else NULL. */
 static void decide(struct fraud *s, const struct dd_ev_payment *p, const struct dd_ev_payment_x *x,
 		   const struct dd_event *ev, const struct hashes *hint, struct dd_emit *e)
@@ -1402,28 +1431,20 @@ static void decide(struct fraud *s, const struct dd_ev_payment *p, const struct 
 		vg[VG_SUM_INCL] = sat_add(w.sum[g], f.amount);
 	}
 
-	/* the plan's order: file order, the rules that require another after all the others */
-	/* the classes of steps this payment needs (a merchant's rules cannot fire on a payment without
-	 * one, nor travel's without travel) */
-	unsigned from[S_REQUIRES], to[S_REQUIRES], nc = 0;
-	for (unsigned c = 0; c < S_REQUIRES; c++) {
-		if ((c == S_MERCHANT && x->merchant == 0) || (c == S_TRAVEL && !f.travel))
-			continue;
-		from[nc] = c > 0 ? s->end[c - 1] : 0;
-		to[nc++] = s->end[c];
-	}
+	/* the steps whose range test passes, of the classes this payment needs (a merchant's rules
+	 * cannot fire on a payment without one, nor travel's without travel); most payments pass two or
+	 * three, whichever they are, so the tests are made without a branch and only those run */
+	uint32_t want = s->cmask[S_ANY] | (x->merchant != 0 ? s->cmask[S_MERCHANT] : 0) |
+			(f.travel ? s->cmask[S_TRAVEL] : 0);
 	uint32_t fired = 0, score = 0;
-	for (unsigned c = 0; c < nc; c++)
-		for (unsigned k = from[c]; k < to[c]; k++) {
-			const struct step *st = &s->step[k];
-			if ((uint64_t)v[st->src] - (uint64_t)st->base > st->span)
-				continue;
-			int32_t sc = st->exact ? st->score : fires(s, st, &f, &w, p, x);
-			if (sc > 0) {
-				score += (uint32_t)sc;
-				fired |= 1u << st->code;
-			}
+	for (uint32_t m = passed(s, v) & want; m != 0; m &= m - 1) {
+		const struct step *st = &s->step[__builtin_ctz(m)];
+		int32_t sc = st->exact ? st->score : fires(s, st, &f, &w, p, x);
+		if (sc > 0) {
+			score += (uint32_t)sc;
+			fired |= 1u << st->code;
 		}
+	}
 	/* then those that require another: only once it fired (with a score) */
 	for (unsigned k = s->end[S_TRAVEL]; k < s->end[S_REQUIRES]; k++) {
 		const struct step *st = &s->step[k];
@@ -1621,6 +1642,9 @@ static void payer_to_record(struct payer *m)
 	m->h.k2 = 0;
 	m->flags = 0;
 	memcpy((uint8_t *)m + offsetof(struct payer, ew_mean), &mean, sizeof(mean));
+	/* the ring's slots outside its rn entries hold nothing (a reset leaves them as they were) */
+	for (unsigned j = m->rn, k = (m->r0 + m->rn) % RECENT; j < RECENT; j++, k = k + 1 == RECENT ? 0 : k + 1)
+		m->recent[k] = (struct recent){ 0, 0 };
 }
 
 static int payer_from_record(struct payer *py)
