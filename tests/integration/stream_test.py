@@ -25,7 +25,8 @@ Tests (each prints PASS/FAIL/SKIP and its name):
      to catch up on) and a kill -9 of dadar: still every output of the output file exactly once, in
      order. Before the bridge made its own connections, libnats's reconnection sent a batch's end
      ahead of its middle (a run in 14 with one restart; with these 8, a run in 6): a race, so a pass
-     proves little alone.
+     proves little alone. The day reaches dadar through a named pipe and its last frame never does
+     before the kill, so the restarts and the kill land mid-stream on any machine.
   L  JetStream with no broker at all: a clean stop still ends after nats.drain_ms, the outputs counted
      as the backlog and the failed connect as an error.
   H  bad --output-udp values and a port that does not exist stop the start with a clear message.
@@ -502,6 +503,25 @@ def test_F_jetstream_gets_every_output_once_in_order():
         srv.kill()
 
 
+class LineCount:
+    """The whole lines a growing file holds, read on from where the last poll stopped."""
+
+    def __init__(self, p):
+        self.p, self.off, self.n = p, 0, 0
+
+    def poll(self):
+        try:
+            with open(self.p, "rb") as f:
+                f.seek(self.off)
+                data = f.read()
+        except OSError:
+            return self.n
+        end = data.rfind(b"\n") + 1
+        self.n += data.count(b"\n", 0, end)
+        self.off += end
+        return self.n
+
+
 def acked(j):
     """The output number the bridge says the broker acknowledged (0 before it said anything)."""
     try:
@@ -516,35 +536,56 @@ def test_G_jetstream_exactly_once_in_order_across_broker_restarts_and_kill_9_of_
     day = path("g.pcap")
     gen("synth", day, "--messages", 300000, "--seed", 3)
     srv = nats_server("g")
+    # the day reaches dadar through a named pipe, a part at a time, and its last frame only after the
+    # kill (the restart reads the capture itself): the broker's restarts and the kill land mid-stream
+    # however fast the machine, with outputs dadar has not yet sent
+    feed = pcaplib.FifoFeed(day, path("g.fifo"))
     try:
         j, out = path("g.j"), path("g.jsonl")
         opts = ["--journal", j, "--output", out, "--exit-on-idle", 400, "--nats", srv.url(),
                 "--set", "nats.drain_ms=120000", "--capacity-orders", 65536, "--capacity-levels", 16384]
-        cmd, name = dadar_cmd([day], None, opts)
+        cmd, name = dadar_cmd([feed.path], None, opts)
         p = start(cmd, stdout=open(path("g1.stdout"), "w"), stderr=open(path("g1.stderr"), "w"))
-        t0 = time.monotonic()
+        last = len(feed.recs) - 1  # never sent to this run
+
+        released = LineCount(out)
+
+        def reach(at, what):
+            """Feed the day until the bridge says the broker acknowledged `at` outputs: frames only
+            while dadar has released fewer than `at` outputs and a few batches, so what is left for
+            the restart does not depend on how long the bridge takes to catch up."""
+            ok, deadline = feed.send(p, 0), time.monotonic() + 120
+            while ok and acked(j) < at:
+                if p.poll() is not None or time.monotonic() > deadline:
+                    ok = False
+                elif released.poll() < at + 1024 and feed.sent < last:
+                    ok = feed.send(p, min(last, feed.sent + 50))
+                else:
+                    time.sleep(0.005)
+            if not ok:
+                with open(path("g1.stderr")) as f:
+                    err = f.read()[-1500:]
+                check(False, f"the bridge did not reach {at} acknowledged outputs ({acked(j)}, {what}; "
+                      f"{feed.sent} of {len(feed.recs)} frames sent; dadar "
+                      f"{'exited ' + str(p.returncode) if p.poll() is not None else 'runs'}): {err}")
+
         # the broker goes away with outputs in flight, at a different place in a batch (256) each
         # time, and the later times while the bridge catches up on what piled up meanwhile
         for k in range(8):
-            at = 5000 + 1337 * k
-            while acked(j) < at:   # the broker has some of the outputs ...
-                if p.poll() is not None or time.monotonic() - t0 >= 120:
-                    with open(path("g1.stderr")) as f:
-                        err = f.read()[-1500:]
-                    check(False, f"the bridge did not reach {at} acknowledged outputs ({acked(j)}, restart "
-                          f"{k + 1}; dadar {'exited ' + str(p.returncode) if p.poll() is not None else 'runs'}): "
-                          f"{err}")
-                time.sleep(0.005)
-            srv.kill()             # ... then goes away mid-stream ...
+            reach(5000 + 1337 * k, f"restart {k + 1}")  # the broker has some of the outputs ...
+            srv.kill()                                   # ... then goes away mid-stream ...
+            feed.send(p, min(last, feed.sent + 400))     # ... while more come in ...
             time.sleep(0.2 + 0.1 * (k % 4))
-            srv.start()            # ... and comes back on the same store
-        time.sleep(0.4)
+            srv.start()                                  # ... and comes back on the same store
+        reach(5000 + 1337 * 8, "after the last restart")
         check(p.poll() is None, f"dadar ended before the kill: {p.returncode}")
         os.killpg(p.pid, signal.SIGKILL)
         p.wait()
+        feed.close()
         acked_at_kill = acked(j)
-        # the restart: same journal, same capture (recovery resumes the feed after the journal)
-        cmd2 = cmd[:]
+        # the restart: same journal, the whole capture from its file (recovery resumes the feed
+        # after the journal)
+        cmd2 = [a.replace(f"rx_pcap={feed.path}", f"rx_pcap={day}") for a in cmd]
         r = run(cmd2, timeout=300)
         check(r.returncode == 0, f"the restart exited {r.returncode}: {r.stderr[-800:]}")
         lines = read_lines(out)
@@ -552,8 +593,10 @@ def test_G_jetstream_exactly_once_in_order_across_broker_restarts_and_kill_9_of_
         check(lsns == sorted(set(lsns)), "the output file repeats or reorders an LSN")
         n = check_jetstream(srv, "DADAR", name, lines)
         check(acked_at_kill < n, f"the broker had all {n} outputs before the kill: nothing was tested mid-stream")
-        return f"{n} outputs exactly once, in order (8 broker restarts; {acked_at_kill} acknowledged when dadar was killed)"
+        return (f"{n} outputs exactly once, in order (8 broker restarts; {acked_at_kill} acknowledged when dadar "
+                f"was killed, {feed.sent} of {len(feed.recs)} frames sent to it)")
     finally:
+        feed.close()
         srv.kill()
 
 
