@@ -768,6 +768,29 @@ static void test_at_least_over_current_exclude_requires_and_one_value_ranges(voi
 }
 
 /*
+ * A merchant's rules read nothing on a payment without a merchant, even where the values such a
+ * payment offers (risk 0, not a new merchant) are inside the rule's range: `merchant_risk at_least 0`
+ * fires on a payment to any merchant (an unlisted one is risk 0) and on no P2P payment. Scores by
+ * hand: merchant_medium_risk 4, new_device 16 on the payer's device's first use.
+ */
+static void test_a_merchants_rule_never_fires_on_a_payment_without_one(void **state)
+{
+	static const char text[] =
+		"ruleset m0 version 3\n"
+		"timezone +00:00\n"
+		"action block 1000\naction review 999\naction verify 998\n"
+		"rule merchant_medium_risk score 4  when merchant_risk at_least 0\n"
+		"rule new_device           score 16 when new_device age 1m\n";
+	struct fx *f = fx_new(state, &DEF, "rules/fraud-paytm.rules");
+	install(f, text, sizeof(text) - 1);
+	const uint32_t MR = R(MERCHANT_MEDIUM_RISK), ND = R(NEW_DEVICE);
+	PAY(f, P(31, 500, BASE), ND, 16, APPROVE, 0);                             /* P2P: no merchant */
+	PAY(f, PM(31, 500, BASE + S_NS, 7001, 5411), ND | MR, 20, APPROVE, 0);    /* unlisted: risk 0 */
+	PAY(f, P(31, 500, BASE + 2 * MIN_NS), 0, 0, APPROVE, 0);                  /* P2P again */
+	PAY(f, PM(31, 500, BASE + 3 * MIN_NS, 7001, 5411), MR, 4, APPROVE, 0);
+}
+
+/*
  * Amounts are any positive int64: three of 2^62 in the hour sum past INT64_MAX, and the sums still
  * read as over 5,000,000 and 20,000,000 (they saturate, never wrap). Each: velocity_hour_amount 40,
  * velocity_day_amount 50, new_device 20 (the device under 48 h old), new_device_large 15 = 125,
@@ -1260,6 +1283,7 @@ int main(void)
 		T(test_shared_device_fires_for_the_fourth_distinct_payer),
 		T(test_travel_from_mumbai_to_delhi),
 		T(test_tables_give_merchant_risk_mcc_scores_and_high_risk_areas),
+		T(test_a_merchants_rule_never_fires_on_a_payment_without_one),
 		T(test_install_refuses_a_merchant_table_larger_than_the_operators),
 		T(test_at_least_over_current_exclude_requires_and_one_value_ranges),
 		T(test_window_sums_past_int64_max_still_fire),
