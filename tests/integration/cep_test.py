@@ -575,24 +575,7 @@ def test_D_journaled_alerts_replay_clean_and_equal_the_live_ones():
 
 # ---- E: kill -9 mid-stream ---------------------------------------------------------------------
 
-class AlertWatch:
-    """Counts the alert lines a growing output file holds (whole lines only), reading what is new."""
-
-    def __init__(self, p):
-        self.p, self.off, self.n, self.rest = p, 0, 0, b""
-
-    def poll(self):
-        if not os.path.exists(self.p):
-            return self.n
-        with open(self.p, "rb") as f:
-            f.seek(self.off)
-            data = f.read()
-        self.off += len(data)
-        data = self.rest + data
-        cut = data.rfind(b"\n") + 1
-        self.n += data[:cut].count(b'"type":"alert"')
-        self.rest = data[cut:]
-        return self.n
+ALERT = b'"type":"alert"'  # in each alert line of the output file
 
 
 def big_day():
@@ -615,7 +598,7 @@ def crash_scenario(workers, extra=()):
     kills, recovered = [], []
     for i, after in enumerate((3, 7)):
         # a fresh count: whole lines only, so a line the last kill cut short is not counted
-        watch = AlertWatch(o)
+        watch = pcaplib.LineWatch(o, ALERT)
         errp = path(f"e{tag}.{i}.stderr")
         # the day through a named pipe, a few thousand frames at a time until the alert the kill waits
         # for is out: the kill lands mid-stream however fast the machine (CI once saw a restart
@@ -648,7 +631,7 @@ def crash_scenario(workers, extra=()):
         if not running and dpdk_failed(err):
             raise Skip(f"DPDK cannot start here: {err.strip()[-400:]}")
         recovered += [x.strip() for x in err.splitlines() if "recovered" in x]
-        n = AlertWatch(o).poll()
+        n = pcaplib.LineWatch(o, ALERT).poll()
         check(running, f"{what}: run {i + 1} ended (exit status {p.returncode}) before its kill (due after alert "
                        f"{after}), {n} of {len(exp)} alerts released; stderr {err.strip()[-600:]}")
         check(landed and target <= n < len(exp),
@@ -775,7 +758,7 @@ def test_F_rule_reload_mid_stream_refuses_a_broken_file_then_switches_to_version
     p = start(dadar_cmd(feed.path, ["--summary", s], journal=j, output=o, rules=live), stdout=subprocess.DEVNULL,
               stderr=subprocess.PIPE)
     err = StderrLines(p)
-    watch = AlertWatch(o)
+    watch = pcaplib.LineWatch(o, ALERT)
     try:
         steps = []
         ok = feed.pump(p, lambda: watch.poll() >= 2, limit, step)

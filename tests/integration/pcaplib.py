@@ -6,7 +6,8 @@ IPv4, UDP, MoldUDP64, ITCH 5.0); no code is shared with dadar or dadar-gen.
 - frame_verdict() and mold_parse(): what a correct receiver must make of one frame and of one
   MoldUDP64 payload, with the reason names dadar reports (errors.* in its JSON summary).
 - receive(): runs a whole capture through those two and says what a receiver should count.
-- FifoFeed: a capture handed to dadar through a named pipe a part at a time.
+- FifoFeed: a capture handed to dadar through a named pipe a part at a time; LineWatch: the whole
+  lines a growing output file holds, for deciding when to feed or kill.
 """
 import errno
 import os
@@ -146,6 +147,28 @@ class FifoFeed:
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None
+
+class LineWatch:
+    """Counts the whole lines a growing file holds (with `needle` in them, if given), reading on from
+    where the last poll stopped: a line a kill cut short is not counted."""
+
+    def __init__(self, p, needle=None):
+        self.p, self.needle, self.off, self.n, self.rest = p, needle, 0, 0, b""
+
+    def poll(self):
+        try:
+            with open(self.p, "rb") as f:
+                f.seek(self.off)
+                data = f.read()
+        except OSError:  # not written yet
+            return self.n
+        self.off += len(data)
+        data = self.rest + data
+        cut = data.rfind(b"\n") + 1
+        self.n += data.count(self.needle, 0, cut) if self.needle else data.count(b"\n", 0, cut)
+        self.rest = data[cut:]
+        return self.n
+
 
 # ---- building frames ---------------------------------------------------------------------------
 

@@ -503,25 +503,6 @@ def test_F_jetstream_gets_every_output_once_in_order():
         srv.kill()
 
 
-class LineCount:
-    """The whole lines a growing file holds, read on from where the last poll stopped."""
-
-    def __init__(self, p):
-        self.p, self.off, self.n = p, 0, 0
-
-    def poll(self):
-        try:
-            with open(self.p, "rb") as f:
-                f.seek(self.off)
-                data = f.read()
-        except OSError:
-            return self.n
-        end = data.rfind(b"\n") + 1
-        self.n += data.count(b"\n", 0, end)
-        self.off += end
-        return self.n
-
-
 def acked(j):
     """The output number the bridge says the broker acknowledged (0 before it said anything)."""
     try:
@@ -548,7 +529,7 @@ def test_G_jetstream_exactly_once_in_order_across_broker_restarts_and_kill_9_of_
         p = start(cmd, stdout=open(path("g1.stdout"), "w"), stderr=open(path("g1.stderr"), "w"))
         last = len(feed.recs) - 1  # never sent to this run
 
-        released = LineCount(out)
+        released = pcaplib.LineWatch(out)
 
         def reach(at, what):
             """Feed the day until the bridge says the broker acknowledged `at` outputs: frames only
