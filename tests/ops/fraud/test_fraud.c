@@ -718,6 +718,9 @@ static void test_the_upi_rule_set_windows_open_at_t(void **state)
 	PAY(f, AT(P(8, 1235, BASE + 10 * MIN_NS), MUM_LAT + 500000, MUM_LON), R(FAST_TRAVEL), 20, APPROVE, 0);
 }
 
+/* A rule set's head for tests of scores and reasons: UTC, and actions no score here reaches. */
+#define SCORES_ONLY "timezone +00:00\naction block 1000\naction review 999\naction verify 998\n"
+
 /*
  * Thresholds at their exact values in both forms, a sum without the payment itself, a range of one
  * value, `requires`, and new_device's age boundary, in a rule set of its own with scores that are
@@ -727,8 +730,7 @@ static void test_at_least_over_current_exclude_requires_and_one_value_ranges(voi
 {
 	static const char text[] =
 		"ruleset edges version 9\n"
-		"timezone +00:00\n"
-		"action block 1000\naction review 999\naction verify 998\n"
+		SCORES_ONLY
 		"rule velocity_hour_count  score 1   when count window 1h at_least 3\n"
 		"rule velocity_hour_amount score 2   when sum window 1h over 300 current exclude\n"
 		"rule velocity_day_amount  score 4   when sum window 24h at_least 500\n"
@@ -777,8 +779,7 @@ static void test_a_merchants_rule_never_fires_on_a_payment_without_one(void **st
 {
 	static const char text[] =
 		"ruleset m0 version 3\n"
-		"timezone +00:00\n"
-		"action block 1000\naction review 999\naction verify 998\n"
+		SCORES_ONLY
 		"rule merchant_medium_risk score 4  when merchant_risk at_least 0\n"
 		"rule new_device           score 16 when new_device age 1m\n";
 	struct fx *f = fx_new(state, &DEF, "rules/fraud-paytm.rules");
